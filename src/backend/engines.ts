@@ -1,0 +1,161 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { registerWasmKernels } from './wasm-kernels.js';
+
+/** The engines difft can run on, best first: the order `auto` tries them in. */
+export const ENGINE_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+export type EngineRequest = EngineName | 'auto';
+
+export interface EngineProbe {
+  name: EngineName;
+  available: boolean;
+  /** What it is when available ("tfjs-node-gpu, CUDA"), or why not. */
+  detail: string;
+}
+
+export interface EngineChoice {
+  name: EngineName;
+  detail: string;
+  /** One line for the user: which engine runs and why the better ones were skipped. */
+  summary: string;
+}
+
+const INSTALL_HINT: Record<EngineName, string> = {
+  tensorflow:
+    'install @tensorflow/tfjs-node-gpu (NVIDIA GPU, CUDA 11.2 + cuDNN 8.1) or @tensorflow/tfjs-node (CPU) with internet access: npm install @tensorflow/tfjs-node-gpu',
+  webgpu: 'needs the optional packages webgpu and @tensorflow/tfjs-backend-webgpu and a GPU adapter that Dawn can open',
+  wasm: 'reinstall dependencies: npm install @tensorflow/tfjs-backend-wasm',
+  cpu: 'reinstall dependencies: npm install @tensorflow/tfjs',
+};
+
+function message(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0].slice(0, 160);
+}
+
+function nvidiaGpuVisible(): boolean {
+  return existsSync('/proc/driver/nvidia/gpus') || existsSync('/dev/nvidia0');
+}
+
+/**
+ * Loads the native TensorFlow binding, once: tfjs-node-gpu when a GPU is visible, else tfjs-node.
+ * Both register a backend named `tensorflow`, so only one may ever be imported into a process.
+ */
+let nativeLoad: Promise<EngineProbe> | undefined;
+function loadNative(): Promise<EngineProbe> {
+  nativeLoad ??= (async (): Promise<EngineProbe> => {
+    const reasons: string[] = [];
+    const candidates = nvidiaGpuVisible()
+      ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']
+      : ['@tensorflow/tfjs-node'];
+    if (!nvidiaGpuVisible()) reasons.push('no NVIDIA GPU visible, so tfjs-node-gpu was not tried');
+    for (const pkg of candidates) {
+      try {
+        await import(pkg);
+        const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : 'tfjs-node (native CPU)';
+        return { name: 'tensorflow', available: true, detail: label };
+      } catch (error) {
+        reasons.push(`${pkg} not loadable (${message(error)})`);
+      }
+    }
+    return { name: 'tensorflow', available: false, detail: reasons.join('; ') };
+  })();
+  return nativeLoad;
+}
+
+let webgpuLoad: Promise<EngineProbe> | undefined;
+function loadWebgpu(): Promise<EngineProbe> {
+  webgpuLoad ??= (async (): Promise<EngineProbe> => {
+    try {
+      const dawn = (await import('webgpu' as string)) as { create: (flags: string[]) => unknown; globals?: object };
+      const gpu = dawn.create([]) as { requestAdapter: () => Promise<unknown> };
+      const adapter = await gpu.requestAdapter();
+      if (!adapter) return { name: 'webgpu', available: false, detail: 'Dawn found no GPU adapter' };
+      if (dawn.globals) Object.assign(globalThis, dawn.globals);
+      Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+      await import('@tensorflow/tfjs-backend-webgpu' as string);
+      return { name: 'webgpu', available: true, detail: 'Dawn (webgpu package)' };
+    } catch (error) {
+      return { name: 'webgpu', available: false, detail: `not loadable (${message(error)})` };
+    }
+  })();
+  return webgpuLoad;
+}
+
+let wasmLoad: Promise<EngineProbe> | undefined;
+function loadWasm(): Promise<EngineProbe> {
+  wasmLoad ??= (async (): Promise<EngineProbe> => {
+    try {
+      await import('@tensorflow/tfjs-backend-wasm');
+      registerWasmKernels();
+      return { name: 'wasm', available: true, detail: 'XNNPACK, SIMD, single thread' };
+    } catch (error) {
+      return { name: 'wasm', available: false, detail: `not loadable (${message(error)})` };
+    }
+  })();
+  return wasmLoad;
+}
+
+async function load(name: EngineName): Promise<EngineProbe> {
+  switch (name) {
+    case 'tensorflow':
+      return loadNative();
+    case 'webgpu':
+      return loadWebgpu();
+    case 'wasm':
+      return loadWasm();
+    case 'cpu':
+      return { name: 'cpu', available: true, detail: 'plain JavaScript (reference)' };
+  }
+}
+
+/** Makes `name` the active tfjs backend; returns why not when it fails. */
+async function activate(probe: EngineProbe): Promise<EngineProbe> {
+  if (!probe.available) return probe;
+  try {
+    const ok = await tf.setBackend(probe.name);
+    if (!ok) return { ...probe, available: false, detail: `${probe.detail}: backend failed to initialise` };
+    await tf.ready();
+    return probe;
+  } catch (error) {
+    return { ...probe, available: false, detail: `${probe.detail}: ${message(error)}` };
+  }
+}
+
+/** Probes every engine without changing the active one (for `difft backends`). */
+export async function listEngines(): Promise<EngineProbe[]> {
+  const previous = tf.getBackend();
+  const probes: EngineProbe[] = [];
+  for (const name of ENGINE_NAMES) probes.push(await activate(await load(name)));
+  if (previous) await tf.setBackend(previous);
+  return probes;
+}
+
+/**
+ * Chooses and initialises the engine. `auto` takes the first that works in ENGINE_NAMES order;
+ * a named engine that cannot load is a UserError that says what to install.
+ */
+export async function useEngine(request: EngineRequest = 'auto'): Promise<EngineChoice> {
+  if (request !== 'auto') {
+    if (!ENGINE_NAMES.includes(request)) {
+      throw new UserError(`unknown backend "${request}": use one of auto, ${ENGINE_NAMES.join(', ')}`);
+    }
+    const probe = await activate(await load(request));
+    if (!probe.available) {
+      throw new UserError(`backend "${request}" is not available: ${probe.detail}; ${INSTALL_HINT[request]}`);
+    }
+    return { name: probe.name, detail: probe.detail, summary: `engine: ${probe.name} (${probe.detail}), as asked` };
+  }
+  const skipped: string[] = [];
+  for (const name of ENGINE_NAMES) {
+    const probe = await activate(await load(name));
+    if (probe.available) {
+      const why = skipped.length ? `; skipped ${skipped.join('; ')}` : '';
+      return { name, detail: probe.detail, summary: `engine: ${name} (${probe.detail})${why}` };
+    }
+    skipped.push(`${name}: ${probe.detail}`);
+  }
+  throw new Error('no tfjs backend could be initialised, not even cpu');
+}

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs';
+import { headDim, type ModelConfig } from '../../config/model.js';
+import { linear, rmsNorm } from '../layers.js';
+import type { Parameters } from '../parameters.js';
+import { applyRope } from '../rope.js';
+import {
+  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads,
+  type AttentionContext, type AttentionResult,
+} from './shared.js';
+
+/**
+ * Differential attention, V1 (Ye et al., "Differential Transformer", ICLR 2025).
+ * h = H/2 differential heads, each of width 2d (d = D/H), so W_q, W_k, W_v, W_o keep the baseline's shapes:
+ *   [A1; A2] = softmax(Q_{2i} K_{2g}ᵀ/√d), softmax(Q_{2i+1} K_{2g+1}ᵀ/√d)      (g: head i's kv group)
+ *   head_i   = (1 − λ_init) · RMSNorm( (A1 − λ·A2) · V_g )
+ *   λ        = exp(λq1·λk1) − exp(λq2·λk2) + λ_init
+ */
+
+/** λ_init = 0.8 − 0.6·exp(−0.3·l) for the 0-based layer index l. */
+export function lambdaInit(layer: number): number {
+  return 0.8 - 0.6 * Math.exp(-0.3 * layer);
+}
+
+/** λ of one layer as a scalar tensor: exp(λq1·λk1) − exp(λq2·λk2) + λ_init. */
+export function diffLambda(params: Parameters, layer: number): tf.Scalar {
+  const vector = (name: string) => params[`layers.${layer}.attn.${name}`];
+  const first = tf.exp(tf.sum(tf.mul(vector('lambda_q1'), vector('lambda_k1'))));
+  const second = tf.exp(tf.sum(tf.mul(vector('lambda_q2'), vector('lambda_k2'))));
+  return tf.add(tf.sub(first, second), lambdaInit(layer)) as tf.Scalar;
+}
+
+/** λ of every layer, as numbers (for logs and reports; not for the training step). */
+export function diffLambdas(params: Parameters, config: ModelConfig): number[] {
+  if (config.attention !== 'diff') return [];
+  return tf.tidy(() => Array.from(tf.stack(Array.from({ length: config.layers }, (_, l) => diffLambda(params, l))).dataSync()));
+}
+
+export function diffAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
+  const { heads, kvHeads, normEps } = context.config;
+  const d = headDim(context.config); // sub-head width
+  const diffHeads = heads / 2;
+  const diffKvHeads = kvHeads / 2;
+  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
+
+  const queries = rotate(splitHeads(linear(x, attentionWeight(context, 'q_proj.weight')), 2 * diffHeads, d)); // [B, Tq, 2h, d]
+  const { keys, values } = extendCache(
+    context.cache,
+    rotate(splitHeads(linear(x, attentionWeight(context, 'k_proj.weight')), 2 * diffKvHeads, d)), // [B, Tq, 2h_kv, d]
+    splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), diffKvHeads, 2 * d), // [B, Tq, h_kv, 2d]
+  );
+
+  // Adjacent sub-heads (2i, 2i+1) form a pair; the pair member goes to the front so that A1 and A2
+  // are the two halves of one batched product: [B, T, n, 2, d] → [2, B, n, T, d].
+  const pairsFirst = (t: tf.Tensor, count: number) => {
+    const [batch, length] = t.shape;
+    return t.reshape([batch, length, count, 2, d]).transpose([3, 0, 2, 1, 4]);
+  };
+  const repeats = diffHeads / diffKvHeads;
+  const queryPairs = pairsFirst(queries, diffHeads); // [2, B, h, Tq, d]
+  const keyPairs = repeatKv(pairsFirst(keys, diffKvHeads), repeats, 2); // [2, B, h, Tk, d]
+  const probs = causalSoftmax(queryPairs, keyPairs, context.mask, 1 / Math.sqrt(d)); // [2, B, h, Tq, Tk]
+  const [first, second] = tf.unstack(probs); // A1, A2: [B, h, Tq, Tk]
+
+  const lambda = diffLambda(context.params, context.layer);
+  const differential = tf.sub(first, tf.mul(lambda, second)); // A1 − λ·A2
+  const perHead = tf.matMul(differential, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
+  const normed = rmsNorm(perHead, attentionWeight(context, 'subln.weight'), normEps).mul(1 - lambdaInit(context.layer));
+  const out = linear(mergeHeads(normed), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
+  return { out, maps: context.capture ? { a1: first, a2: second, differential } : undefined };
+}

@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs';
+import { headDim } from '../../config/model.js';
+import { linear } from '../layers.js';
+import { applyRope } from '../rope.js';
+import {
+  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads,
+  type AttentionContext, type AttentionResult,
+} from './shared.js';
+
+/**
+ * Differential attention, V2 (microsoft/unilm, 2026). Baseline head widths, but 2H query heads
+ * attending ordinarily to the shared kv heads; output head i is
+ *   attn[2i] − sigmoid(λ_{t,i}) · attn[2i+1],   λ = x W_λ (D → H, per token and head).
+ * No per-head norm, no λ_init. W_q is twice as wide as the baseline's, plus W_λ.
+ */
+export function diff2Attention(x: tf.Tensor, context: AttentionContext): AttentionResult {
+  const { heads, kvHeads } = context.config;
+  const d = headDim(context.config);
+  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
+  const [batch, length] = x.shape;
+
+  const queries = rotate(splitHeads(linear(x, attentionWeight(context, 'q_proj.weight')), 2 * heads, d)); // [B, Tq, 2H, d]
+  const { keys, values } = extendCache(
+    context.cache,
+    rotate(splitHeads(linear(x, attentionWeight(context, 'k_proj.weight')), kvHeads, d)), // [B, Tq, Hkv, d]
+    splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), kvHeads, d),
+  );
+
+  // Query heads 2i and 2i+1 share kv head group and output head i: stack them along the query-time
+  // axis, so both go through one product against head i's keys: [B, H, 2·Tq, d].
+  const stacked = queries.reshape([batch, length, heads, 2, d]).transpose([0, 2, 3, 1, 4]).reshape([batch, heads, 2 * length, d]);
+  const repeats = heads / kvHeads;
+  const mask = tf.concat([context.mask, context.mask], 0); // [2·Tq, Tk]
+  const probs = causalSoftmax(stacked, repeatKv(headsFirst(keys), repeats, 1), mask, 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
+  const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
+  const [first, second] = tf.unstack(attended.reshape([batch, heads, 2, length, d]).transpose([2, 0, 1, 3, 4])); // [B, H, Tq, d] each
+
+  const gate = tf.sigmoid(linear(x, attentionWeight(context, 'lambda_proj.weight'))).transpose([0, 2, 1]); // [B, H, Tq]
+  const perHead = tf.sub(first, tf.mul(gate.expandDims(-1), second)); // [B, H, Tq, d]
+  const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
+  const maps = context.capture
+    ? { attention: probs.reshape([batch, heads, 2, length, -1]), gate } // gate = sigmoid(λ)
+    : undefined;
+  return { out, maps };
+}

@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from '../../config/model.js';
+import type { Parameters } from '../parameters.js';
+
+/**
+ * What the three attentions share: the per-call context, head reshapes, key/value repetition for
+ * grouped-query attention, the key/value cache, and the masked softmax.
+ */
+
+/** Keys and values of one layer from earlier decoding steps, [B, Tpast, nKv, width] each. */
+export interface LayerCache {
+  keys?: tf.Tensor;
+  values?: tf.Tensor;
+}
+
+export interface AttentionContext {
+  config: ModelConfig;
+  params: Parameters;
+  layer: number;
+  /** Rotary tables for the query positions: [Tq, 1, d]. */
+  rope: { cos: tf.Tensor; sin: tf.Tensor };
+  rotation: tf.Tensor2D;
+  /** Additive causal mask [Tq, Tk]: 0 where the key is visible, a large negative number where not. */
+  mask: tf.Tensor;
+  /** Return the attention maps (analyses only; off in training). */
+  capture: boolean;
+  /** Present during incremental decoding: keys/values are appended to it. */
+  cache?: LayerCache;
+}
+
+export interface AttentionResult {
+  /** [B, Tq, D] */
+  out: tf.Tensor;
+  /** Named attention maps when `capture` is on, e.g. A1, A2 and the differential map. */
+  maps?: Record<string, tf.Tensor>;
+}
+
+export type AttentionFn = (x: tf.Tensor, context: AttentionContext) => AttentionResult;
+
+/** The weight named `attn.<name>` of the context's layer. */
+export function attentionWeight(context: AttentionContext, name: string): tf.Variable {
+  const weight = context.params[`layers.${context.layer}.attn.${name}`];
+  if (!weight) throw new Error(`missing parameter layers.${context.layer}.attn.${name}`);
+  return weight;
+}
+
+/** [B, T, n·width] → [B, T, n, width] */
+export function splitHeads(x: tf.Tensor, count: number, width: number): tf.Tensor {
+  const [batch, length] = x.shape;
+  return x.reshape([batch, length, count, width]);
+}
+
+/** [B, T, n, width] → [B, n, T, width] */
+export function headsFirst(x: tf.Tensor): tf.Tensor {
+  return x.transpose([0, 2, 1, 3]);
+}
+
+/** [B, n, T, width] → [B, T, n·width] */
+export function mergeHeads(x: tf.Tensor): tf.Tensor {
+  const [batch, count, length, width] = x.shape;
+  return x.transpose([0, 2, 1, 3]).reshape([batch, length, count * width]);
+}
+
+/**
+ * Grouped-query attention: each of the nKv heads on `headAxis` serves `repeats` consecutive query
+ * heads, so kv head g is repeated into heads g·repeats .. g·repeats + repeats − 1.
+ * (Tiled to equal shapes: tfjs cannot differentiate a matMul whose batch axes broadcast.)
+ */
+export function repeatKv(x: tf.Tensor, repeats: number, headAxis: number): tf.Tensor {
+  if (repeats === 1) return x;
+  const shape = x.shape;
+  const expanded = x.expandDims(headAxis + 1); // [..., nKv, 1, ...]
+  const reps = shape.map(() => 1);
+  reps.splice(headAxis + 1, 0, repeats);
+  const merged = [...shape];
+  merged[headAxis] = shape[headAxis] * repeats;
+  return tf.tile(expanded, reps).reshape(merged);
+}
+
+/**
+ * Appends this call's keys and values ([B, Tq, nKv, width]) to the cache and returns the full ones.
+ * Without a cache they pass through.
+ */
+export function extendCache(cache: LayerCache | undefined, keys: tf.Tensor, values: tf.Tensor): { keys: tf.Tensor; values: tf.Tensor } {
+  if (!cache) return { keys, values };
+  const allKeys = cache.keys ? tf.concat([cache.keys, keys], 1) : keys;
+  const allValues = cache.values ? tf.concat([cache.values, values], 1) : values;
+  cache.keys?.dispose();
+  cache.values?.dispose();
+  cache.keys = tf.keep(allKeys);
+  cache.values = tf.keep(allValues);
+  return { keys: allKeys, values: allValues };
+}
+
+/** softmax(q·kᵀ·scale + mask) over the key axis; q [..., Tq, d], k [..., Tk, d] → [..., Tq, Tk]. */
+export function causalSoftmax(queries: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, scale: number): tf.Tensor {
+  const scores = tf.matMul(queries, keys, false, true).mul(scale);
+  return tf.softmax(tf.add(scores, mask));
+}

@@ -1,0 +1,115 @@
+import * as tf from '@tensorflow/tfjs';
+import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
+import { normalSamples, streamFor } from './random.js';
+
+/**
+ * Every parameter of a decoder: its stable name (the checkpoint key), shape, initialisation and
+ * the component it belongs to. The model, the parameter counts, the optimizer's weight-decay rule
+ * and the checkpoint format all read this one list.
+ *
+ * Linear weights are held as [in, out] so that the forward pass is a plain `x · W`; checkpoints
+ * store them transposed, [out, in], as PyTorch does.
+ */
+export type Component = 'embedding' | 'attention' | 'ffn' | 'norm' | 'head';
+
+export type Init = { kind: 'normal'; std: number } | { kind: 'ones' };
+
+export interface ParameterSpec {
+  name: string;
+  shape: number[];
+  init: Init;
+  component: Component;
+  /** A linear map's weight: stored [out, in] on disk, weight-decayed by AdamW. */
+  isLinear: boolean;
+}
+
+function linear(name: string, inWidth: number, outWidth: number, std: number, component: Component): ParameterSpec {
+  return { name, shape: [inWidth, outWidth], init: { kind: 'normal', std }, component, isLinear: true };
+}
+
+function normWeight(name: string, width: number): ParameterSpec {
+  return { name, shape: [width], init: { kind: 'ones' }, component: 'norm', isLinear: false };
+}
+
+function attentionSpecs(config: ModelConfig, prefix: string, residualStd: number): ParameterSpec[] {
+  const { width, heads, kvHeads, initStd } = config;
+  const d = headDim(config);
+  const queryHeads = config.attention === 'diff2' ? 2 * heads : heads;
+  const specs = [
+    linear(`${prefix}.q_proj.weight`, width, queryHeads * d, initStd, 'attention'),
+    linear(`${prefix}.k_proj.weight`, width, kvHeads * d, initStd, 'attention'),
+    linear(`${prefix}.v_proj.weight`, width, kvHeads * d, initStd, 'attention'),
+    linear(`${prefix}.out_proj.weight`, heads * d, width, residualStd, 'attention'),
+  ];
+  if (config.attention === 'diff') {
+    // λ = exp(λq1·λk1) − exp(λq2·λk2) + λ_init: four vectors of the sub-head width d, N(0, 0.1²).
+    for (const vector of ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2']) {
+      specs.push({
+        name: `${prefix}.${vector}`,
+        shape: [d],
+        init: { kind: 'normal', std: 0.1 },
+        component: 'attention',
+        isLinear: false,
+      });
+    }
+    // One RMSNorm weight over a differential head's 2d channels, shared by the layer's heads.
+    specs.push({ ...normWeight(`${prefix}.subln.weight`, 2 * d), component: 'attention' });
+  }
+  if (config.attention === 'diff2') {
+    specs.push(linear(`${prefix}.lambda_proj.weight`, width, heads, initStd, 'attention'));
+  }
+  return specs;
+}
+
+export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
+  const { width, vocabSize, layers, initStd } = config;
+  const hidden = ffnHiddenWidth(config);
+  // GPT-2's rule: projections that write into the residual stream start 1/sqrt(2L) smaller.
+  const residualStd = initStd / Math.sqrt(2 * layers);
+  const specs: ParameterSpec[] = [
+    { name: 'embed.weight', shape: [vocabSize, width], init: { kind: 'normal', std: initStd }, component: 'embedding', isLinear: true },
+  ];
+  for (let layer = 0; layer < layers; layer++) {
+    const prefix = `layers.${layer}`;
+    specs.push(normWeight(`${prefix}.attn_norm.weight`, width));
+    specs.push(...attentionSpecs(config, `${prefix}.attn`, residualStd));
+    specs.push(normWeight(`${prefix}.ffn_norm.weight`, width));
+    specs.push(linear(`${prefix}.ffn.gate_proj.weight`, width, hidden, initStd, 'ffn'));
+    specs.push(linear(`${prefix}.ffn.up_proj.weight`, width, hidden, initStd, 'ffn'));
+    specs.push(linear(`${prefix}.ffn.down_proj.weight`, hidden, width, residualStd, 'ffn'));
+  }
+  specs.push(normWeight('norm.weight', width));
+  if (!config.tieEmbeddings) specs.push(linear('lm_head.weight', width, vocabSize, initStd, 'head'));
+  return specs;
+}
+
+export type ParameterCounts = Record<Component, number> & { total: number };
+
+/** Exact parameter counts by component (a tied head counts zero: it is the embedding). */
+export function countParameters(config: ModelConfig): ParameterCounts {
+  const counts: ParameterCounts = { embedding: 0, attention: 0, ffn: 0, norm: 0, head: 0, total: 0 };
+  for (const spec of parameterSpecs(config)) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    counts[spec.component] += size;
+    counts.total += size;
+  }
+  return counts;
+}
+
+export function initialValues(spec: ParameterSpec, seed: number): Float32Array {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.init.kind === 'ones') return new Float32Array(size).fill(1);
+  return normalSamples(size, spec.init.std, streamFor(seed, spec.name));
+}
+
+export type Parameters = Record<string, tf.Variable>;
+
+/** tfjs variable names are process-global, so variables stay unnamed and the record's keys name them. */
+export function createParameters(config: ModelConfig, seed: number): Parameters {
+  const params: Parameters = {};
+  for (const spec of parameterSpecs(config)) {
+    const values = initialValues(spec, seed);
+    params[spec.name] = tf.tidy(() => tf.variable(tf.tensor(values, spec.shape, 'float32'), true));
+  }
+  return params;
+}
