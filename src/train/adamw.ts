@@ -51,7 +51,7 @@ export class AdamW {
     tf.tidy(() => {
       for (const [name, slot] of this.slots) {
         const grad = grads[name];
-        if (!grad) continue;
+        if (!grad) throw new Error(`no gradient for parameter ${name}`);
         const m = slot.m.mul(beta1).add(grad.mul(1 - beta1));
         const v = slot.v.mul(beta2).add(grad.square().mul(1 - beta2));
         slot.m.assign(m);

@@ -34,12 +34,23 @@ export interface StepResult {
   gradNorm: tf.Scalar;
 }
 
+/**
+ * The loss and its gradient for every parameter, keyed by parameter name
+ * (tfjs keys gradients by its own variable names).
+ */
+export function lossAndGradients(model: Decoder, batch: Batch): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const { value, grads } = tf.variableGrads(() => model.loss(batch.inputs, batch.targets), model.variables);
+  const byName: Record<string, tf.Tensor> = {};
+  for (const [name, variable] of Object.entries(model.params)) byName[name] = grads[variable.name];
+  return { loss: value, grads: byName };
+}
+
 /** One optimisation step: forward, backward, clip, AdamW update. Nothing is read back from the engine. */
 export function trainStep(model: Decoder, optimizer: AdamW, batch: Batch, lr: number, clipNorm: number): StepResult {
   return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => model.loss(batch.inputs, batch.targets), model.variables);
+    const { loss, grads } = lossAndGradients(model, batch);
     const clipped = clipByGlobalNorm(grads, clipNorm);
     optimizer.apply(clipped.grads, lr);
-    return { loss: value, gradNorm: clipped.norm };
+    return { loss, gradNorm: clipped.norm };
   });
 }

@@ -1,0 +1,239 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { ATTENTIONS, resolveModelConfig, type Attention } from '../src/config/model.js';
+import { diffLambdas, lambdaInit } from '../src/model/attention/diff.js';
+import { Decoder } from '../src/model/decoder.js';
+import { countParameters } from '../src/model/parameters.js';
+import { applyRope, createRopeTables, ropeWindow } from '../src/model/rope.js';
+import { referenceForward, ropeByHand, type Matrix } from './helpers/reference.js';
+import { engine, maxAbsDiff, randomTokens, scrambleParameters, tinyConfig, weightsOf } from './helpers/setup.js';
+
+before(() => engine('cpu'));
+
+describe('λ_init', () => {
+  it('is 0.8 − 0.6·exp(−0.3·l) for layers 0..5', () => {
+    // computed independently (python: 0.8 - 0.6*math.exp(-0.3*l))
+    const expected = [0.2, 0.35550906759096934, 0.4707130183435842, 0.5560582041556406, 0.6192834728526788, 0.6661219039109422];
+    expected.forEach((value, layer) => assert.ok(Math.abs(lambdaInit(layer) - value) < 1e-12, `layer ${layer}`));
+  });
+});
+
+describe('parameter counts', () => {
+  const D = 64, H = 4, L = 3, V = 50;
+  const d = D / H;
+  const count = (attention: Attention) => countParameters(resolveModelConfig({ attention, vocabSize: V, layers: L, width: D, heads: H, ffnMultiple: 16 })).total;
+
+  it('standard matches a hand count', () => {
+    const hidden = 176; // ceil(8·64/3 = 170.67) rounded up to a multiple of 16
+    const perLayer = 4 * D * D + 3 * D * hidden + 2 * D;
+    assert.equal(count('standard'), V * D + L * perLayer + D);
+  });
+  it('diff adds 6·d per layer (four λ vectors of d, one subln of 2d)', () => {
+    assert.equal(count('diff') - count('standard'), L * 6 * d);
+  });
+  it('diff2 adds D·H·d + D·H per layer (twice the queries, W_λ)', () => {
+    assert.equal(count('diff2') - count('standard'), L * (D * H * d + D * H));
+  });
+  it('equals the sizes of the variables the model creates, with and without tied embeddings', () => {
+    for (const attention of ATTENTIONS) {
+      for (const tieEmbeddings of [true, false]) {
+        const config = tinyConfig({ attention, tieEmbeddings, kvHeads: 2 });
+        const model = Decoder.create(config, 1);
+        const sizes = model.variables.reduce((sum, v) => sum + v.size, 0);
+        assert.equal(sizes, countParameters(config).total, `${attention} tie=${tieEmbeddings}`);
+        model.dispose();
+      }
+    }
+  });
+});
+
+describe('RoPE', () => {
+  it('rotates adjacent pairs as written out by hand', () => {
+    const dim = 8, length = 5;
+    const tables = createRopeTables(length, dim, 10000);
+    const values = Array.from({ length: length * dim }, (_, i) => Math.sin(i + 1));
+    const rotated = tf.tidy(() => applyRope(tf.tensor(values, [1, length, 1, dim]), ropeWindow(tables, 0, length), tables.rotation).arraySync()) as number[][][][];
+    for (let t = 0; t < length; t++) {
+      const expected = ropeByHand(values.slice(t * dim, (t + 1) * dim), t, 10000);
+      assert.ok(maxAbsDiff(rotated[0][t][0], expected) < 1e-6, `position ${t}`);
+    }
+    // a rotation keeps the norm, and position 0 is the identity
+    assert.ok(maxAbsDiff(rotated[0][0][0], values.slice(0, dim)) < 1e-7);
+    tf.dispose([tables.cos, tables.sin, tables.rotation]);
+  });
+});
+
+/** Model logits and captured maps for sequence `b` against the float64 reference. */
+function compareWithReference(attention: Attention, kvHeads: number, tieEmbeddings = true) {
+  const config = tinyConfig({ attention, kvHeads, heads: 4, tieEmbeddings });
+  const model = Decoder.create(config, 7);
+  scrambleParameters(model.params, 3);
+  const tokens = randomTokens(2, config.seqLen, config.vocabSize, 5);
+  const { logits, maps } = tf.tidy(() => {
+    const result = model.forward(tokens, { capture: true });
+    return { logits: result.logits.arraySync(), maps: result.captures!.map((c) => Object.fromEntries(Object.entries(c.maps).map(([k, v]) => [k, v.arraySync()]))) };
+  });
+  const weights = weightsOf(model.params);
+  const tokenRows = tokens.arraySync();
+  for (let b = 0; b < 2; b++) {
+    const referenceMaps: Record<string, Matrix>[][] = [];
+    const expected = referenceForward(config, weights, tokenRows[b], referenceMaps);
+    assert.ok(maxAbsDiff(logits[b].flat(), expected.flat()) < 1e-4, `${attention} logits, sequence ${b}`);
+    if (attention === 'diff') {
+      for (let layer = 0; layer < config.layers; layer++) {
+        referenceMaps[layer].forEach((headMaps, head) => {
+          for (const name of ['a1', 'a2', 'differential']) {
+            const got = (maps[layer][name] as number[][][][])[b][head];
+            const error = maxAbsDiff(got.flat(), headMaps[name].flat());
+            assert.ok(error < 1e-4, `${name} layer ${layer} head ${head}: ${error}`);
+          }
+        });
+      }
+    }
+  }
+  tokens.dispose();
+  model.dispose();
+}
+
+describe('the decoder equals an independent float64 formulation', () => {
+  for (const attention of ATTENTIONS) {
+    it(`${attention}, multi-head`, () => compareWithReference(attention, 4));
+    it(`${attention}, grouped-query (kvHeads 2)`, () => compareWithReference(attention, 2));
+  }
+  it('with an untied LM head', () => compareWithReference('diff', 4, false));
+});
+
+describe('diff attention', () => {
+  it('with λ forced to 0 equals (1 − λ_init)·RMSNorm(A1·V), the single-map formula', () => {
+    const config = tinyConfig({ attention: 'diff', layers: 1 });
+    const model = Decoder.create(config, 2);
+    const d = config.width / config.heads;
+    // λ = exp(q1·k1) − exp(q2·k2) + λ_init = 1 − (1 + λ_init) + λ_init = 0
+    const unit = Array.from({ length: d }, (_, i) => (i === 0 ? 1 : 0));
+    const root = Math.sqrt(Math.log(1 + lambdaInit(0)));
+    model.params['layers.0.attn.lambda_q1'].assign(tf.zeros([d]));
+    model.params['layers.0.attn.lambda_q2'].assign(tf.tensor(unit.map((u) => u * root)));
+    model.params['layers.0.attn.lambda_k2'].assign(tf.tensor(unit.map((u) => u * root)));
+    assert.ok(Math.abs(diffLambdas(model.params, config)[0]) < 1e-6);
+    scrambleParameters({ q: model.params['layers.0.attn.q_proj.weight'], k: model.params['layers.0.attn.k_proj.weight'], s: model.params['layers.0.attn.subln.weight'] }, 9);
+
+    const tokens = randomTokens(1, config.seqLen, config.vocabSize, 1);
+    const { differential, a1 } = tf.tidy(() => {
+      const maps = model.forward(tokens, { capture: true }).captures![0].maps;
+      return { differential: maps.differential.arraySync() as number[][][][], a1: maps.a1.arraySync() as number[][][][] };
+    });
+    // the differential map is A1 alone
+    assert.ok(maxAbsDiff(differential.flat(3), a1.flat(3)) < 1e-7);
+    // and A1 is a proper causal softmax map: rows sum to one, nothing above the diagonal
+    for (const head of a1[0]) head.forEach((row, t) => {
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+      assert.ok(row.slice(t + 1).every((value) => value === 0));
+    });
+    tokens.dispose();
+    model.dispose();
+  });
+
+  it('reads λ of every layer', () => {
+    const config = tinyConfig({ attention: 'diff', layers: 3 });
+    const model = Decoder.create(config, 4);
+    const weights = weightsOf(model.params);
+    const dot = (a: string, b: string) => (weights[a] as number[]).reduce((s, v, i) => s + v * (weights[b] as number[])[i], 0);
+    const expected = [0, 1, 2].map((l) => Math.exp(dot(`layers.${l}.attn.lambda_q1`, `layers.${l}.attn.lambda_k1`)) - Math.exp(dot(`layers.${l}.attn.lambda_q2`, `layers.${l}.attn.lambda_k2`)) + lambdaInit(l));
+    assert.ok(maxAbsDiff(diffLambdas(model.params, config), expected) < 1e-6);
+    model.dispose();
+  });
+});
+
+describe('causality', () => {
+  for (const attention of ATTENTIONS) {
+    it(`${attention}: changing tokens after position t changes no logits at or before t`, () => {
+      const config = tinyConfig({ attention, kvHeads: 2 });
+      const model = Decoder.create(config, 11);
+      scrambleParameters(model.params, 12);
+      const base = randomTokens(1, config.seqLen, config.vocabSize, 2).arraySync()[0];
+      const logitsOf = (tokens: number[]) => tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
+      const before = logitsOf(base);
+      for (const t of [0, 3, config.seqLen - 2]) {
+        const changed = base.map((token, i) => (i > t ? (token + 1 + i) % config.vocabSize : token));
+        const after = logitsOf(changed);
+        assert.ok(maxAbsDiff(after.slice(0, t + 1).flat(), before.slice(0, t + 1).flat()) === 0, `t=${t}`);
+        assert.ok(maxAbsDiff(after.slice(t + 1).flat(), before.slice(t + 1).flat()) > 1e-4, `later positions change (t=${t})`);
+      }
+      model.dispose();
+    });
+  }
+});
+
+describe('incremental decoding', () => {
+  for (const attention of ATTENTIONS) {
+    it(`${attention}: cached decoding equals full recomputation`, () => {
+      const config = tinyConfig({ attention, kvHeads: 2 });
+      const model = Decoder.create(config, 21);
+      scrambleParameters(model.params, 22);
+      const tokens = randomTokens(2, config.seqLen, config.vocabSize, 3);
+      const full = tf.tidy(() => model.forward(tokens).logits.arraySync());
+      const cache = model.newCache();
+      const pieces: number[][][][] = [];
+      // a prompt of 3, then one token at a time
+      for (const [start, size] of [[0, 3], ...Array.from({ length: config.seqLen - 3 }, (_, i) => [3 + i, 1])]) {
+        pieces.push(tf.tidy(() => model.forward(tokens.slice([0, start], [2, size]), { cache }).logits.arraySync()));
+      }
+      const stitched = [0, 1].map((b) => pieces.flatMap((piece) => piece[b]));
+      assert.ok(maxAbsDiff(stitched.flat(2), full.flat(2)) < 1e-5);
+      for (const layer of cache) tf.dispose([layer.keys!, layer.values!]);
+      tokens.dispose();
+      model.dispose();
+    });
+  }
+});
+
+describe('capture', () => {
+  it('is off by default and returns hidden states and maps when asked', () => {
+    const config = tinyConfig({ attention: 'diff2' });
+    const model = Decoder.create(config, 1);
+    const tokens = randomTokens(1, config.seqLen, config.vocabSize, 1);
+    tf.tidy(() => {
+      assert.equal(model.forward(tokens).captures, undefined);
+      const captures = model.forward(tokens, { capture: true }).captures!;
+      assert.equal(captures.length, config.layers);
+      assert.deepEqual(captures[0].hidden.shape, [1, config.seqLen, config.width]);
+      assert.deepEqual(captures[0].maps.attention.shape, [1, config.heads, 2, config.seqLen, config.seqLen]);
+      assert.deepEqual(captures[0].maps.gate.shape, [1, config.heads, config.seqLen]);
+    });
+    tokens.dispose();
+    model.dispose();
+  });
+});
+
+describe('initialisation', () => {
+  it('is seeded per parameter name: the same seed gives the same shared parameters across variants', () => {
+    const standard = Decoder.create(tinyConfig({ attention: 'standard' }), 5);
+    const diff = Decoder.create(tinyConfig({ attention: 'diff' }), 5);
+    const other = Decoder.create(tinyConfig({ attention: 'standard' }), 6);
+    for (const name of ['embed.weight', 'layers.1.ffn.up_proj.weight', 'layers.0.attn.q_proj.weight']) {
+      assert.deepEqual(standard.params[name].dataSync(), diff.params[name].dataSync(), name);
+      assert.notDeepEqual(standard.params[name].dataSync(), other.params[name].dataSync(), name);
+    }
+    [standard, diff, other].forEach((m) => m.dispose());
+  });
+  it('draws matrices with std 0.02, residual projections with 0.02/sqrt(2L), λ vectors with 0.1', () => {
+    const config = resolveModelConfig({ attention: 'diff', vocabSize: 64, layers: 8, width: 256, heads: 8 });
+    const model = Decoder.create(config, 1);
+    const std = (name: string) => tf.tidy(() => tf.moments(model.params[name]).variance.sqrt().dataSync()[0]);
+    assert.ok(Math.abs(std('layers.0.attn.q_proj.weight') - 0.02) < 0.001);
+    assert.ok(Math.abs(std('layers.0.attn.out_proj.weight') - 0.02 / 4) < 0.0003);
+    assert.ok(Math.abs(std('layers.0.ffn.down_proj.weight') - 0.02 / 4) < 0.0003);
+    assert.ok(Math.abs(std('layers.0.attn.lambda_q1') - 0.1) < 0.03);
+    assert.deepEqual(Array.from(model.params['layers.0.attn.subln.weight'].dataSync()), new Array(64).fill(1));
+    model.dispose();
+  });
+});
+
+describe('config validation', () => {
+  it('names the key and what is allowed', () => {
+    assert.throws(() => resolveModelConfig({ width: 100, heads: 3 }), /model\.width = 100: must be divisible by model\.heads \(3\)/);
+    assert.throws(() => resolveModelConfig({ attention: 'diff', heads: 4, kvHeads: 1 }), /model\.kvHeads = 1: must be even/);
+    assert.throws(() => resolveModelConfig({ attention: 'linear' as Attention }), /model\.attention = "linear": must be one of standard, diff, diff2/);
+  });
+});

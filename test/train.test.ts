@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { ATTENTIONS } from '../src/config/model.js';
+import { Decoder } from '../src/model/decoder.js';
+import { AdamW } from '../src/train/adamw.js';
+import { clipByGlobalNorm, createOptimizer, trainStep } from '../src/train/step.js';
+import { engine, tinyConfig } from './helpers/setup.js';
+import { patternBatches } from './helpers/pattern.js';
+
+before(() => engine('cpu'));
+
+describe('AdamW', () => {
+  it('applies the configured learning rate and decoupled decay, to matrices only', () => {
+    const params = { matrix: tf.variable(tf.tensor2d([[1, -2]])), vector: tf.variable(tf.tensor1d([0.5, 3])) };
+    const options = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
+    const optimizer = new AdamW(params, (name) => name === 'matrix', options);
+    const gradients = [[[0.3, -0.1], [2, 0]], [[-0.2, 0.4], [1, -1]]]; // per step: matrix row, vector
+    const lrs = [0.01, 0.02];
+
+    // the same two steps by hand, in float64
+    const expected = { matrix: [1, -2], vector: [0.5, 3] };
+    const moments = { matrix: { m: [0, 0], v: [0, 0] }, vector: { m: [0, 0], v: [0, 0] } };
+    gradients.forEach((step, t) => {
+      (['matrix', 'vector'] as const).forEach((name, which) => {
+        const g = step[which];
+        const state = moments[name];
+        state.m = state.m.map((m, i) => 0.9 * m + 0.1 * g[i]);
+        state.v = state.v.map((v, i) => 0.99 * v + 0.01 * g[i] * g[i]);
+        expected[name] = expected[name].map((w, i) => {
+          const mHat = state.m[i] / (1 - 0.9 ** (t + 1));
+          const vHat = state.v[i] / (1 - 0.99 ** (t + 1));
+          const decay = name === 'matrix' ? lrs[t] * 0.1 * w : 0;
+          return w - decay - (lrs[t] * mHat) / (Math.sqrt(vHat) + 1e-8);
+        });
+      });
+      tf.tidy(() => optimizer.apply({ matrix: tf.tensor2d([step[0]]), vector: tf.tensor1d(step[1]) }, lrs[t]));
+    });
+    const close = (a: ArrayLike<number>, b: number[]) => b.every((v, i) => Math.abs(a[i] - v) < 1e-6);
+    assert.ok(close(params.matrix.dataSync(), expected.matrix), `${params.matrix.dataSync()} vs ${expected.matrix}`);
+    assert.ok(close(params.vector.dataSync(), expected.vector), `${params.vector.dataSync()} vs ${expected.vector}`);
+    assert.equal(optimizer.step, 2);
+    optimizer.dispose();
+    tf.dispose(params);
+  });
+});
+
+describe('gradient clipping', () => {
+  it('scales to the global norm and reports the norm before clipping', () => {
+    tf.tidy(() => {
+      const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // global norm 5
+      const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+      assert.ok(Math.abs(norm.dataSync()[0] - 5) < 1e-6);
+      assert.deepEqual(Array.from(clipped.a.dataSync()).map((v) => +v.toFixed(6)), [0.6, 0]);
+      assert.deepEqual(Array.from(clipped.b.dataSync()).map((v) => +v.toFixed(6)), [0, 0.8]);
+      const loose = clipByGlobalNorm(grads, 10);
+      assert.deepEqual(Array.from(loose.grads.a.dataSync()), [3, 0]);
+    });
+  });
+});
+
+describe('training steps', () => {
+  it('leak no tensors over 10 steps', () => {
+    for (const attention of ATTENTIONS) {
+      const model = Decoder.create(tinyConfig({ attention }), 1);
+      const optimizer = createOptimizer(model);
+      const next = patternBatches(4, 8, 1);
+      const batch = next();
+      const counts: number[] = [];
+      for (let step = 0; step < 10; step++) {
+        const result = trainStep(model, optimizer, batch, 1e-3, 1);
+        result.loss.dataSync();
+        tf.dispose([result.loss, result.gradNorm]);
+        counts.push(tf.memory().numTensors);
+      }
+      assert.deepEqual(counts, new Array(10).fill(counts[0]), `${attention}: ${counts}`);
+      tf.dispose([batch.inputs, batch.targets]);
+      optimizer.dispose();
+      model.dispose();
+    }
+  });
+
+});
