@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
@@ -65,18 +68,43 @@ function loadNative(): Promise<EngineProbe> {
   return nativeLoad;
 }
 
+/**
+ * Asks Dawn for an adapter in a child process: where there is none, Dawn writes driver warnings
+ * straight to stderr, which would otherwise greet every run on a machine without a GPU.
+ */
+function webgpuAdapterInChild(): { ok: boolean; detail: string } {
+  const script = `
+    try {
+      const dawn = await import('webgpu');
+      const adapter = await dawn.create([]).requestAdapter();
+      console.log(JSON.stringify(adapter ? { ok: true, detail: 'Dawn (webgpu package)' } : { ok: false, detail: 'Dawn found no GPU adapter' }));
+    } catch (error) {
+      console.log(JSON.stringify({ ok: false, detail: 'not loadable (' + String(error.message).split('\\n')[0] + ')' }));
+    }
+    process.exit(0);`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: dirname(fileURLToPath(import.meta.url)),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  try {
+    return JSON.parse(child.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    return { ok: false, detail: `adapter probe failed (${child.error?.message ?? `exit ${child.status}`})` };
+  }
+}
+
 let webgpuLoad: Promise<EngineProbe> | undefined;
 function loadWebgpu(): Promise<EngineProbe> {
   webgpuLoad ??= (async (): Promise<EngineProbe> => {
+    const probe = webgpuAdapterInChild();
+    if (!probe.ok) return { name: 'webgpu', available: false, detail: probe.detail };
     try {
       const dawn = (await import('webgpu' as string)) as { create: (flags: string[]) => unknown; globals?: object };
-      const gpu = dawn.create([]) as { requestAdapter: () => Promise<unknown> };
-      const adapter = await gpu.requestAdapter();
-      if (!adapter) return { name: 'webgpu', available: false, detail: 'Dawn found no GPU adapter' };
       if (dawn.globals) Object.assign(globalThis, dawn.globals);
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
+      Object.defineProperty(globalThis, 'navigator', { value: { gpu: dawn.create([]) }, configurable: true });
       await import('@tensorflow/tfjs-backend-webgpu' as string);
-      return { name: 'webgpu', available: true, detail: 'Dawn (webgpu package)' };
+      return { name: 'webgpu', available: true, detail: probe.detail };
     } catch (error) {
       return { name: 'webgpu', available: false, detail: `not loadable (${message(error)})` };
     }
@@ -118,6 +146,8 @@ async function activate(probe: EngineProbe): Promise<EngineProbe> {
     const ok = await tf.setBackend(probe.name);
     if (!ok) return { ...probe, available: false, detail: `${probe.detail}: backend failed to initialise` };
     await tf.ready();
+    // The cpu engine greets its first tensor with advice to install tfjs-node; `difft backends` says that better.
+    if (probe.name === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
     return probe;
   } catch (error) {
     return { ...probe, available: false, detail: `${probe.detail}: ${message(error)}` };

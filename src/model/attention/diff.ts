@@ -4,7 +4,7 @@ import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameters.js';
 import { applyRope } from '../rope.js';
 import {
-  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads,
+  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads, splitPair,
   type AttentionContext, type AttentionResult,
 } from './shared.js';
 
@@ -49,17 +49,16 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
     splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), diffKvHeads, 2 * d), // [B, Tq, h_kv, 2d]
   );
 
-  // Adjacent sub-heads (2i, 2i+1) form a pair; the pair member goes to the front so that A1 and A2
-  // are the two halves of one batched product: [B, T, n, 2, d] → [2, B, n, T, d].
-  const pairsFirst = (t: tf.Tensor, count: number) => {
-    const [batch, length] = t.shape;
-    return t.reshape([batch, length, count, 2, d]).transpose([3, 0, 2, 1, 4]);
+  // Adjacent sub-heads (2i, 2i+1) form differential head i's pair: [B, T, 2n, d] → [B, n, 2, T, d],
+  // so that A1 and A2 come from one batched product.
+  const pairs = (t: tf.Tensor) => {
+    const [batch, length, subHeads] = t.shape as number[];
+    return headsFirst(t).reshape([batch, subHeads / 2, 2, length, d]);
   };
   const repeats = diffHeads / diffKvHeads;
-  const queryPairs = pairsFirst(queries, diffHeads); // [2, B, h, Tq, d]
-  const keyPairs = repeatKv(pairsFirst(keys, diffKvHeads), repeats, 2); // [2, B, h, Tk, d]
-  const probs = causalSoftmax(queryPairs, keyPairs, context.mask, 1 / Math.sqrt(d)); // [2, B, h, Tq, Tk]
-  const [first, second] = tf.unstack(probs); // A1, A2: [B, h, Tq, Tk]
+  const keyPairs = repeatKv(pairs(keys), repeats, 1); // [B, h, 2, Tk, d]: A1 reads key sub-head 2g, A2 reads 2g+1
+  const probs = causalSoftmax(pairs(queries), keyPairs, context.mask, 1 / Math.sqrt(d)); // [B, h, 2, Tq, Tk]
+  const [first, second] = splitPair(probs, 2); // A1, A2: [B, h, Tq, Tk]
 
   const lambda = diffLambda(context.params, context.layer);
   const differential = tf.sub(first, tf.mul(lambda, second)); // A1 − λ·A2

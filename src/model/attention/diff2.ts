@@ -3,7 +3,7 @@ import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
 import { applyRope } from '../rope.js';
 import {
-  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads,
+  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads, splitPair,
   type AttentionContext, type AttentionResult,
 } from './shared.js';
 
@@ -26,14 +26,14 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
     splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), kvHeads, d),
   );
 
-  // Query heads 2i and 2i+1 share kv head group and output head i: stack them along the query-time
-  // axis, so both go through one product against head i's keys: [B, H, 2·Tq, d].
-  const stacked = queries.reshape([batch, length, heads, 2, d]).transpose([0, 2, 3, 1, 4]).reshape([batch, heads, 2 * length, d]);
+  // Query heads 2i and 2i+1 share output head i and its kv group: stacking them along the
+  // query-time axis sends both through one product against head i's keys: [B, H, 2·Tq, d].
+  const stacked = headsFirst(queries).reshape([batch, heads, 2 * length, d]);
   const repeats = heads / kvHeads;
   const mask = tf.concat([context.mask, context.mask], 0); // [2·Tq, Tk]
   const probs = causalSoftmax(stacked, repeatKv(headsFirst(keys), repeats, 1), mask, 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
   const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
-  const [first, second] = tf.unstack(attended.reshape([batch, heads, 2, length, d]).transpose([2, 0, 1, 3, 4])); // [B, H, Tq, d] each
+  const [first, second] = splitPair(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
 
   const gate = tf.sigmoid(linear(x, attentionWeight(context, 'lambda_proj.weight'))).transpose([0, 2, 1]); // [B, H, Tq]
   const perHead = tf.sub(first, tf.mul(gate.expandDims(-1), second)); // [B, H, Tq, d]

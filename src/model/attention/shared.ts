@@ -64,17 +64,32 @@ export function mergeHeads(x: tf.Tensor): tf.Tensor {
 /**
  * Grouped-query attention: each of the nKv heads on `headAxis` serves `repeats` consecutive query
  * heads, so kv head g is repeated into heads g·repeats .. g·repeats + repeats − 1.
- * (Tiled to equal shapes: tfjs cannot differentiate a matMul whose batch axes broadcast.)
+ * Tiled to equal shapes (tfjs cannot differentiate a matMul whose batch axes broadcast), through a
+ * rank-4 view: tile and transpose are slow on wasm above rank 4.
  */
 export function repeatKv(x: tf.Tensor, repeats: number, headAxis: number): tf.Tensor {
   if (repeats === 1) return x;
   const shape = x.shape;
-  const expanded = x.expandDims(headAxis + 1); // [..., nKv, 1, ...]
-  const reps = shape.map(() => 1);
-  reps.splice(headAxis + 1, 0, repeats);
+  const before = shape.slice(0, headAxis).reduce((a, b) => a * b, 1);
+  const after = shape.slice(headAxis + 1).reduce((a, b) => a * b, 1);
+  const tiled = tf.tile(x.reshape([before, shape[headAxis], 1, after]), [1, 1, repeats, 1]); // [.., nKv, repeats, ..]
   const merged = [...shape];
   merged[headAxis] = shape[headAxis] * repeats;
-  return tf.tile(expanded, reps).reshape(merged);
+  return tiled.reshape(merged);
+}
+
+/**
+ * Splits x on an axis of size 2 into its two halves, with that axis removed. Through a rank-3
+ * transpose that brings the pair to the front (split/unstack of a small inner axis is slow on wasm).
+ */
+export function splitPair(x: tf.Tensor, axis: number): [tf.Tensor, tf.Tensor] {
+  const shape = x.shape;
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const halves = x.reshape([outer, 2, inner]).transpose([1, 0, 2]).reshape([2, outer * inner]); // [2, outer·inner]
+  const rest = [...shape.slice(0, axis), ...shape.slice(axis + 1)];
+  const [first, second] = tf.unstack(halves);
+  return [first.reshape(rest), second.reshape(rest)];
 }
 
 /**

@@ -1,0 +1,74 @@
+/**
+ * One benchmark case in its own process (so that peak RSS belongs to it alone):
+ *   node dist/bench/bench-one.js ENGINE SIZE ATTENTION STEPS
+ * prints one JSON line with the timing of a full training step (forward, backward, AdamW).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { useEngine, type EngineName } from '../src/backend/engines.js';
+import { headDim, resolveModelConfig, type Attention, type ModelConfig } from '../src/config/model.js';
+import { Decoder } from '../src/model/decoder.js';
+import { countParameters } from '../src/model/parameters.js';
+import { createOptimizer, trainStep } from '../src/train/step.js';
+
+export const SIZES = {
+  baby: { model: { vocabSize: 65, layers: 4, width: 128, heads: 4, seqLen: 64 }, batch: 12 },
+  small: { model: { vocabSize: 4096, layers: 6, width: 256, heads: 8, seqLen: 128 }, batch: 8 },
+} as const;
+export type SizeName = keyof typeof SIZES;
+
+/** FLOPs per trained token ≈ 6·N + 12·L·(query heads)·d·T (nanoGPT's estimate; diff2 has 2H query heads). */
+export function flopsPerToken(config: ModelConfig): number {
+  const queryHeads = config.attention === 'diff2' ? 2 * config.heads : config.heads;
+  return 6 * countParameters(config).total + 12 * config.layers * queryHeads * headDim(config) * config.seqLen;
+}
+
+async function run(engine: EngineName, size: SizeName, attention: Attention, steps: number) {
+  await useEngine(engine);
+  const { model: shape, batch } = SIZES[size];
+  const config = resolveModelConfig({ ...shape, attention });
+  const model = Decoder.create(config, 1);
+  const optimizer = createOptimizer(model);
+  const data = tf.randomUniform([batch, config.seqLen + 1], 0, config.vocabSize, 'int32', 1);
+  const inputs = data.slice([0, 0], [batch, config.seqLen]) as tf.Tensor2D;
+  const targets = data.slice([0, 1], [batch, config.seqLen]) as tf.Tensor2D;
+  const step = () => {
+    const result = trainStep(model, optimizer, { inputs, targets }, 1e-4, 1);
+    result.loss.dataSync(); // the one scalar a training loop reads; also waits for the engine
+    tf.dispose([result.loss, result.gradNorm]);
+  };
+  const warmup = 2;
+  for (let i = 0; i < warmup; i++) step();
+  const tensorsBefore = tf.memory().numTensors;
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const start = performance.now();
+    step();
+    times.push(performance.now() - start);
+  }
+  const leakedPerStep = (tf.memory().numTensors - tensorsBefore) / steps;
+  times.sort((a, b) => a - b);
+  const msPerStep = times[Math.floor(times.length / 2)];
+  const tokensPerSecond = (batch * config.seqLen * 1000) / msPerStep;
+  return {
+    engine,
+    size,
+    attention,
+    parameters: countParameters(config).total,
+    msPerStep,
+    tokensPerSecond,
+    gflops: (tokensPerSecond * flopsPerToken(config)) / 1e9,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    leakedPerStep,
+  };
+}
+
+if (process.argv[1]?.endsWith('bench-one.js')) {
+  const [engine, size, attention, steps] = process.argv.slice(2);
+  run(engine as EngineName, size as SizeName, attention as Attention, Number(steps)).then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (error) => {
+      process.stdout.write(`${JSON.stringify({ error: String(error?.message ?? error) })}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { backendsCommand } from './backends.js';
+import { reportError, setVerbose } from './run.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program
+    .name('difft')
+    .description('Train and compare Differential Transformer language models on TensorFlow.js')
+    .version(version)
+    .option('--verbose', 'show stack traces for errors')
+    .hook('preAction', (command) => setVerbose(Boolean(command.opts().verbose)))
+    .showHelpAfterError();
+  backendsCommand(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = reportError(error);
+  }
+}

@@ -1,0 +1,36 @@
+import { UserError } from '../errors.js';
+
+/** Exit codes: 0 done, 1 a bug, 2 a user mistake, 130 interrupted. */
+export const EXIT = { ok: 0, bug: 1, usage: 2, interrupted: 130 } as const;
+
+let verbose = false;
+export function setVerbose(value: boolean): void {
+  verbose = value;
+}
+
+/**
+ * Runs a command's action: a UserError becomes one line on stderr and exit code 2; anything else is
+ * a bug, shown with its stack when --verbose is on.
+ */
+export function action<Args extends unknown[]>(run: (...args: Args) => Promise<void> | void): (...args: Args) => Promise<void> {
+  return async (...args: Args) => {
+    try {
+      await run(...args);
+    } catch (error) {
+      process.exitCode = reportError(error);
+    }
+  };
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof UserError) {
+    process.stderr.write(`difft: ${error.message}\n`);
+    if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
+    return EXIT.usage;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`difft: internal error: ${text}\n`);
+  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  else process.stderr.write('(run again with --verbose for the stack trace)\n');
+  return EXIT.bug;
+}
