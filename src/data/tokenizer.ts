@@ -1,0 +1,102 @@
+import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { UserError } from '../errors.js';
+
+/**
+ * Tokenizers and their identities. A spec is plain JSON stored in the dataset manifest and later in
+ * checkpoints, so that evaluation and generation always encode text as training did.
+ */
+export const TIKTOKEN_NAMES = ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base'] as const;
+export const TOKENIZER_NAMES = [...TIKTOKEN_NAMES, 'byte', 'char'] as const;
+export type TokenizerName = (typeof TOKENIZER_NAMES)[number];
+
+export type TokenizerSpec =
+  | { kind: 'tiktoken'; name: (typeof TIKTOKEN_NAMES)[number] }
+  | { kind: 'byte' }
+  /** `symbols[0]` is the unknown symbol; the rest are the characters seen in the training split. */
+  | { kind: 'char'; symbols: string[] };
+
+export interface Tokenizer {
+  spec: TokenizerSpec;
+  /** A short name for messages and directory names: gpt2, byte, char. */
+  name: string;
+  vocabSize: number;
+  /** The end-of-text token put between documents, when the tokenizer has one. */
+  endOfText?: number;
+  encode(text: string): number[];
+  decode(ids: ArrayLike<number>): string;
+  /** Releases native memory (tiktoken's wasm); the tokenizer must not be used afterwards. */
+  free(): void;
+}
+
+export const UNKNOWN_SYMBOL = '\uFFFD';
+
+export function checkTokenizerName(name: string): TokenizerName {
+  if (!(TOKENIZER_NAMES as readonly string[]).includes(name)) {
+    throw new UserError(`unknown tokenizer "${name}": use one of ${TOKENIZER_NAMES.join(', ')}`);
+  }
+  return name as TokenizerName;
+}
+
+export function createTokenizer(spec: TokenizerSpec): Tokenizer {
+  switch (spec.kind) {
+    case 'tiktoken':
+      return tiktokenTokenizer(spec);
+    case 'byte':
+      return byteTokenizer();
+    case 'char':
+      return charTokenizer(spec.symbols);
+  }
+}
+
+function tiktokenTokenizer(spec: { kind: 'tiktoken'; name: (typeof TIKTOKEN_NAMES)[number] }): Tokenizer {
+  const encoding: Tiktoken = get_encoding(spec.name as TiktokenEncoding);
+  const endOfText = encoding.encode('<|endoftext|>', 'all')[0];
+  const decoder = new TextDecoder('utf-8');
+  return {
+    spec,
+    name: spec.name,
+    // ordinary tokens, then the specials up to end-of-text (the only special we use)
+    vocabSize: Math.max(encoding.token_byte_values().length, endOfText + 1),
+    endOfText,
+    // text that happens to contain "<|endoftext|>" is encoded as ordinary text, never as the special token
+    encode: (text) => Array.from(encoding.encode_ordinary(text)),
+    decode: (ids) => decoder.decode(encoding.decode(Uint32Array.from(ids))),
+    free: () => encoding.free(),
+  };
+}
+
+function byteTokenizer(): Tokenizer {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder('utf-8');
+  return {
+    spec: { kind: 'byte' },
+    name: 'byte',
+    vocabSize: 256,
+    encode: (text) => Array.from(encoder.encode(text)),
+    decode: (ids) => decoder.decode(Uint8Array.from(ids)),
+    free: () => {},
+  };
+}
+
+function charTokenizer(symbols: string[]): Tokenizer {
+  const index = new Map(symbols.map((symbol, i) => [symbol, i]));
+  return {
+    spec: { kind: 'char', symbols },
+    name: 'char',
+    vocabSize: symbols.length,
+    // iterate by code point, so that emoji and other astral characters are one symbol each
+    encode: (text) => Array.from(text, (ch) => index.get(ch) ?? 0),
+    decode: (ids) => Array.from(ids, (id) => symbols[id] ?? UNKNOWN_SYMBOL).join(''),
+    free: () => {},
+  };
+}
+
+/** The char vocabulary from the characters seen in training text: unknown first, then sorted by code point. */
+export function charSymbols(seen: Iterable<string>): string[] {
+  const unique = [...new Set(seen)].filter((ch) => ch !== UNKNOWN_SYMBOL);
+  unique.sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  return [UNKNOWN_SYMBOL, ...unique];
+}
+
+/** Text put between documents by tokenizers without an end-of-text token. */
+export const DOCUMENT_SEPARATOR = '\n\n';
