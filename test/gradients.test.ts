@@ -20,7 +20,7 @@ describe('gradients equal finite differences', () => {
       const lossValue = () => tf.tidy(() => model.loss(inputs, targets).dataSync()[0]);
       const gradByName = tf.tidy(() => {
         const { grads } = lossAndGradients(model, { inputs, targets });
-        return Object.fromEntries(Object.entries(grads).map(([name, grad]) => [name, grad.dataSync()]));
+        return Object.fromEntries(Object.entries(grads).map(([name, grad]) => [name, grad.dataSync() as Float32Array]));
       });
       const names = Object.keys(model.params).filter((name) => name.startsWith('layers.0.attn.') || name === 'embed.weight');
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { backendsCommand } from './backends.js';
 import { prepareCommand } from './prepare.js';
+import { trainCommand } from './train.js';
 import { reportError, setVerbose } from './run.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--verbose', 'show stack traces for errors')
     .hook('preAction', (command) => setVerbose(Boolean(command.opts().verbose)))
     .showHelpAfterError();
+  trainCommand(program);
   prepareCommand(program);
   backendsCommand(program);
   try {

@@ -19,7 +19,7 @@ export interface ParameterSpec {
   shape: number[];
   init: Init;
   component: Component;
-  /** A linear map's weight: stored [out, in] on disk, weight-decayed by AdamW. */
+  /** A linear map's weight, held [in, out] in memory and stored [out, in] on disk. */
   isLinear: boolean;
 }
 
@@ -67,7 +67,8 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   // GPT-2's rule: projections that write into the residual stream start 1/sqrt(2L) smaller.
   const residualStd = initStd / Math.sqrt(2 * layers);
   const specs: ParameterSpec[] = [
-    { name: 'embed.weight', shape: [vocabSize, width], init: { kind: 'normal', std: initStd }, component: 'embedding', isLinear: true },
+    // [V, D] like PyTorch's nn.Embedding: not a linear map, so stored as it is
+    { name: 'embed.weight', shape: [vocabSize, width], init: { kind: 'normal', std: initStd }, component: 'embedding', isLinear: false },
   ];
   for (let layer = 0; layer < layers; layer++) {
     const prefix = `layers.${layer}`;

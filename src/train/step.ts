@@ -28,12 +28,6 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
   return { grads: clipped, norm };
 }
 
-export interface StepResult {
-  /** Mean loss of the batch and the gradient norm before clipping: scalars the caller disposes. */
-  loss: tf.Scalar;
-  gradNorm: tf.Scalar;
-}
-
 /**
  * The loss and its gradient for every parameter, keyed by parameter name
  * (tfjs keys gradients by its own variable names).
@@ -45,12 +39,45 @@ export function lossAndGradients(model: Decoder, batch: Batch): { loss: tf.Scala
   return { loss: value, grads: byName };
 }
 
-/** One optimisation step: forward, backward, clip, AdamW update. Nothing is read back from the engine. */
-export function trainStep(model: Decoder, optimizer: AdamW, batch: Batch, lr: number, clipNorm: number): StepResult {
-  return tf.tidy(() => {
-    const { loss, grads } = lossAndGradients(model, batch);
-    const clipped = clipByGlobalNorm(grads, clipNorm);
-    optimizer.apply(clipped.grads, lr);
-    return { loss, gradNorm: clipped.norm };
+export interface StepOutcome {
+  /** Mean loss over the micro-batches and the gradient norm before clipping. */
+  loss: number;
+  gradNorm: number;
+  /** False when the loss or gradient was not finite: the update was not applied. */
+  applied: boolean;
+}
+
+/**
+ * One optimisation step: forward and backward over each micro-batch (gradients averaged, i.e.
+ * gradient accumulation), clip, AdamW. The loss and norm are read back once, as one pair, before
+ * the update, so that a non-finite step never touches the weights.
+ */
+export function trainStep(model: Decoder, optimizer: AdamW, microBatches: Batch[], lr: number, clipNorm: number): StepOutcome {
+  let sums: { loss: tf.Scalar; grads: Record<string, tf.Tensor> } | undefined;
+  for (const batch of microBatches) {
+    const current = tf.tidy(() => lossAndGradients(model, batch));
+    if (!sums) {
+      sums = current;
+      continue;
+    }
+    const previous = sums;
+    sums = tf.tidy(() => ({
+      loss: tf.add(previous.loss, current.loss) as tf.Scalar,
+      grads: Object.fromEntries(Object.entries(previous.grads).map(([name, grad]) => [name, tf.add(grad, current.grads[name])])),
+    }));
+    tf.dispose([previous, current] as unknown as tf.TensorContainer);
+  }
+  if (!sums) throw new Error('trainStep needs at least one micro-batch');
+  const totals = sums;
+  const outcome = tf.tidy(() => {
+    const scale = 1 / microBatches.length;
+    const mean = Object.fromEntries(Object.entries(totals.grads).map(([name, grad]) => [name, tf.mul(grad, scale)]));
+    const clipped = clipByGlobalNorm(mean, clipNorm);
+    const [loss, gradNorm] = tf.stack([tf.mul(totals.loss, scale), clipped.norm]).dataSync();
+    const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
+    if (applied) optimizer.apply(clipped.grads, lr);
+    return { loss, gradNorm, applied };
   });
+  tf.dispose(totals as unknown as tf.TensorContainer);
+  return outcome;
 }

@@ -1,0 +1,165 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from '../config/model.js';
+import type { RunConfig } from '../config/schema.js';
+import type { SamplerState } from '../data/dataset.js';
+import { replaceDirectory } from '../data/prepare.js';
+import type { TokenizerSpec } from '../data/tokenizer.js';
+import { UserError } from '../errors.js';
+import { Decoder } from '../model/decoder.js';
+import { parameterSpecs } from '../model/parameters.js';
+import { readSafetensors, writeSafetensors, type NamedArray } from './safetensors.js';
+
+/**
+ * A checkpoint is a directory, written into a temporary sibling and renamed into place:
+ *   model.safetensors      weights, linear maps stored [out, in] as PyTorch does
+ *   optimizer.safetensors  AdamW moments (same names + .exp_avg / .exp_avg_sq, same layout)
+ *   config.json            the resolved run config, model shape, tokenizer and difft version
+ *   state.json             step, tokens, learning rate, data sampler position, best/last validation loss
+ */
+export const DIFFT_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+export const CHECKPOINT_FORMAT = 1;
+
+export interface CheckpointConfig {
+  difftVersion: string;
+  format: number;
+  run: RunConfig;
+  model: ModelConfig;
+  tokenizer: TokenizerSpec;
+  dataset: { dir: string; key: string };
+}
+
+export interface TrainState {
+  step: number;
+  tokens: number;
+  lr: number;
+  optimizerStep: number;
+  sampler: SamplerState;
+  elapsedSeconds: number;
+  engine: string;
+  lastValLoss?: number;
+  bestValLoss?: number;
+  bestStep?: number;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  config: CheckpointConfig;
+  state: TrainState;
+}
+
+function transpose(array: NamedArray): NamedArray {
+  const [rows, cols] = array.shape;
+  const out = new Float32Array(array.data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = array.data[r * cols + c];
+  return { shape: [cols, rows], data: out };
+}
+
+/** Names whose tensors are held [in, out] in memory and stored [out, in] on disk. */
+function linearNames(model: ModelConfig): Set<string> {
+  return new Set(parameterSpecs(model).filter((spec) => spec.isLinear).map((spec) => spec.name));
+}
+
+function toDisk(variables: Record<string, tf.Variable>, linear: (name: string) => boolean): Record<string, NamedArray> {
+  const out: Record<string, NamedArray> = {};
+  for (const [name, variable] of Object.entries(variables)) {
+    const array = { shape: variable.shape, data: variable.dataSync() as Float32Array };
+    out[name] = linear(name) ? transpose(array) : array;
+  }
+  return out;
+}
+
+function writeJson(path: string, value: unknown): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Variable>, config: CheckpointConfig, state: TrainState): void {
+  const temporary = `${dir}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  const linear = linearNames(model.config);
+  writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, (name) => linear.has(name)), { 'difft.version': DIFFT_VERSION });
+  writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))));
+  writeJson(join(temporary, 'config.json'), config);
+  writeJson(join(temporary, 'state.json'), state);
+  replaceDirectory(temporary, dir);
+}
+
+function readJson<T>(path: string): T {
+  if (!existsSync(path)) throw new UserError(`${path} is missing: not a complete difft checkpoint`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (error) {
+    throw new UserError(`${path}: not valid JSON (${(error as Error).message.split('\n')[0]})`);
+  }
+}
+
+const STEP_DIR = /^step-(\d+)$/;
+
+/** A checkpoint directory, or the newest checkpoint inside a run directory. */
+export function findCheckpoint(path: string): string {
+  const dir = resolve(path);
+  if (!existsSync(dir)) throw new UserError(`checkpoint not found: ${path}`);
+  if (existsSync(join(dir, 'model.safetensors'))) return dir;
+  const steps = existsSync(dir) ? readdirSync(dir).filter((name) => STEP_DIR.test(name)).sort() : [];
+  if (steps.length === 0) throw new UserError(`${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`);
+  return join(dir, steps[steps.length - 1]);
+}
+
+export function readCheckpoint(path: string): LoadedCheckpoint {
+  const dir = findCheckpoint(path);
+  const config = readJson<CheckpointConfig>(join(dir, 'config.json'));
+  if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
+    throw new UserError(`${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`);
+  }
+  return { dir, config, state: readJson<TrainState>(join(dir, 'state.json')) };
+}
+
+function assign(target: Record<string, tf.Variable>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): void {
+  for (const [name, variable] of Object.entries(target)) {
+    const stored = arrays[name];
+    if (!stored) throw new UserError(`${file}: tensor ${name} is missing`);
+    const array = linear(name) ? transpose(stored) : stored;
+    if (array.shape.join(',') !== variable.shape.join(',')) throw new UserError(`${file}: tensor ${name} has shape [${stored.shape}], the config needs [${variable.shape}]`);
+    variable.assign(tf.tensor(array.data, array.shape, 'float32'));
+  }
+}
+
+/** Builds the model the checkpoint describes and loads its weights. */
+export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
+  const file = join(checkpoint.dir, 'model.safetensors');
+  const { tensors } = readSafetensors(file);
+  const model = Decoder.create(checkpoint.config.model, 0);
+  const linear = linearNames(model.config);
+  try {
+    tf.tidy(() => assign(model.params, tensors, file, (name) => linear.has(name)));
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}
+
+export function loadOptimizerState(checkpoint: LoadedCheckpoint, state: Record<string, tf.Variable>): void {
+  const file = join(checkpoint.dir, 'optimizer.safetensors');
+  const linear = linearNames(checkpoint.config.model);
+  const { tensors } = readSafetensors(file);
+  tf.tidy(() => assign(state, tensors, file, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))));
+}
+
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+/** Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/). */
+export function pruneCheckpoints(runDir: string, keep: number): void {
+  const steps = readdirSync(runDir).filter((name) => STEP_DIR.test(name)).sort();
+  for (const name of steps.slice(0, Math.max(0, steps.length - keep))) rmSync(join(runDir, name), { recursive: true, force: true });
+}
+
+export function isRunDirectory(path: string): boolean {
+  return existsSync(path) && readdirSync(path).some((name) => STEP_DIR.test(name)) && !STEP_DIR.test(basename(path));
+}
+

@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { relative } from 'node:path';
+import { configToYaml, loadConfig } from '../config/load.js';
+import { train } from '../train/loop.js';
+import { createProgress, megabytes, type Progress } from './progress.js';
+import { action, EXIT } from './run.js';
+
+interface TrainFlags {
+  config: string;
+  set: string[];
+  printConfig?: boolean;
+  resume?: string;
+  out?: string;
+  backend?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function trainCommand(program: Command): void {
+  program
+    .command('train')
+    .description('train a model from a config (default: configs/default.yaml, diff attention on the Brown corpus)')
+    .option('-c, --config <file>', 'YAML or JSON config', 'configs/default.yaml')
+    .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set model.layers=6', collect, [])
+    .option('--print-config', 'print the fully resolved config and exit')
+    .option('-r, --resume <dir>', 'continue a run (its directory or one of its checkpoints) exactly where it stopped')
+    .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
+    .option('-b, --backend <name>', 'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)')
+    .addHelpText('after', '\nExamples:\n  $ difft train\n  $ difft train --config configs/baseline.yaml --set train.steps=2000\n  $ difft train --resume checkpoints/default-20261124-170000')
+    .action(
+      action(async (flags: TrainFlags) => {
+        const overrides = flags.backend ? [...flags.set, `train.backend=${flags.backend}`] : flags.set;
+        const config = loadConfig(flags.config, overrides);
+        if (flags.printConfig) {
+          process.stdout.write(configToYaml(config));
+          return;
+        }
+        let stopRequested = false;
+        const requestStop = () => {
+          if (stopRequested) process.exit(EXIT.interrupted); // a second Ctrl-C: leave now
+          stopRequested = true;
+          process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
+        };
+        process.on('SIGINT', requestStop);
+        process.on('SIGTERM', requestStop);
+
+        let prepareBar: Progress | undefined;
+        let bar: Progress | undefined;
+        const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
+        const result = await train({
+          config,
+          out: flags.out,
+          resume: flags.resume,
+          shouldStop: () => stopRequested,
+          events: {
+            onEngine: (choice) => say(choice.summary),
+            onPrepare: ({ bytesDone, bytesTotal }) => {
+              prepareBar ??= createProgress({ label: 'prepare', total: bytesTotal, unit: megabytes });
+              prepareBar.update(bytesDone);
+            },
+            onStart: (info) => {
+              prepareBar?.stop();
+              say(`data: ${relative(process.cwd(), info.datasetDir) || info.datasetDir}`);
+              say(`model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters`);
+              say(`${info.resumedFrom ? `resuming from ${info.resumedFrom}` : 'run'}: ${info.runDir}`);
+              bar = createProgress({ label: 'train', total: info.steps, fields: 'loss {loss} | {rate} tok/s' });
+              bar.update(info.startStep, { loss: '-', rate: '-' });
+            },
+            onStep: ({ step, loss, tokensPerSecond }) => bar?.update(step, { loss: loss.toFixed(4), rate: tokensPerSecond.toFixed(0) }),
+            onEval: (record) =>
+              say(`step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ${record.valBitsPerByte.toFixed(3)} bits/byte`),
+            onWarning: (message) => say(`warning: ${message}`),
+          },
+        });
+        bar?.stop();
+        process.off('SIGINT', requestStop);
+        process.off('SIGTERM', requestStop);
+        if (result.interrupted) {
+          process.stderr.write(`interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ${result.runDir}\n`);
+          process.exitCode = EXIT.interrupted;
+          return;
+        }
+        const summary = result.valLoss !== undefined ? `val loss ${result.valLoss.toFixed(4)}${result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : ''}` : '';
+        process.stdout.write(`done: ${result.step} steps, ${summary}\ncheckpoint: ${result.checkpoint}\n`);
+      }),
+    );
+}

@@ -1,0 +1,111 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { existsSync, readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import YAML from 'yaml';
+import { UserError } from '../errors.js';
+import { resolveModelConfig } from './model.js';
+import { CONFIG_SCHEMA, type RunConfig } from './schema.js';
+
+/**
+ * Config files (YAML or JSON), dotted `--set key=value` overrides typed by the schema, defaults,
+ * and validation whose errors name the key, the bad value and what is allowed.
+ */
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+type Plain = Record<string, unknown>;
+
+export function readConfigFile(path: string): Plain {
+  if (!existsSync(path)) throw new UserError(`config file not found: ${path}`);
+  const text = readFileSync(path, 'utf8');
+  try {
+    const parsed = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('the top level must be a mapping of sections');
+    return parsed as Plain;
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    throw new UserError(`${path}: cannot parse config: ${message}`);
+  }
+}
+
+/** The schema node for a dotted key, or undefined when no such key exists. */
+function schemaAt(key: string): Plain | undefined {
+  let node: Plain | undefined = CONFIG_SCHEMA as unknown as Plain;
+  for (const part of key.split('.')) {
+    const properties = node?.properties as Plain | undefined;
+    node = properties?.[part] as Plain | undefined;
+  }
+  return node;
+}
+
+function knownKeys(prefix: string): string[] {
+  const node = prefix ? schemaAt(prefix) : (CONFIG_SCHEMA as unknown as Plain);
+  return Object.keys((node?.properties as Plain) ?? {}).map((k) => (prefix ? `${prefix}.${k}` : k));
+}
+
+/** Applies `key=value`; the value is parsed as YAML (so 3e-4, true, [a, b] work) and checked against the schema. */
+export function applyOverride(config: Plain, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq < 1) throw new UserError(`--set ${assignment}: expected key=value, e.g. --set model.layers=6`);
+  const key = assignment.slice(0, eq).trim();
+  const raw = assignment.slice(eq + 1);
+  const node = schemaAt(key);
+  if (!node || node.type === 'object') {
+    const parent = key.includes('.') ? key.slice(0, key.lastIndexOf('.')) : '';
+    throw new UserError(`--set ${key}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`);
+  }
+  let value: unknown = YAML.parse(raw);
+  if (node.type === 'array' && typeof value === 'string') value = value.split(',').map((s) => s.trim());
+  if (node.type === 'string' && typeof value !== 'string') value = raw;
+  const parts = key.split('.');
+  let target = config;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof target[part] !== 'object' || target[part] === null) target[part] = {};
+    target = target[part] as Plain;
+  }
+  target[parts[parts.length - 1]] = value;
+}
+
+function describeError(error: ErrorObject, config: Plain): string {
+  const path = error.instancePath.split('/').filter(Boolean);
+  if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    const key = [...path, extra].join('.');
+    return `unknown config key ${key}; known keys${path.length ? ` in ${path.join('.')}` : ''}: ${knownKeys(path.join('.')).join(', ')}`;
+  }
+  const key = path.join('.');
+  let value: unknown = config;
+  for (const part of path) value = (value as Plain)?.[part];
+  const node = schemaAt(key.replace(/\.\d+$/, ''));
+  const allowed =
+    error.keyword === 'enum' ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` : (error.message ?? 'is not allowed');
+  const description = node?.description ? ` (${key}: ${node.description})` : '';
+  return `config key ${key} = ${JSON.stringify(value)}: ${allowed}${description}`;
+}
+
+/** Validates, fills defaults and checks the model's shape rules. `source` names the file in errors. */
+export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
+  const config = structuredClone(raw);
+  if (!validate(config)) throw new UserError(`${source}: ${describeError(validate.errors![0], config)}`);
+  const resolved = config as unknown as RunConfig;
+  try {
+    resolveModelConfig({ ...resolved.model, vocabSize: 256 });
+  } catch (error) {
+    throw new UserError(`${source}: ${(error as Error).message}`);
+  }
+  if (resolved.train.minLr > resolved.train.lr) {
+    throw new UserError(`${source}: config key train.minLr = ${resolved.train.minLr}: must not exceed train.lr (${resolved.train.lr})`);
+  }
+  return resolved;
+}
+
+export function loadConfig(path: string | undefined, overrides: string[] = []): RunConfig {
+  const raw = path ? readConfigFile(path) : {};
+  for (const assignment of overrides) applyOverride(raw, assignment);
+  return resolveConfig(raw, path ?? 'config');
+}
+
+export function configToYaml(config: RunConfig): string {
+  return YAML.stringify(config);
+}

@@ -1,0 +1,123 @@
+/**
+ * The one schema of a difft run: every key, its type, default, allowed values and a one-line
+ * description. Loading, `--set` overrides, `--print-config` and error messages all read it.
+ */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', default: 'run', pattern: '^[A-Za-z0-9._-]+$', description: 'names the run directory: <output.dir>/<name>-<time>' },
+    model: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        attention: { enum: ['standard', 'diff', 'diff2'], default: 'diff', description: 'standard (baseline) | diff (Differential Transformer V1) | diff2 (V2)' },
+        layers: { type: 'integer', minimum: 1, default: 4, description: 'L, number of decoder blocks' },
+        width: { type: 'integer', minimum: 2, default: 128, description: 'D, model width' },
+        heads: { type: 'integer', minimum: 1, default: 4, description: "H, the baseline's heads (diff uses H/2 differential heads of twice the width; diff2 2H query heads)" },
+        kvHeads: { type: 'integer', minimum: 1, description: 'key/value heads for grouped-query attention (default: heads)' },
+        seqLen: { type: 'integer', minimum: 2, default: 64, description: 'T, context length trained on' },
+        ffnMultiple: { type: 'integer', minimum: 1, default: 32, description: 'SwiGLU hidden width = 8/3·D rounded up to a multiple of this' },
+        tieEmbeddings: { type: 'boolean', default: true, description: 'the LM head reuses the token embedding' },
+        ropeBase: { type: 'number', exclusiveMinimum: 1, default: 10000, description: 'rotary embedding base' },
+        normEps: { type: 'number', exclusiveMinimum: 0, default: 1e-5, description: 'epsilon of every RMSNorm' },
+        initStd: { type: 'number', exclusiveMinimum: 0, default: 0.02, description: 'std of the normal initialisation of matrices' },
+      },
+    },
+    data: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        corpus: {
+          type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['brown'],
+          description: 'text files, folders, .jsonl files or built-in corpora (brown, nlp-corpus)',
+        },
+        tokenizer: { enum: ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base', 'byte', 'char'], default: 'byte', description: 'tiktoken encoding, byte (UTF-8) or char' },
+        valFraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'fraction of the text held out for validation' },
+        dir: { type: 'string', default: 'data', description: 'where prepared datasets are kept' },
+        textField: { type: 'string', default: 'text', description: 'the text field of .jsonl records' },
+      },
+    },
+    train: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        steps: { type: 'integer', minimum: 1, default: 600, description: 'optimizer steps' },
+        batchSize: { type: 'integer', minimum: 1, default: 12, description: 'sequences per micro-batch' },
+        gradAccum: { type: 'integer', minimum: 1, default: 1, description: 'micro-batches summed per optimizer step' },
+        lr: { type: 'number', exclusiveMinimum: 0, default: 3e-3, description: 'peak learning rate' },
+        minLr: { type: 'number', minimum: 0, default: 3e-4, description: 'floor of the cosine decay' },
+        warmupSteps: { type: 'integer', minimum: 0, default: 50, description: 'linear warm-up steps' },
+        weightDecay: { type: 'number', minimum: 0, default: 0.1, description: 'decoupled weight decay of 2-D matrices' },
+        beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'AdamW β1' },
+        beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.95, description: 'AdamW β2' },
+        eps: { type: 'number', exclusiveMinimum: 0, default: 1e-8, description: 'AdamW ε' },
+        clipNorm: { type: 'number', minimum: 0, default: 1, description: 'clip gradients to this global norm (0: off)' },
+        seed: { type: 'integer', minimum: 0, default: 1337, description: 'fixes initialisation and data order' },
+        backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], default: 'auto', description: 'tfjs engine' },
+        onNonFinite: { enum: ['stop', 'skip'], default: 'stop', description: 'a NaN/Inf loss: stop the run, or skip that step' },
+        logEvery: { type: 'integer', minimum: 1, default: 10, description: 'steps between metrics.jsonl records' },
+      },
+    },
+    eval: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        every: { type: 'integer', minimum: 0, default: 100, description: 'steps between validation evaluations (0: only at the end)' },
+        maxTokens: { type: 'integer', minimum: 0, default: 32768, description: 'validation tokens per evaluation, a fixed seeded subset (0: all)' },
+        batchSize: { type: 'integer', minimum: 1, default: 16, description: 'sequences per evaluation batch' },
+      },
+    },
+    output: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        dir: { type: 'string', default: 'checkpoints', description: 'where run directories are created' },
+        saveEvery: { type: 'integer', minimum: 0, default: 200, description: 'steps between checkpoints (0: only at the end)' },
+        keepLast: { type: 'integer', minimum: 1, default: 2, description: 'checkpoints kept besides the best' },
+      },
+    },
+  },
+} as const;
+
+export interface RunConfig {
+  name: string;
+  model: {
+    attention: 'standard' | 'diff' | 'diff2';
+    layers: number;
+    width: number;
+    heads: number;
+    kvHeads?: number;
+    seqLen: number;
+    ffnMultiple: number;
+    tieEmbeddings: boolean;
+    ropeBase: number;
+    normEps: number;
+    initStd: number;
+  };
+  data: { corpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string };
+  train: {
+    steps: number;
+    batchSize: number;
+    gradAccum: number;
+    lr: number;
+    minLr: number;
+    warmupSteps: number;
+    weightDecay: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    clipNorm: number;
+    seed: number;
+    backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+    onNonFinite: 'stop' | 'skip';
+    logEvery: number;
+  };
+  eval: { every: number; maxTokens: number; batchSize: number };
+  output: { dir: string; saveEvery: number; keepLast: number };
+}

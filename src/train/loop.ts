@@ -1,0 +1,210 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { useEngine, type EngineChoice } from '../backend/engines.js';
+import { configToYaml } from '../config/load.js';
+import { resolveModelConfig } from '../config/model.js';
+import type { RunConfig } from '../config/schema.js';
+import {
+  CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, loadOptimizerState, pruneCheckpoints, readCheckpoint, saveCheckpoint, stepDirName,
+  type CheckpointConfig, type LoadedCheckpoint, type TrainState,
+} from '../checkpoint/checkpoint.js';
+import { BatchSampler, evalBatches, TokenDataset } from '../data/dataset.js';
+import { prepareDataset, type PrepareProgress } from '../data/prepare.js';
+import { UserError } from '../errors.js';
+import { diffLambdas } from '../model/attention/diff.js';
+import { Decoder } from '../model/decoder.js';
+import { batchTensors, bitsPerByte, meanLoss } from '../model/evaluate.js';
+import { countParameters } from '../model/parameters.js';
+import { appendMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
+import { learningRate } from './schedule.js';
+import { createOptimizer, trainStep } from './step.js';
+
+/**
+ * The training loop, top to bottom: engine, data, model, optimizer, schedule, then per step
+ * (evaluate, log, checkpoint, step). It reports through `events` and never prints.
+ */
+export interface TrainEvents {
+  onEngine?(choice: EngineChoice): void;
+  onPrepare?(progress: PrepareProgress): void;
+  onStart?(info: { runDir: string; startStep: number; steps: number; parameters: number; datasetDir: string; resumedFrom?: string }): void;
+  onStep?(info: { step: number; loss: number; lr: number; tokensPerSecond: number }): void;
+  onEval?(record: Extract<MetricsRecord, { type: 'eval' }>): void;
+  onCheckpoint?(dir: string): void;
+  onWarning?(message: string): void;
+}
+
+export interface TrainOptions {
+  config: RunConfig;
+  /** The run directory; by default <output.dir>/<name>-<time>. */
+  out?: string;
+  /** Continue from a checkpoint or run directory. */
+  resume?: string;
+  events?: TrainEvents;
+  /** Polled after every step: true finishes the step, saves a checkpoint and returns. */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  checkpoint: string;
+  step: number;
+  interrupted: boolean;
+  valLoss?: number;
+  valBitsPerByte?: number;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const events = options.events ?? {};
+  const resumed: LoadedCheckpoint | undefined = options.resume ? readCheckpoint(options.resume) : undefined;
+  const config = resumed ? resumed.config.run : options.config;
+  const { train: settings } = config;
+
+  // engine
+  const engine = await useEngine(settings.backend);
+  events.onEngine?.(engine);
+
+  // data
+  const prepared = await prepareDataset({
+    sources: config.data.corpus,
+    tokenizer: config.data.tokenizer,
+    valFraction: config.data.valFraction,
+    dataRoot: config.data.dir,
+    textField: config.data.textField,
+    onProgress: events.onPrepare,
+    onWarning: events.onWarning,
+  });
+  if (resumed && resumed.config.dataset.key !== prepared.manifest.key) {
+    events.onWarning?.(`the corpus changed since ${resumed.dir} was written: resuming on the new data`);
+  }
+  const dataset = TokenDataset.open(prepared.dir);
+  const { manifest } = dataset;
+  const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed);
+  const evalSubset = () =>
+    evalBatches(dataset.val, config.model.seqLen, config.eval.batchSize, { maxTokens: config.eval.maxTokens || undefined, seed: settings.seed });
+
+  // model and optimizer
+  const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
+  const model = resumed ? loadModel(resumed) : Decoder.create(modelConfig, settings.seed);
+  const optimizer = createOptimizer(model, { beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay });
+
+  const runDir = resolve(resumed ? join(resumed.dir, '..') : (options.out ?? join(config.output.dir, `${config.name}-${timestamp()}`)));
+  mkdirSync(runDir, { recursive: true });
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  const checkpointConfig: CheckpointConfig = {
+    difftVersion: DIFFT_VERSION,
+    format: CHECKPOINT_FORMAT,
+    run: config,
+    model: modelConfig,
+    tokenizer: manifest.tokenizer,
+    dataset: { dir: prepared.dir, key: manifest.key },
+  };
+  const state: TrainState = resumed
+    ? { ...resumed.state, engine: engine.name }
+    : { step: 0, tokens: 0, lr: 0, optimizerStep: 0, sampler: sampler.state(), elapsedSeconds: 0, engine: engine.name };
+  if (resumed) {
+    loadOptimizerState(resumed, optimizer.stateTensors());
+    optimizer.step = resumed.state.optimizerStep;
+    sampler.restore(resumed.state.sampler);
+    truncateMetrics(metricsPath, resumed.state.step);
+  } else {
+    writeFileSync(join(runDir, 'config.yaml'), configToYaml(config));
+  }
+
+  const save = (dir: string) => {
+    saveCheckpoint(dir, model, optimizer.stateTensors(), checkpointConfig, { ...state, sampler: sampler.state(), optimizerStep: optimizer.step });
+    events.onCheckpoint?.(dir);
+  };
+  const evaluate = (): Extract<MetricsRecord, { type: 'eval' }> => {
+    const { loss, tokens } = meanLoss(model, evalSubset());
+    const val = manifest.splits.val;
+    const record = {
+      type: 'eval' as const,
+      step: state.step,
+      tokens: state.tokens,
+      valLoss: loss,
+      valPerplexity: Math.exp(loss),
+      valBitsPerByte: bitsPerByte(loss, val.tokens, val.bytes),
+      evalTokens: tokens,
+      elapsedSeconds: state.elapsedSeconds,
+    };
+    appendMetrics(metricsPath, record);
+    events.onEval?.(record);
+    state.lastValLoss = loss;
+    if (state.bestValLoss === undefined || loss < state.bestValLoss) {
+      state.bestValLoss = loss;
+      state.bestStep = state.step;
+      save(join(runDir, 'best'));
+    }
+    return record;
+  };
+
+  events.onStart?.({
+    runDir, startStep: state.step, steps: settings.steps, parameters: countParameters(modelConfig).total, datasetDir: prepared.dir, resumedFrom: resumed?.dir,
+  });
+
+  // the loop
+  let interrupted = false;
+  let lastEval: Extract<MetricsRecord, { type: 'eval' }> | undefined;
+  const tokensPerStep = settings.batchSize * config.model.seqLen * settings.gradAccum;
+  try {
+    while (state.step < settings.steps) {
+      const step = state.step + 1;
+      const lr = learningRate(step, settings);
+      const started = performance.now();
+      const microBatches = Array.from({ length: settings.gradAccum }, () => batchTensors(sampler.next()));
+      const outcome = trainStep(model, optimizer, microBatches, lr, settings.clipNorm);
+      tf.dispose(microBatches as unknown as tf.TensorContainer);
+      const seconds = (performance.now() - started) / 1000;
+      if (!outcome.applied) {
+        const what = `non-finite loss at step ${step} (loss ${outcome.loss}, gradient norm ${outcome.gradNorm})`;
+        if (settings.onNonFinite === 'stop') {
+          throw new UserError(`${what}: the run stopped; its last good checkpoint is in ${runDir} (lower train.lr, or set train.onNonFinite=skip)`);
+        }
+        events.onWarning?.(`${what}: step skipped`);
+      }
+      state.step = step;
+      state.tokens += tokensPerStep;
+      state.lr = lr;
+      state.elapsedSeconds += seconds;
+      const tokensPerSecond = tokensPerStep / seconds;
+      events.onStep?.({ step, loss: outcome.loss, lr, tokensPerSecond });
+      if (step % settings.logEvery === 0 || step === settings.steps) {
+        appendMetrics(metricsPath, {
+          type: 'train', step, tokens: state.tokens, loss: outcome.loss, lr, gradNorm: outcome.gradNorm, tokensPerSecond,
+          elapsedSeconds: state.elapsedSeconds, lambdas: diffLambdas(model.params, modelConfig),
+        });
+      }
+      const last = step === settings.steps;
+      if (last || (config.eval.every > 0 && step % config.eval.every === 0)) lastEval = evaluate();
+      const stopping = !last && (options.shouldStop?.() ?? false);
+      if (last || stopping || (config.output.saveEvery > 0 && step % config.output.saveEvery === 0)) {
+        save(join(runDir, stepDirName(step)));
+        pruneCheckpoints(runDir, config.output.keepLast);
+      }
+      if (stopping) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (state.step >= settings.steps && !existsSync(join(runDir, stepDirName(state.step)))) {
+      // resumed a finished run: nothing left to train, still leave a final checkpoint
+      save(join(runDir, stepDirName(state.step)));
+    }
+    return {
+      runDir,
+      checkpoint: join(runDir, stepDirName(state.step)),
+      step: state.step,
+      interrupted,
+      valLoss: lastEval?.valLoss ?? state.lastValLoss,
+      valBitsPerByte: lastEval?.valBitsPerByte,
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}

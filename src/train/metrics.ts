@@ -1,0 +1,41 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */
+export type MetricsRecord =
+  | {
+      type: 'train';
+      step: number;
+      tokens: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      tokensPerSecond: number;
+      elapsedSeconds: number;
+      /** λ of every diff layer (empty for other attentions). */
+      lambdas: number[];
+    }
+  | { type: 'eval'; step: number; tokens: number; valLoss: number; valPerplexity: number; valBitsPerByte: number; evalTokens: number; elapsedSeconds: number };
+
+export function appendMetrics(path: string, record: MetricsRecord): void {
+  appendFileSync(path, `${JSON.stringify(record)}\n`);
+}
+
+export function readMetrics(path: string): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as MetricsRecord];
+      } catch {
+        return []; // a line cut short by a crash
+      }
+    });
+}
+
+/** On resume: drops records from after the checkpoint, which the resumed run will write again. */
+export function truncateMetrics(path: string, step: number): void {
+  const kept = readMetrics(path).filter((record) => record.step <= step);
+  writeFileSync(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''));
+}
