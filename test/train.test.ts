@@ -5,7 +5,7 @@ import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { AdamW } from '../src/train/adamw.js';
 import { clipByGlobalNorm, createOptimizer, trainStep } from '../src/train/step.js';
-import { engine, tinyConfig } from './helpers/setup.js';
+import { engine, maxAbsDiff, tinyConfig } from './helpers/setup.js';
 import { patternBatches } from './helpers/pattern.js';
 
 before(() => engine('cpu'));
@@ -78,4 +78,38 @@ describe('training steps', () => {
     }
   });
 
+
+  it('accumulating two micro-batches equals one step on both together', () => {
+    const config = tinyConfig({ attention: 'diff' });
+    const [a, b] = [Decoder.create(config, 1), Decoder.create(config, 1)];
+    const [optA, optB] = [createOptimizer(a), createOptimizer(b)];
+    const next = patternBatches(4, 8, 3);
+    const [first, second] = [next(), next()];
+    const joined = { inputs: tf.concat([first.inputs, second.inputs]) as tf.Tensor2D, targets: tf.concat([first.targets, second.targets]) as tf.Tensor2D };
+    const accumulated = trainStep(a, optA, [first, second], 1e-2, 0.5);
+    const together = trainStep(b, optB, [joined], 1e-2, 0.5);
+    assert.ok(Math.abs(accumulated.loss - together.loss) < 1e-6);
+    assert.ok(Math.abs(accumulated.gradNorm - together.gradNorm) < 1e-5);
+    for (const name of Object.keys(a.params)) {
+      assert.ok(maxAbsDiff(a.params[name].dataSync(), b.params[name].dataSync()) < 1e-6, name);
+    }
+    tf.dispose([first, second, joined] as unknown as tf.TensorContainer);
+    [optA, optB, a, b].forEach((x) => x.dispose());
+  });
+
+  it('a non-finite loss leaves the weights untouched', () => {
+    const model = Decoder.create(tinyConfig({ attention: 'standard' }), 1);
+    const optimizer = createOptimizer(model);
+    model.params['norm.weight'].assign(tf.fill(model.params['norm.weight'].shape, NaN));
+    const before = model.params['layers.0.attn.q_proj.weight'].dataSync().slice();
+    const batch = patternBatches(2, 8, 1)();
+    const outcome = trainStep(model, optimizer, [batch], 1e-2, 1);
+    assert.equal(outcome.applied, false);
+    assert.ok(Number.isNaN(outcome.loss));
+    assert.deepEqual(model.params['layers.0.attn.q_proj.weight'].dataSync(), before);
+    assert.equal(optimizer.step, 0);
+    tf.dispose([batch.inputs, batch.targets]);
+    optimizer.dispose();
+    model.dispose();
+  });
 });

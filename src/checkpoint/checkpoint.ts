@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
@@ -153,13 +153,17 @@ export function stepDirName(step: number): string {
   return `step-${String(step).padStart(6, '0')}`;
 }
 
-/** Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/). */
+/**
+ * Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/),
+ * and half-written ones that a killed process left behind.
+ */
 export function pruneCheckpoints(runDir: string, keep: number): void {
-  const steps = readdirSync(runDir).filter((name) => STEP_DIR.test(name)).sort();
+  const names = readdirSync(runDir);
+  const steps = names.filter((name) => STEP_DIR.test(name)).sort();
   for (const name of steps.slice(0, Math.max(0, steps.length - keep))) rmSync(join(runDir, name), { recursive: true, force: true });
-}
-
-export function isRunDirectory(path: string): boolean {
-  return existsSync(path) && readdirSync(path).some((name) => STEP_DIR.test(name)) && !STEP_DIR.test(basename(path));
+  for (const name of names) {
+    const leftover = name.match(/\.(?:tmp|old)-(\d+)$/);
+    if (leftover && Number(leftover[1]) !== process.pid) rmSync(join(runDir, name), { recursive: true, force: true });
+  }
 }
 
