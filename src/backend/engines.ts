@@ -34,6 +34,7 @@ const INSTALL_HINT: Record<EngineName, string> = {
 };
 
 function message(error: unknown): string {
+  if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND') return 'not installed';
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n')[0].slice(0, 160);
 }
@@ -60,7 +61,7 @@ function loadNative(): Promise<EngineProbe> {
         const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : 'tfjs-node (native CPU)';
         return { name: 'tensorflow', available: true, detail: label };
       } catch (error) {
-        reasons.push(`${pkg} not loadable (${message(error)})`);
+        reasons.push(`${pkg}: ${message(error)}`);
       }
     }
     return { name: 'tensorflow', available: false, detail: reasons.join('; ') };

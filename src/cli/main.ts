@@ -3,6 +3,9 @@ import { createRequire } from 'node:module';
 import { backendsCommand } from './backends.js';
 import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
+import { infoCommand } from './info.js';
 import { reportError, setVerbose } from './run.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -17,6 +20,9 @@ export async function main(argv: string[]): Promise<void> {
     .hook('preAction', (command) => setVerbose(Boolean(command.opts().verbose)))
     .showHelpAfterError();
   trainCommand(program);
+  evalCommand(program);
+  generateCommand(program);
+  infoCommand(program);
   prepareCommand(program);
   backendsCommand(program);
   try {

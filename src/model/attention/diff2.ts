@@ -35,11 +35,12 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
   const [first, second] = splitPair(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
 
-  const gate = tf.sigmoid(linear(x, attentionWeight(context, 'lambda_proj.weight'))).transpose([0, 2, 1]); // [B, H, Tq]
+  const lambda = linear(x, attentionWeight(context, 'lambda_proj.weight')).transpose([0, 2, 1]); // λ: [B, H, Tq]
+  const gate = tf.sigmoid(lambda);
   const perHead = tf.sub(first, tf.mul(gate.expandDims(-1), second)); // [B, H, Tq, d]
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   const maps = context.capture
-    ? { attention: probs.reshape([batch, heads, 2, length, -1]), gate } // gate = sigmoid(λ)
+    ? { attention: probs.reshape([batch, heads, 2, length, -1]), lambda, gate } // gate = sigmoid(λ)
     : undefined;
   return { out, maps };
 }

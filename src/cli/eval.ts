@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { useEngine, type EngineRequest } from '../backend/engines.js';
+import { evaluateCheckpoint, type EvalResult } from '../eval/evaluate.js';
+import { UserError } from '../errors.js';
+import { createProgress } from './progress.js';
+import { action } from './run.js';
+import { table } from './table.js';
+
+interface EvalFlags {
+  corpus?: string[];
+  maxTokens?: string;
+  batchSize?: string;
+  backend: string;
+  json?: boolean;
+}
+
+export function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new UserError(`${flag} ${value}: must be a positive integer`);
+  return number;
+}
+
+export function evalCommand(program: Command): void {
+  program
+    .command('eval')
+    .description('loss, perplexity and bits per byte of checkpoints on held-out text')
+    .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
+    .option('-c, --corpus <source...>', 'evaluate on these sources instead of the run\'s validation split (tokenised with the checkpoint\'s tokenizer)')
+    .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens')
+    .option('--batch-size <n>', 'sequences per batch (default: the run\'s eval.batchSize)')
+    .option('-b, --backend <name>', 'tfjs engine', 'auto')
+    .option('--json', 'print machine-readable results')
+    .addHelpText('after', '\nExamples:\n  $ difft eval checkpoints/default-20261124-170000\n  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json')
+    .action(
+      action(async (paths: string[], flags: EvalFlags) => {
+        const maxTokens = positiveInteger('--max-tokens', flags.maxTokens);
+        const batchSize = positiveInteger('--batch-size', flags.batchSize);
+        const engine = await useEngine(flags.backend as EngineRequest);
+        if (!flags.json) process.stderr.write(`${engine.summary}\n`);
+        const results: EvalResult[] = [];
+        for (const path of paths) {
+          let progress: ReturnType<typeof createProgress> | undefined;
+          const result = await evaluateCheckpoint(path, {
+            corpus: flags.corpus,
+            maxTokens,
+            batchSize,
+            onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+            onProgress: (done, total) => {
+              progress ??= createProgress({ label: 'eval', total });
+              progress.update(done);
+            },
+          });
+          progress?.stop();
+          results.push(result);
+        }
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(
+          table(
+            ['checkpoint', 'attention', 'step', 'data', 'tokens', 'loss', 'perplexity', 'bits/byte'],
+            results.map((r) => [r.checkpoint, r.attention, String(r.step), r.data, r.tokens.toLocaleString('en-US'), r.loss.toFixed(4), r.perplexity.toFixed(3), r.bitsPerByte.toFixed(4)]),
+          ),
+        );
+      }),
+    );
+}

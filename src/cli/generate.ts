@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { useEngine, type EngineRequest } from '../backend/engines.js';
+import { generateText } from '../eval/generate.js';
+import { UserError } from '../errors.js';
+import { positiveInteger } from './eval.js';
+import { action } from './run.js';
+
+interface GenerateFlags {
+  prompt: string;
+  maxTokens: string;
+  temperature: string;
+  topK?: string;
+  topP?: string;
+  seed: string;
+  backend: string;
+}
+
+function numberIn(flag: string, value: string, low: number, high: number): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < low || number > high) throw new UserError(`${flag} ${value}: must be a number from ${low} to ${high}`);
+  return number;
+}
+
+export function generateCommand(program: Command): void {
+  program
+    .command('generate')
+    .description('sample text from a checkpoint, streaming tokens as they are produced')
+    .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
+    .option('-p, --prompt <text>', 'text to continue (empty: start of a document)', '')
+    .option('-n, --max-tokens <n>', 'tokens to generate', '200')
+    .option('-t, --temperature <t>', '0 for greedy decoding', '0.8')
+    .option('-k, --top-k <k>', 'sample among the k most likely tokens')
+    .option('--top-p <p>', 'sample from the smallest set of tokens holding probability p')
+    .option('--seed <n>', 'seed of the sampler', '0')
+    .option('-b, --backend <name>', 'tfjs engine', 'auto')
+    .addHelpText('after', '\nExamples:\n  $ difft generate checkpoints/default-20261124-170000 --prompt "The jury said" --max-tokens 300\n  $ difft generate run/step-000600 -p "It was" -t 0   # greedy')
+    .action(
+      action(async (path: string, flags: GenerateFlags) => {
+        const options = {
+          maxTokens: positiveInteger('--max-tokens', flags.maxTokens)!,
+          temperature: numberIn('--temperature', flags.temperature, 0, 100),
+          topK: positiveInteger('--top-k', flags.topK),
+          topP: flags.topP === undefined ? undefined : numberIn('--top-p', flags.topP, 0, 1),
+          seed: numberIn('--seed', flags.seed, 0, 2 ** 32 - 1),
+        };
+        await useEngine(flags.backend as EngineRequest);
+        process.stdout.write(flags.prompt);
+        generateText(path, flags.prompt, { ...options, onText: (text) => process.stdout.write(text) });
+        process.stdout.write('\n');
+      }),
+    );
+}

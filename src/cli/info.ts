@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { useEngine } from '../backend/engines.js';
+import { checkpointInfo } from '../eval/info.js';
+import { action } from './run.js';
+
+export function infoCommand(program: Command): void {
+  program
+    .command('info')
+    .description('show a checkpoint: config, parameter counts, λ, tokenizer, training progress')
+    .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
+    .option('--json', 'print machine-readable results')
+    .addHelpText('after', '\nExample:\n  $ difft info checkpoints/default-20261124-170000')
+    .action(
+      action(async (path: string, flags: { json?: boolean }) => {
+        await useEngine('cpu'); // small reads only: the reference engine is enough
+        const info = checkpointInfo(path);
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+          return;
+        }
+        const p = info.progress;
+        const number = (n: number) => n.toLocaleString('en-US');
+        const lines = [
+          `checkpoint  ${info.checkpoint}`,
+          `written by  difft ${info.difftVersion}, trained on the ${info.engine} engine`,
+          `tokenizer   ${info.tokenizer} (vocab ${number(info.vocabSize)})`,
+          `progress    step ${number(p.step)} of ${number(p.steps)}, ${number(p.tokens)} tokens, ${p.elapsedSeconds.toFixed(0)} s`,
+          `val loss    last ${p.lastValLoss?.toFixed(4) ?? '-'}, best ${p.bestValLoss?.toFixed(4) ?? '-'}${p.bestStep !== undefined ? ` (step ${p.bestStep})` : ''}`,
+          `parameters  ${number(info.parameters.total)} total: ${(['embedding', 'attention', 'ffn', 'norm', 'head'] as const).map((k) => `${k} ${number(info.parameters[k])}`).join(', ')}`,
+        ];
+        if (info.lambdas) lines.push(`λ per layer ${info.lambdas.map((l) => l.toFixed(4)).join(', ')}`);
+        if (info.lambdaStats) lines.push(`λ per layer ${info.lambdaStats.map((s) => `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`).join(', ')} (mean ± std over validation tokens)`);
+        process.stdout.write(`${lines.join('\n')}\n\nconfig:\n${YAML.stringify(info.config).replace(/^/gm, '  ')}`);
+      }),
+    );
+}

@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
+import { BatchSampler, TokenDataset } from '../data/dataset.js';
+import { diffLambdas } from '../model/attention/diff.js';
+import { countParameters, type ParameterCounts } from '../model/parameters.js';
+
+/** `difft info`: what a checkpoint is, how far it trained, and its λ. */
+export interface CheckpointInfo {
+  checkpoint: string;
+  difftVersion: string;
+  config: unknown;
+  parameters: ParameterCounts;
+  tokenizer: string;
+  vocabSize: number;
+  engine: string;
+  progress: { step: number; steps: number; tokens: number; elapsedSeconds: number; lastValLoss?: number; bestValLoss?: number; bestStep?: number };
+  /** diff: λ of every layer. */
+  lambdas?: number[];
+  /** diff2: mean and standard deviation of λ = x·W_λ per layer, over a sample of validation tokens. */
+  lambdaStats?: { mean: number; std: number }[];
+}
+
+export function checkpointInfo(path: string): CheckpointInfo {
+  const checkpoint = readCheckpoint(path);
+  const { config, state } = checkpoint;
+  const tokenizer = config.tokenizer.kind === 'tiktoken' ? config.tokenizer.name : config.tokenizer.kind;
+  const info: CheckpointInfo = {
+    checkpoint: checkpoint.dir,
+    difftVersion: config.difftVersion,
+    config: config.run,
+    parameters: countParameters(config.model),
+    tokenizer,
+    vocabSize: config.model.vocabSize,
+    engine: state.engine,
+    progress: {
+      step: state.step, steps: config.run.train.steps, tokens: state.tokens, elapsedSeconds: state.elapsedSeconds,
+      lastValLoss: state.lastValLoss, bestValLoss: state.bestValLoss, bestStep: state.bestStep,
+    },
+  };
+  if (config.model.attention === 'standard') return info;
+  const model = loadModel(checkpoint);
+  try {
+    if (config.model.attention === 'diff') info.lambdas = diffLambdas(model.params, config.model);
+    else info.lambdaStats = diff2LambdaStats(checkpoint.config.dataset.dir, model);
+  } finally {
+    model.dispose();
+  }
+  return info;
+}
+
+/** λ statistics of diff2 on 8 validation windows (random tokens if the dataset is gone). */
+function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel>): { mean: number; std: number }[] {
+  const { seqLen, vocabSize } = model.config;
+  const tokens = existsSync(join(datasetDir, 'manifest.json'))
+    ? TokenDataset.open(datasetDir).val
+    : Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
+  const sample = new BatchSampler(tokens, 8, seqLen, 0).next();
+  return tf.tidy(() => {
+    const input = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
+    const captures = model.forward(input, { capture: true }).captures!;
+    return captures.map(({ maps }) => {
+      const { mean, variance } = tf.moments(maps.lambda);
+      return { mean: mean.dataSync()[0], std: Math.sqrt(variance.dataSync()[0]) };
+    });
+  });
+}

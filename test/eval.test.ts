@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { loadModel, readCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { loadConfig } from '../src/config/load.js';
+import { ATTENTIONS } from '../src/config/model.js';
+import { evaluateCheckpoint } from '../src/eval/evaluate.js';
+import { generateIds, generateText } from '../src/eval/generate.js';
+import { checkpointInfo } from '../src/eval/info.js';
+import { sampleToken } from '../src/eval/sample.js';
+import { UserError } from '../src/errors.js';
+import { Decoder } from '../src/model/decoder.js';
+import { train } from '../src/train/loop.js';
+import { readMetrics } from '../src/train/metrics.js';
+import { createOptimizer, trainStep } from '../src/train/step.js';
+import { difft, REPO_ROOT } from './helpers/cli.js';
+import { PATTERN, patternBatches } from './helpers/pattern.js';
+import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
+
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-eval-'));
+
+before(() => engine('cpu'));
+
+/** Greedy decoding by recomputing the whole context at every step, without a cache. */
+function recomputeIds(model: Decoder, context: number[], count: number): number[] {
+  const tokens = context.slice();
+  for (let i = 0; i < count; i++) {
+    const logits = tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.slice([0, tokens.length - 1, 0], [1, 1, -1]).dataSync());
+    tokens.push(sampleToken(logits, { temperature: 0 }, () => 0));
+  }
+  return tokens.slice(context.length);
+}
+
+describe('generation', () => {
+  for (const attention of ATTENTIONS) {
+    it(`${attention}: cached decoding produces exactly the tokens of full recomputation`, () => {
+      const config = tinyConfig({ attention, kvHeads: 2, seqLen: 24, vocabSize: 13 });
+      const model = Decoder.create(config, 2);
+      scrambleParameters(model.params, 3, 0.4);
+      const prompt = [1, 5, 2, 7];
+      const cached = generateIds(model, prompt, { temperature: 0, maxTokens: 20, seed: 0 });
+      assert.deepEqual(cached, recomputeIds(model, prompt, 20));
+      // past the trained length the window slides instead of failing
+      assert.equal(generateIds(model, prompt, { temperature: 0.9, topK: 5, maxTokens: 60, seed: 1 }).length, 60);
+      model.dispose();
+    });
+  }
+
+  it('greedy decoding of a model trained on a repeating pattern continues the pattern', () => {
+    const config = tinyConfig({ attention: 'diff', vocabSize: 4, width: 32, heads: 4, layers: 2, seqLen: 16 });
+    const model = Decoder.create(config, 1);
+    const optimizer = createOptimizer(model, { weightDecay: 0 });
+    const next = patternBatches(8, config.seqLen, 2);
+    for (let step = 0; step < 150; step++) {
+      const batch = next();
+      trainStep(model, optimizer, [batch], 1e-2 * Math.min(1, (step + 1) / 20), 1);
+      tf.dispose([batch.inputs, batch.targets]);
+    }
+    const prompt = [...PATTERN, ...PATTERN.slice(0, 3)];
+    const continued = generateIds(model, prompt, { temperature: 0, maxTokens: 13, seed: 0 });
+    const expected = Array.from({ length: 13 }, (_, i) => PATTERN[(3 + i) % PATTERN.length]);
+    assert.deepEqual(continued, expected);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  it('top-k and top-p restrict sampling to the likeliest tokens', () => {
+    const logits = [0, 3, 1, 2.9];
+    for (let i = 0; i < 50; i++) {
+      const u = () => (i + 0.5) / 50;
+      assert.ok([1, 3].includes(sampleToken(logits, { temperature: 1, topK: 2 }, u)));
+      assert.equal(sampleToken(logits, { temperature: 1, topP: 0.4 }, u), 1);
+    }
+  });
+});
+
+describe('eval, info and damaged checkpoints', () => {
+  let runDir = '';
+  before(async () => {
+    runDir = join(scratch(), 'run');
+    await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${scratch()}`]), out: runDir });
+  });
+
+  it('eval reproduces the validation loss logged at the same step (cpu, 1e-5)', async () => {
+    const logged = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    assert.equal(logged.step, 20);
+    const result = await evaluateCheckpoint(runDir, { maxTokens: 512 });
+    assert.equal(result.step, 20);
+    assert.ok(logged.type === 'eval' && Math.abs(result.loss - logged.valLoss) < 1e-5, `${result.loss} vs ${logged.type === 'eval' && logged.valLoss}`);
+    assert.ok(Math.abs(result.bitsPerByte - (logged.type === 'eval' ? logged.valBitsPerByte : 0)) < 1e-5);
+    // on a file of our own, with the checkpoint's tokenizer
+    const file = join(scratch(), 'own.txt');
+    writeFileSync(file, 'The quick brown fox jumps over the lazy dog.\n'.repeat(20));
+    const own = await evaluateCheckpoint(runDir, { corpus: [file] });
+    assert.equal(own.tokens, 'The quick brown fox jumps over the lazy dog.\n'.length * 20 - 1);
+  });
+
+  it('info reports progress, parameters and λ', () => {
+    const info = checkpointInfo(runDir);
+    assert.equal(info.progress.step, 20);
+    assert.equal(info.tokenizer, 'byte');
+    assert.equal(info.lambdas!.length, 2);
+    assert.ok(info.parameters.total > 0);
+    const cli = difft(['info', runDir, '--json']);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(JSON.parse(cli.stdout).progress.step, 20);
+  });
+
+  it('generate streams text from a checkpoint and refuses what the tokenizer cannot encode', () => {
+    let streamed = '';
+    const text = generateText(runDir, 'The ', { maxTokens: 12, temperature: 0.8, seed: 1, onText: (t) => (streamed += t) });
+    assert.equal(streamed, text);
+    const cli = difft(['generate', runDir, '--prompt', 'The jury', '--max-tokens', '10', '--backend', 'cpu']);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.ok(cli.stdout.startsWith('The jury'));
+  });
+
+  it('a checkpoint with one flipped byte is refused with a clear message', () => {
+    const copy = join(scratch(), 'copy');
+    cpSync(readCheckpoint(runDir).dir, copy, { recursive: true });
+    const file = join(copy, 'model.safetensors');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 100] ^= 0x01;
+    writeFileSync(file, bytes);
+    assert.throws(() => loadModel(readCheckpoint(copy)), (e: Error) => e instanceof UserError && /model\.safetensors: damaged weight file \(checksum mismatch\)/.test(e.message));
+    writeFileSync(file, bytes.subarray(0, bytes.length - 10));
+    assert.throws(() => loadModel(readCheckpoint(copy)), /damaged weight file/);
+    const cli = difft(['eval', copy, '--backend', 'cpu']);
+    assert.equal(cli.status, 2);
+    assert.match(cli.stderr, /damaged weight file/);
+    const notCheckpoint = difft(['info', scratch()]);
+    assert.equal(notCheckpoint.status, 2);
+    assert.match(notCheckpoint.stderr, /is neither a checkpoint/);
+    const config = JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'));
+    writeFileSync(join(copy, 'config.json'), JSON.stringify({ ...config, format: 99, difftVersion: '9.0.0' }));
+    assert.throws(() => readCheckpoint(copy), /checkpoint format 99 written by difft 9\.0\.0/);
+  });
+});
