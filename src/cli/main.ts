@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { backendsCommand } from './backends.js';
 import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
+import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
     .hook('preAction', (command) => setVerbose(Boolean(command.opts().verbose)))
     .showHelpAfterError();
   trainCommand(program);
+  compareCommand(program);
   evalCommand(program);
   generateCommand(program);
   infoCommand(program);

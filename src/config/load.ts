@@ -48,16 +48,22 @@ function knownKeys(prefix: string): string[] {
 export function applyOverride(config: Plain, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq < 1) throw new UserError(`--set ${assignment}: expected key=value, e.g. --set model.layers=6`);
-  const key = assignment.slice(0, eq).trim();
-  const raw = assignment.slice(eq + 1);
+  setConfigValue(config, assignment.slice(0, eq).trim(), assignment.slice(eq + 1), `--set ${assignment.slice(0, eq).trim()}`);
+}
+
+/**
+ * Sets a dotted key. A string from the command line is parsed as YAML first; `where` names the
+ * origin of the value in errors. Types are checked later, with the whole config, by the schema.
+ */
+export function setConfigValue(config: Plain, key: string, given: unknown, where = key): void {
   const node = schemaAt(key);
   if (!node || node.type === 'object') {
     const parent = key.includes('.') ? key.slice(0, key.lastIndexOf('.')) : '';
-    throw new UserError(`--set ${key}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`);
+    throw new UserError(`${where}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`);
   }
-  let value: unknown = YAML.parse(raw);
+  let value = typeof given === 'string' ? (YAML.parse(given) as unknown) : given;
   if (node.type === 'array' && typeof value === 'string') value = value.split(',').map((s) => s.trim());
-  if (node.type === 'string' && typeof value !== 'string') value = raw;
+  if (node.type === 'string' && typeof value !== 'string' && typeof given === 'string') value = given;
   const parts = key.split('.');
   let target = config;
   for (const part of parts.slice(0, -1)) {
