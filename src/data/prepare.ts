@@ -106,7 +106,7 @@ export function isValidationSection(index: number, valFraction: number): boolean
 }
 
 function sectionSize(totalBytes: number): number {
-  return Math.min(1 << 20, Math.max(1 << 10, Math.floor(totalBytes / 256)));
+  return Math.min(1 << 18, Math.max(1 << 10, Math.floor(totalBytes / 256)));
 }
 
 interface SplitState {
@@ -158,8 +158,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
       train: { writer: new ShardWriter(temporary, 'train', dtype), bytes: 0, sections: 0 } as SplitState,
       val: { writer: new ShardWriter(temporary, 'val', dtype), bytes: 0, sections: 0 } as SplitState,
     };
-    const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
-    const encoder = new TextEncoder();
+    const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
     let sectionIndex = 0;
     for await (const document of readDocuments(entries, readOptions)) {
       let sectionInDocument = 0;
@@ -168,7 +167,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
         const continues = split.last?.document === document.name && split.last.section === sectionInDocument - 1;
         if (split.last && !continues) split.writer.write(separator);
         split.writer.write(tokenizer.encode(text));
-        const bytes = encoder.encode(text).length;
+        const bytes = Buffer.byteLength(text, 'utf8');
         split.bytes += bytes;
         split.sections++;
         split.last = { document: document.name, section: sectionInDocument++ };

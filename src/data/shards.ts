@@ -35,8 +35,12 @@ export class ShardWriter {
   }
 
   write(ids: ArrayLike<number>): void {
-    for (let i = 0; i < ids.length; i++) {
-      this.buffer[this.buffered++] = ids[i];
+    let from = 0;
+    while (from < ids.length) {
+      const count = Math.min(ids.length - from, this.buffer.length - this.buffered);
+      for (let i = 0; i < count; i++) this.buffer[this.buffered + i] = ids[from + i];
+      this.buffered += count;
+      from += count;
       if (this.buffered === this.buffer.length) this.flush();
     }
   }

@@ -103,7 +103,7 @@ export async function checkTextFile(path: string): Promise<string | undefined> {
   let first = true;
   let offset = 0;
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
       if (first && chunk.subarray(0, 8192).includes(0)) return 'binary file (contains NUL bytes)';
       first = false;
       decoder.decode(chunk, { stream: true });
@@ -118,7 +118,7 @@ export async function checkTextFile(path: string): Promise<string | undefined> {
 
 async function* textPieces(path: string, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
     onBytes?.(chunk.length);
     const text = decoder.decode(chunk, { stream: true });
     if (text) yield text;

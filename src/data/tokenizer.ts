@@ -22,11 +22,14 @@ export interface Tokenizer {
   vocabSize: number;
   /** The end-of-text token put between documents, when the tokenizer has one. */
   endOfText?: number;
-  encode(text: string): number[];
+  /** Token ids as a typed array: no per-token JS numbers for the garbage collector. */
+  encode(text: string): TokenIds;
   decode(ids: ArrayLike<number>): string;
   /** Releases native memory (tiktoken's wasm); the tokenizer must not be used afterwards. */
   free(): void;
 }
+
+export type TokenIds = Uint8Array | Uint32Array;
 
 export const UNKNOWN_SYMBOL = '\uFFFD';
 
@@ -59,7 +62,7 @@ function tiktokenTokenizer(spec: { kind: 'tiktoken'; name: (typeof TIKTOKEN_NAME
     vocabSize: Math.max(encoding.token_byte_values().length, endOfText + 1),
     endOfText,
     // text that happens to contain "<|endoftext|>" is encoded as ordinary text, never as the special token
-    encode: (text) => Array.from(encoding.encode_ordinary(text)),
+    encode: (text) => encoding.encode_ordinary(text),
     decode: (ids) => decoder.decode(encoding.decode(Uint32Array.from(ids))),
     free: () => encoding.free(),
   };
@@ -72,7 +75,7 @@ function byteTokenizer(): Tokenizer {
     spec: { kind: 'byte' },
     name: 'byte',
     vocabSize: 256,
-    encode: (text) => Array.from(encoder.encode(text)),
+    encode: (text) => encoder.encode(text),
     decode: (ids) => decoder.decode(Uint8Array.from(ids)),
     free: () => {},
   };
@@ -85,7 +88,7 @@ function charTokenizer(symbols: string[]): Tokenizer {
     name: 'char',
     vocabSize: symbols.length,
     // iterate by code point, so that emoji and other astral characters are one symbol each
-    encode: (text) => Array.from(text, (ch) => index.get(ch) ?? 0),
+    encode: (text) => Uint32Array.from(text, (ch) => index.get(ch) ?? 0),
     decode: (ids) => Array.from(ids, (id) => symbols[id] ?? UNKNOWN_SYMBOL).join(''),
     free: () => {},
   };

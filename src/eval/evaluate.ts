@@ -53,12 +53,11 @@ async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onW
     const ids: number[] = [];
     let bytes = 0;
     const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
-    const encoder = new TextEncoder();
     for await (const document of readDocuments(resolveSources(sources), { textField: checkpoint.config.run.data.textField, onBadFile: 'skip', warn: onWarning ?? (() => {}) })) {
       if (ids.length > 0) ids.push(...separator);
       for await (const piece of document.pieces) {
         for (const id of tokenizer.encode(piece)) ids.push(id);
-        bytes += encoder.encode(piece).length;
+        bytes += Buffer.byteLength(piece, 'utf8');
       }
     }
     if (ids.length < 2) throw new UserError(`corpus ${sources.join(', ')} holds fewer than two tokens`);

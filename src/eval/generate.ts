@@ -61,8 +61,8 @@ export function generateText(checkpointPath: string, prompt: string, options: Ge
         throw new UserError(`the prompt has characters the checkpoint's char tokenizer never saw: ${unknown.slice(0, 10).map((ch) => JSON.stringify(ch)).join(', ')}`);
       }
     }
-    const start = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
-    const context = prompt ? tokenizer.encode(prompt) : start;
+    const start = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
+    const context = prompt ? Array.from(tokenizer.encode(prompt)) : start;
     const model = loadModel(checkpoint);
     try {
       const ids: number[] = [];
