@@ -1,3 +1,5 @@
+import type { ModelConfig } from './model.js';
+
 /**
  * The one schema of a difft run: every key, its type, default, allowed values and a one-line
  * description. Loading, `--set` overrides, `--print-config` and error messages all read it.
@@ -87,19 +89,8 @@ export const CONFIG_SCHEMA = {
 
 export interface RunConfig {
   name: string;
-  model: {
-    attention: 'standard' | 'diff' | 'diff2';
-    layers: number;
-    width: number;
-    heads: number;
-    kvHeads?: number;
-    seqLen: number;
-    ffnMultiple: number;
-    tieEmbeddings: boolean;
-    ropeBase: number;
-    normEps: number;
-    initStd: number;
-  };
+  /** The model's shape; the vocabulary size comes from the tokenizer. */
+  model: Omit<ModelConfig, 'vocabSize' | 'kvHeads'> & { kvHeads?: number };
   data: { corpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string };
   train: {
     steps: number;

@@ -2,11 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig } from '../../config/model.js';
 import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameters.js';
-import { applyRope } from '../rope.js';
-import {
-  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads, splitPair,
-  type AttentionContext, type AttentionResult,
-} from './shared.js';
+import { attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, splitPair, type AttentionContext, type AttentionResult } from './shared.js';
 
 /**
  * Differential attention, V1 (Ye et al., "Differential Transformer", ICLR 2025).
@@ -40,14 +36,8 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const d = headDim(context.config); // sub-head width
   const diffHeads = heads / 2;
   const diffKvHeads = kvHeads / 2;
-  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
-
-  const queries = rotate(splitHeads(linear(x, attentionWeight(context, 'q_proj.weight')), 2 * diffHeads, d)); // [B, Tq, 2h, d]
-  const { keys, values } = extendCache(
-    context.cache,
-    rotate(splitHeads(linear(x, attentionWeight(context, 'k_proj.weight')), 2 * diffKvHeads, d)), // [B, Tq, 2h_kv, d]
-    splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), diffKvHeads, 2 * d), // [B, Tq, h_kv, 2d]
-  );
+  // Q: 2h sub-heads of width d; K: 2h_kv sub-heads of width d; V: h_kv heads of width 2d
+  const { queries, keys, values } = projectQkv(x, context, { queries: 2 * diffHeads, keys: 2 * diffKvHeads, values: diffKvHeads, width: d, valueWidth: 2 * d });
 
   // Adjacent sub-heads (2i, 2i+1) form differential head i's pair: [B, T, 2n, d] → [B, n, 2, T, d],
   // so that A1 and A2 come from one batched product.

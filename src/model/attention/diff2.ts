@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { applyRope } from '../rope.js';
-import {
-  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads, splitPair,
-  type AttentionContext, type AttentionResult,
-} from './shared.js';
+import { attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, splitPair, type AttentionContext, type AttentionResult } from './shared.js';
 
 /**
  * Differential attention, V2 (microsoft/unilm, 2026). Baseline head widths, but 2H query heads
@@ -16,15 +12,8 @@ import {
 export function diff2Attention(x: tf.Tensor, context: AttentionContext): AttentionResult {
   const { heads, kvHeads } = context.config;
   const d = headDim(context.config);
-  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
   const [batch, length] = x.shape;
-
-  const queries = rotate(splitHeads(linear(x, attentionWeight(context, 'q_proj.weight')), 2 * heads, d)); // [B, Tq, 2H, d]
-  const { keys, values } = extendCache(
-    context.cache,
-    rotate(splitHeads(linear(x, attentionWeight(context, 'k_proj.weight')), kvHeads, d)), // [B, Tq, Hkv, d]
-    splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), kvHeads, d),
-  );
+  const { queries, keys, values } = projectQkv(x, context, { queries: 2 * heads, keys: kvHeads, values: kvHeads, width: d, valueWidth: d }); // [B, T, 2H|Hkv, d]
 
   // Query heads 2i and 2i+1 share output head i and its kv group: stacking them along the
   // query-time axis sends both through one product against head i's keys: [B, H, 2·Tq, d].

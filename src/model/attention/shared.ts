@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../../config/model.js';
+import { linear } from '../layers.js';
 import type { Parameters } from '../parameters.js';
+import { applyRope } from '../rope.js';
 
 /**
  * What the three attentions share: the per-call context, head reshapes, key/value repetition for
@@ -105,6 +107,23 @@ export function extendCache(cache: LayerCache | undefined, keys: tf.Tensor, valu
   cache.keys = tf.keep(allKeys);
   cache.values = tf.keep(allValues);
   return { keys: allKeys, values: allValues };
+}
+
+/**
+ * The projections every attention starts with: Q = x·W_q, K = x·W_k, V = x·W_v viewed as heads,
+ * rotary embedding on Q and K, and K, V appended to the cache when decoding incrementally.
+ * Returns queries [B, Tq, nQ, d], keys [B, Tk, nK, d] and values [B, Tk, nV, valueWidth].
+ */
+export function projectQkv(
+  x: tf.Tensor,
+  context: AttentionContext,
+  heads: { queries: number; keys: number; values: number; width: number; valueWidth: number },
+): { queries: tf.Tensor; keys: tf.Tensor; values: tf.Tensor } {
+  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
+  const project = (name: string, count: number, width: number) => splitHeads(linear(x, attentionWeight(context, name)), count, width);
+  const queries = rotate(project('q_proj.weight', heads.queries, heads.width));
+  const { keys, values } = extendCache(context.cache, rotate(project('k_proj.weight', heads.keys, heads.width)), project('v_proj.weight', heads.values, heads.valueWidth));
+  return { queries, keys, values };
 }
 
 /** softmax(q·kᵀ·scale + mask) over the key axis; q [..., Tq, d], k [..., Tk, d] → [..., Tq, Tk]. */

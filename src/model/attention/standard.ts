@@ -1,24 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { applyRope } from '../rope.js';
-import {
-  attentionWeight, causalSoftmax, extendCache, headsFirst, mergeHeads, repeatKv, splitHeads,
-  type AttentionContext, type AttentionResult,
-} from './shared.js';
+import { attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
 
 /** The baseline: H causal softmax heads of width d = D/H (H_kv key/value heads), concatenated, W_o. */
 export function standardAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
   const { heads, kvHeads } = context.config;
   const d = headDim(context.config);
-  const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
-
-  const queries = rotate(splitHeads(linear(x, attentionWeight(context, 'q_proj.weight')), heads, d)); // [B, Tq, H, d]
-  const { keys, values } = extendCache(
-    context.cache,
-    rotate(splitHeads(linear(x, attentionWeight(context, 'k_proj.weight')), kvHeads, d)), // [B, Tq, Hkv, d]
-    splitHeads(linear(x, attentionWeight(context, 'v_proj.weight')), kvHeads, d),
-  ); // [B, Tk, Hkv, d]
+  const { queries, keys, values } = projectQkv(x, context, { queries: heads, keys: kvHeads, values: kvHeads, width: d, valueWidth: d }); // [B, T, H|Hkv, d]
 
   const repeats = heads / kvHeads;
   const probs = causalSoftmax(headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1), context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
