@@ -97,6 +97,27 @@ describe('difft train', () => {
     assert.ok(!readdirSync(out).some((name) => name.includes('.tmp-')), 'leftovers cleaned');
   });
 
+  it('Ctrl-C finishes the step, saves a checkpoint, says how to resume and exits 130', async () => {
+    const out = join(scratch(), 'interrupted');
+    const child = spawn(process.execPath, [DIFFT_BIN, 'train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--set', `data.dir=${data}`, '--set', 'train.steps=100000', '--set', 'eval.every=0'], { cwd: REPO_ROOT });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    let sent = false;
+    const code = await new Promise<number | null>((done) => {
+      child.stderr.on('data', () => {
+        if (!sent && /train \d+\/100000/.test(stderr)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (status) => done(status));
+    });
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /Resume with:\n  npx difft train --resume /);
+    const saved = readCheckpoint(out);
+    assert.ok(saved.state.step >= 1);
+  });
+
   it('bad configs exit 2 with one line naming the key, and no stack trace', () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'model.width=100', '--set', 'model.heads=3'], /model\.width = 100: must be divisible by model\.heads \(3\)/],

@@ -181,7 +181,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const last = step === settings.steps;
       if (last || (config.eval.every > 0 && step % config.eval.every === 0)) lastEval = evaluate();
-      const stopping = !last && (options.shouldStop?.() ?? false);
+      const stopping = !last && (options.shouldStop?.() ?? false); // set by Ctrl-C, seen after the step
       if (last || stopping || (config.output.saveEvery > 0 && step % config.output.saveEvery === 0)) {
         save(join(runDir, stepDirName(step)));
         pruneCheckpoints(runDir, config.output.keepLast);
@@ -190,6 +190,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         interrupted = true;
         break;
       }
+      // the steps themselves are synchronous: let signal handlers and progress timers run
+      await new Promise((resume) => setImmediate(resume));
     }
     if (state.step >= settings.steps && !existsSync(join(runDir, stepDirName(state.step)))) {
       // resumed a finished run: nothing left to train, still leave a final checkpoint
