@@ -45,6 +45,7 @@ export function trainCommand(program: Command): void {
         process.on('SIGTERM', requestStop);
 
         let prepareBar: Progress | undefined;
+        let rate: number | undefined; // tokens/s, smoothed over about ten steps
         let bar: Progress | undefined;
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await train({
@@ -66,7 +67,10 @@ export function trainCommand(program: Command): void {
               bar = createProgress({ label: 'train', total: info.steps, fields: 'loss {loss} | {rate} tok/s' });
               bar.update(info.startStep, { loss: '-', rate: '-' });
             },
-            onStep: ({ step, loss, tokensPerSecond }) => bar?.update(step, { loss: loss.toFixed(4), rate: tokensPerSecond.toFixed(0) }),
+            onStep: ({ step, loss, tokensPerSecond }) => {
+              rate = rate === undefined ? tokensPerSecond : 0.9 * rate + 0.1 * tokensPerSecond;
+              bar?.update(step, { loss: loss.toFixed(4), rate: rate.toFixed(0) });
+            },
             onEval: (record) =>
               say(`step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ${record.valBitsPerByte.toFixed(3)} bits/byte`),
             onWarning: (message) => say(`warning: ${message}`),
