@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
@@ -32,7 +33,7 @@ export function runStatus(dir: string, steps: number): RunStatus {
 export async function runExperiment(experiment: Experiment, options: { out?: string; events?: CompareEvents; shouldStop?: () => boolean } = {}): Promise<CompareResult> {
   const dir = resolve(options.out ?? join('checkpoints', experiment.name));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'experiment.yaml'), YAML.stringify({ source: experiment.file, baseline: experiment.baseline, variants: experiment.variants, seeds: experiment.seeds }));
+  writeFileAtomically(join(dir, 'experiment.yaml'), YAML.stringify({ source: experiment.file, baseline: experiment.baseline, variants: experiment.variants, seeds: experiment.seeds }));
 
   // seeds outermost: an interrupted experiment already has every variant for the first seeds
   const runs = experiment.seeds.flatMap((seed) => experiment.variants.map((variant) => ({ variant: variant.name, seed, config: experiment.runConfig(variant.name, seed) })));

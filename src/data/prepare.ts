@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { replaceDirectory } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
@@ -223,14 +224,3 @@ async function trainingCharacters(entries: SourceEntry[], options: ReadOptions, 
   seen.add(DOCUMENT_SEPARATOR[0]);
   return charSymbols(seen);
 }
-
-/** Puts a finished directory in place: the old one (if any) is removed only after the new one is there. */
-export function replaceDirectory(temporary: string, dir: string): void {
-  mkdirSync(dirname(dir), { recursive: true });
-  const old = `${dir}.old-${process.pid}`;
-  const hadOld = existsSync(dir);
-  if (hadOld) renameSync(dir, old);
-  renameSync(temporary, dir);
-  if (hadOld) rmSync(old, { recursive: true, force: true });
-}
-

@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic.js';
 import { join } from 'node:path';
 import { comparisonPlots, type Plot } from './plots.js';
 import { summarizeComparison, type ComparisonSummary, type Spread } from './summary.js';
@@ -10,12 +10,6 @@ import { summarizeComparison, type ComparisonSummary, type Spread } from './summ
 export interface Report {
   summary: ComparisonSummary;
   files: string[];
-}
-
-function writeAtomically(path: string, content: string | Buffer): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  writeFileSync(temporary, content);
-  renameSync(temporary, path);
 }
 
 const pm = (s: Spread, digits = 4) => (s.n ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : '-');
@@ -82,7 +76,7 @@ export async function writeReport(dir: string): Promise<Report> {
   const plots = await comparisonPlots(summary);
   const files: string[] = [];
   const write = (name: string, content: string | Buffer) => {
-    writeAtomically(join(dir, name), content);
+    writeFileAtomically(join(dir, name), content);
     files.push(join(dir, name));
   };
   for (const plot of plots) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import { useEngine, type EngineChoice } from '../backend/engines.js';
 import { configToYaml } from '../config/load.js';
@@ -112,7 +113,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     sampler.restore(resumed.state.sampler);
     truncateMetrics(metricsPath, resumed.state.step);
   } else {
-    writeFileSync(join(runDir, 'config.yaml'), configToYaml(config));
+    writeFileAtomically(join(runDir, 'config.yaml'), configToYaml(config));
   }
 
   const save = (dir: string) => {
