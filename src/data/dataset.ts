@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { uniformStream } from '../model/random.js';
+import { mulberry32, uniformStream } from '../model/random.js';
 import { DATASET_FORMAT, type DatasetManifest } from './prepare.js';
 import { readShards, type TokenArray } from './shards.js';
 
@@ -61,11 +61,10 @@ export class BatchSampler {
     this.rngState = seed >>> 0;
   }
 
-  /** One uniform draw in [0, 1) from the serialisable state (mulberry32 stepped by hand). */
+  /** One uniform draw in [0, 1) from the serialisable state. */
   private uniform(): number {
-    const stream = uniformStream(this.rngState);
-    const value = stream();
-    this.rngState = (this.rngState + 0x6d2b79f5) >>> 0;
+    const { value, next } = mulberry32(this.rngState);
+    this.rngState = next;
     return value;
   }
 

@@ -3,7 +3,8 @@ import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { createTokenizer, DOCUMENT_SEPARATOR, UNKNOWN_SYMBOL } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { disposeCache, type Decoder } from '../model/decoder.js';
-import { sampleToken, seededUniform, type SamplingOptions } from './sample.js';
+import { uniformStream } from '../model/random.js';
+import { sampleToken, type SamplingOptions } from './sample.js';
 
 /**
  * `difft generate`: incremental decoding with a key/value cache. When the context reaches the
@@ -19,7 +20,7 @@ export interface GenerateOptions extends SamplingOptions {
 /** Next-token ids, decoding incrementally with a cache; `context` holds the prompt's ids. */
 export function generateIds(model: Decoder, context: number[], options: SamplingOptions & { maxTokens: number; seed: number }, onToken?: (id: number) => void): number[] {
   const window = model.config.seqLen;
-  const uniform = seededUniform(options.seed);
+  const uniform = uniformStream(options.seed);
   const tokens = context.slice(-window);
   const produced: number[] = [];
   let cache = model.newCache();

@@ -1,5 +1,3 @@
-import { uniformStream } from '../model/random.js';
-
 /**
  * Picks the next token from logits: greedy at temperature 0, else softmax(logits / temperature)
  * restricted to the `topK` most likely tokens and to the smallest set whose probability reaches `topP`.
@@ -36,8 +34,4 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
     if (draw <= 0) return order[i];
   }
   return order[order.length - 1];
-}
-
-export function seededUniform(seed: number): () => number {
-  return uniformStream(seed);
 }

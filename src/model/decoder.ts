@@ -77,13 +77,15 @@ export class Decoder {
     }
     const rope = ropeWindow(this.rope, offset, length);
     const mask = this.causalMask.slice([offset, 0], [length, offset + length]);
+    let stacked: tf.Tensor | undefined;
+    const stackedMask = () => (stacked ??= tf.concat([mask, mask], 0));
     const captures: LayerCapture[] = [];
 
     let x: tf.Tensor = tf.gather(params['embed.weight'], tokens); // [B, T, D]
     for (let layer = 0; layer < config.layers; layer++) {
       const weight = (name: string) => params[`layers.${layer}.${name}`];
       const attended = ATTENTION[config.attention](rmsNorm(x, weight('attn_norm.weight'), config.normEps), {
-        config, params, layer, rope, rotation: this.rope.rotation, mask,
+        config, params, layer, rope, rotation: this.rope.rotation, mask, stackedMask,
         capture: options.capture ?? false,
         cache: options.cache?.[layer],
       });

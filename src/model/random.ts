@@ -14,15 +14,24 @@ function hashString(text: string): number {
   return hash;
 }
 
-/** mulberry32: a small, fast generator of uniform numbers in [0, 1). */
+/**
+ * mulberry32: a small, fast generator of uniform numbers in [0, 1). Its whole state is one uint32,
+ * so a caller that must save its position (the batch sampler) can step it by hand.
+ */
+export function mulberry32(state: number): { value: number; next: number } {
+  const next = (state + 0x6d2b79f5) >>> 0;
+  let t = next;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return { value: ((t ^ (t >>> 14)) >>> 0) / 4294967296, next };
+}
+
 export function uniformStream(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const step = mulberry32(state);
+    state = step.next;
+    return step.value;
   };
 }
 

@@ -19,8 +19,7 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   // query-time axis sends both through one product against head i's keys: [B, H, 2·Tq, d].
   const stacked = headsFirst(queries).reshape([batch, heads, 2 * length, d]);
   const repeats = heads / kvHeads;
-  const mask = tf.concat([context.mask, context.mask], 0); // [2·Tq, Tk]
-  const probs = causalSoftmax(stacked, repeatKv(headsFirst(keys), repeats, 1), mask, 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
+  const probs = causalSoftmax(stacked, repeatKv(headsFirst(keys), repeats, 1), context.stackedMask(), 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
   const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
   const [first, second] = splitPair(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
 

@@ -24,6 +24,8 @@ export interface AttentionContext {
   rotation: tf.Tensor2D;
   /** Additive causal mask [Tq, Tk]: 0 where the key is visible, a large negative number where not. */
   mask: tf.Tensor;
+  /** The mask twice over, [2·Tq, Tk], for diff2's stacked query heads: built on first use, once per forward. */
+  stackedMask: () => tf.Tensor;
   /** Return the attention maps (analyses only; off in training). */
   capture: boolean;
   /** Present during incremental decoding: keys/values are appended to it. */
