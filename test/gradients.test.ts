@@ -1,17 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { lossAndGradients } from '../src/train/step.js';
+import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, randomTokens, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
-before(() => engine('cpu'));
-
-/** Every attention parameter of layer 0 (and the embedding) checked against central differences. */
-describe('gradients equal finite differences', () => {
+/** Every attention parameter of layer 0 (and the embedding) checked against central differences, on every engine. */
+for (const name of TEST_ENGINES) describe(`gradients equal finite differences (${name})`, () => {
   for (const attention of ATTENTIONS) {
-    it(attention, () => {
+    it(attention, async () => {
+      await engine(name);
       const config = tinyConfig({ attention, layers: 1, width: 8, heads: 2, seqLen: 4, vocabSize: 5, ffnMultiple: 4 });
       const model = Decoder.create(config, 3);
       scrambleParameters(model.params, 4, 0.5);

@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import type { EngineName } from '../src/backend/engines.js';
 import { ATTENTIONS, resolveModelConfig, type Attention } from '../src/config/model.js';
 import { diffLambdas, lambdaInit } from '../src/model/attention/diff.js';
 import { Decoder } from '../src/model/decoder.js';
 import { countParameters } from '../src/model/parameters.js';
 import { applyRope, createRopeTables, ropeWindow } from '../src/model/rope.js';
 import { referenceForward, ropeByHand, type Matrix } from './helpers/reference.js';
+import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, maxAbsDiff, randomTokens, scrambleParameters, tinyConfig, weightsOf } from './helpers/setup.js';
 
 before(() => engine('cpu'));
@@ -65,7 +67,8 @@ describe('RoPE', () => {
 });
 
 /** Model logits and captured maps for sequence `b` against the float64 reference. */
-function compareWithReference(attention: Attention, kvHeads: number, tieEmbeddings = true) {
+async function compareWithReference(engineName: EngineName, attention: Attention, kvHeads: number, tieEmbeddings = true) {
+  await engine(engineName);
   const config = tinyConfig({ attention, kvHeads, heads: 4, tieEmbeddings });
   const model = Decoder.create(config, 7);
   scrambleParameters(model.params, 3);
@@ -96,12 +99,13 @@ function compareWithReference(attention: Attention, kvHeads: number, tieEmbeddin
   model.dispose();
 }
 
-describe('the decoder equals an independent float64 formulation', () => {
+for (const name of TEST_ENGINES) describe(`the decoder equals an independent float64 formulation (${name})`, () => {
+  after(() => engine('cpu'));
   for (const attention of ATTENTIONS) {
-    it(`${attention}, multi-head`, () => compareWithReference(attention, 4));
-    it(`${attention}, grouped-query (kvHeads 2)`, () => compareWithReference(attention, 2));
+    it(`${attention}, multi-head`, () => compareWithReference(name, attention, 4));
+    it(`${attention}, grouped-query (kvHeads 2)`, () => compareWithReference(name, attention, 2));
   }
-  it('with an untied LM head', () => compareWithReference('diff', 4, false));
+  it('with an untied LM head', () => compareWithReference(name, 'diff', 4, false));
 });
 
 describe('diff attention', () => {

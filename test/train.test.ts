@@ -5,6 +5,7 @@ import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { AdamW } from '../src/train/adamw.js';
 import { clipByGlobalNorm, createOptimizer, trainStep } from '../src/train/step.js';
+import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, maxAbsDiff, tinyConfig } from './helpers/setup.js';
 import { patternBatches } from './helpers/pattern.js';
 
@@ -60,7 +61,8 @@ describe('gradient clipping', () => {
 });
 
 describe('training steps', () => {
-  it('leak no tensors over 10 steps', () => {
+  for (const name of TEST_ENGINES) it(`leak no tensors over 10 steps (${name})`, async () => {
+    await engine(name);
     for (const attention of ATTENTIONS) {
       const model = Decoder.create(tinyConfig({ attention }), 1);
       const optimizer = createOptimizer(model);
@@ -76,6 +78,7 @@ describe('training steps', () => {
       optimizer.dispose();
       model.dispose();
     }
+    await engine('cpu');
   });
 
 

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
+import { nativeEntry, type NativePackage } from './native-location.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
 /** The engines difft can run on, best first: the order `auto` tries them in. */
@@ -26,8 +28,7 @@ export interface EngineChoice {
 }
 
 const INSTALL_HINT: Record<EngineName, string> = {
-  tensorflow:
-    'install @tensorflow/tfjs-node-gpu (NVIDIA GPU, CUDA 11.2 + cuDNN 8.1) or @tensorflow/tfjs-node (CPU) with internet access: npm install @tensorflow/tfjs-node-gpu',
+  tensorflow: 'run `npx difft setup tensorflow` (add --gpu for an NVIDIA GPU); `difft setup --help` lists the routes',
   webgpu: 'needs the optional packages webgpu and @tensorflow/tfjs-backend-webgpu and a GPU adapter that Dawn can open',
   wasm: 'reinstall dependencies: npm install @tensorflow/tfjs-backend-wasm',
   cpu: 'reinstall dependencies: npm install @tensorflow/tfjs',
@@ -43,25 +44,48 @@ function nvidiaGpuVisible(): boolean {
   return existsSync('/proc/driver/nvidia/gpus') || existsSync('/dev/nvidia0');
 }
 
+/** Options that must be known before an engine loads. */
+export interface EngineOptions {
+  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool); default: every core. */
+  threads?: number;
+}
+
 /**
- * Loads the native TensorFlow binding, once: tfjs-node-gpu when a GPU is visible, else tfjs-node.
+ * TensorFlow reads its settings from the environment when the binding loads. Kernel logs below
+ * warnings are off (they would greet every run); the thread count is the caller's or TensorFlow's
+ * default (one per core).
+ */
+function prepareNativeEnvironment(options: EngineOptions): number {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  if (options.threads !== undefined) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) throw new UserError(`threads must be a whole number ≥ 1, got ${options.threads}`);
+    process.env.TF_NUM_INTRAOP_THREADS = String(options.threads);
+  }
+  const fromEnvironment = Number(process.env.TF_NUM_INTRAOP_THREADS);
+  return fromEnvironment > 0 ? fromEnvironment : availableParallelism();
+}
+
+/**
+ * Loads the native TensorFlow binding, once: tfjs-node-gpu when a GPU is visible, else tfjs-node,
+ * each from where `difft setup tensorflow` put it (or wherever the user installed it).
  * Both register a backend named `tensorflow`, so only one may ever be imported into a process.
  */
 let nativeLoad: Promise<EngineProbe> | undefined;
-function loadNative(): Promise<EngineProbe> {
+function loadNative(options: EngineOptions): Promise<EngineProbe> {
   nativeLoad ??= (async (): Promise<EngineProbe> => {
     const reasons: string[] = [];
-    const candidates = nvidiaGpuVisible()
-      ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']
-      : ['@tensorflow/tfjs-node'];
+    const candidates: NativePackage[] = nvidiaGpuVisible() ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] : ['@tensorflow/tfjs-node'];
     if (!nvidiaGpuVisible()) reasons.push('no NVIDIA GPU visible, so tfjs-node-gpu was not tried');
+    const threads = prepareNativeEnvironment(options);
     for (const pkg of candidates) {
+      const entry = nativeEntry(pkg);
       try {
-        await import(pkg);
-        const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : 'tfjs-node (native CPU)';
+        await import(entry === pkg ? pkg : pathToFileURL(entry).href);
+        const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : `tfjs-node (native CPU, ${threads} thread${threads === 1 ? '' : 's'})`;
         return { name: 'tensorflow', available: true, detail: label };
       } catch (error) {
-        reasons.push(`${pkg}: ${message(error)}`);
+        const why = message(error);
+        reasons.push(`${pkg}: ${why === 'not installed' ? 'not installed (npx difft setup tensorflow)' : why}`);
       }
     }
     return { name: 'tensorflow', available: false, detail: reasons.join('; ') };
@@ -127,10 +151,10 @@ function loadWasm(): Promise<EngineProbe> {
   return wasmLoad;
 }
 
-async function load(name: EngineName): Promise<EngineProbe> {
+async function load(name: EngineName, options: EngineOptions = {}): Promise<EngineProbe> {
   switch (name) {
     case 'tensorflow':
-      return loadNative();
+      return loadNative(options);
     case 'webgpu':
       return loadWebgpu();
     case 'wasm':
@@ -168,12 +192,12 @@ export async function listEngines(): Promise<EngineProbe[]> {
  * Chooses and initialises the engine. `auto` takes the first that works in ENGINE_NAMES order;
  * a named engine that cannot load is a UserError that says what to install.
  */
-export async function useEngine(request: EngineRequest = 'auto'): Promise<EngineChoice> {
+export async function useEngine(request: EngineRequest = 'auto', options: EngineOptions = {}): Promise<EngineChoice> {
   if (request !== 'auto') {
     if (!ENGINE_NAMES.includes(request)) {
       throw new UserError(`unknown backend "${request}": use one of auto, ${ENGINE_NAMES.join(', ')}`);
     }
-    const probe = await activate(await load(request));
+    const probe = await activate(await load(request, options));
     if (!probe.available) {
       throw new UserError(`backend "${request}" is not available: ${probe.detail}; ${INSTALL_HINT[request]}`);
     }
@@ -181,7 +205,7 @@ export async function useEngine(request: EngineRequest = 'auto'): Promise<Engine
   }
   const skipped: string[] = [];
   for (const name of ENGINE_NAMES) {
-    const probe = await activate(await load(name));
+    const probe = await activate(await load(name, options));
     if (probe.available) {
       const why = skipped.length ? `; skipped ${skipped.join('; ')}` : '';
       return { name, detail: probe.detail, summary: `engine: ${name} (${probe.detail})${why}` };

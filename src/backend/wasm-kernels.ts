@@ -89,10 +89,17 @@ function registerFastBatchMatMul(): void {
       };
       const left = as3d(a, transposeA);
       const right = as3d(b, transposeB);
-      const [batchA, rows, inner] = left.shape;
-      const [batchB, , cols] = right.shape;
-      const batch = Math.max(batchA, batchB);
-      const outShape = [...(a.shape.length >= b.shape.length ? a : b).shape.slice(0, -2), rows, cols];
+      const [, rows, inner] = left.shape;
+      const cols = right.shape[2];
+      // Batch axes broadcast numpy-style (tfjs's contract): entry i of the output reads entry
+      // entryOf(i) of each operand.
+      const batchShapeA = a.shape.slice(0, -2);
+      const batchShapeB = b.shape.slice(0, -2);
+      const batchShape = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+      const batch = tf.util.sizeFromShape(batchShape);
+      const entryOfA = broadcastEntries(batchShape, batchShapeA);
+      const entryOfB = broadcastEntries(batchShape, batchShapeB);
+      const outShape = [...batchShape, rows, cols];
 
       let out: TensorInfo;
       if (batch === 1) {
@@ -109,8 +116,8 @@ function registerFastBatchMatMul(): void {
           wasm.dataIdMap.delete(x.dataId);
         };
         for (let i = 0; i < batch; i++) {
-          const leftView = view(left, batchA === 1 ? 0 : i, [rows, inner]);
-          const rightView = view(right, batchB === 1 ? 0 : i, [inner, cols]);
+          const leftView = view(left, entryOfA(i), [rows, inner]);
+          const rightView = view(right, entryOfB(i), [inner, cols]);
           const product = plainProduct({ inputs: { a: leftView, b: rightView }, backend, attrs: noTranspose }) as TensorInfo;
           // views are taken after allocating: a growing heap detaches older ones
           (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(product) as Float32Array, i * rows * cols);
@@ -124,4 +131,25 @@ function registerFastBatchMatMul(): void {
       return { ...out, shape: outShape };
     },
   });
+}
+
+/**
+ * For an output batch of shape `outShape` broadcast from an operand's batch shape `shape`, maps the
+ * flat index of an output entry to the flat index of the operand entry it reads (axes of size 1,
+ * and missing leading axes, repeat).
+ */
+export function broadcastEntries(outShape: number[], shape: number[]): (index: number) => number {
+  const padded = [...Array(outShape.length - shape.length).fill(1), ...shape];
+  if (tf.util.sizeFromShape(padded) === tf.util.sizeFromShape(outShape)) return (index) => index;
+  return (index) => {
+    let entry = 0;
+    let stride = 1;
+    for (let axis = outShape.length - 1; axis >= 0; axis--) {
+      const position = index % outShape[axis];
+      index = Math.floor(index / outShape[axis]);
+      if (padded[axis] !== 1) entry += position * stride;
+      stride *= padded[axis];
+    }
+    return entry;
+  };
 }

@@ -8,6 +8,7 @@ import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { reportError, setVerbose } from './run.js';
+import { setupCommand } from './setup.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
   infoCommand(program);
   prepareCommand(program);
   backendsCommand(program);
+  setupCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {
