@@ -33,11 +33,13 @@ function meanStd(values: number[]): [number, number] {
 
 describe('difft compare', () => {
   const data = scratch();
+  let sequentialOut = '';
 
   it('reports numbers equal to those recomputed from each run\'s metrics.jsonl', async () => {
     const out = join(scratch(), 'results');
-    const result = await runExperiment(loadExperiment(tinyExperiment(data)), { out });
+    const result = await runExperiment(loadExperiment(tinyExperiment(data)), { out, jobs: 1 });
     assert.equal(result.interrupted, false);
+    sequentialOut = out;
     const summary = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as ComparisonSummary;
     const markdown = readFileSync(join(out, 'report.md'), 'utf8');
     for (const variant of ['standard', 'diff']) {
@@ -74,11 +76,24 @@ describe('difft compare', () => {
     assert.equal(again.status, 0, again.stderr);
   });
 
+  it('--jobs 2 trains two runs at a time and gives the numbers of a sequential run', async () => {
+    assert.ok(sequentialOut, 'the sequential experiment ran first');
+    const out = join(scratch(), 'results');
+    const result = await runExperiment(loadExperiment(tinyExperiment(data)), { out, jobs: 2 });
+    assert.equal(result.jobs, 2);
+    const losses = (dir: string, run: string) =>
+      readFileSync(join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).map((r) => (r.type === 'eval' ? r.valLoss : r.loss));
+    for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2']) assert.deepEqual(losses(out, run), losses(sequentialOut, run), run);
+    const summary = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ComparisonSummary;
+    const finals = (dir: string) => summary(dir).variants.map((v) => [v.name, v.finalValLoss, v.bestValLoss]);
+    assert.deepEqual(finals(out), finals(sequentialOut));
+  });
+
   it('killed mid-way and re-run, it finishes without redoing completed runs', async () => {
     const experiment = tinyExperiment(data);
     const out = join(scratch(), 'results');
     const firstDone = join(out, 'standard-seed1', 'step-000006');
-    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out], { cwd: REPO_ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1'], { cwd: REPO_ROOT, stdio: 'ignore' });
     await new Promise<void>((done) => {
       const timer = setInterval(() => {
         if (existsSync(firstDone) && existsSync(join(out, 'diff-seed1'))) child.kill('SIGKILL');
@@ -91,7 +106,7 @@ describe('difft compare', () => {
     assert.ok(existsSync(firstDone), 'the first run finished before the kill');
     assert.ok(!existsSync(join(out, 'report.md')), 'killed before the end');
     const metricsBefore = readFileSync(join(out, 'standard-seed1', 'metrics.jsonl'), 'utf8');
-    const rerun = difft(['compare', experiment, '--out', out]);
+    const rerun = difft(['compare', experiment, '--out', out, '--jobs', '1']);
     assert.equal(rerun.status, 0, rerun.stderr);
     assert.match(rerun.stderr, /run 1\/4: standard, seed 1 \(finished before: skipped\)/);
     assert.equal(readFileSync(join(out, 'standard-seed1', 'metrics.jsonl'), 'utf8'), metricsBefore);

@@ -3,6 +3,7 @@ import { loadExperiment } from '../compare/experiment.js';
 import { runExperiment } from '../compare/run.js';
 import { writeReport } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
+import { UserError } from '../errors.js';
 import { action, EXIT } from './run.js';
 
 function printReport(files: string[], verdicts: string[]): void {
@@ -15,9 +16,15 @@ export function compareCommand(program: Command): void {
     .description('train every variant × seed of an experiment and report whether differential attention helps')
     .argument('<experiment>', 'experiment YAML: a base config, variants and seeds (see configs/compare-default.yaml)')
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
-    .addHelpText('after', '\nExamples:\n  $ difft compare configs/compare-default.yaml\n  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped')
+    .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: 1 on tensorflow, which uses every core; one per core on wasm and cpu)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ difft compare configs/compare-default.yaml\n  $ difft compare configs/compare-default.yaml --jobs 2\n  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
+    )
     .action(
-      action(async (file: string, flags: { out?: string }) => {
+      action(async (file: string, flags: { out?: string; jobs?: string }) => {
+        const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+        if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
         const experiment = loadExperiment(file);
         let stopRequested = false;
         const requestStop = () => {
@@ -31,6 +38,7 @@ export function compareCommand(program: Command): void {
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await runExperiment(experiment, {
           out: flags.out,
+          jobs,
           shouldStop: () => stopRequested,
           events: {
             onRun: ({ variant, seed, status, index, count }) =>
@@ -39,10 +47,8 @@ export function compareCommand(program: Command): void {
               bar ??= createProgress({ label: 'compare', total: totalSteps, fields: 'loss {loss}', plainEverySeconds: 30 });
               bar.update(completedSteps, { loss: Number.isNaN(loss) ? '-' : loss.toFixed(4) });
             },
-            training: {
-              onEval: (record) => say(`  step ${record.step}: val loss ${record.valLoss.toFixed(4)}`),
-              onWarning: (message) => say(`warning: ${message}`),
-            },
+            onEval: ({ variant, seed, step, valLoss }) => say(`  ${variant}, seed ${seed}, step ${step}: val loss ${valLoss.toFixed(4)}`),
+            onWarning: (message) => say(`warning: ${message}`),
           },
         });
         bar?.stop();

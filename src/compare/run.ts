@@ -1,28 +1,57 @@
+import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { writeFileAtomically } from '../atomic.js';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { writeFileAtomically } from '../atomic.js';
+import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import type { RunConfig } from '../config/schema.js';
+import { prepareDataset } from '../data/prepare.js';
+import { UserError } from '../errors.js';
 import { writeReport, type Report } from '../report/report.js';
-import { train, type TrainEvents } from '../train/loop.js';
+import { train } from '../train/loop.js';
 import { runName, type Experiment } from './experiment.js';
+import type { WorkerJob, WorkerMessage } from './worker.js';
 
 /**
- * `difft compare`: trains every variant × seed one after another into one results directory,
- * then writes the report. Re-running skips finished runs and resumes an unfinished one.
+ * `difft compare`: trains every variant × seed into one results directory, then writes the report.
+ * Re-running skips finished runs and resumes an unfinished one. With `jobs` > 1 the runs train in
+ * that many child processes at once (each run is deterministic on its own, so the results are those
+ * of a sequential experiment).
  */
 export type RunStatus = 'done' | 'resume' | 'new';
 
 export interface CompareEvents {
   onRun?(info: { variant: string; seed: number; dir: string; status: RunStatus; index: number; count: number }): void;
+  /** Steps completed over all runs (finished ones included) and the latest loss of any run. */
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
-  training?: TrainEvents;
+  onEval?(info: { variant: string; seed: number; step: number; valLoss: number }): void;
+  onWarning?(message: string): void;
+}
+
+export interface CompareOptions {
+  out?: string;
+  events?: CompareEvents;
+  shouldStop?: () => boolean;
+  /** Runs trained at once, each in its own process; default: `defaultJobs`. */
+  jobs?: number;
 }
 
 export interface CompareResult {
   dir: string;
   interrupted: boolean;
+  jobs: number;
   report?: Report;
+}
+
+interface PlannedRun {
+  variant: string;
+  seed: number;
+  config: RunConfig;
+  dir: string;
+  status: RunStatus;
 }
 
 export function runStatus(dir: string, steps: number): RunStatus {
@@ -30,38 +59,162 @@ export function runStatus(dir: string, steps: number): RunStatus {
   return readCheckpoint(dir).state.step >= steps ? 'done' : 'resume';
 }
 
-export async function runExperiment(experiment: Experiment, options: { out?: string; events?: CompareEvents; shouldStop?: () => boolean } = {}): Promise<CompareResult> {
+/**
+ * One run at a time on an engine that already uses every core (tensorflow, webgpu); otherwise
+ * (wasm and cpu compute on one thread) one run per core, at most one per unfinished run.
+ */
+export async function defaultJobs(experiment: Experiment, unfinishedRuns: number): Promise<number> {
+  const first = experiment.runConfig(experiment.variants[0].name, experiment.seeds[0]);
+  const engine = await useEngine(first.train.backend);
+  if (engine.name === 'tensorflow' || engine.name === 'webgpu') return 1;
+  return Math.max(1, Math.min(availableParallelism(), unfinishedRuns));
+}
+
+export async function runExperiment(experiment: Experiment, options: CompareOptions = {}): Promise<CompareResult> {
   const dir = resolve(options.out ?? join('checkpoints', experiment.name));
   mkdirSync(dir, { recursive: true });
   writeFileAtomically(join(dir, 'experiment.yaml'), YAML.stringify({ source: experiment.file, baseline: experiment.baseline, variants: experiment.variants, seeds: experiment.seeds }));
 
   // seeds outermost: an interrupted experiment already has every variant for the first seeds
-  const runs = experiment.seeds.flatMap((seed) => experiment.variants.map((variant) => ({ variant: variant.name, seed, config: experiment.runConfig(variant.name, seed) })));
-  const totalSteps = runs.reduce((sum, run) => sum + run.config.train.steps, 0);
-  let completedSteps = 0;
+  const runs: PlannedRun[] = experiment.seeds.flatMap((seed) =>
+    experiment.variants.map((variant) => {
+      const config = experiment.runConfig(variant.name, seed);
+      const runDir = join(dir, runName(variant.name, seed));
+      return { variant: variant.name, seed, config, dir: runDir, status: runStatus(runDir, config.train.steps) };
+    }),
+  );
+  const unfinished = runs.filter((run) => run.status !== 'done').length;
+  const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
+
+  const progress = new StepCounter(runs, options.events);
+  const interrupted = jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
+  if (interrupted) return { dir, interrupted: true, jobs };
+  return { dir, interrupted: false, jobs, report: await writeReport(dir) };
+}
+
+/** Steps done per run, summed into the experiment's progress. */
+class StepCounter {
+  private readonly done = new Map<string, number>();
+  private readonly totalSteps: number;
+
+  constructor(runs: PlannedRun[], private readonly events: CompareEvents | undefined) {
+    this.totalSteps = runs.reduce((sum, run) => sum + run.config.train.steps, 0);
+  }
+
+  update(run: PlannedRun, step: number, loss: number): void {
+    this.done.set(run.dir, step);
+    const completedSteps = [...this.done.values()].reduce((a, b) => a + b, 0);
+    this.events?.onStep?.({ completedSteps, totalSteps: this.totalSteps, loss });
+  }
+}
+
+function announce(run: PlannedRun, index: number, count: number, events: CompareEvents | undefined): void {
+  events?.onRun?.({ variant: run.variant, seed: run.seed, dir: run.dir, status: run.status, index, count });
+}
+
+/** Runs one after another in this process. Returns whether the experiment was interrupted. */
+async function runInProcess(runs: PlannedRun[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
   for (const [index, run] of runs.entries()) {
-    const runDir = join(dir, runName(run.variant, run.seed));
-    const status = runStatus(runDir, run.config.train.steps);
-    options.events?.onRun?.({ variant: run.variant, seed: run.seed, dir: runDir, status, index, count: runs.length });
-    if (status === 'done') {
-      completedSteps += run.config.train.steps;
-      options.events?.onStep?.({ completedSteps, totalSteps, loss: NaN });
+    announce(run, index, runs.length, options.events);
+    if (run.status === 'done') {
+      progress.update(run, run.config.train.steps, NaN);
       continue;
     }
-    if (status === 'new') rmSync(runDir, { recursive: true, force: true }); // a run killed before its first checkpoint
-    const before = completedSteps;
+    if (run.status === 'new') rmSync(run.dir, { recursive: true, force: true }); // a run killed before its first checkpoint
     const result = await train({
       config: run.config,
-      out: runDir,
-      resume: status === 'resume' ? runDir : undefined,
+      out: run.dir,
+      resume: run.status === 'resume' ? run.dir : undefined,
       shouldStop: options.shouldStop,
       events: {
-        ...options.events?.training,
-        onStep: (info) => options.events?.onStep?.({ completedSteps: before + info.step, totalSteps, loss: info.loss }),
+        onStep: (info) => progress.update(run, info.step, info.loss),
+        onEval: (record) => options.events?.onEval?.({ variant: run.variant, seed: run.seed, step: record.step, valLoss: record.valLoss }),
+        onWarning: options.events?.onWarning,
       },
     });
-    completedSteps = before + result.step;
-    if (result.interrupted) return { dir, interrupted: true };
+    if (result.interrupted) return true;
   }
-  return { dir, interrupted: false, report: await writeReport(dir) };
+  return false;
+}
+
+/**
+ * Runs `jobs` at a time, each in a child process (src/compare/worker.ts). The data are prepared
+ * here first, so that no two children write the same token shards. On a native engine each child
+ * gets an equal share of the cores.
+ */
+async function runInChildren(runs: PlannedRun[], jobs: number, progress: StepCounter, options: CompareOptions): Promise<boolean> {
+  const seen = new Set<string>();
+  for (const { config } of runs) {
+    const key = JSON.stringify(config.data);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await prepareDataset({ sources: config.data.corpus, tokenizer: config.data.tokenizer, valFraction: config.data.valFraction, dataRoot: config.data.dir, textField: config.data.textField, onWarning: options.events?.onWarning });
+  }
+
+  const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / jobs)));
+  const children = new Set<ReturnType<typeof fork>>();
+  let stopping = false;
+  let failure: Error | undefined;
+  const watch = setInterval(() => {
+    if (!stopping && options.shouldStop?.()) {
+      stopping = true;
+      for (const child of children) child.send({ type: 'stop' });
+    }
+  }, 100);
+
+  const trainInChild = (run: PlannedRun) =>
+    new Promise<boolean>((done, fail) => {
+      const child = fork(worker, [], { env: { TF_NUM_INTRAOP_THREADS: threads, ...process.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      children.add(child);
+      let stderr = '';
+      let outcome: WorkerMessage | undefined;
+      child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+      child.on('message', (message: WorkerMessage) => {
+        if (message.type === 'step') progress.update(run, message.step, message.loss);
+        else if (message.type === 'eval') options.events?.onEval?.({ variant: run.variant, seed: run.seed, step: message.step, valLoss: message.valLoss });
+        else if (message.type === 'warning') options.events?.onWarning?.(message.message);
+        else outcome = message;
+      });
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        if (outcome?.type === 'done') return done(outcome.interrupted);
+        const name = runName(run.variant, run.seed);
+        if (outcome?.type === 'error') return fail(outcome.userError ? new UserError(`${name}: ${outcome.message}`) : new Error(`${name}: ${outcome.message}`));
+        const last = stderr.trim().split('\n').pop() ?? '';
+        fail(new Error(`${name}: its process ended (${signal ?? `exit code ${code}`}) without finishing${last ? `: ${last}` : ''}`));
+      });
+      const job: WorkerJob = { config: run.config, out: run.dir, resume: run.status === 'resume' ? run.dir : undefined };
+      child.send({ type: 'job', job });
+    });
+
+  let next = 0;
+  let interrupted = false;
+  const lane = async () => {
+    while (next < runs.length && !stopping && !failure) {
+      const index = next++;
+      const run = runs[index];
+      announce(run, index, runs.length, options.events);
+      if (run.status === 'done') {
+        progress.update(run, run.config.train.steps, NaN);
+        continue;
+      }
+      if (run.status === 'new') rmSync(run.dir, { recursive: true, force: true });
+      try {
+        if (await trainInChild(run)) interrupted = true;
+      } catch (error) {
+        failure ??= error as Error;
+        stopping = true;
+        for (const child of children) child.send({ type: 'stop' });
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: jobs }, lane));
+  } finally {
+    clearInterval(watch);
+  }
+  if (failure) throw failure;
+  return interrupted || stopping;
 }
