@@ -1,6 +1,6 @@
 /**
  * One benchmark case in its own process (so that peak RSS belongs to it alone):
- *   node dist/bench/bench-one.js ENGINE SIZE ATTENTION STEPS
+ *   node dist/bench/bench-one.js ENGINE SIZE ATTENTION STEPS [THREADS]
  * prints one JSON line with the timing of a full training step (forward, backward, AdamW).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -22,8 +22,8 @@ export function flopsPerToken(config: ModelConfig): number {
   return 6 * countParameters(config).total + 12 * config.layers * queryHeads * headDim(config) * config.seqLen;
 }
 
-async function run(engine: EngineName, size: SizeName, attention: Attention, steps: number) {
-  await useEngine(engine);
+async function run(engine: EngineName, size: SizeName, attention: Attention, steps: number, threads: number) {
+  await useEngine(engine, { threads: threads || undefined });
   const { model: shape, batch } = SIZES[size];
   const config = resolveModelConfig({ ...shape, attention });
   const model = Decoder.create(config, 1);
@@ -61,8 +61,8 @@ async function run(engine: EngineName, size: SizeName, attention: Attention, ste
 }
 
 if (process.argv[1]?.endsWith('bench-one.js')) {
-  const [engine, size, attention, steps] = process.argv.slice(2);
-  run(engine as EngineName, size as SizeName, attention as Attention, Number(steps)).then(
+  const [engine, size, attention, steps, threads] = process.argv.slice(2);
+  run(engine as EngineName, size as SizeName, attention as Attention, Number(steps), Number(threads ?? 0)).then(
     (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
     (error) => {
       process.stdout.write(`${JSON.stringify({ error: String(error?.message ?? error) })}\n`);

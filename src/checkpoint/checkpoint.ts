@@ -62,7 +62,7 @@ function linearNames(model: ModelConfig): Set<string> {
   return new Set(parameterSpecs(model).filter((spec) => spec.isLinear).map((spec) => spec.name));
 }
 
-function toDisk(variables: Record<string, tf.Variable>, linear: (name: string) => boolean): Record<string, NamedArray> {
+function toDisk(variables: Record<string, tf.Tensor>, linear: (name: string) => boolean): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
   for (const [name, variable] of Object.entries(variables)) {
     const array = { shape: variable.shape, data: variable.dataSync() as Float32Array };
@@ -75,7 +75,7 @@ function writeJson(path: string, value: unknown): void {
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Variable>, config: CheckpointConfig, state: TrainState): void {
+export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Tensor>, config: CheckpointConfig, state: TrainState): void {
   const temporary = `${dir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(temporary, { recursive: true });
@@ -117,14 +117,22 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   return { dir, config, state: readJson<TrainState>(join(dir, 'state.json')) };
 }
 
-function assign(target: Record<string, tf.Variable>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): void {
-  for (const [name, variable] of Object.entries(target)) {
+/** The stored arrays named in `shapes`, in memory layout ([in, out] for linear weights), checked against their shapes. */
+function readArrays(shapes: Record<string, number[]>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): Record<string, NamedArray> {
+  const out: Record<string, NamedArray> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
     const stored = arrays[name];
     if (!stored) throw new UserError(`${file}: tensor ${name} is missing`);
     const array = linear(name) ? transpose(stored) : stored;
-    if (array.shape.join(',') !== variable.shape.join(',')) throw new UserError(`${file}: tensor ${name} has shape [${stored.shape}], the config needs [${variable.shape}]`);
-    variable.assign(tf.tensor(array.data, array.shape, 'float32'));
+    if (array.shape.join(',') !== shape.join(',')) throw new UserError(`${file}: tensor ${name} has shape [${stored.shape}], the config needs [${shape}]`);
+    out[name] = array;
   }
+  return out;
+}
+
+function assign(target: Record<string, tf.Variable>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): void {
+  const shapes = Object.fromEntries(Object.entries(target).map(([name, variable]) => [name, variable.shape]));
+  for (const [name, array] of Object.entries(readArrays(shapes, arrays, file, linear))) target[name].assign(tf.tensor(array.data, array.shape, 'float32'));
 }
 
 /** Builds the model the checkpoint describes and loads its weights. */
@@ -142,11 +150,13 @@ export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
   return model;
 }
 
-export function loadOptimizerState(checkpoint: LoadedCheckpoint, state: Record<string, tf.Variable>): void {
+/** The optimizer's moments stored in a checkpoint, as tensors shaped as `shapes` names them (the caller disposes them). */
+export function loadOptimizerState(checkpoint: LoadedCheckpoint, shapes: Record<string, number[]>): Record<string, tf.Tensor> {
   const file = join(checkpoint.dir, 'optimizer.safetensors');
   const linear = linearNames(checkpoint.config.model);
   const { tensors } = readSafetensors(file);
-  tf.tidy(() => assign(state, tensors, file, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))));
+  const arrays = readArrays(shapes, tensors, file, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, '')));
+  return Object.fromEntries(Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]));
 }
 
 export function stepDirName(step: number): string {

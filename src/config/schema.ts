@@ -60,6 +60,7 @@ export const CONFIG_SCHEMA = {
         clipNorm: { type: 'number', minimum: 0, default: 1, description: 'clip gradients to this global norm (0: off)' },
         seed: { type: 'integer', minimum: 0, default: 1337, description: 'fixes initialisation and data order' },
         backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], default: 'auto', description: 'tfjs engine' },
+        threads: { type: 'integer', minimum: 0, default: 0, description: 'CPU threads of the tensorflow engine (0: one per core); wasm and cpu use one' },
         onNonFinite: { enum: ['stop', 'skip'], default: 'stop', description: 'a NaN/Inf loss: stop the run, or skip that step' },
         logEvery: { type: 'integer', minimum: 1, default: 10, description: 'steps between metrics.jsonl records' },
       },
@@ -106,6 +107,7 @@ export interface RunConfig {
     clipNorm: number;
     seed: number;
     backend: 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+    threads: number;
     onNonFinite: 'stop' | 'skip';
     logEvery: number;
   };

@@ -66,7 +66,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { train: settings } = config;
 
   // engine
-  const engine = await useEngine(settings.backend);
+  const engine = await useEngine(settings.backend, { threads: settings.threads || undefined });
   events.onEngine?.(engine);
 
   // data
@@ -108,7 +108,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     ? { ...resumed.state, engine: engine.name }
     : { step: 0, tokens: 0, lr: 0, optimizerStep: 0, sampler: sampler.state(), elapsedSeconds: 0, engine: engine.name };
   if (resumed) {
-    loadOptimizerState(resumed, optimizer.stateTensors());
+    const moments = loadOptimizerState(resumed, optimizer.momentShapes());
+    optimizer.setMoments(moments);
+    tf.dispose(moments);
     optimizer.step = resumed.state.optimizerStep;
     sampler.restore(resumed.state.sampler);
     truncateMetrics(metricsPath, resumed.state.step);
@@ -117,7 +119,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   const save = (dir: string) => {
-    saveCheckpoint(dir, model, optimizer.stateTensors(), checkpointConfig, { ...state, sampler: sampler.state(), optimizerStep: optimizer.step });
+    const moments = optimizer.momentTensors();
+    try {
+      saveCheckpoint(dir, model, moments, checkpointConfig, { ...state, sampler: sampler.state(), optimizerStep: optimizer.step });
+    } finally {
+      tf.dispose(moments);
+    }
     events.onCheckpoint?.(dir);
   };
   const evaluate = (): Extract<MetricsRecord, { type: 'eval' }> => {

@@ -49,35 +49,31 @@ export interface StepOutcome {
 
 /**
  * One optimisation step: forward and backward over each micro-batch (gradients averaged, i.e.
- * gradient accumulation), clip, AdamW. The loss and norm are read back once, as one pair, before
- * the update, so that a non-finite step never touches the weights.
+ * gradient accumulation), clip, AdamW. Gradients are flattened into one vector as they arrive, so
+ * accumulating, clipping and the update are a few operations on it. The loss and norm are read back
+ * once, as one pair, before the update, so that a non-finite step never touches the weights.
  */
 export function trainStep(model: Decoder, optimizer: AdamW, microBatches: Batch[], lr: number, clipNorm: number): StepOutcome {
-  let sums: { loss: tf.Scalar; grads: Record<string, tf.Tensor> } | undefined;
+  if (microBatches.length === 0) throw new Error('trainStep needs at least one micro-batch');
+  let sums: { loss: tf.Scalar; grad: tf.Tensor1D } | undefined;
   for (const batch of microBatches) {
-    const current = tf.tidy(() => lossAndGradients(model, batch));
-    if (!sums) {
-      sums = current;
-      continue;
-    }
     const previous = sums;
-    sums = tf.tidy(() => ({
-      loss: tf.add(previous.loss, current.loss) as tf.Scalar,
-      grads: Object.fromEntries(Object.entries(previous.grads).map(([name, grad]) => [name, tf.add(grad, current.grads[name])])),
-    }));
-    tf.dispose([previous, current] as unknown as tf.TensorContainer);
+    sums = tf.tidy(() => {
+      const { loss, grads } = lossAndGradients(model, batch);
+      const grad = optimizer.flatten(grads);
+      return previous ? { loss: tf.add(previous.loss, loss) as tf.Scalar, grad: tf.add(previous.grad, grad) as tf.Tensor1D } : { loss, grad };
+    });
+    if (previous) tf.dispose([previous.loss, previous.grad]);
   }
-  if (!sums) throw new Error('trainStep needs at least one micro-batch');
-  const totals = sums;
+  const totals = sums!;
   const outcome = tf.tidy(() => {
     const scale = 1 / microBatches.length;
-    const mean = Object.fromEntries(Object.entries(totals.grads).map(([name, grad]) => [name, tf.mul(grad, scale)]));
-    const clipped = clipByGlobalNorm(mean, clipNorm);
+    const clipped = clipByGlobalNorm({ all: tf.mul(totals.grad, scale) }, clipNorm);
     const [loss, gradNorm] = tf.stack([tf.mul(totals.loss, scale), clipped.norm]).dataSync();
     const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
-    if (applied) optimizer.apply(clipped.grads, lr);
+    if (applied) optimizer.applyFlat(clipped.grads.all as tf.Tensor1D, lr);
     return { loss, gradNorm, applied };
   });
-  tf.dispose(totals as unknown as tf.TensorContainer);
+  tf.dispose([totals.loss, totals.grad]);
   return outcome;
 }

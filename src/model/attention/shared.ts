@@ -128,8 +128,11 @@ export function projectQkv(
   return { queries, keys, values };
 }
 
-/** softmax(q·kᵀ·scale + mask) over the key axis; q [..., Tq, d], k [..., Tk, d] → [..., Tq, Tk]. */
+/**
+ * softmax((q·scale)·kᵀ + mask) over the key axis; q [..., Tq, d], k [..., Tk, d] → [..., Tq, Tk].
+ * The scale goes on the queries, which have d entries per row where the scores have Tk.
+ */
 export function causalSoftmax(queries: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, scale: number): tf.Tensor {
-  const scores = tf.matMul(queries, keys, false, true).mul(scale);
+  const scores = tf.matMul(queries.mul(scale), keys, false, true);
   return tf.softmax(tf.add(scores, mask));
 }
