@@ -113,6 +113,20 @@ for (const name of FAST_ENGINES) {
         tf.tidy(() => Array.from(tf.unsortedSegmentSum(tf.tensor2d(values, [5, 3]), tf.tensor1d([2, 0, 2, 1, 3], 'int32'), 4).dataSync())),
       );
       assert.ok(maxAbsDiff(cpu, other) < 1e-6);
+      // splits: contiguous pieces (1-D, or only length-1 axes before the split axis) and strided ones
+      const splits = await onBoth(name, () =>
+        tf.tidy(() => {
+          const flat = tf.tensor1d(values);
+          const pieces = [
+            ...tf.split(flat, [4, 0, 11]),
+            ...tf.split(flat.reshape([1, 5, 3]), [2, 3], 1),
+            ...tf.split(flat.reshape([5, 3]), [1, 2], 1),
+            ...tf.split(flat.reshape([3, 5]), 3, 0),
+          ];
+          return pieces.map((piece) => ({ shape: piece.shape, values: Array.from(piece.dataSync()) }));
+        }),
+      );
+      assert.deepEqual(splits.other, splits.cpu);
     });
 
     it('trains: three full steps (embedding gradient included) match cpu', async () => {
