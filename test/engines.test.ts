@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { listEngines, useEngine, type EngineName } from '../src/backend/engines.js';
 import { UserError } from '../src/errors.js';
+import { difft } from './helpers/cli.js';
+import { TEST_ENGINES } from './helpers/engines.js';
 
 describe('engines', () => {
   it('lists every engine with a reason, cpu always available', async () => {
@@ -33,5 +35,30 @@ describe('engines', () => {
 
   it('an unknown engine name is a UserError listing the accepted ones', async () => {
     await assert.rejects(useEngine('cuda' as EngineName), /unknown backend "cuda": use one of auto, tensorflow, webgpu, wasm, cpu/);
+  });
+
+  it('honours a thread count for the native engine and refuses a bad one', async () => {
+    await assert.rejects(useEngine('auto', { threads: 0 }), /threads must be a whole number ≥ 1, got 0/);
+  });
+});
+
+describe('difft setup tensorflow', () => {
+  it('refuses what it cannot use with one line and exit code 2, touching nothing', () => {
+    const unknown = difft(['setup', 'cuda']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /^difft: unknown engine "cuda" for setup: only tensorflow needs one/);
+    const missing = difft(['setup', 'tensorflow', '--force', '--wheel', '/nonexistent/tensorflow.whl']);
+    assert.equal(missing.status, 2);
+    assert.equal(missing.stderr.trim(), 'difft: wheel /nonexistent/tensorflow.whl not found');
+    const source = difft(['setup', 'tensorflow', '--source', 'conda']);
+    assert.equal(source.status, 2);
+    assert.match(source.stderr, /--source conda: use one of auto, npm, pip/);
+  });
+
+  it('does nothing, quickly, when the engine already loads (idempotent)', (t) => {
+    if (!TEST_ENGINES.includes('tensorflow')) return t.skip('the tensorflow engine is not built here');
+    const again = difft(['setup', 'tensorflow']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /tensorflow engine ready: @tensorflow\/tfjs-node, TensorFlow [\d.]+ \(already installed, nothing to do\)/);
   });
 });

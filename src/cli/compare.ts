@@ -16,7 +16,7 @@ export function compareCommand(program: Command): void {
     .description('train every variant × seed of an experiment and report whether differential attention helps')
     .argument('<experiment>', 'experiment YAML: a base config, variants and seeds (see configs/compare-default.yaml)')
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
-    .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: 1 on tensorflow, which uses every core; one per core on wasm and cpu)')
+    .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: one per CPU core, each with an equal share of the cores; 1 on a GPU)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ difft compare configs/compare-default.yaml\n  $ difft compare configs/compare-default.yaml --jobs 2\n  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
