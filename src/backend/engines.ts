@@ -57,10 +57,7 @@ export interface EngineOptions {
  */
 function prepareNativeEnvironment(options: EngineOptions): number {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-  if (options.threads !== undefined) {
-    if (!Number.isInteger(options.threads) || options.threads < 1) throw new UserError(`threads must be a whole number ≥ 1, got ${options.threads}`);
-    process.env.TF_NUM_INTRAOP_THREADS = String(options.threads);
-  }
+  if (options.threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = String(options.threads);
   const fromEnvironment = Number(process.env.TF_NUM_INTRAOP_THREADS);
   return fromEnvironment > 0 ? fromEnvironment : availableParallelism();
 }
@@ -193,6 +190,9 @@ export async function listEngines(): Promise<EngineProbe[]> {
  * a named engine that cannot load is a UserError that says what to install.
  */
 export async function useEngine(request: EngineRequest = 'auto', options: EngineOptions = {}): Promise<EngineChoice> {
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+    throw new UserError(`threads must be a whole number ≥ 1, got ${options.threads}`);
+  }
   if (request !== 'auto') {
     if (!ENGINE_NAMES.includes(request)) {
       throw new UserError(`unknown backend "${request}": use one of auto, ${ENGINE_NAMES.join(', ')}`);
