@@ -46,7 +46,7 @@ function nvidiaGpuVisible(): boolean {
 
 /** Options that must be known before an engine loads. */
 export interface EngineOptions {
-  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool); default: every core. */
+  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool; read when it first loads in a process); default: every core. */
   threads?: number;
 }
 
