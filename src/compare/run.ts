@@ -8,10 +8,9 @@ import { writeFileAtomically } from '../atomic.js';
 import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import type { RunConfig } from '../config/schema.js';
-import { prepareDataset } from '../data/prepare.js';
 import { UserError } from '../errors.js';
 import { writeReport, type Report } from '../report/report.js';
-import { train } from '../train/loop.js';
+import { prepareRunData, train } from '../train/loop.js';
 import { runName, type Experiment } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
@@ -151,7 +150,7 @@ async function runInChildren(runs: PlannedRun[], jobs: number, progress: StepCou
     const key = JSON.stringify(config.data);
     if (seen.has(key)) continue;
     seen.add(key);
-    await prepareDataset({ sources: config.data.corpus, tokenizer: config.data.tokenizer, valFraction: config.data.valFraction, dataRoot: config.data.dir, textField: config.data.textField, onWarning: options.events?.onWarning });
+    await prepareRunData(config, { onWarning: options.events?.onWarning });
   }
 
   const worker = fileURLToPath(new URL('./worker.js', import.meta.url));

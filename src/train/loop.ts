@@ -55,6 +55,19 @@ export interface TrainResult {
   valBitsPerByte?: number;
 }
 
+/** Tokenises (or reuses) the token shards a run's `data` section describes. */
+export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onPrepare' | 'onWarning'> = {}): ReturnType<typeof prepareDataset> {
+  return prepareDataset({
+    sources: config.data.corpus,
+    tokenizer: config.data.tokenizer,
+    valFraction: config.data.valFraction,
+    dataRoot: config.data.dir,
+    textField: config.data.textField,
+    onProgress: events.onPrepare,
+    onWarning: events.onWarning,
+  });
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -70,15 +83,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   events.onEngine?.(engine);
 
   // data
-  const prepared = await prepareDataset({
-    sources: config.data.corpus,
-    tokenizer: config.data.tokenizer,
-    valFraction: config.data.valFraction,
-    dataRoot: config.data.dir,
-    textField: config.data.textField,
-    onProgress: events.onPrepare,
-    onWarning: events.onWarning,
-  });
+  const prepared = await prepareRunData(config, events);
   if (resumed && resumed.config.dataset.key !== prepared.manifest.key) {
     events.onWarning?.(`the corpus changed since ${resumed.dir} was written: resuming on the new data`);
   }
