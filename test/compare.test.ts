@@ -54,7 +54,7 @@ describe('difft compare', () => {
         bests.push(Math.min(...evals.map((r: { valLoss: number }) => r.valLoss)));
         rates.push(lastTrain.tokens / lastTrain.elapsedSeconds);
       }
-      const reported = summary.variants.find((v) => v.name === variant)!;
+      const reported = summary.groups.find((g) => g.variant === variant)!;
       const [finalMean, finalStd] = meanStd(finals);
       assert.ok(Math.abs(reported.finalValLoss.mean - finalMean) < 1e-12 && Math.abs(reported.finalValLoss.std - finalStd) < 1e-12);
       assert.ok(Math.abs(reported.bestValLoss.mean - meanStd(bests)[0]) < 1e-12);
@@ -85,7 +85,7 @@ describe('difft compare', () => {
       readFileSync(join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).map((r) => (r.type === 'eval' ? r.valLoss : r.loss));
     for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2']) assert.deepEqual(losses(out, run), losses(sequentialOut, run), run);
     const summary = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ComparisonSummary;
-    const finals = (dir: string) => summary(dir).variants.map((v) => [v.name, v.finalValLoss, v.bestValLoss]);
+    const finals = (dir: string) => summary(dir).groups.map((g) => [g.variant, g.finalValLoss, g.bestValLoss]);
     assert.deepEqual(finals(out), finals(sequentialOut));
   });
 

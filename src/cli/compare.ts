@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
-import { loadExperiment } from '../compare/experiment.js';
+import { loadExperiment, parseShard } from '../compare/experiment.js';
 import { runExperiment } from '../compare/run.js';
-import { writeReport } from '../report/report.js';
+import { writeReport, type Report } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
 import { UserError } from '../errors.js';
 import { action, EXIT } from './run.js';
 
-function printReport(files: string[], verdicts: string[]): void {
-  process.stdout.write(`${verdicts.map((v) => `- ${v}`).join('\n')}\n\nreport: ${files.find((f) => f.endsWith('report.md'))}\n`);
+function printReport({ files, summary }: Report): void {
+  const lines = summary.comparisons.map((c) => `- ${c.sentence}`);
+  const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
+  if (warnings.length) lines.push('', ...warnings.map((w) => `warning: ${w}`));
+  if (summary.missing.length) lines.push('', `not finished (${summary.missing.length}): ${summary.missing.join(', ')}`);
+  process.stdout.write(`${lines.join('\n')}\n\nreport: ${files.find((f) => f.endsWith('report.md'))}\n`);
 }
 
 export function compareCommand(program: Command): void {
@@ -17,14 +21,23 @@ export function compareCommand(program: Command): void {
     .argument('<experiment>', 'experiment YAML: a base config, variants and seeds (see configs/compare-default.yaml)')
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
     .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: one per CPU core, each with an equal share of the cores; 1 on a GPU)')
+    .option('--shard <i/n>', 'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges them')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ difft compare configs/compare-default.yaml\n  $ difft compare configs/compare-default.yaml --jobs 2\n  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
+      [
+        '',
+        'Examples:',
+        '  $ difft compare configs/compare-default.yaml',
+        '  $ difft compare configs/compare-default.yaml --jobs 2',
+        '  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
+        '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard $SLURM_ARRAY_TASK_ID/4',
+      ].join('\n'),
     )
     .action(
-      action(async (file: string, flags: { out?: string; jobs?: string }) => {
+      action(async (file: string, flags: { out?: string; jobs?: string; shard?: string }) => {
         const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
         if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
+        const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
         const experiment = loadExperiment(file);
         let stopRequested = false;
         const requestStop = () => {
@@ -39,15 +52,16 @@ export function compareCommand(program: Command): void {
         const result = await runExperiment(experiment, {
           out: flags.out,
           jobs,
+          shard,
           shouldStop: () => stopRequested,
           events: {
-            onRun: ({ variant, seed, status, index, count }) =>
-              say(`run ${index + 1}/${count}: ${variant}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`),
+            onRun: ({ variant, setting, seed, status, index, count }) =>
+              say(`run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`),
             onStep: ({ completedSteps, totalSteps, loss }) => {
               bar ??= createProgress({ label: 'compare', total: totalSteps, fields: 'loss {loss}', plainEverySeconds: 30 });
               bar.update(completedSteps, { loss: Number.isNaN(loss) ? '-' : loss.toFixed(4) });
             },
-            onEval: ({ variant, seed, step, valLoss }) => say(`  ${variant}, seed ${seed}, step ${step}: val loss ${valLoss.toFixed(4)}`),
+            onEval: ({ name, step, valLoss }) => say(`  ${name}, step ${step}: val loss ${valLoss.toFixed(4)}`),
             onWarning: (message) => say(`warning: ${message}`),
           },
         });
@@ -59,19 +73,24 @@ export function compareCommand(program: Command): void {
           process.exitCode = EXIT.interrupted;
           return;
         }
-        printReport(result.report!.files, result.report!.summary.variants.filter((v) => v.name !== result.report!.summary.baseline).map((v) => v.verdict));
+        if (!result.report) {
+          const what = shard ? `shard ${shard.index}/${shard.count} finished` : 'finished';
+          process.stderr.write(`${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ${result.unfinished.join(', ')}\n`);
+          process.stderr.write(`difft report ${result.dir} merges whatever has finished, at any time\n`);
+          return;
+        }
+        printReport(result.report);
       }),
     );
 
   program
     .command('report')
-    .description('write the report of a comparison directory again (report.md, report.html, plots)')
+    .description('write the report of a comparison directory from the runs finished so far (report.md, report.html, plots); merges shards')
     .argument('<dir>', 'a results directory of difft compare')
     .addHelpText('after', '\nExample:\n  $ difft report checkpoints/compare-default')
     .action(
       action(async (dir: string) => {
-        const report = await writeReport(dir);
-        printReport(report.files, report.summary.variants.filter((v) => v.name !== report.summary.baseline).map((v) => v.verdict));
+        printReport(await writeReport(dir));
       }),
     );
 }

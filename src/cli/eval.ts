@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
-import { evaluateCheckpoint, type EvalResult } from '../eval/evaluate.js';
+import { evaluateCheckpoint, sharedEvalSeed, type EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
@@ -9,9 +9,16 @@ import { table } from './table.js';
 interface EvalFlags {
   corpus?: string[];
   maxTokens?: string;
+  seed?: string;
   batchSize?: string;
   backend: string;
   json?: boolean;
+}
+
+export function nonNegativeInteger(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new UserError(`${flag} ${value}: must be a whole number ≥ 0`);
+  return number;
 }
 
 export function positiveInteger(flag: string, value: string | undefined): number | undefined {
@@ -27,7 +34,8 @@ export function evalCommand(program: Command): void {
     .description('loss, perplexity and bits per byte of checkpoints on held-out text')
     .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
     .option('-c, --corpus <source...>', 'evaluate on these sources instead of the run\'s validation split (tokenised with the checkpoint\'s tokenizer)')
-    .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens')
+    .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens (default: every token)')
+    .option('--seed <n>', 'picks that subset, the same for every checkpoint (default: the first checkpoint\'s eval.seed)')
     .option('--batch-size <n>', 'sequences per batch (default: the run\'s eval.batchSize)')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .option('--json', 'print machine-readable results')
@@ -36,6 +44,8 @@ export function evalCommand(program: Command): void {
       action(async (paths: string[], flags: EvalFlags) => {
         const maxTokens = positiveInteger('--max-tokens', flags.maxTokens);
         const batchSize = positiveInteger('--batch-size', flags.batchSize);
+        // one seed for all: checkpoints of different runs are scored on the same tokens
+        const seed = flags.seed === undefined ? sharedEvalSeed(paths) : nonNegativeInteger('--seed', flags.seed);
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
         const results: EvalResult[] = [];
@@ -44,6 +54,7 @@ export function evalCommand(program: Command): void {
           const result = await evaluateCheckpoint(path, {
             corpus: flags.corpus,
             maxTokens,
+            seed,
             batchSize,
             onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
             onProgress: (done, total) => {
@@ -54,14 +65,18 @@ export function evalCommand(program: Command): void {
           progress?.stop();
           results.push(result);
         }
+        const fingerprints = new Set(results.map((r) => r.fingerprint));
+        if (fingerprints.size > 1) {
+          process.stderr.write('warning: these checkpoints were scored on different tokens (different datasets or context lengths: see the fingerprint column), so their losses are not directly comparable\n');
+        }
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
           return;
         }
         process.stdout.write(
           table(
-            ['checkpoint', 'attention', 'step', 'data', 'tokens', 'loss', 'perplexity', 'bits/byte'],
-            results.map((r) => [r.checkpoint, r.attention, String(r.step), r.data, r.tokens.toLocaleString('en-US'), r.loss.toFixed(4), r.perplexity.toFixed(3), r.bitsPerByte.toFixed(4)]),
+            ['checkpoint', 'attention', 'step', 'data', 'tokens', 'fingerprint', 'loss', 'perplexity', 'bits/byte'],
+            results.map((r) => [r.checkpoint, r.attention, String(r.step), r.data, r.tokens.toLocaleString('en-US'), r.fingerprint, r.loss.toFixed(4), r.perplexity.toFixed(3), r.bitsPerByte.toFixed(4)]),
           ),
         );
       }),

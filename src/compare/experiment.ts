@@ -3,27 +3,36 @@ import { dirname, resolve } from 'node:path';
 import { readConfigFile, resolveConfig, setConfigValue } from '../config/load.js';
 import type { RunConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import { runName, type PlannedRun } from '../report/layout.js';
+
+export { runName, type PlannedRun };
 
 /**
- * An experiment file: a base config, variants (a name and dotted overrides each) and seeds.
- * Every variant × seed trains on the same token stream for a given seed, with the same steps,
- * batch and schedule; only what a variant overrides differs.
+ * An experiment file: a base config, variants (a name and dotted overrides each), an optional sweep
+ * of config keys, and seeds. It expands to variant × setting × seed runs. Every run with a given seed
+ * trains on the same token stream with the same steps, batch and schedule; only what its variant
+ * and setting override differs. All runs are scored on one evaluation set (eval.seed is the
+ * experiment's, never the run's).
  *
  *   name: compare-default
  *   base: default.yaml            # relative to this file
- *   config: { train.steps: 300 }  # overrides shared by all variants (optional)
+ *   config: { train.steps: 300 }  # overrides shared by all runs (optional)
  *   baseline: standard            # the variant the others are compared with (default: the first)
  *   variants:
  *     - { name: standard, set: { model.attention: standard } }
  *     - { name: diff,     set: { model.attention: diff } }
+ *   sweep:                        # optional: every combination, for every variant
+ *     train.lr: [1.0e-3, 3.0e-3]
  *   seeds: [1, 2, 3]
  */
+const NAME = '^[A-Za-z0-9._-]+$';
+
 const EXPERIMENT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'variants', 'seeds'],
   properties: {
-    name: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' },
+    name: { type: 'string', pattern: NAME },
     base: { type: 'string' },
     config: { type: 'object' },
     baseline: { type: 'string' },
@@ -34,12 +43,21 @@ const EXPERIMENT_SCHEMA = {
         type: 'object',
         additionalProperties: false,
         required: ['name'],
-        properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' }, set: { type: 'object' } },
+        properties: { name: { type: 'string', pattern: NAME }, set: { type: 'object' } },
       },
+    },
+    sweep: {
+      type: 'object',
+      additionalProperties: { type: 'array', minItems: 1, items: { type: ['number', 'string', 'boolean'] } },
     },
     seeds: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
   },
 } as const;
+
+const ALLOWED_KEYS = Object.keys(EXPERIMENT_SCHEMA.properties).join(', ');
+
+/** Keys that choose which tokens are scored: set once for the whole experiment, never per run. */
+const MEASUREMENT_KEYS = ['eval.seed', 'eval.maxTokens'];
 
 const validate = new Ajv({ strict: false }).compile(EXPERIMENT_SCHEMA);
 
@@ -48,18 +66,35 @@ export interface Variant {
   set: Record<string, unknown>;
 }
 
+/** One point of the sweep: its overrides and a label ('' when nothing is swept). */
+export interface Setting {
+  label: string;
+  set: Record<string, unknown>;
+}
+
 export interface Experiment {
   name: string;
   file: string;
   baseline: string;
   variants: Variant[];
+  sweep: Record<string, unknown[]>;
+  settings: Setting[];
   seeds: number[];
+  /** Every run, seeds outermost (an interrupted experiment has all variants of its first seeds). */
+  runs: PlannedRun[];
   /** The resolved config of one run. */
-  runConfig(variant: string, seed: number): RunConfig;
+  runConfig(run: PlannedRun): RunConfig;
 }
 
-export function runName(variant: string, seed: number): string {
-  return `${variant}-seed${seed}`;
+/** Every combination of the swept values, first key outermost. */
+export function sweepSettings(sweep: Record<string, unknown[]>): Setting[] {
+  let settings: Setting[] = [{ label: '', set: {} }];
+  for (const [key, values] of Object.entries(sweep)) {
+    settings = settings.flatMap((setting) =>
+      values.map((value) => ({ label: [setting.label, `${key}=${String(value)}`].filter(Boolean).join(','), set: { ...setting.set, [key]: value } })),
+    );
+  }
+  return settings;
 }
 
 export function loadExperiment(file: string): Experiment {
@@ -67,27 +102,71 @@ export function loadExperiment(file: string): Experiment {
   if (!validate(raw)) {
     const error = validate.errors![0];
     const where = error.instancePath.split('/').filter(Boolean).join('.') || '(top level)';
-    throw new UserError(`${file}: experiment key ${where}: ${error.message}${error.keyword === 'additionalProperties' ? ` (${(error.params as { additionalProperty: string }).additionalProperty}); allowed: name, base, config, baseline, variants, seeds` : ''}`);
+    const extra = error.keyword === 'additionalProperties' ? ` (${(error.params as { additionalProperty: string }).additionalProperty}); allowed: ${ALLOWED_KEYS}` : '';
+    throw new UserError(`${file}: experiment key ${where}: ${error.message}${extra}`);
   }
-  const spec = raw as { name: string; base?: string; config?: Record<string, unknown>; baseline?: string; variants: Variant[]; seeds: number[] };
+  const spec = raw as { name: string; base?: string; config?: Record<string, unknown>; baseline?: string; variants: Variant[]; sweep?: Record<string, unknown[]>; seeds: number[] };
   const names = spec.variants.map((variant) => variant.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new UserError(`${file}: variant name ${duplicate} is used twice`);
+  const duplicateSeed = spec.seeds.find((seed, i) => spec.seeds.indexOf(seed) !== i);
+  if (duplicateSeed !== undefined) throw new UserError(`${file}: seed ${duplicateSeed} is listed twice`);
   const baseline = spec.baseline ?? names[0];
   if (!names.includes(baseline)) throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
+  const sweep = spec.sweep ?? {};
+  checkOverrides(file, spec.variants, sweep);
   const base = spec.base ? readConfigFile(resolve(dirname(file), spec.base)) : {};
+  const variants = spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} }));
+  const settings = sweepSettings(sweep);
 
-  const runConfig = (variantName: string, seed: number): RunConfig => {
-    const variant = spec.variants.find((v) => v.name === variantName)!;
+  const runConfig = (run: PlannedRun): RunConfig => {
+    const variant = variants.find((v) => v.name === run.variant)!;
+    const setting = settings.find((s) => s.label === run.setting)!;
     const config = structuredClone(base) as Record<string, unknown>;
-    const where = `${file}: ${variant.name}`;
+    const where = `${file}: ${run.name}`;
     for (const [key, value] of Object.entries(spec.config ?? {})) setConfigValue(config, key, value, `${file}: config ${key}`);
-    for (const [key, value] of Object.entries(variant.set ?? {})) setConfigValue(config, key, value, `${where}: ${key}`);
-    setConfigValue(config, 'train.seed', seed);
-    setConfigValue(config, 'name', runName(variant.name, seed));
+    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, value, `${where}: ${key}`);
+    for (const [key, value] of Object.entries(setting.set)) setConfigValue(config, key, value, `${file}: sweep ${key}`);
+    setConfigValue(config, 'train.seed', run.seed);
+    setConfigValue(config, 'name', run.name);
     return resolveConfig(config, where);
   };
-  // check every run's config now, not an hour into the experiment
-  for (const variant of spec.variants) runConfig(variant.name, spec.seeds[0]);
-  return { name: spec.name, file, baseline, variants: spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} })), seeds: spec.seeds, runConfig };
+  const runs = spec.seeds.flatMap((seed) =>
+    settings.flatMap((setting) => variants.map((variant) => ({ name: runName(variant.name, setting.label, seed), variant: variant.name, setting: setting.label, seed }))),
+  );
+  // check every variant × setting now, not an hour into the experiment
+  for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
+  return { name: spec.name, file, baseline, variants, sweep, settings, seeds: spec.seeds, runs, runConfig };
+}
+
+function checkOverrides(file: string, variants: Variant[], sweep: Record<string, unknown[]>): void {
+  for (const key of MEASUREMENT_KEYS) {
+    if (key in sweep) throw new UserError(`${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an experiment; set it under config`);
+    const variant = variants.find((v) => v.set && key in v.set);
+    if (variant) throw new UserError(`${file}: ${variant.name} sets ${key}, which chooses the tokens every run is scored on; set it under config, for all runs`);
+  }
+  for (const [key, values] of Object.entries(sweep)) {
+    if (key === 'train.seed' || key === 'name') throw new UserError(`${file}: sweep ${key}: not a key to sweep (seeds are listed under seeds)`);
+    const overlap = variants.find((v) => v.set && key in v.set);
+    if (overlap) throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
+    for (const value of values) {
+      if (!/^[A-Za-z0-9._+-]+$/.test(String(value))) throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ + -)`);
+    }
+    const distinct = new Set(values.map(String));
+    if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);
+  }
+}
+
+/** `--shard i/n`: parses it, or says what is accepted. */
+export function parseShard(text: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = match ? Number(match[1]) : NaN;
+  const count = match ? Number(match[2]) : NaN;
+  if (!(count >= 1 && index >= 1 && index <= count)) throw new UserError(`--shard ${text}: expected i/n with 1 ≤ i ≤ n, e.g. --shard 1/4`);
+  return { index, count };
+}
+
+/** The runs of shard i of n: every n-th run, starting at the i-th — the same split on every machine. */
+export function shardRuns(runs: PlannedRun[], shard: { index: number; count: number }): PlannedRun[] {
+  return runs.filter((_, position) => position % shard.count === shard.index - 1);
 }

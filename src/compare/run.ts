@@ -3,15 +3,14 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
-import { writeFileAtomically } from '../atomic.js';
 import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import type { RunConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import { writePlan, type Plan } from '../report/layout.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
-import { runName, type Experiment } from './experiment.js';
+import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
 /**
@@ -23,10 +22,10 @@ import type { WorkerJob, WorkerMessage } from './worker.js';
 export type RunStatus = 'done' | 'resume' | 'new';
 
 export interface CompareEvents {
-  onRun?(info: { variant: string; seed: number; dir: string; status: RunStatus; index: number; count: number }): void;
+  onRun?(info: { name: string; variant: string; setting: string; seed: number; dir: string; status: RunStatus; index: number; count: number }): void;
   /** Steps completed over all runs (finished ones included) and the latest loss of any run. */
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
-  onEval?(info: { variant: string; seed: number; step: number; valLoss: number }): void;
+  onEval?(info: { name: string; step: number; valLoss: number }): void;
   onWarning?(message: string): void;
 }
 
@@ -36,18 +35,21 @@ export interface CompareOptions {
   shouldStop?: () => boolean;
   /** Runs trained at once, each in its own process; default: `defaultJobs`. */
   jobs?: number;
+  /** Train only this deterministic share of the runs (`--shard i/n`), for job arrays across machines. */
+  shard?: { index: number; count: number };
 }
 
 export interface CompareResult {
   dir: string;
   interrupted: boolean;
   jobs: number;
+  /** Runs of the whole experiment not finished yet (other shards' included). */
+  unfinished: string[];
+  /** Written once every run of the experiment is finished. */
   report?: Report;
 }
 
-interface PlannedRun {
-  variant: string;
-  seed: number;
+interface RunJob extends PlannedRun {
   config: RunConfig;
   dir: string;
   status: RunStatus;
@@ -65,33 +67,48 @@ export function runStatus(dir: string, steps: number): RunStatus {
  * two jobs of one thread each — at this size a second process gains more than a second thread.
  */
 export async function defaultJobs(experiment: Experiment, unfinishedRuns: number): Promise<number> {
-  const first = experiment.runConfig(experiment.variants[0].name, experiment.seeds[0]);
-  const engine = await useEngine(first.train.backend);
+  const engine = await useEngine(experiment.runConfig(experiment.runs[0]).train.backend);
   if (engine.name === 'webgpu' || /CUDA/.test(engine.detail)) return 1;
   return Math.max(1, Math.min(availableParallelism(), unfinishedRuns));
+}
+
+/** What `difft report` reads: the plan of the whole experiment, written by every shard alike. */
+function planOf(experiment: Experiment): Plan {
+  return {
+    name: experiment.name,
+    source: experiment.file,
+    baseline: experiment.baseline,
+    variants: experiment.variants,
+    sweep: experiment.sweep,
+    settings: experiment.settings.map((setting) => setting.label),
+    seeds: experiment.seeds,
+    runs: experiment.runs,
+  };
 }
 
 export async function runExperiment(experiment: Experiment, options: CompareOptions = {}): Promise<CompareResult> {
   const dir = resolve(options.out ?? join('checkpoints', experiment.name));
   mkdirSync(dir, { recursive: true });
-  writeFileAtomically(join(dir, 'experiment.yaml'), YAML.stringify({ source: experiment.file, baseline: experiment.baseline, variants: experiment.variants, seeds: experiment.seeds }));
+  writePlan(dir, planOf(experiment));
 
-  // seeds outermost: an interrupted experiment already has every variant for the first seeds
-  const runs: PlannedRun[] = experiment.seeds.flatMap((seed) =>
-    experiment.variants.map((variant) => {
-      const config = experiment.runConfig(variant.name, seed);
-      const runDir = join(dir, runName(variant.name, seed));
-      return { variant: variant.name, seed, config, dir: runDir, status: runStatus(runDir, config.train.steps) };
-    }),
-  );
+  const jobsOf = (runs: PlannedRun[]): RunJob[] =>
+    runs.map((run) => {
+      const config = experiment.runConfig(run);
+      const runDir = join(dir, run.name);
+      return { ...run, config, dir: runDir, status: runStatus(runDir, config.train.steps) };
+    });
+  const runs = jobsOf(options.shard ? shardRuns(experiment.runs, options.shard) : experiment.runs);
   const unfinished = runs.filter((run) => run.status !== 'done').length;
   const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
   if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
   const progress = new StepCounter(runs, options.events);
   const interrupted = jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
-  if (interrupted) return { dir, interrupted: true, jobs };
-  return { dir, interrupted: false, jobs, report: await writeReport(dir) };
+  // other shards may still be training: the report waits for the last run of the whole experiment
+  const everyRun = jobsOf(experiment.runs);
+  const left = everyRun.filter((run) => run.status !== 'done').map((run) => run.name);
+  if (interrupted || left.length > 0) return { dir, interrupted, jobs, unfinished: left };
+  return { dir, interrupted: false, jobs, unfinished: [], report: await writeReport(dir) };
 }
 
 /** Steps done per run, summed into the experiment's progress. */
@@ -99,23 +116,23 @@ class StepCounter {
   private readonly done = new Map<string, number>();
   private readonly totalSteps: number;
 
-  constructor(runs: PlannedRun[], private readonly events: CompareEvents | undefined) {
+  constructor(runs: RunJob[], private readonly events: CompareEvents | undefined) {
     this.totalSteps = runs.reduce((sum, run) => sum + run.config.train.steps, 0);
   }
 
-  update(run: PlannedRun, step: number, loss: number): void {
+  update(run: RunJob, step: number, loss: number): void {
     this.done.set(run.dir, step);
     const completedSteps = [...this.done.values()].reduce((a, b) => a + b, 0);
     this.events?.onStep?.({ completedSteps, totalSteps: this.totalSteps, loss });
   }
 }
 
-function announce(run: PlannedRun, index: number, count: number, events: CompareEvents | undefined): void {
-  events?.onRun?.({ variant: run.variant, seed: run.seed, dir: run.dir, status: run.status, index, count });
+function announce(run: RunJob, index: number, count: number, events: CompareEvents | undefined): void {
+  events?.onRun?.({ name: run.name, variant: run.variant, setting: run.setting, seed: run.seed, dir: run.dir, status: run.status, index, count });
 }
 
 /** Runs one after another in this process. Returns whether the experiment was interrupted. */
-async function runInProcess(runs: PlannedRun[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
+async function runInProcess(runs: RunJob[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
   for (const [index, run] of runs.entries()) {
     announce(run, index, runs.length, options.events);
     if (run.status === 'done') {
@@ -130,7 +147,7 @@ async function runInProcess(runs: PlannedRun[], progress: StepCounter, options: 
       shouldStop: options.shouldStop,
       events: {
         onStep: (info) => progress.update(run, info.step, info.loss),
-        onEval: (record) => options.events?.onEval?.({ variant: run.variant, seed: run.seed, step: record.step, valLoss: record.valLoss }),
+        onEval: (record) => options.events?.onEval?.({ name: run.name, step: record.step, valLoss: record.valLoss }),
         onWarning: options.events?.onWarning,
       },
     });
@@ -144,7 +161,7 @@ async function runInProcess(runs: PlannedRun[], progress: StepCounter, options: 
  * here first, so that no two children write the same token shards. On a native engine each child
  * gets an equal share of the cores.
  */
-async function runInChildren(runs: PlannedRun[], jobs: number, progress: StepCounter, options: CompareOptions): Promise<boolean> {
+async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter, options: CompareOptions): Promise<boolean> {
   const seen = new Set<string>();
   for (const { config } of runs) {
     const key = JSON.stringify(config.data);
@@ -165,7 +182,7 @@ async function runInChildren(runs: PlannedRun[], jobs: number, progress: StepCou
     }
   }, 100);
 
-  const trainInChild = (run: PlannedRun) =>
+  const trainInChild = (run: RunJob) =>
     new Promise<boolean>((done, fail) => {
       const child = fork(worker, [], { env: { TF_NUM_INTRAOP_THREADS: threads, ...process.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       children.add(child);
@@ -174,14 +191,14 @@ async function runInChildren(runs: PlannedRun[], jobs: number, progress: StepCou
       child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
       child.on('message', (message: WorkerMessage) => {
         if (message.type === 'step') progress.update(run, message.step, message.loss);
-        else if (message.type === 'eval') options.events?.onEval?.({ variant: run.variant, seed: run.seed, step: message.step, valLoss: message.valLoss });
+        else if (message.type === 'eval') options.events?.onEval?.({ name: run.name, step: message.step, valLoss: message.valLoss });
         else if (message.type === 'warning') options.events?.onWarning?.(message.message);
         else outcome = message;
       });
       child.on('exit', (code, signal) => {
         children.delete(child);
         if (outcome?.type === 'done') return done(outcome.interrupted);
-        const name = runName(run.variant, run.seed);
+        const name = run.name;
         if (outcome?.type === 'error') return fail(outcome.userError ? new UserError(`${name}: ${outcome.message}`) : new Error(`${name}: ${outcome.message}`));
         const last = stderr.trim().split('\n').pop() ?? '';
         fail(new Error(`${name}: its process ended (${signal ?? `exit code ${code}`}) without finishing${last ? `: ${last}` : ''}`));

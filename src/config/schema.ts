@@ -72,6 +72,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         every: { type: 'integer', minimum: 0, default: 100, description: 'steps between validation evaluations (0: only at the end)' },
         maxTokens: { type: 'integer', minimum: 0, default: 32768, description: 'validation tokens per evaluation, a fixed seeded subset (0: all)' },
+        seed: { type: 'integer', minimum: 0, default: 0, description: 'picks that subset; independent of train.seed, so runs with different seeds are scored on the same tokens' },
         batchSize: { type: 'integer', minimum: 1, default: 16, description: 'sequences per evaluation batch' },
       },
     },
@@ -111,6 +112,6 @@ export interface RunConfig {
     onNonFinite: 'stop' | 'skip';
     logEvery: number;
   };
-  eval: { every: number; maxTokens: number; batchSize: number };
+  eval: { every: number; maxTokens: number; seed: number; batchSize: number };
   output: { dir: string; saveEvery: number; keepLast: number };
 }

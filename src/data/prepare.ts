@@ -118,6 +118,17 @@ interface SplitState {
   last?: { document: string; section: number };
 }
 
+/** The manifest at `path` when it describes a finished dataset of these inputs. */
+function readMatchingManifest(path: string, key: string): DatasetManifest | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
+    return manifest.key === key ? manifest : undefined;
+  } catch {
+    return undefined; // unreadable: rebuild
+  }
+}
+
 export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
   const tokenizerName = checkTokenizerName(options.tokenizer);
   const valFraction = options.valFraction ?? 0.05;
@@ -128,14 +139,8 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   const dir = resolve(options.out ?? join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`));
 
   const manifestPath = join(dir, 'manifest.json');
-  if (!options.force && existsSync(manifestPath)) {
-    try {
-      const existing = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
-      if (existing.key === key) return { dir, manifest: existing, reused: true };
-    } catch {
-      // unreadable manifest: rebuild
-    }
-  }
+  const existing = options.force ? undefined : readMatchingManifest(manifestPath, key);
+  if (existing) return { dir, manifest: existing, reused: true };
 
   const bytesTotal = entries.reduce((sum, entry) => sum + entry.size, 0);
   let bytesDone = 0;
@@ -200,6 +205,13 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
       throw new UserError(`corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`);
     }
     writeFileSync(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    // another process (a second shard of an experiment) may have finished the same dataset meanwhile:
+    // keep theirs rather than pull it from under a reader
+    const finishedMeanwhile = options.force ? undefined : readMatchingManifest(manifestPath, key);
+    if (finishedMeanwhile) {
+      rmSync(temporary, { recursive: true, force: true });
+      return { dir, manifest: finishedMeanwhile, reused: true };
+    }
     replaceDirectory(temporary, dir);
     return { dir, manifest, reused: false };
   } catch (error) {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { evalBatches, TokenDataset } from '../data/dataset.js';
+import { TokenDataset } from '../data/dataset.js';
+import { DEFAULT_EVAL_SEED, evaluationSet } from '../data/eval-set.js';
 import { prepareDataset } from '../data/prepare.js';
 import { readDocuments, resolveSources } from '../data/sources.js';
 import { createTokenizer, DOCUMENT_SEPARATOR } from '../data/tokenizer.js';
@@ -15,8 +16,10 @@ import { bitsPerByte, meanLoss } from '../model/evaluate.js';
 export interface EvalOptions {
   /** Sources to evaluate on instead of the run's validation split. */
   corpus?: string[];
-  /** Evaluate a fixed, seeded subset of about this many tokens (the run's seed). */
+  /** Evaluate a fixed, seeded subset of about this many tokens (default: every token). */
   maxTokens?: number;
+  /** Picks that subset; give several checkpoints the same seed to score them on the same tokens (default: the run's eval.seed). */
+  seed?: number;
   batchSize?: number;
   onProgress?: (tokensDone: number, tokensTotal: number) => void;
   onWarning?: (message: string) => void;
@@ -28,6 +31,8 @@ export interface EvalResult {
   step: number;
   data: string;
   tokens: number;
+  /** Which tokens were scored (src/data/eval-set.ts): equal fingerprints, identical tokens. */
+  fingerprint: string;
   loss: number;
   perplexity: number;
   bitsPerByte: number;
@@ -68,24 +73,31 @@ async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onW
   }
 }
 
+/** The seed that scores several checkpoints on one subset: the first one's eval.seed. */
+export function sharedEvalSeed(paths: string[]): number {
+  return readCheckpoint(paths[0]).config.run.eval.seed ?? DEFAULT_EVAL_SEED;
+}
+
 export async function evaluateCheckpoint(path: string, options: EvalOptions = {}): Promise<EvalResult> {
   const checkpoint = readCheckpoint(path);
   const data = options.corpus?.length ? await corpusTokens(checkpoint, options.corpus, options.onWarning) : await validationTokens(checkpoint, options.onWarning);
   const model = loadModel(checkpoint);
   try {
     const { run } = checkpoint.config;
-    const windows = evalBatches(data.tokens, checkpoint.config.model.seqLen, options.batchSize ?? run.eval.batchSize, {
+    const evalSet = evaluationSet(data.tokens, {
+      seqLen: checkpoint.config.model.seqLen,
+      batchSize: options.batchSize ?? run.eval.batchSize,
       maxTokens: options.maxTokens,
-      seed: run.train.seed,
+      seed: options.seed ?? run.eval.seed ?? DEFAULT_EVAL_SEED,
     });
-    const total = Math.min(data.tokens.length - 1, options.maxTokens ?? Infinity);
-    const { loss, tokens } = meanLoss(model, windows, (done) => options.onProgress?.(done, total));
+    const { loss, tokens } = meanLoss(model, evalSet.batches(), (done) => options.onProgress?.(done, evalSet.tokens));
     return {
       checkpoint: checkpoint.dir,
       attention: checkpoint.config.model.attention,
       step: checkpoint.state.step,
       data: data.label,
       tokens,
+      fingerprint: evalSet.fingerprint,
       loss,
       perplexity: Math.exp(loss),
       bitsPerByte: bitsPerByte(loss, data.tokensInSplit, data.bytes),

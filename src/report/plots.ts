@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ComparisonSummary } from './summary.js';
+import type { ComparisonSummary, GroupSummary } from './summary.js';
 
 /**
  * Plots of a comparison as vega-lite specs, rendered to SVG by vega and to PNG by resvg, with a
@@ -14,8 +14,19 @@ const fontFile = join(dirname(createRequire(import.meta.url).resolve('dejavu-fon
 
 const common = { width: 560, height: 300, config: { font: FONT_FAMILY, background: 'white' } };
 
+/** The groups the verdicts are about: each variant at its best setting. */
+function comparedGroups(summary: ComparisonSummary): GroupSummary[] {
+  return Object.entries(summary.bestSettings).map(([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!);
+}
+
+function groupLabel(summary: ComparisonSummary, group: GroupSummary): string {
+  return summary.settings.length > 1 ? `${group.variant} (${group.setting})` : group.variant;
+}
+
 function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpec {
-  const values = summary.variants.flatMap((variant) => variant.runs.flatMap((run) => run.curve.map((point) => ({ variant: variant.name, seed: run.seed, ...point }))));
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) => run.curve.map((point) => ({ variant: groupLabel(summary, group), seed: run.seed, ...point }))),
+  );
   const xTitle = x === 'step' ? 'optimizer step' : 'tokens seen';
   return {
     ...common,
@@ -32,9 +43,54 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
   } as TopLevelSpec;
 }
 
+/** Δ = variant − baseline over training with its 95% paired band; below zero the variant is ahead. */
+function gapSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = summary.comparisons.flatMap((comparison) =>
+    comparison.gap.map((point) => ({ variant: comparison.variant, tokens: point.tokens, mean: point.mean, low: point.low ?? point.mean, high: point.high ?? point.mean })),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    title: `Validation loss gap to ${summary.baseline} (variant − baseline, paired by seed; band: 95% CI)`,
+    layer: [
+      {
+        data: { values },
+        encoding: { x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' }, color: { field: 'variant', type: 'nominal', title: 'variant' } },
+        layer: [
+          { mark: { type: 'area', opacity: 0.2 }, encoding: { y: { field: 'low', type: 'quantitative', title: 'Δ validation loss (nats/token)' }, y2: { field: 'high' } } },
+          { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative' } } },
+        ],
+      },
+      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: 'black', strokeDash: [4, 4] }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Final validation loss of every variant at every setting of the sweep (one swept key: against its value). */
+function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const keys = Object.keys(summary.sweep);
+  if (keys.length !== 1) return undefined;
+  const [key] = keys;
+  const values = summary.groups.flatMap((group) => group.runs.map((run) => ({ variant: group.variant, value: summary.sweep[key][summary.settings.indexOf(group.setting)], loss: run.finalValLoss })));
+  const numeric = values.every((v) => typeof v.value === 'number' && v.value > 0);
+  return {
+    ...common,
+    title: `Final validation loss across the sweep of ${key} (mean over seeds; dots: seeds)`,
+    data: { values },
+    encoding: {
+      x: { field: 'value', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { type: 'log' } } : {}) },
+      color: { field: 'variant', type: 'nominal', title: 'variant' },
+    },
+    layer: [
+      { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'loss', type: 'quantitative', title: 'final validation loss (nats/token)', scale: { zero: false } } } },
+      { mark: { type: 'point', opacity: 0.4 }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
+    ],
+  } as TopLevelSpec;
+}
+
 function lambdaSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
-  const values = summary.variants.flatMap((variant) =>
-    variant.runs.flatMap((run) => run.lambdas.flatMap(({ step, values: lambdas }) => lambdas.map((lambda, layer) => ({ variant: variant.name, layer: `layer ${layer}`, step, lambda })))),
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) => run.lambdas.flatMap(({ step, values: lambdas }) => lambdas.map((lambda, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, lambda })))),
   );
   if (values.length === 0) return undefined;
   return {
@@ -77,6 +133,8 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
   const specs: { name: string; title: string; spec?: TopLevelSpec }[] = [
     { name: 'loss-vs-step', title: 'Validation loss against step', spec: lossSpec(summary, 'step') },
     { name: 'loss-vs-tokens', title: 'Validation loss against tokens', spec: lossSpec(summary, 'tokens') },
+    { name: 'gap-vs-tokens', title: 'Gap to the baseline against tokens', spec: gapSpec(summary) },
+    { name: 'sweep', title: 'Final loss across the sweep', spec: sweepSpec(summary) },
     { name: 'lambda', title: 'λ per layer over training', spec: lambdaSpec(summary) },
   ];
   const plots: Plot[] = [];

@@ -1,72 +1,196 @@
-import { writeFileAtomically } from '../atomic.js';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic.js';
 import { comparisonPlots, type Plot } from './plots.js';
-import { summarizeComparison, type ComparisonSummary, type Spread } from './summary.js';
+import type { Spread } from './stats.js';
+import { summarizeComparison, type ComparisonSummary, type Difference, type GroupSummary, type VariantComparison } from './summary.js';
 
 /**
  * The comparison report: report.md, report.html (plots inline), report.json (every number, for
- * scripts and tests) and each plot as SVG and PNG. `difft report DIR` writes it again at any time.
+ * scripts and tests) and each plot as SVG and PNG. `difft report DIR` writes it again at any time,
+ * from whatever runs have finished. Both documents are rendered from one list of blocks.
  */
 export interface Report {
   summary: ComparisonSummary;
   files: string[];
 }
 
+type Block =
+  | { kind: 'heading'; text: string }
+  | { kind: 'paragraph'; text: string }
+  | { kind: 'list'; items: string[] }
+  | { kind: 'table'; header: string[]; rows: string[][] }
+  | { kind: 'plot'; plot: Plot };
+
 const pm = (s: Spread, digits = 4) => (s.n ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : '-');
 const integer = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const signed = (x: number | undefined, digits = 4) => (x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`);
+const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
-export function summaryRows(summary: ComparisonSummary): string[][] {
-  return summary.variants.map((v) => [
-    v.name,
-    v.attention,
-    `${integer(v.parameters)} (${v.parameterRatio.toFixed(3)}×)`,
-    `${v.runs.length}${v.missingSeeds.length ? ` (missing seeds ${v.missingSeeds.join(', ')})` : ''}`,
-    integer(v.tokens),
-    pm(v.wallSeconds, 1),
-    pm(v.tokensPerSecond, 0),
-    pm(v.finalValLoss),
-    pm(v.bestValLoss),
-    pm(v.finalBitsPerByte),
-    pm(v.bestBitsPerByte),
+export const SUMMARY_HEADER = ['variant', 'setting', 'attention', 'parameters (× baseline)', 'seeds', 'tokens', 'train time s', 'tokens/s', 'final val loss', 'best val loss', 'final bits/byte', 'best bits/byte'];
+
+export function summaryRows(summary: ComparisonSummary, groups: GroupSummary[] = summary.groups): string[][] {
+  return groups.map((g) => [
+    g.variant,
+    g.setting || '-',
+    g.attention,
+    `${integer(g.parameters)} (${Number.isFinite(g.parameterRatio) ? g.parameterRatio.toFixed(3) : '-'}×)`,
+    `${g.runs.length}${g.missingSeeds.length ? ` (missing seeds ${g.missingSeeds.join(', ')})` : ''}`,
+    integer(g.tokens),
+    pm(g.wallSeconds, 1),
+    pm(g.tokensPerSecond, 0),
+    pm(g.finalValLoss),
+    pm(g.bestValLoss),
+    pm(g.finalBitsPerByte),
+    pm(g.bestBitsPerByte),
   ]);
 }
 
-export const SUMMARY_HEADER = ['variant', 'attention', 'parameters (× baseline)', 'seeds', 'tokens', 'train time s', 'tokens/s', 'final val loss', 'best val loss', 'final bits/byte', 'best bits/byte'];
-
-function markdown(summary: ComparisonSummary, plots: Plot[]): string {
-  const rows = summaryRows(summary);
-  const table = [`| ${SUMMARY_HEADER.join(' | ')} |`, `|${SUMMARY_HEADER.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
-  return [
-    `# Comparison: ${summary.variants.map((v) => v.name).join(' vs ')}`,
-    '',
-    `Baseline: **${summary.baseline}**. Seeds: ${summary.seeds.join(', ')}. Values are mean ± sample standard deviation over seeds; losses in nats per token on the validation split; train time excludes evaluation.`,
-    '',
-    table,
-    '',
-    '## Verdict',
-    '',
-    ...summary.variants.filter((v) => v.name !== summary.baseline).map((v) => `- ${v.verdict}`),
-    '',
-    'A difference counts as larger than the seed spread when it exceeds twice its standard error, sqrt(s_variant²/n + s_baseline²/n). Small models are noisy: more seeds narrow the spread.',
-    '',
-    ...plots.flatMap((plot) => [`## ${plot.title}`, '', `![${plot.title}](${plot.name}.png)`, '']),
-  ].join('\n');
+/** The runs table; the setting column only when something is swept. */
+function runsTable(summary: ComparisonSummary): Block {
+  const keep = summary.settings.length > 1 ? () => true : (_: string, column: number) => column !== SUMMARY_HEADER.indexOf('setting');
+  return { kind: 'table', header: SUMMARY_HEADER.filter(keep), rows: summaryRows(summary).map((row) => row.filter(keep)) };
 }
 
-function html(summary: ComparisonSummary, plots: Plot[]): string {
+function differenceRow(variant: string, measure: string, d: Difference): string[] {
+  const p = d.paired;
+  const u = d.unpaired;
+  return [
+    variant,
+    measure,
+    String(d.seeds.length),
+    p ? signed(p.mean) : signed(d.deltas[0]),
+    p ? p.standardError.toFixed(4) : '-',
+    p ? `[${signed(p.low)}, ${signed(p.high)}] (t(${p.df}) = ${p.critical.toFixed(3)})` : '-',
+    u ? `${signed(u.mean)} [${signed(u.low)}, ${signed(u.high)}] (Welch df ${degrees(u.df)})` : '-',
+    d.verdict,
+  ];
+}
+
+function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
+  const first = c.gap[0];
+  const last = c.gap.at(-1);
+  const t = c.tokensToTarget;
+  const reached =
+    t.tokens === undefined
+      ? 'not reached'
+      : `${integer(t.tokens)} (${(100 * t.fraction!).toFixed(0)}% of ${integer(t.baselineTokens)})${t.atFirstEvaluation ? ', at or before the first evaluation' : ''}`;
+  return [
+    c.variant,
+    first ? `${signed(first.mean)} at ${integer(first.tokens)}` : '-',
+    last ? `${signed(last.mean)} [${signed(last.low)}, ${signed(last.high)}]` : '-',
+    c.gapCrossings.length ? c.gapCrossings.map(integer).join(', ') : 'never',
+    `${t.target.toFixed(4)} (${summary.baseline})`,
+    reached,
+  ];
+}
+
+function sweepGrid(summary: ComparisonSummary): Block {
+  const variants = [...new Set(summary.groups.map((g) => g.variant))];
+  const rows = summary.settings.map((setting) => [
+    setting,
+    ...variants.map((variant) => {
+      const g = summary.groups.find((x) => x.variant === variant && x.setting === setting)!;
+      const cell = g.runs.length ? `${pm(g.finalValLoss)} (n=${g.runs.length})` : 'not run yet';
+      return summary.bestSettings[variant] === setting && g.runs.length ? `**${cell}**` : cell;
+    }),
+  ]);
+  return { kind: 'table', header: ['setting', ...variants], rows };
+}
+
+function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
+  const sweeping = summary.settings.length > 1;
+  const variantNames = [...new Set(summary.groups.map((g) => g.variant))];
+  const evalSet = summary.evalSets.length === 1 ? summary.evalSets[0] : undefined;
+  const out: Block[] = [
+    { kind: 'heading', text: `Comparison ${summary.name}: ${variantNames.join(' vs ')}` },
+    {
+      kind: 'paragraph',
+      text: [
+        `Baseline: ${summary.baseline}. Seeds: ${summary.seeds.join(', ')}.`,
+        sweeping ? `Sweep: ${Object.entries(summary.sweep).map(([key, values]) => `${key} ∈ {${values.join(', ')}}`).join('; ')} (${summary.settings.length} settings per variant).` : '',
+        evalSet ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ${evalSet.fingerprint}).` : '',
+        'Losses are in nats per token.',
+      ].filter(Boolean).join(' '),
+    },
+  ];
+  if (summary.missing.length) out.push({ kind: 'paragraph', text: `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished runs only.` });
+  const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
+  if (warnings.length) out.push({ kind: 'heading', text: 'Warnings' }, { kind: 'list', items: warnings });
+
+  out.push(
+    { kind: 'heading', text: 'Verdict' },
+    { kind: 'list', items: summary.comparisons.map((c) => c.sentence) },
+    {
+      kind: 'paragraph',
+      text: 'Runs with the same seed share the data order and the initial values of their shared parameters, so each seed gives one difference Δ = variant − baseline. The verdict is the 95% Student t interval of the mean Δ with n − 1 degrees of freedom: entirely below zero, better; entirely above, worse; otherwise no difference is detectable at this budget (more seeds or steps narrow it). The unpaired (Welch) interval ignores the pairing and is shown for comparison.',
+    },
+    {
+      kind: 'table',
+      header: ['variant', 'loss', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
+      rows: summary.comparisons.flatMap((c) => [differenceRow(c.variant, 'final', c.final), differenceRow(c.variant, 'best', c.best)]),
+    },
+    { kind: 'heading', text: 'The gap over training' },
+    {
+      kind: 'paragraph',
+      text: `Δ at every evaluation, paired by seed (mean and 95% interval), and the tokens each variant needs to reach ${summary.baseline}'s final loss on the mean curve over seeds, interpolated linearly between evaluations — the paper's "same loss with a fraction of the tokens".`,
+    },
+    {
+      kind: 'table',
+      header: ['variant', 'Δ at first evaluation (tokens)', 'Δ at the end [95% CI]', 'mean Δ crosses zero at tokens', 'target loss', 'tokens to reach it'],
+      rows: summary.comparisons.map((c) => gapRow(summary, c)),
+    },
+    { kind: 'heading', text: 'Runs' },
+    { kind: 'paragraph', text: 'Mean ± sample standard deviation over seeds; train time excludes evaluation.' },
+    runsTable(summary),
+  );
+  if (sweeping) {
+    out.push(
+      { kind: 'heading', text: 'Sweep' },
+      { kind: 'paragraph', text: 'Final validation loss per setting, mean ± std over seeds; bold: the variant\'s best setting, at which its verdict is given.' },
+      sweepGrid(summary),
+    );
+  }
+  for (const plot of plots) out.push({ kind: 'heading', text: plot.title }, { kind: 'plot', plot });
+  return out;
+}
+
+function markdown(content: Block[]): string {
+  const lines: string[] = [];
+  let first = true;
+  for (const block of content) {
+    if (block.kind === 'heading') lines.push(`${first ? '#' : '##'} ${block.text}`, '');
+    else if (block.kind === 'paragraph') lines.push(block.text, '');
+    else if (block.kind === 'list') lines.push(...block.items.map((item) => `- ${item}`), '');
+    else if (block.kind === 'table') {
+      const row = (cells: string[]) => `| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`;
+      lines.push(row(block.header), `|${block.header.map(() => '---').join('|')}|`, ...block.rows.map(row), '');
+    } else lines.push(`![${block.plot.title}](${block.plot.name}.png)`, '');
+    first = false;
+  }
+  return lines.join('\n');
+}
+
+function html(content: Block[]): string {
   const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const rows = summaryRows(summary).map((row) => `<tr>${row.map((cell) => `<td>${escape(cell)}</td>`).join('')}</tr>`).join('\n');
+  const inline = (s: string) => escape(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
+  let first = true;
+  const body = content.map((block) => {
+    const tag = first ? 'h1' : 'h2';
+    first = false;
+    if (block.kind === 'heading') return `<${tag}>${escape(block.text)}</${tag}>`;
+    if (block.kind === 'paragraph') return `<p>${inline(block.text)}</p>`;
+    if (block.kind === 'list') return `<ul>${block.items.map((item) => `<li>${inline(item)}</li>`).join('')}</ul>`;
+    if (block.kind === 'table') {
+      const head = `<tr>${block.header.map((h) => `<th>${escape(h)}</th>`).join('')}</tr>`;
+      return `<table><thead>${head}</thead><tbody>\n${block.rows.map((row) => `<tr>${row.map((cell) => `<td>${inline(cell)}</td>`).join('')}</tr>`).join('\n')}\n</tbody></table>`;
+    }
+    return block.plot.svg;
+  });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>difft comparison</title>
 <style>body{font-family:'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style>
 </head><body>
-<h1>Comparison: ${escape(summary.variants.map((v) => v.name).join(' vs '))}</h1>
-<p>Baseline: <b>${escape(summary.baseline)}</b>. Seeds: ${summary.seeds.join(', ')}. Mean ± sample standard deviation over seeds; losses in nats per token.</p>
-<table><thead><tr>${SUMMARY_HEADER.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>
-${rows}
-</tbody></table>
-<h2>Verdict</h2><ul>${summary.variants.filter((v) => v.name !== summary.baseline).map((v) => `<li>${escape(v.verdict)}</li>`).join('')}</ul>
-${plots.map((plot) => `<h2>${escape(plot.title)}</h2>\n${plot.svg}`).join('\n')}
+${body.join('\n')}
 </body></html>
 `;
 }
@@ -74,9 +198,10 @@ ${plots.map((plot) => `<h2>${escape(plot.title)}</h2>\n${plot.svg}`).join('\n')}
 export async function writeReport(dir: string): Promise<Report> {
   const summary = summarizeComparison(dir);
   const plots = await comparisonPlots(summary);
+  const content = blocks(summary, plots);
   const files: string[] = [];
-  const write = (name: string, content: string | Buffer) => {
-    writeFileAtomically(join(dir, name), content);
+  const write = (name: string, text: string | Buffer) => {
+    writeFileAtomically(join(dir, name), text);
     files.push(join(dir, name));
   };
   for (const plot of plots) {
@@ -84,7 +209,7 @@ export async function writeReport(dir: string): Promise<Report> {
     write(`${plot.name}.png`, plot.png);
   }
   write('report.json', `${JSON.stringify(summary, null, 2)}\n`);
-  write('report.md', markdown(summary, plots));
-  write('report.html', html(summary, plots));
+  write('report.md', markdown(content));
+  write('report.html', html(content));
   return { summary, files };
 }

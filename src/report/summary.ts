@@ -1,17 +1,23 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { UserError } from '../errors.js';
 import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
+import { readPlan, runName, type PlannedRun } from './layout.js';
+import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
+import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 
 /**
- * The numbers of a comparison, recomputed from each run's metrics.jsonl and checkpoint: per run,
- * then per variant as mean ± sample standard deviation over seeds, then a verdict per variant.
+ * The numbers of a comparison, recomputed from each run's metrics.jsonl and checkpoint: per run;
+ * per group (a variant at one sweep setting) as mean ± sample standard deviation over seeds; each
+ * variant's best setting; and per variant, at the best settings, the paired comparison with the
+ * baseline (final and best loss, the gap over training, tokens to the baseline's final loss).
  */
 export interface RunSummary {
+  name: string;
   variant: string;
+  setting: string;
   seed: number;
   dir: string;
   attention: string;
@@ -25,18 +31,16 @@ export interface RunSummary {
   bestValLoss: number;
   finalBitsPerByte: number;
   bestBitsPerByte: number;
-  curve: { step: number; tokens: number; valLoss: number }[];
+  /** Which tokens the evaluations scored (absent for runs written before fingerprints). */
+  evalFingerprint?: string;
+  evalTokens: number;
+  curve: CurvePoint[];
   lambdas: { step: number; values: number[] }[];
 }
 
-export interface Spread {
-  mean: number;
-  std: number;
-  n: number;
-}
-
-export interface VariantSummary {
-  name: string;
+export interface GroupSummary {
+  variant: string;
+  setting: string;
   attention: string;
   runs: RunSummary[];
   missingSeeds: number[];
@@ -49,24 +53,53 @@ export interface VariantSummary {
   bestValLoss: Spread;
   finalBitsPerByte: Spread;
   bestBitsPerByte: Spread;
-  verdict: string;
+}
+
+/** Variant − baseline on one measure: per-seed differences, the paired and the unpaired interval. */
+export interface Difference {
+  seeds: number[];
+  deltas: number[];
+  paired?: Interval;
+  unpaired?: Interval;
+  verdict: Verdict;
+}
+
+export interface VariantComparison {
+  variant: string;
+  /** The settings compared: each side's best. */
+  setting: string;
+  baselineSetting: string;
+  parameterRatio: number;
+  final: Difference;
+  best: Difference;
+  gap: GapPoint[];
+  /** Tokens at which the mean gap changes sign. */
+  gapCrossings: number[];
+  /** Tokens the variant needs to reach the baseline's final loss (mean curves over the paired seeds). */
+  tokensToTarget: { target: number; baselineTokens: number; tokens?: number; fraction?: number; atFirstEvaluation?: boolean };
+  sentence: string;
+  warnings: string[];
 }
 
 export interface ComparisonSummary {
   dir: string;
+  name: string;
   baseline: string;
   seeds: number[];
-  variants: VariantSummary[];
+  sweep: Record<string, unknown[]>;
+  settings: string[];
+  groups: GroupSummary[];
+  /** Each variant's setting with the lowest mean final validation loss. */
+  bestSettings: Record<string, string>;
+  comparisons: VariantComparison[];
+  /** The evaluation sets the runs were scored on: one, unless something is wrong. */
+  evalSets: { fingerprint: string; tokens: number; runs: string[] }[];
+  /** Runs of the plan without a finished, readable result. */
+  missing: string[];
+  warnings: string[];
 }
 
-export function spread(values: number[]): Spread {
-  const n = values.length;
-  const mean = n ? values.reduce((a, b) => a + b, 0) / n : NaN;
-  const std = n > 1 ? Math.sqrt(values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std, n };
-}
-
-export function summarizeRun(dir: string, variant: string, seed: number): RunSummary {
+export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   const checkpoint = readCheckpoint(dir);
   const records = readMetrics(join(dir, 'metrics.jsonl'));
   const trainRecords = records.flatMap((r) => (r.type === 'train' ? [r] : []));
@@ -76,8 +109,7 @@ export function summarizeRun(dir: string, variant: string, seed: number): RunSum
   const finalEval = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
   const bestEval = evalRecords.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
   return {
-    variant,
-    seed,
+    ...run,
     dir,
     attention: checkpoint.config.model.attention,
     parameters: countParameters(checkpoint.config.model).total,
@@ -89,74 +121,150 @@ export function summarizeRun(dir: string, variant: string, seed: number): RunSum
     bestValLoss: bestEval.valLoss,
     finalBitsPerByte: finalEval.valBitsPerByte,
     bestBitsPerByte: bestEval.valBitsPerByte,
+    evalFingerprint: finalEval.evalFingerprint,
+    evalTokens: finalEval.evalTokens,
     curve: evalRecords.map((r) => ({ step: r.step, tokens: r.tokens, valLoss: r.valLoss })),
     lambdas: trainRecords.filter((r) => r.lambdas.length > 0).map((r) => ({ step: r.step, values: r.lambdas })),
   };
 }
 
-/**
- * The verdict compares final validation losses: the difference of the means against its standard
- * error over seeds, sqrt(s_v²/n_v + s_b²/n_b). "Larger than the seed spread" means more than twice it.
- */
-function verdict(variant: VariantSummary, baseline: VariantSummary): string {
-  if (variant.name === baseline.name) return 'baseline';
-  const a = variant.finalValLoss;
-  const b = baseline.finalValLoss;
-  if (!a.n || !b.n) return 'no finished runs to compare';
-  const delta = a.mean - b.mean;
-  const direction = delta < 0 ? 'lower' : 'higher';
-  const relative = Math.abs(delta / b.mean) * 100;
-  const parameters = variant.parameterRatio === 1 ? 'with the same parameter count' : `with ${variant.parameterRatio.toFixed(3)}× the parameters`;
-  const head = `${variant.name}: final validation loss ${Math.abs(delta).toFixed(4)} nats ${direction} than ${baseline.name} (${relative.toFixed(2)}%), ${parameters}`;
-  if (a.n < 2 || b.n < 2) return `${head}; one seed only, so the seed spread is unknown: run more seeds before concluding.`;
-  const standardError = Math.sqrt(a.std ** 2 / a.n + b.std ** 2 / b.n);
-  const ratio = standardError > 0 ? Math.abs(delta) / standardError : Infinity;
-  return ratio > 2
-    ? `${head}; that is ${ratio.toFixed(1)}× its standard error over seeds (${standardError.toFixed(4)}): larger than the seed spread.`
-    : `${head}; that is only ${ratio.toFixed(1)}× its standard error over seeds (${standardError.toFixed(4)}): within the seed spread, no difference can be claimed at this scale.`;
+function summarizeGroup(variant: string, setting: string, seeds: number[], results: Map<string, RunSummary>): GroupSummary {
+  const runs = seeds.flatMap((seed) => results.get(runName(variant, setting, seed)) ?? []);
+  const over = (pick: (run: RunSummary) => number) => spread(runs.map(pick));
+  return {
+    variant,
+    setting,
+    attention: runs[0]?.attention ?? '?',
+    runs,
+    missingSeeds: seeds.filter((seed) => !runs.some((run) => run.seed === seed)),
+    parameters: runs[0]?.parameters ?? NaN,
+    parameterRatio: NaN,
+    tokens: runs[0]?.tokens ?? 0,
+    wallSeconds: over((r) => r.wallSeconds),
+    tokensPerSecond: over((r) => r.tokensPerSecond),
+    finalValLoss: over((r) => r.finalValLoss),
+    bestValLoss: over((r) => r.bestValLoss),
+    finalBitsPerByte: over((r) => r.finalBitsPerByte),
+    bestBitsPerByte: over((r) => r.bestBitsPerByte),
+  };
+}
+
+/** Per-seed differences on one measure, over the seeds both groups finished. */
+function difference(variant: GroupSummary, baseline: GroupSummary, pick: (run: RunSummary) => number): Difference {
+  const pairs = variant.runs.flatMap((run) => {
+    const partner = baseline.runs.find((b) => b.seed === run.seed);
+    return partner ? [{ seed: run.seed, delta: pick(run) - pick(partner) }] : [];
+  });
+  const paired = pairedInterval(pairs.map((p) => p.delta));
+  return {
+    seeds: pairs.map((p) => p.seed),
+    deltas: pairs.map((p) => p.delta),
+    paired,
+    unpaired: welchInterval(variant.runs.map(pick), baseline.runs.map(pick)),
+    verdict: verdictOf(paired),
+  };
+}
+
+const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
+
+function sentenceFor(comparison: Omit<VariantComparison, 'sentence' | 'warnings'>, baseline: string, sweeping: boolean): string {
+  const { final } = comparison;
+  const at = (setting: string) => (sweeping && setting ? ` (at ${setting})` : '');
+  const who = `${comparison.variant}${at(comparison.setting)} vs ${baseline}${at(comparison.baselineSetting)}`;
+  const parameters = comparison.parameterRatio === 1 ? 'same parameter count' : `${comparison.parameterRatio.toFixed(3)}× the parameters`;
+  if (!final.paired) {
+    const delta = final.deltas.length ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed` : 'no seed finished by both';
+    return `${who}: ${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds) — ${parameters}.`;
+  }
+  const p = final.paired;
+  const verdict = final.verdict === 'no difference detectable' ? 'no difference detectable at this budget' : `${final.verdict} than ${baseline}`;
+  return `${who}: ${verdict} — Δ final validation loss ${signed(p.mean)} nats, 95% CI [${signed(p.low)}, ${signed(p.high)}] (paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)}); ${parameters}.`;
+}
+
+function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, sweeping: boolean): VariantComparison {
+  const final = difference(variant, baseline, (run) => run.finalValLoss);
+  const best = difference(variant, baseline, (run) => run.bestValLoss);
+  const pairedSeeds = final.seeds;
+  const curvesOf = (group: GroupSummary) => pairedSeeds.map((seed) => group.runs.find((run) => run.seed === seed)!.curve);
+  const gap = gapCurve(pairedSeeds.map((seed) => ({ variant: variant.runs.find((r) => r.seed === seed)!.curve, baseline: baseline.runs.find((r) => r.seed === seed)!.curve })));
+  const baselineRuns = baseline.runs.filter((run) => pairedSeeds.includes(run.seed));
+  const target = spread(baselineRuns.map((run) => run.finalValLoss)).mean;
+  const baselineTokens = spread(baselineRuns.map((run) => run.curve.at(-1)!.tokens)).mean;
+  const reached = pairedSeeds.length ? tokensToReach(meanCurve(curvesOf(variant)), target) : undefined;
+  const partial = {
+    variant: variant.variant,
+    setting: variant.setting,
+    baselineSetting: baseline.setting,
+    parameterRatio: variant.parameterRatio,
+    final,
+    best,
+    gap,
+    gapCrossings: zeroCrossings(gap),
+    tokensToTarget: reached
+      ? { target, baselineTokens, tokens: reached.tokens, fraction: reached.tokens / baselineTokens, atFirstEvaluation: reached.atFirstEvaluation }
+      : { target, baselineTokens },
+  };
+  const warnings: string[] = [];
+  if (pairedSeeds.length < 3) warnings.push(`only ${pairedSeeds.length} seed(s) finished by both ${variant.variant} and ${baseline.variant}: with fewer than 3 the interval is very wide (t(1) = 12.71) or missing; run more seeds`);
+  const fingerprints = new Set([...variant.runs, ...baseline.runs].map((run) => run.evalFingerprint ?? 'unknown'));
+  if (fingerprints.size > 1) warnings.push(`${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): the differences mix model and sample`);
+  return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping), warnings };
 }
 
 export function summarizeComparison(dir: string): ComparisonSummary {
-  const experimentFile = join(dir, 'experiment.yaml');
-  if (!existsSync(experimentFile)) throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
-  const experiment = YAML.parse(readFileSync(experimentFile, 'utf8')) as { baseline: string; variants: { name: string }[]; seeds: number[] };
-  const variants = experiment.variants.map(({ name }) => {
-    const runs: RunSummary[] = [];
-    const missingSeeds: number[] = [];
-    for (const seed of experiment.seeds) {
-      const runDir = join(dir, `${name}-seed${seed}`);
-      if (existsSync(join(runDir, 'metrics.jsonl')) && existsSync(runDir)) {
-        try {
-          runs.push(summarizeRun(runDir, name, seed));
-          continue;
-        } catch {
-          // unfinished or damaged: reported as missing
-        }
-      }
-      missingSeeds.push(seed);
+  const plan = readPlan(dir);
+  const results = new Map<string, RunSummary>();
+  const missing: string[] = [];
+  for (const run of plan.runs) {
+    const runDir = join(dir, run.name);
+    try {
+      if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
+      const summary = summarizeRun(runDir, run);
+      if (summary.steps < readCheckpoint(runDir).config.run.train.steps) throw new Error('unfinished');
+      results.set(run.name, summary);
+    } catch {
+      missing.push(run.name); // not started, unfinished or damaged
     }
-    const over = (pick: (run: RunSummary) => number) => spread(runs.map(pick));
-    return {
-      name,
-      attention: runs[0]?.attention ?? '?',
-      runs,
-      missingSeeds,
-      parameters: runs[0]?.parameters ?? NaN,
-      parameterRatio: 1,
-      tokens: runs[0]?.tokens ?? 0,
-      wallSeconds: over((r) => r.wallSeconds),
-      tokensPerSecond: over((r) => r.tokensPerSecond),
-      finalValLoss: over((r) => r.finalValLoss),
-      bestValLoss: over((r) => r.bestValLoss),
-      finalBitsPerByte: over((r) => r.finalBitsPerByte),
-      bestBitsPerByte: over((r) => r.bestBitsPerByte),
-      verdict: '',
-    } satisfies VariantSummary;
-  });
-  const baseline = variants.find((v) => v.name === experiment.baseline) ?? variants[0];
-  for (const variant of variants) {
-    variant.parameterRatio = variant.parameters / baseline.parameters;
-    variant.verdict = verdict(variant, baseline);
   }
-  return { dir, baseline: baseline.name, seeds: experiment.seeds, variants };
+
+  const groups = plan.variants.flatMap(({ name }) => plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, results)));
+  const bestSettings: Record<string, string> = {};
+  for (const { name } of plan.variants) {
+    const finished = groups.filter((g) => g.variant === name && g.runs.length > 0);
+    const best = finished.reduce<GroupSummary | undefined>((a, b) => (!a || b.finalValLoss.mean < a.finalValLoss.mean ? b : a), undefined);
+    bestSettings[name] = best?.setting ?? plan.settings[0];
+  }
+  const groupOf = (variant: string) => groups.find((g) => g.variant === variant && g.setting === bestSettings[variant])!;
+  const baseline = groupOf(plan.baseline);
+  for (const group of groups) group.parameterRatio = group.parameters / baseline.parameters;
+
+  const sweeping = plan.settings.length > 1;
+  const comparisons = plan.variants.filter(({ name }) => name !== plan.baseline).map(({ name }) => compareWithBaseline(groupOf(name), baseline, sweeping));
+
+  const evalSets = new Map<string, { fingerprint: string; tokens: number; runs: string[] }>();
+  for (const run of results.values()) {
+    const fingerprint = run.evalFingerprint ?? 'unknown';
+    const entry = evalSets.get(fingerprint) ?? { fingerprint, tokens: run.evalTokens, runs: [] };
+    entry.runs.push(run.name);
+    evalSets.set(fingerprint, entry);
+  }
+  const warnings: string[] = [];
+  if (evalSets.size > 1) warnings.push(`the runs were scored on ${evalSets.size} different evaluation sets (see evalSets): their losses are not measured on the same tokens`);
+  if (sweeping) {
+    warnings.push('each variant is compared at its best setting, chosen on the same validation tokens that score it: the selection flatters every variant alike, but slightly');
+  }
+  return {
+    dir,
+    name: plan.name,
+    baseline: plan.baseline,
+    seeds: plan.seeds,
+    sweep: plan.sweep,
+    settings: plan.settings,
+    groups,
+    bestSettings,
+    comparisons,
+    evalSets: [...evalSets.values()],
+    missing,
+    warnings,
+  };
 }

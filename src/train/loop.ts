@@ -10,7 +10,8 @@ import {
   CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, loadOptimizerState, pruneCheckpoints, readCheckpoint, saveCheckpoint, stepDirName,
   type CheckpointConfig, type LoadedCheckpoint, type TrainState,
 } from '../checkpoint/checkpoint.js';
-import { BatchSampler, evalBatches, TokenDataset } from '../data/dataset.js';
+import { BatchSampler, TokenDataset } from '../data/dataset.js';
+import { evaluationSet } from '../data/eval-set.js';
 import { prepareDataset, type PrepareProgress } from '../data/prepare.js';
 import { UserError } from '../errors.js';
 import { diffLambdas } from '../model/attention/diff.js';
@@ -90,8 +91,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const dataset = TokenDataset.open(prepared.dir);
   const { manifest } = dataset;
   const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed);
-  const evalSubset = () =>
-    evalBatches(dataset.val, config.model.seqLen, config.eval.batchSize, { maxTokens: config.eval.maxTokens || undefined, seed: settings.seed });
+  // runs written before eval.seed existed were scored on a subset drawn with train.seed: keep it on resume
+  const evalSeed = config.eval.seed ?? settings.seed;
+  const evalSet = evaluationSet(dataset.val, { seqLen: config.model.seqLen, batchSize: config.eval.batchSize, maxTokens: config.eval.maxTokens, seed: evalSeed });
 
   // model and optimizer
   const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
@@ -133,7 +135,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     events.onCheckpoint?.(dir);
   };
   const evaluate = (): Extract<MetricsRecord, { type: 'eval' }> => {
-    const { loss, tokens } = meanLoss(model, evalSubset());
+    const { loss, tokens } = meanLoss(model, evalSet.batches());
     const val = manifest.splits.val;
     const record = {
       type: 'eval' as const,
@@ -143,6 +145,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       valPerplexity: Math.exp(loss),
       valBitsPerByte: bitsPerByte(loss, val.tokens, val.bytes),
       evalTokens: tokens,
+      evalFingerprint: evalSet.fingerprint,
       elapsedSeconds: state.elapsedSeconds,
     };
     appendMetrics(metricsPath, record);

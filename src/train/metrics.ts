@@ -14,7 +14,18 @@ export type MetricsRecord =
       /** λ of every diff layer (empty for other attentions). */
       lambdas: number[];
     }
-  | { type: 'eval'; step: number; tokens: number; valLoss: number; valPerplexity: number; valBitsPerByte: number; evalTokens: number; elapsedSeconds: number };
+  | {
+      type: 'eval';
+      step: number;
+      tokens: number;
+      valLoss: number;
+      valPerplexity: number;
+      valBitsPerByte: number;
+      /** Tokens scored, and the fingerprint of which (src/data/eval-set.ts). */
+      evalTokens: number;
+      evalFingerprint: string;
+      elapsedSeconds: number;
+    };
 
 export function appendMetrics(path: string, record: MetricsRecord): void {
   appendFileSync(path, `${JSON.stringify(record)}\n`);

@@ -1,0 +1,58 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { writeFileAtomically } from '../atomic.js';
+import { UserError } from '../errors.js';
+
+/**
+ * The layout of a comparison's results directory, shared by the writer (`difft compare`, every
+ * shard alike) and the reader (`difft report`): experiment.yaml holds the plan — every run that
+ * belongs to the experiment — and each run trains in a directory named after it.
+ */
+export interface PlannedRun {
+  name: string;
+  variant: string;
+  /** The sweep setting's label, e.g. `train.lr=0.003`; '' when nothing is swept. */
+  setting: string;
+  seed: number;
+}
+
+export interface Plan {
+  name: string;
+  source: string;
+  baseline: string;
+  variants: { name: string; set: Record<string, unknown> }[];
+  sweep: Record<string, unknown[]>;
+  settings: string[];
+  seeds: number[];
+  runs: PlannedRun[];
+}
+
+export function runName(variant: string, setting: string, seed: number): string {
+  return setting ? `${variant}-${setting}-seed${seed}` : `${variant}-seed${seed}`;
+}
+
+export function writePlan(dir: string, plan: Plan): void {
+  writeFileAtomically(join(dir, 'experiment.yaml'), YAML.stringify(plan));
+}
+
+/** The plan of a results directory. Directories written before sweeps list no runs: they are derived. */
+export function readPlan(dir: string): Plan {
+  const file = join(dir, 'experiment.yaml');
+  if (!existsSync(file)) throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
+  let plan: Partial<Plan>;
+  try {
+    plan = YAML.parse(readFileSync(file, 'utf8')) as Partial<Plan>;
+  } catch (error) {
+    throw new UserError(`${file}: not valid YAML (${(error as Error).message})`);
+  }
+  if (!plan || !Array.isArray(plan.variants) || !Array.isArray(plan.seeds) || typeof plan.baseline !== 'string') {
+    throw new UserError(`${file}: not a difft experiment plan (needs baseline, variants and seeds)`);
+  }
+  const settings = plan.settings ?? [''];
+  const variants = plan.variants;
+  const seeds = plan.seeds;
+  const runs =
+    plan.runs ?? seeds.flatMap((seed) => settings.flatMap((setting) => variants.map(({ name }) => ({ name: runName(name, setting, seed), variant: name, setting, seed }))));
+  return { name: plan.name ?? dir, source: plan.source ?? '', baseline: plan.baseline, variants, sweep: plan.sweep ?? {}, settings, seeds, runs };
+}
