@@ -79,9 +79,10 @@ describe('generation', () => {
 
 describe('eval, info and damaged checkpoints', () => {
   let runDir = '';
+  const dataDir = scratch();
   before(async () => {
     runDir = join(scratch(), 'run');
-    await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${scratch()}`]), out: runDir });
+    await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`]), out: runDir });
   });
 
   it('eval reproduces the validation loss logged at the same step (cpu, 1e-5)', async () => {
@@ -96,6 +97,22 @@ describe('eval, info and damaged checkpoints', () => {
     writeFileSync(file, 'The quick brown fox jumps over the lazy dog.\n'.repeat(20));
     const own = await evaluateCheckpoint(runDir, { corpus: [file] });
     assert.equal(own.tokens, 'The quick brown fox jumps over the lazy dog.\n'.length * 20 - 1);
+  });
+
+  it('eval scores checkpoints of runs with different seeds on the same tokens', async () => {
+    const otherRun = join(scratch(), 'other');
+    await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`, 'train.seed=7', 'train.steps=2']), out: otherRun });
+    const cli = difft(['eval', runDir, otherRun, '--max-tokens', '256', '--backend', 'cpu', '--json']);
+    assert.equal(cli.status, 0, cli.stderr);
+    const [a, b] = JSON.parse(cli.stdout) as { fingerprint: string; tokens: number; loss: number }[];
+    assert.equal(a.tokens, 256);
+    assert.equal(a.fingerprint, b.fingerprint);
+    assert.notEqual(a.loss, b.loss);
+    // and the run's own evaluations used that same subset when it had the same size
+    const logged = readMetrics(join(otherRun, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    assert.ok(logged.type === 'eval' && logged.evalTokens === 512);
+    const other = difft(['eval', runDir, '--max-tokens', '256', '--seed', '5', '--backend', 'cpu', '--json']);
+    assert.notEqual((JSON.parse(other.stdout) as { fingerprint: string }[])[0].fingerprint, a.fingerprint, 'another seed, another subset');
   });
 
   it('info reports progress, parameters and λ', () => {

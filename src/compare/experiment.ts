@@ -66,9 +66,10 @@ export interface Variant {
   set: Record<string, unknown>;
 }
 
-/** One point of the sweep: its overrides and a label ('' when nothing is swept). */
+/** One point of the sweep: its overrides, a label for reports and a slug for directory names ('' when nothing is swept). */
 export interface Setting {
   label: string;
+  slug: string;
   set: Record<string, unknown>;
 }
 
@@ -86,12 +87,23 @@ export interface Experiment {
   runConfig(run: PlannedRun): RunConfig;
 }
 
-/** Every combination of the swept values, first key outermost. */
+/**
+ * Every combination of the swept values, first key outermost. Labels name keys in full
+ * (`train.lr=0.003,train.warmupSteps=10`); slugs by their last part (`lr0.003_warmupSteps10`),
+ * in full where two keys share a last part.
+ */
 export function sweepSettings(sweep: Record<string, unknown[]>): Setting[] {
-  let settings: Setting[] = [{ label: '', set: {} }];
-  for (const [key, values] of Object.entries(sweep)) {
+  const keys = Object.keys(sweep);
+  const last = (key: string) => key.slice(key.lastIndexOf('.') + 1);
+  const short = (key: string) => (keys.filter((k) => last(k) === last(key)).length > 1 ? key : last(key));
+  let settings: Setting[] = [{ label: '', slug: '', set: {} }];
+  for (const key of keys) {
     settings = settings.flatMap((setting) =>
-      values.map((value) => ({ label: [setting.label, `${key}=${String(value)}`].filter(Boolean).join(','), set: { ...setting.set, [key]: value } })),
+      sweep[key].map((value) => ({
+        label: [setting.label, `${key}=${String(value)}`].filter(Boolean).join(','),
+        slug: [setting.slug, `${short(key)}${String(value).replace(/\+/g, '')}`].filter(Boolean).join('_'),
+        set: { ...setting.set, [key]: value },
+      })),
     );
   }
   return settings;
@@ -125,14 +137,14 @@ export function loadExperiment(file: string): Experiment {
     const config = structuredClone(base) as Record<string, unknown>;
     const where = `${file}: ${run.name}`;
     for (const [key, value] of Object.entries(spec.config ?? {})) setConfigValue(config, key, value, `${file}: config ${key}`);
-    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, value, `${where}: ${key}`);
+    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, value, `${file}: ${variant.name}: ${key}`);
     for (const [key, value] of Object.entries(setting.set)) setConfigValue(config, key, value, `${file}: sweep ${key}`);
     setConfigValue(config, 'train.seed', run.seed);
     setConfigValue(config, 'name', run.name);
     return resolveConfig(config, where);
   };
   const runs = spec.seeds.flatMap((seed) =>
-    settings.flatMap((setting) => variants.map((variant) => ({ name: runName(variant.name, setting.label, seed), variant: variant.name, setting: setting.label, seed }))),
+    settings.flatMap((setting) => variants.map((variant) => ({ name: runName(variant.name, setting.slug, seed), variant: variant.name, setting: setting.label, seed }))),
   );
   // check every variant × setting now, not an hour into the experiment
   for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
@@ -150,7 +162,7 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
     const overlap = variants.find((v) => v.set && key in v.set);
     if (overlap) throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
     for (const value of values) {
-      if (!/^[A-Za-z0-9._+-]+$/.test(String(value))) throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ + -)`);
+      if (!/^[A-Za-z0-9._+-]+$/.test(String(value))) throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ -)`);
     }
     const distinct = new Set(values.map(String));
     if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);

@@ -28,8 +28,9 @@ export interface Plan {
   runs: PlannedRun[];
 }
 
-export function runName(variant: string, setting: string, seed: number): string {
-  return setting ? `${variant}-${setting}-seed${seed}` : `${variant}-seed${seed}`;
+/** A run's directory: `diff-seed1`, or with a sweep setting's slug `diff-lr0.003-seed1`. */
+export function runName(variant: string, settingSlug: string, seed: number): string {
+  return settingSlug ? `${variant}-${settingSlug}-seed${seed}` : `${variant}-seed${seed}`;
 }
 
 export function writePlan(dir: string, plan: Plan): void {
@@ -49,10 +50,8 @@ export function readPlan(dir: string): Plan {
   if (!plan || !Array.isArray(plan.variants) || !Array.isArray(plan.seeds) || typeof plan.baseline !== 'string') {
     throw new UserError(`${file}: not a difft experiment plan (needs baseline, variants and seeds)`);
   }
-  const settings = plan.settings ?? [''];
-  const variants = plan.variants;
-  const seeds = plan.seeds;
-  const runs =
-    plan.runs ?? seeds.flatMap((seed) => settings.flatMap((setting) => variants.map(({ name }) => ({ name: runName(name, setting, seed), variant: name, setting, seed }))));
-  return { name: plan.name ?? dir, source: plan.source ?? '', baseline: plan.baseline, variants, sweep: plan.sweep ?? {}, settings, seeds, runs };
+  const { variants, seeds } = plan;
+  // written before sweeps: no setting, runs named variant-seedN
+  const runs = plan.runs ?? seeds.flatMap((seed) => variants.map(({ name }) => ({ name: runName(name, '', seed), variant: name, setting: '', seed })));
+  return { name: plan.name ?? dir, source: plan.source ?? '', baseline: plan.baseline, variants, sweep: plan.sweep ?? {}, settings: plan.settings ?? [''], seeds, runs };
 }

@@ -4,7 +4,7 @@ import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { UserError } from '../errors.js';
 import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
-import { readPlan, runName, type PlannedRun } from './layout.js';
+import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 
@@ -128,8 +128,8 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   };
 }
 
-function summarizeGroup(variant: string, setting: string, seeds: number[], results: Map<string, RunSummary>): GroupSummary {
-  const runs = seeds.flatMap((seed) => results.get(runName(variant, setting, seed)) ?? []);
+function summarizeGroup(variant: string, setting: string, seeds: number[], results: RunSummary[]): GroupSummary {
+  const runs = seeds.flatMap((seed) => results.find((r) => r.variant === variant && r.setting === setting && r.seed === seed) ?? []);
   const over = (pick: (run: RunSummary) => number) => spread(runs.map(pick));
   return {
     variant,
@@ -227,7 +227,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     }
   }
 
-  const groups = plan.variants.flatMap(({ name }) => plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, results)));
+  const groups = plan.variants.flatMap(({ name }) => plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, [...results.values()])));
   const bestSettings: Record<string, string> = {};
   for (const { name } of plan.variants) {
     const finished = groups.filter((g) => g.variant === name && g.runs.length > 0);
