@@ -1,22 +1,123 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
- * Nothing half-written: files and directories are written next to their destination under a
- * temporary name and renamed into place, so a crash leaves either the old version or the new one.
+ * Nothing half-written, nothing lost. Files and directories are written next to their destination
+ * under a temporary name (`<name>.tmp-<pid>`), fsynced, renamed into place, and the parent directory
+ * is fsynced so that the rename itself survives a power cut. A crash leaves the old version or the
+ * new one — and, while a directory is being replaced, the old one under `<name>.old-<pid>`, which
+ * `recoverLeftovers` puts back.
  */
-export function writeFileAtomically(path: string, content: string | Buffer): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  writeFileSync(temporary, content);
-  renameSync(temporary, path);
+
+/** Writes and fsyncs a file in place (for files inside a temporary directory that is renamed later). */
+export function writeFileDurably(path: string, content: string | Uint8Array | Uint8Array[]): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const chunk of Array.isArray(content) ? content : [content]) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+      crashPoint();
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  crashPoint();
 }
 
-/** Puts a finished directory in place: the old one (if any) is removed only after the new one is there. */
+/** fsync of a directory: makes the creation, renaming and removal of its entries durable. */
+export function fsyncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch (error) {
+    // Windows cannot open or fsync a directory; there, NTFS journals renames itself
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw error;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+export function writeFileAtomically(path: string, content: string | Uint8Array): void {
+  const temporary = `${path}.tmp-${process.pid}`;
+  writeFileDurably(temporary, content);
+  renameSync(temporary, path);
+  crashPoint();
+  fsyncDirectory(dirname(path));
+}
+
+/** A fresh temporary sibling of `dir` to write a new version into. */
+export function temporaryDirectory(dir: string): string {
+  const temporary = `${dir}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  return temporary;
+}
+
+/**
+ * Puts a finished directory (its files already fsynced) in place. The old version is first renamed
+ * aside and removed only once the new one is in place, so at every moment one of them is on disk.
+ */
 export function replaceDirectory(temporary: string, dir: string): void {
-  mkdirSync(dirname(dir), { recursive: true });
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  fsyncDirectory(temporary);
   const old = `${dir}.old-${process.pid}`;
   const hadOld = existsSync(dir);
-  if (hadOld) renameSync(dir, old);
+  if (hadOld) {
+    renameSync(dir, old);
+    crashPoint();
+  }
   renameSync(temporary, dir);
+  crashPoint();
+  fsyncDirectory(parent);
   if (hadOld) rmSync(old, { recursive: true, force: true });
+}
+
+/** Whether a process with this id is running (ours counts as running). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
+  }
+}
+
+/**
+ * Cleans what crashed writers left in `dir`: `<name>.tmp-<pid>` (a version never finished) is
+ * removed; `<name>.old-<pid>` is put back as `<name>` when the crash came between the two renames of
+ * `replaceDirectory`, and removed otherwise. Entries of processes still running are left alone.
+ * Returns what it did, for the caller to report.
+ */
+export function recoverLeftovers(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const actions: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const match = /^(.+)\.(tmp|old)-(\d+)$/.exec(name);
+    if (!match || isAlive(Number(match[3]))) continue;
+    const [, base, kind] = match;
+    if (kind === 'old' && !existsSync(join(dir, base))) {
+      renameSync(join(dir, name), join(dir, base));
+      actions.push(`restored ${base} from ${name}, left by an interrupted replacement`);
+    } else {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      actions.push(`removed ${name}, left by an interrupted write`);
+    }
+  }
+  if (actions.length) fsyncDirectory(dir);
+  return actions;
+}
+
+/**
+ * Fault injection for the crash tests: with DIFFT_CRASH_AT=n in the environment, the process kills
+ * itself with SIGKILL at the n-th point between the writes, fsyncs and renames above.
+ */
+let crashCountdown = Number(process.env.DIFFT_CRASH_AT ?? 0);
+function crashPoint(): void {
+  if (crashCountdown > 0 && --crashCountdown === 0) process.kill(process.pid, 'SIGKILL');
 }

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
-import { replaceDirectory } from '../atomic.js';
+import { fsyncDirectory, replaceDirectory, temporaryDirectory, writeFileDurably } from '../atomic.js';
 import type { SamplerState } from '../data/dataset.js';
 import type { TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
@@ -72,13 +72,11 @@ function toDisk(variables: Record<string, tf.Tensor>, linear: (name: string) => 
 }
 
 function writeJson(path: string, value: unknown): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Tensor>, config: CheckpointConfig, state: TrainState): void {
-  const temporary = `${dir}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  const temporary = temporaryDirectory(dir);
   const linear = linearNames(model.config);
   writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, (name) => linear.has(name)), { 'difft.version': DIFFT_VERSION });
   writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))));
@@ -98,18 +96,55 @@ function readJson<T>(path: string): T {
 
 const STEP_DIR = /^step-(\d+)$/;
 
-/** A checkpoint directory, or the newest checkpoint inside a run directory. */
-export function findCheckpoint(path: string): string {
+/** The step checkpoints of a run directory, newest first (by number: names of any width sort right). */
+export function stepCheckpoints(runDir: string): string[] {
+  if (!existsSync(runDir)) return [];
+  const steps = readdirSync(runDir).filter((name) => STEP_DIR.test(name));
+  return steps.sort((a, b) => Number(STEP_DIR.exec(b)![1]) - Number(STEP_DIR.exec(a)![1]));
+}
+
+export interface FindOptions {
+  /** Read every file of a candidate and check its checksums (resume does, before trusting one). */
+  verify?: boolean;
+  /** Told about each newer checkpoint passed over, and why. */
+  onSkip?: (dir: string, why: string) => void;
+}
+
+/** Why a checkpoint directory cannot be used, or undefined when it can. */
+function checkpointProblem(dir: string, verify: boolean): string | undefined {
+  for (const file of ['model.safetensors', 'optimizer.safetensors', 'config.json', 'state.json']) {
+    if (!existsSync(join(dir, file))) return `${file} is missing`;
+  }
+  try {
+    readJson(join(dir, 'config.json'));
+    readJson(join(dir, 'state.json'));
+    if (verify) {
+      readSafetensors(join(dir, 'model.safetensors'));
+      readSafetensors(join(dir, 'optimizer.safetensors'));
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
+
+/** A checkpoint directory, or the newest usable checkpoint inside a run directory. */
+export function findCheckpoint(path: string, options: FindOptions = {}): string {
   const dir = resolve(path);
   if (!existsSync(dir)) throw new UserError(`checkpoint not found: ${path}`);
   if (existsSync(join(dir, 'model.safetensors'))) return dir;
-  const steps = existsSync(dir) ? readdirSync(dir).filter((name) => STEP_DIR.test(name)).sort() : [];
+  const steps = stepCheckpoints(dir);
   if (steps.length === 0) throw new UserError(`${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`);
-  return join(dir, steps[steps.length - 1]);
+  for (const name of steps) {
+    const problem = checkpointProblem(join(dir, name), options.verify ?? false);
+    if (!problem) return join(dir, name);
+    options.onSkip?.(join(dir, name), problem);
+  }
+  throw new UserError(`${path}: none of its ${steps.length} checkpoints is usable (newest: ${steps[0]}: ${checkpointProblem(join(dir, steps[0]), options.verify ?? false)})`);
 }
 
-export function readCheckpoint(path: string): LoadedCheckpoint {
-  const dir = findCheckpoint(path);
+export function readCheckpoint(path: string, options: FindOptions = {}): LoadedCheckpoint {
+  const dir = findCheckpoint(path, options);
   const config = readJson<CheckpointConfig>(join(dir, 'config.json'));
   if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
     throw new UserError(`${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`);
@@ -159,21 +194,17 @@ export function loadOptimizerState(checkpoint: LoadedCheckpoint, shapes: Record<
   return Object.fromEntries(Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]));
 }
 
-export function stepDirName(step: number): string {
-  return `step-${String(step).padStart(6, '0')}`;
-}
-
 /**
- * Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/),
- * and half-written ones that a killed process left behind.
+ * `step-000600`: six digits, or as many as the run's last step needs, so that the checkpoints of a
+ * run list in order (difft itself orders them by number, whatever their width).
  */
-export function pruneCheckpoints(runDir: string, keep: number): void {
-  const names = readdirSync(runDir);
-  const steps = names.filter((name) => STEP_DIR.test(name)).sort();
-  for (const name of steps.slice(0, Math.max(0, steps.length - keep))) rmSync(join(runDir, name), { recursive: true, force: true });
-  for (const name of names) {
-    const leftover = name.match(/\.(?:tmp|old)-(\d+)$/);
-    if (leftover && Number(leftover[1]) !== process.pid) rmSync(join(runDir, name), { recursive: true, force: true });
-  }
+export function stepDirName(step: number, lastStep = step): string {
+  return `step-${String(step).padStart(Math.max(6, String(lastStep).length), '0')}`;
 }
 
+/** Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/). */
+export function pruneCheckpoints(runDir: string, keep: number): void {
+  const stale = stepCheckpoints(runDir).slice(keep);
+  for (const name of stale) rmSync(join(runDir, name), { recursive: true, force: true });
+  if (stale.length) fsyncDirectory(runDir);
+}

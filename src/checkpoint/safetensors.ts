@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../atomic.js';
 import { UserError } from '../errors.js';
 
 /**
@@ -34,18 +35,8 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
   const headerBytes = Buffer.from(json, 'utf8');
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(headerBytes.length));
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, length);
-    writeSync(fd, headerBytes);
-    for (const name of names) {
-      const { data } = tensors[name];
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const chunks = [length, headerBytes, ...names.map((name) => new Uint8Array(tensors[name].data.buffer, tensors[name].data.byteOffset, tensors[name].data.byteLength))];
+  writeFileDurably(path, chunks);
 }
 
 export interface Safetensors {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { replaceDirectory } from '../atomic.js';
+import { replaceDirectory, writeFileDurably } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
@@ -204,7 +204,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     if (manifest.splits.val.tokens === 0) {
       throw new UserError(`corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`);
     }
-    writeFileSync(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     // another process (a second shard of an experiment) may have finished the same dataset meanwhile:
     // keep theirs rather than pull it from under a reader
     const finishedMeanwhile = options.force ? undefined : readMatchingManifest(manifestPath, key);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync } from 'node:fs';
-import { writeFileAtomically } from '../atomic.js';
+import { recoverLeftovers, writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import { useEngine, type EngineChoice } from '../backend/engines.js';
 import { configToYaml } from '../config/load.js';
@@ -18,7 +18,7 @@ import { diffLambdas } from '../model/attention/diff.js';
 import { Decoder } from '../model/decoder.js';
 import { batchTensors, bitsPerByte, meanLoss } from '../model/evaluate.js';
 import { countParameters } from '../model/parameters.js';
-import { appendMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
+import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
 import { createOptimizer, trainStep } from './step.js';
 
@@ -69,13 +69,24 @@ export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onP
   });
 }
 
+/**
+ * The checkpoint a resume continues from: leftovers of a crashed save are cleaned first (a `best/`
+ * caught between its two renames is put back), then the newest checkpoint whose files all verify is
+ * taken; newer ones that do not are named, with the reason, and left in place.
+ */
+function openForResume(path: string, events: TrainEvents): LoadedCheckpoint {
+  const runDir = existsSync(join(path, 'model.safetensors')) ? join(path, '..') : path;
+  for (const action of recoverLeftovers(resolve(runDir))) events.onWarning?.(`${runDir}: ${action}`);
+  return readCheckpoint(path, { verify: true, onSkip: (dir, why) => events.onWarning?.(`skipping checkpoint ${dir}: ${why}`) });
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const events = options.events ?? {};
-  const resumed: LoadedCheckpoint | undefined = options.resume ? readCheckpoint(options.resume) : undefined;
+  const resumed: LoadedCheckpoint | undefined = options.resume ? openForResume(options.resume, events) : undefined;
   const config = resumed ? resumed.config.run : options.config;
   const { train: settings } = config;
 
@@ -126,6 +137,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   const save = (dir: string) => {
+    syncMetrics(metricsPath);
     const moments = optimizer.momentTensors();
     try {
       saveCheckpoint(dir, model, moments, checkpointConfig, { ...state, sampler: sampler.state(), optimizerStep: optimizer.step });
@@ -199,7 +211,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (last || (config.eval.every > 0 && step % config.eval.every === 0)) lastEval = evaluate();
       const stopping = !last && (options.shouldStop?.() ?? false); // set by Ctrl-C, seen after the step
       if (last || stopping || (config.output.saveEvery > 0 && step % config.output.saveEvery === 0)) {
-        save(join(runDir, stepDirName(step)));
+        save(join(runDir, stepDirName(step, settings.steps)));
         pruneCheckpoints(runDir, config.output.keepLast);
       }
       if (stopping) {
@@ -209,13 +221,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // the steps themselves are synchronous: let signal handlers and progress timers run
       await new Promise((resume) => setImmediate(resume));
     }
-    if (state.step >= settings.steps && !existsSync(join(runDir, stepDirName(state.step)))) {
+    if (state.step >= settings.steps && !existsSync(join(runDir, stepDirName(state.step, settings.steps)))) {
       // resumed a finished run: nothing left to train, still leave a final checkpoint
-      save(join(runDir, stepDirName(state.step)));
+      save(join(runDir, stepDirName(state.step, settings.steps)));
     }
     return {
       runDir,
-      checkpoint: join(runDir, stepDirName(state.step)),
+      checkpoint: join(runDir, stepDirName(state.step, settings.steps)),
       step: state.step,
       interrupted,
       valLoss: lastEval?.valLoss ?? state.lastValLoss,

@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic.js';
 
 /** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */
 export type MetricsRecord =
@@ -31,6 +32,17 @@ export function appendMetrics(path: string, record: MetricsRecord): void {
   appendFileSync(path, `${JSON.stringify(record)}\n`);
 }
 
+/** Makes the records appended so far durable: called before each checkpoint, so none it covers is lost. */
+export function syncMetrics(path: string): void {
+  if (!existsSync(path)) return;
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readMetrics(path: string): MetricsRecord[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
@@ -48,5 +60,5 @@ export function readMetrics(path: string): MetricsRecord[] {
 /** On resume: drops records from after the checkpoint, which the resumed run will write again. */
 export function truncateMetrics(path: string, step: number): void {
   const kept = readMetrics(path).filter((record) => record.step <= step);
-  writeFileSync(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''));
+  writeFileAtomically(path, kept.map((record) => `${JSON.stringify(record)}\n`).join(''));
 }
