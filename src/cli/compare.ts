@@ -18,7 +18,7 @@ export function compareCommand(program: Command): void {
   program
     .command('compare')
     .description('train every variant × seed of an experiment and report whether differential attention helps')
-    .argument('<experiment>', 'experiment YAML: a base config, variants and seeds (see configs/compare-default.yaml)')
+    .argument('<experiment>', 'experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: compare-default, compare-tiny, compare-gpu')
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
     .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: one per CPU core, each with an equal share of the cores; 1 on a GPU)')
     .option('--shard <i/n>', 'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges them')
@@ -27,7 +27,7 @@ export function compareCommand(program: Command): void {
       [
         '',
         'Examples:',
-        '  $ difft compare configs/compare-default.yaml',
+        '  $ difft compare compare-default',
         '  $ difft compare configs/compare-default.yaml --jobs 2',
         '  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
         '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard $SLURM_ARRAY_TASK_ID/4',

@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { configToYaml, loadConfig } from '../config/load.js';
+import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import { configToYaml, loadConfig, resumeConfig } from '../config/load.js';
+import { presetNames } from '../config/locate.js';
+import { UserError } from '../errors.js';
 import { train } from '../train/loop.js';
 import { createProgress, megabytes, type Progress } from './progress.js';
 import { action, EXIT } from './run.js';
 
 interface TrainFlags {
-  config: string;
+  config?: string;
   set: string[];
   printConfig?: boolean;
   resume?: string;
@@ -19,18 +22,23 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function trainCommand(program: Command): void {
   program
     .command('train')
-    .description('train a model from a config (default: configs/default.yaml, diff attention on the Brown corpus)')
-    .option('-c, --config <file>', 'YAML or JSON config', 'configs/default.yaml')
+    .description('train a model from a config (default: the default preset, diff attention on the Brown corpus)')
+    .option('-c, --config <file|preset>', `YAML or JSON config, or a shipped preset by name (${presetNames().filter((name) => !name.startsWith('compare')).join(', ')}); default: default`)
     .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set model.layers=6', collect, [])
     .option('--print-config', 'print the fully resolved config and exit')
-    .option('-r, --resume <dir>', 'continue a run (its directory or one of its checkpoints) exactly where it stopped')
+    .option('-r, --resume <dir>', 'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N trains it longer, --backend switches engines')
     .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
     .option('-b, --backend <name>', 'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)')
-    .addHelpText('after', '\nExamples:\n  $ difft train\n  $ difft train --config configs/baseline.yaml --set train.steps=2000\n  $ difft train --resume checkpoints/default-20261124-170000')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ difft train\n  $ difft train --config baseline --set train.steps=2000\n  $ difft train --config my-run.yaml\n  $ difft train --resume checkpoints/default-20261124-170000\n  $ difft train --resume checkpoints/default-20261124-170000 --set train.steps=2000',
+    )
     .action(
       action(async (flags: TrainFlags) => {
         const overrides = flags.backend ? [...flags.set, `train.backend=${flags.backend}`] : flags.set;
-        const config = loadConfig(flags.config, overrides);
+        if (flags.resume && flags.config) throw new UserError('--config cannot be used with --resume: a resumed run keeps its own config (change train.steps or the engine with --set / --backend)');
+        if (flags.resume && flags.out) throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
+        const config = flags.resume ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides) : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
           process.stdout.write(configToYaml(config));
           return;

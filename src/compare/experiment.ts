@@ -1,6 +1,8 @@
 import { Ajv } from 'ajv';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readConfigFile, resolveConfig, setConfigValue } from '../config/load.js';
+import { anchorPath, anchorPaths, configDir, locateConfig } from '../config/locate.js';
 import type { RunConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { runName, type PlannedRun } from '../report/layout.js';
@@ -109,7 +111,16 @@ export function sweepSettings(sweep: Record<string, unknown[]>): Setting[] {
   return settings;
 }
 
-export function loadExperiment(file: string): Experiment {
+/** The base config: a path relative to the experiment file, else a preset name; its own paths anchored at it. */
+function readBase(experimentFile: string, base: string): Record<string, unknown> {
+  const beside = resolve(dirname(experimentFile), base);
+  const file = existsSync(beside) ? beside : locateConfig(base, `${experimentFile}: base config`);
+  return anchorPaths(readConfigFile(file), configDir(file));
+}
+
+/** An experiment file, or a shipped experiment preset by name (`compare-default`). */
+export function loadExperiment(nameOrPath: string): Experiment {
+  const file = locateConfig(nameOrPath, 'experiment');
   const raw = readConfigFile(file);
   if (!validate(raw)) {
     const error = validate.errors![0];
@@ -127,7 +138,8 @@ export function loadExperiment(file: string): Experiment {
   if (!names.includes(baseline)) throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
   const sweep = spec.sweep ?? {};
   checkOverrides(file, spec.variants, sweep);
-  const base = spec.base ? readConfigFile(resolve(dirname(file), spec.base)) : {};
+  const base = spec.base ? readBase(file, spec.base) : {};
+  const here = dirname(resolve(file));
   const variants = spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} }));
   const settings = sweepSettings(sweep);
 
@@ -136,9 +148,10 @@ export function loadExperiment(file: string): Experiment {
     const setting = settings.find((s) => s.label === run.setting)!;
     const config = structuredClone(base) as Record<string, unknown>;
     const where = `${file}: ${run.name}`;
-    for (const [key, value] of Object.entries(spec.config ?? {})) setConfigValue(config, key, value, `${file}: config ${key}`);
-    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, value, `${file}: ${variant.name}: ${key}`);
-    for (const [key, value] of Object.entries(setting.set)) setConfigValue(config, key, value, `${file}: sweep ${key}`);
+    // paths written in the experiment file are relative to it
+    for (const [key, value] of Object.entries(spec.config ?? {})) setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
+    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
+    for (const [key, value] of Object.entries(setting.set)) setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
     setConfigValue(config, 'train.seed', run.seed);
     setConfigValue(config, 'name', run.name);
     return resolveConfig(config, where);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { UserError } from '../errors.js';
+import { anchorPaths, configDir, locateConfig } from './locate.js';
 import { resolveModelConfig } from './model.js';
 import { CONFIG_SCHEMA, type RunConfig } from './schema.js';
 
@@ -106,10 +107,46 @@ export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
   return resolved;
 }
 
+/** A config file (or preset name) with its paths anchored at the file, then `--set` overrides. */
 export function loadConfig(path: string | undefined, overrides: string[] = []): RunConfig {
-  const raw = path ? readConfigFile(path) : {};
+  const file = path ? locateConfig(path) : undefined;
+  const raw = file ? anchorPaths(readConfigFile(file), configDir(file)) : {};
   for (const assignment of overrides) applyOverride(raw, assignment);
   return resolveConfig(raw, path ?? 'config');
+}
+
+/** What a resumed run may change: how long it trains and on which engine — nothing that shapes its math. */
+export const RESUMABLE_KEYS = ['train.steps', 'train.backend', 'train.threads'];
+
+/** Dotted keys whose values differ between two configs (defaults filled in both). */
+export function changedKeys(before: RunConfig, after: RunConfig): string[] {
+  const flat = (config: RunConfig) => {
+    const out = new Map<string, string>();
+    const walk = (node: unknown, prefix: string) => {
+      if (node && typeof node === 'object' && !Array.isArray(node)) for (const [key, value] of Object.entries(node)) walk(value, prefix ? `${prefix}.${key}` : key);
+      else out.set(prefix, JSON.stringify(node));
+    };
+    walk(resolveConfig(structuredClone(config) as unknown as Plain), '');
+    return out;
+  };
+  const [a, b] = [flat(before), flat(after)];
+  return [...new Set([...a.keys(), ...b.keys()])].filter((key) => a.get(key) !== b.get(key)).sort();
+}
+
+/** A run's stored config with `--set` overrides for a resume; refuses any key a resume cannot change. */
+export function resumeConfig(stored: RunConfig, overrides: string[]): RunConfig {
+  const raw = structuredClone(stored) as unknown as Plain;
+  for (const assignment of overrides) applyOverride(raw, assignment);
+  const config = resolveConfig(raw, '--set');
+  checkResumable(stored, config, '--set');
+  return config;
+}
+
+export function checkResumable(stored: RunConfig, config: RunConfig, where: string): void {
+  const refused = changedKeys(stored, config).filter((key) => !RESUMABLE_KEYS.includes(key) && key !== 'name');
+  if (refused.length) {
+    throw new UserError(`${where}: ${refused.join(', ')} cannot change when resuming (only ${RESUMABLE_KEYS.join(', ')} can); start a new run to change ${refused.length > 1 ? 'them' : 'it'}`);
+  }
 }
 
 export function configToYaml(config: RunConfig): string {

