@@ -7,6 +7,8 @@ import { before, describe, it } from 'node:test';
 import { loadModel, readCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { loadConfig } from '../src/config/load.js';
 import { ATTENTIONS } from '../src/config/model.js';
+import { TokenDataset } from '../src/data/dataset.js';
+import { evaluationSet } from '../src/data/eval-set.js';
 import { evaluateCheckpoint } from '../src/eval/evaluate.js';
 import { generateIds, generateText } from '../src/eval/generate.js';
 import { checkpointInfo } from '../src/eval/info.js';
@@ -85,7 +87,34 @@ describe('eval, info and damaged checkpoints', () => {
     await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`]), out: runDir });
   });
 
-  it('eval reproduces the validation loss logged at the same step (cpu, 1e-5)', async () => {
+  it('the logged validation loss equals a loss computed here, from the logits, in float64', () => {
+    const logged = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    assert.ok(logged.type === 'eval');
+    const checkpoint = readCheckpoint(runDir);
+    const { run } = checkpoint.config;
+    const model = loadModel(checkpoint);
+    const windows = evaluationSet(TokenDataset.open(checkpoint.config.dataset.dir).val, { seqLen: run.model.seqLen, batchSize: 4, maxTokens: run.eval.maxTokens, seed: run.eval.seed });
+    assert.equal(windows.fingerprint, logged.evalFingerprint, 'the same tokens');
+    let total = 0;
+    let count = 0;
+    for (const batch of windows.batches()) {
+      const logits = tf.tidy(() => model.forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32')).logits.arraySync() as number[][][]);
+      logits.flat().forEach((row, i) => {
+        const largest = Math.max(...row);
+        const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
+        total += logSum - row[batch.targets[i]];
+        count++;
+      });
+    }
+    model.dispose();
+    assert.equal(count, logged.evalTokens);
+    assert.ok(Math.abs(total / count - logged.valLoss) < 1e-5, `${total / count} vs ${logged.valLoss}`);
+    // bits per byte from the split's own token and byte counts
+    const { val } = TokenDataset.open(checkpoint.config.dataset.dir).manifest.splits;
+    assert.ok(Math.abs(logged.valBitsPerByte - ((total / count) * val.tokens) / (val.bytes * Math.LN2)) < 1e-5);
+  });
+
+  it('difft eval reproduces the validation loss logged at the same step (cpu, 1e-5)', async () => {
     const logged = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
     assert.equal(logged.step, 20);
     const result = await evaluateCheckpoint(runDir, { maxTokens: 512 });

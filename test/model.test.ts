@@ -134,6 +134,20 @@ describe('diff attention', () => {
       assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5);
       assert.ok(row.slice(t + 1).every((value) => value === 0));
     });
+    // the output: logits equal the float64 reference, whose head is (1 − λ_init)·RMSNorm((A1 − λ·A2)·V) with λ = 0 ...
+    const logits = tf.tidy(() => model.forward(tokens).logits.dataSync());
+    const reference = referenceForward(config, weightsOf(model.params), (tokens.arraySync() as number[][])[0]).flat();
+    assert.ok(maxAbsDiff(logits, reference) < 1e-4, 'logits equal the single-map formula');
+    // ... and A2 plays no part: re-drawing the query and key columns of every second sub-head (2i+1) changes nothing
+    for (const name of ['q_proj.weight', 'k_proj.weight']) {
+      const weight = model.params[`layers.0.attn.${name}`];
+      const [rows, cols] = weight.shape;
+      const redrawn = (weight.arraySync() as number[][]).map((row, r) => row.map((value, c) => (Math.floor(c / d) % 2 === 1 ? Math.sin(r * 31 + c * 7) : value)));
+      assert.equal(redrawn.length * redrawn[0].length, rows * cols);
+      weight.assign(tf.tensor2d(redrawn));
+    }
+    const withOtherA2 = tf.tidy(() => model.forward(tokens).logits.dataSync());
+    assert.ok(maxAbsDiff(withOtherA2, logits) < 1e-6, 'A2 does not reach the output when λ = 0');
     tokens.dispose();
     model.dispose();
   });
