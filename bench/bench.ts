@@ -44,7 +44,9 @@ for (const engine of engines) {
       const row = result.error
         ? [engine, size, attention, `error: ${result.error}`]
         : [
-            engine, size, attention,
+            engine,
+            size,
+            attention,
             Number(result.parameters).toLocaleString('en-US'),
             Number(result.msPerStep).toFixed(0),
             Number(result.tokensPerSecond).toFixed(0),
@@ -67,7 +69,9 @@ for (const engine of engines) {
   for (const size of values.sizes!.split(',')) {
     const baseline = msPerStep.get(`${engine} ${size} standard`);
     if (!baseline) continue;
-    const parts = ATTENTIONS.filter((a) => a !== 'standard' && msPerStep.has(`${engine} ${size} ${a}`)).map((a) => `${a}/standard ${(msPerStep.get(`${engine} ${size} ${a}`)! / baseline).toFixed(2)}`);
+    const parts = ATTENTIONS.filter((a) => a !== 'standard' && msPerStep.has(`${engine} ${size} ${a}`)).map(
+      (a) => `${a}/standard ${(msPerStep.get(`${engine} ${size} ${a}`)! / baseline).toFixed(2)}`,
+    );
     if (parts.length) ratios.push(`  ${engine} ${size}: ${parts.join(', ')}`);
   }
 }

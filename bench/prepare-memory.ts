@@ -13,7 +13,26 @@ const { values } = parseArgs({ options: { megabytes: { type: 'string', default: 
 const megabytes = Number(values.megabytes);
 const dir = mkdtempSync(join(tmpdir(), 'difft-bench-data-'));
 const file = join(dir, 'corpus.txt');
-const words = ['the', 'differential', 'attention', 'cancels', 'noise', 'between', 'two', 'softmax', 'maps', 'and', 'keeps', 'signal', 'of', 'relevant', 'context', 'é', '東京', '🚀'];
+const words = [
+  'the',
+  'differential',
+  'attention',
+  'cancels',
+  'noise',
+  'between',
+  'two',
+  'softmax',
+  'maps',
+  'and',
+  'keeps',
+  'signal',
+  'of',
+  'relevant',
+  'context',
+  'é',
+  '東京',
+  '🚀',
+];
 const fd = openSync(file, 'w');
 let state = 1;
 let written = 0;

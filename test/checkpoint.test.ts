@@ -26,7 +26,9 @@ function expectedSafetensorsData(tensors: { name: string; shape: number[]; value
   for (const { name, shape, values } of [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const flat = (values as number[][]).flat ? (values as number[][]).flat() : (values as number[]);
     const bytes = Buffer.alloc(4 * flat.length);
-    flat.forEach((value, i) => bytes.writeFloatLE(value, 4 * i));
+    flat.forEach((value, i) => {
+      bytes.writeFloatLE(value, 4 * i);
+    });
     header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes.length] };
     offset += bytes.length;
     chunks.push(bytes);
@@ -49,7 +51,15 @@ describe('checkpoint bytes', () => {
       dataset: { dir: '', key: '' },
     } as CheckpointConfig;
     const moments = Object.fromEntries(Object.entries(model.params).map(([name, v]) => [`${name}.exp_avg`, tf.zerosLike(v)]));
-    saveCheckpoint(dir, model, moments, checkpointConfig, { step: 1, tokens: 0, lr: 0, optimizerStep: 1, sampler: { seed: 1, rng: 1, batches: 0 }, elapsedSeconds: 0, engine: 'cpu' });
+    saveCheckpoint(dir, model, moments, checkpointConfig, {
+      step: 1,
+      tokens: 0,
+      lr: 0,
+      optimizerStep: 1,
+      sampler: { seed: 1, rng: 1, batches: 0 },
+      elapsedSeconds: 0,
+      engine: 'cpu',
+    });
     tf.dispose(Object.values(moments));
 
     // by hand: a 2-D parameter other than the embedding is a linear map, stored transposed

@@ -30,7 +30,10 @@ function tinyExperiment(dataDir: string, extra = ''): string {
 
 type Record = { type: string; step: number; tokens: number; valLoss: number; loss: number; elapsedSeconds: number; evalFingerprint: string };
 const metricsOf = (runDir: string): Record[] =>
-  readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record);
+  readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record);
 const evalsOf = (runDir: string) => metricsOf(runDir).filter((r) => r.type === 'eval');
 
 /** Published two-sided 95% critical value of Student's t with 1 degree of freedom (two seeds). */
@@ -61,7 +64,7 @@ describe('difft compare', () => {
   const data = scratch();
   let sequentialOut = '';
 
-  it('reports numbers equal to those recomputed from each run\'s metrics.jsonl', async () => {
+  it("reports numbers equal to those recomputed from each run's metrics.jsonl", async () => {
     const out = join(scratch(), 'results');
     const result = await runExperiment(loadExperiment(tinyExperiment(data)), { out, jobs: 1 });
     assert.equal(result.interrupted, false);
@@ -146,7 +149,9 @@ describe('difft compare', () => {
           const window = [...batch.inputs.subarray(row * batch.length, (row + 1) * batch.length), batch.targets[(row + 1) * batch.length - 1]];
           ids.push(...window);
           const bytes = Buffer.alloc(4 * window.length);
-          window.forEach((id, i) => bytes.writeUInt32LE(id, 4 * i));
+          window.forEach((id, i) => {
+            bytes.writeUInt32LE(id, 4 * i);
+          });
           hash.update(bytes);
         }
       }
@@ -171,7 +176,11 @@ describe('difft compare', () => {
     const result = await runExperiment(loadExperiment(tinyExperiment(data)), { out, jobs: 2 });
     assert.equal(result.jobs, 2);
     const losses = (dir: string, run: string) =>
-      readFileSync(join(dir, run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).map((r) => (r.type === 'eval' ? r.valLoss : r.loss));
+      readFileSync(join(dir, run, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+        .map((r) => (r.type === 'eval' ? r.valLoss : r.loss));
     for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2']) assert.deepEqual(losses(out, run), losses(sequentialOut, run), run);
     const summary = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ComparisonSummary;
     const finals = (dir: string) => summary(dir).groups.map((g) => [g.variant, g.finalValLoss, g.bestValLoss]);
@@ -224,7 +233,10 @@ describe('difft compare', () => {
     const out = join(scratch(), 'results');
     const shard = (which: string) =>
       new Promise<{ code: number | null; stderr: string }>((done) => {
-        const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1', '--shard', which], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1', '--shard', which], {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
         let stderr = '';
         child.stderr.on('data', (chunk) => (stderr += chunk));
         child.on('exit', (code) => done({ code, stderr }));
@@ -264,7 +276,10 @@ describe('difft compare', () => {
     const dir = scratch();
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, `name: bad\nbase: ${join(REPO_ROOT, 'configs/tiny.yaml')}\nvariants:\n  - name: a\n    set: { model.atention: diff }\nseeds: [1]\n`);
-    assert.throws(() => loadExperiment(file), (e: Error) => e instanceof UserError && /a: model\.atention: unknown config key/.test(e.message));
+    assert.throws(
+      () => loadExperiment(file),
+      (e: Error) => e instanceof UserError && /a: model\.atention: unknown config key/.test(e.message),
+    );
     writeFileSync(file, `name: bad\nvariants: [{ name: a }]\nseeds: [1]\nbaseline: b\n`);
     assert.throws(() => loadExperiment(file), /baseline b is not one of the variants: a/);
     const tiny = join(REPO_ROOT, 'configs/tiny.yaml');

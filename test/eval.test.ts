@@ -30,7 +30,12 @@ before(() => engine('cpu'));
 function recomputeIds(model: Decoder, context: number[], count: number): number[] {
   const tokens = context.slice();
   for (let i = 0; i < count; i++) {
-    const logits = tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.slice([0, tokens.length - 1, 0], [1, 1, -1]).dataSync());
+    const logits = tf.tidy(() =>
+      model
+        .forward(tf.tensor2d([tokens], undefined, 'int32'))
+        .logits.slice([0, tokens.length - 1, 0], [1, 1, -1])
+        .dataSync(),
+    );
     tokens.push(sampleToken(logits, { temperature: 0 }, () => 0));
   }
   return tokens.slice(context.length);
@@ -88,12 +93,19 @@ describe('eval, info and damaged checkpoints', () => {
   });
 
   it('the logged validation loss equals a loss computed here, from the logits, in float64', () => {
-    const logged = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    const logged = readMetrics(join(runDir, 'metrics.jsonl'))
+      .filter((r) => r.type === 'eval')
+      .at(-1)!;
     assert.ok(logged.type === 'eval');
     const checkpoint = readCheckpoint(runDir);
     const { run } = checkpoint.config;
     const model = loadModel(checkpoint);
-    const windows = evaluationSet(TokenDataset.open(checkpoint.config.dataset.dir).val, { seqLen: run.model.seqLen, batchSize: 4, maxTokens: run.eval.maxTokens, seed: run.eval.seed });
+    const windows = evaluationSet(TokenDataset.open(checkpoint.config.dataset.dir).val, {
+      seqLen: run.model.seqLen,
+      batchSize: 4,
+      maxTokens: run.eval.maxTokens,
+      seed: run.eval.seed,
+    });
     assert.equal(windows.fingerprint, logged.evalFingerprint, 'the same tokens');
     let total = 0;
     let count = 0;
@@ -115,7 +127,9 @@ describe('eval, info and damaged checkpoints', () => {
   });
 
   it('difft eval reproduces the validation loss logged at the same step (cpu, 1e-5)', async () => {
-    const logged = readMetrics(join(runDir, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    const logged = readMetrics(join(runDir, 'metrics.jsonl'))
+      .filter((r) => r.type === 'eval')
+      .at(-1)!;
     assert.equal(logged.step, 20);
     const result = await evaluateCheckpoint(runDir, { maxTokens: 512 });
     assert.equal(result.step, 20);
@@ -138,7 +152,9 @@ describe('eval, info and damaged checkpoints', () => {
     assert.equal(a.fingerprint, b.fingerprint);
     assert.notEqual(a.loss, b.loss);
     // and the run's own evaluations used that same subset when it had the same size
-    const logged = readMetrics(join(otherRun, 'metrics.jsonl')).filter((r) => r.type === 'eval').at(-1)!;
+    const logged = readMetrics(join(otherRun, 'metrics.jsonl'))
+      .filter((r) => r.type === 'eval')
+      .at(-1)!;
     assert.ok(logged.type === 'eval' && logged.evalTokens === 512);
     const other = difft(['eval', runDir, '--max-tokens', '256', '--seed', '5', '--backend', 'cpu', '--json']);
     assert.notEqual((JSON.parse(other.stdout) as { fingerprint: string }[])[0].fingerprint, a.fingerprint, 'another seed, another subset');
@@ -171,7 +187,10 @@ describe('eval, info and damaged checkpoints', () => {
     const bytes = readFileSync(file);
     bytes[bytes.length - 100] ^= 0x01;
     writeFileSync(file, bytes);
-    assert.throws(() => loadModel(readCheckpoint(copy)), (e: Error) => e instanceof UserError && /model\.safetensors: damaged weight file \(checksum mismatch\)/.test(e.message));
+    assert.throws(
+      () => loadModel(readCheckpoint(copy)),
+      (e: Error) => e instanceof UserError && /model\.safetensors: damaged weight file \(checksum mismatch\)/.test(e.message),
+    );
     writeFileSync(file, bytes.subarray(0, bytes.length - 10));
     assert.throws(() => loadModel(readCheckpoint(copy)), /damaged weight file/);
     const cli = difft(['eval', copy, '--backend', 'cpu']);

@@ -42,14 +42,21 @@ function largestInt32Input(f: () => void): number {
 describe('the loss', () => {
   it('cross-entropy and its gradient equal values computed by hand', () => {
     // row 1: logits 1, 2, 3, target 2: log(e + e² + e³) − 3 = 0.4076060; row 2: logits 0, 0, 0, target 1: log 3 = 1.0986123
-    const logits = tf.tensor3d([[[1, 2, 3], [0, 0, 0]]]);
+    const logits = tf.tensor3d([
+      [
+        [1, 2, 3],
+        [0, 0, 0],
+      ],
+    ]);
     const targets = tf.tensor2d([[2, 1]], undefined, 'int32');
     const loss = crossEntropy(logits, targets).dataSync()[0];
     assert.ok(Math.abs(loss - 0.7531091) < 1e-6, `${loss}`);
     // d loss / d logits = (softmax − one-hot) / rows: row 1 softmax 0.0900306, 0.2447285, 0.6652410
-    const grad = tf.grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets))(logits).dataSync();
+    const grad = tf
+      .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets))(logits)
+      .dataSync();
     const expected = [0.0900306 / 2, 0.2447285 / 2, (0.665241 - 1) / 2, 1 / 6, (1 / 3 - 1) / 2, 1 / 6];
-    expected.forEach((value, i) => assert.ok(Math.abs(grad[i] - value) < 1e-6, `gradient ${i}: ${grad[i]} vs ${value}`));
+    expected.forEach((value, i) => void assert.ok(Math.abs(grad[i] - value) < 1e-6, `gradient ${i}: ${grad[i]} vs ${value}`));
     tf.dispose([logits, targets]);
   });
 
@@ -66,7 +73,12 @@ describe('the loss', () => {
     const logits = tf.randomNormal([4, rows / 4, vocab], 0, 1, 'float32', 1) as tf.Tensor3D;
     const targets = tf.randomUniform([4, rows / 4], 0, vocab, 'int32', 2) as tf.Tensor2D;
     const lossAndGradient = (maxIndex?: number) =>
-      tf.tidy(() => [crossEntropy(logits, targets, maxIndex).dataSync()[0], ...tf.grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets, maxIndex))(logits).dataSync()]);
+      tf.tidy(() => [
+        crossEntropy(logits, targets, maxIndex).dataSync()[0],
+        ...tf
+          .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets, maxIndex))(logits)
+          .dataSync(),
+      ]);
     const whole = lossAndGradient();
     // a pretend limit of 7 rows' worth of indices: 64 rows need 10 chunks, as 2³¹ would at B·T·V ≥ 2³¹
     const limit = 7 * vocab - 1;
@@ -74,7 +86,10 @@ describe('the loss', () => {
     const largest = largestInt32Input(() => (chunked = lossAndGradient(limit)));
     assert.ok(largest <= limit, `an int32 input reached ${largest}, beyond the limit ${limit} (rows·vocab = ${rows * vocab})`);
     assert.ok(Math.abs(chunked[0] - whole[0]) < 1e-6, `loss ${chunked[0]} vs ${whole[0]}`);
-    assert.ok(chunked.every((value, i) => Math.abs(value - whole[i]) < 1e-7), 'gradient');
+    assert.ok(
+      chunked.every((value, i) => Math.abs(value - whole[i]) < 1e-7),
+      'gradient',
+    );
     // and the loss of the whole batch is the mean of per-row values computed here from the logits
     const values = logits.arraySync().flat();
     const ids = targets.arraySync().flat();

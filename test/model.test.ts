@@ -17,12 +17,15 @@ describe('λ_init', () => {
   it('is 0.8 − 0.6·exp(−0.3·l) for layers 0..5', () => {
     // computed independently (python: 0.8 - 0.6*math.exp(-0.3*l))
     const expected = [0.2, 0.35550906759096934, 0.4707130183435842, 0.5560582041556406, 0.6192834728526788, 0.6661219039109422];
-    expected.forEach((value, layer) => assert.ok(Math.abs(lambdaInit(layer) - value) < 1e-12, `layer ${layer}`));
+    expected.forEach((value, layer) => void assert.ok(Math.abs(lambdaInit(layer) - value) < 1e-12, `layer ${layer}`));
   });
 });
 
 describe('parameter counts', () => {
-  const D = 64, H = 4, L = 3, V = 50;
+  const D = 64,
+    H = 4,
+    L = 3,
+    V = 50;
   const d = D / H;
   const count = (attention: Attention) => countParameters(resolveModelConfig({ attention, vocabSize: V, layers: L, width: D, heads: H, ffnMultiple: 16 })).total;
 
@@ -52,7 +55,8 @@ describe('parameter counts', () => {
 
 describe('RoPE', () => {
   it('rotates adjacent pairs as written out by hand', () => {
-    const dim = 8, length = 5;
+    const dim = 8,
+      length = 5;
     const tables = createRopeTables(length, dim, 10000);
     const values = Array.from({ length: length * dim }, (_, i) => Math.sin(i + 1));
     const rotated = tf.tidy(() => applyRope(tf.tensor(values, [1, length, 1, dim]), ropeWindow(tables, 0, length), tables.rotation).arraySync()) as number[][][][];
@@ -99,14 +103,15 @@ async function compareWithReference(engineName: EngineName, attention: Attention
   model.dispose();
 }
 
-for (const name of TEST_ENGINES) describe(`the decoder equals an independent float64 formulation (${name})`, () => {
-  after(() => engine('cpu'));
-  for (const attention of ATTENTIONS) {
-    it(`${attention}, multi-head`, () => compareWithReference(name, attention, 4));
-    it(`${attention}, grouped-query (kvHeads 2)`, () => compareWithReference(name, attention, 2));
-  }
-  it('with an untied LM head', () => compareWithReference(name, 'diff', 4, false));
-});
+for (const name of TEST_ENGINES)
+  describe(`the decoder equals an independent float64 formulation (${name})`, () => {
+    after(() => engine('cpu'));
+    for (const attention of ATTENTIONS) {
+      it(`${attention}, multi-head`, () => compareWithReference(name, attention, 4));
+      it(`${attention}, grouped-query (kvHeads 2)`, () => compareWithReference(name, attention, 2));
+    }
+    it('with an untied LM head', () => compareWithReference(name, 'diff', 4, false));
+  });
 
 describe('diff attention', () => {
   it('with λ forced to 0 equals (1 − λ_init)·RMSNorm(A1·V), the single-map formula', () => {
@@ -130,10 +135,11 @@ describe('diff attention', () => {
     // the differential map is A1 alone
     assert.ok(maxAbsDiff(differential.flat(3), a1.flat(3)) < 1e-7);
     // and A1 is a proper causal softmax map: rows sum to one, nothing above the diagonal
-    for (const head of a1[0]) head.forEach((row, t) => {
-      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5);
-      assert.ok(row.slice(t + 1).every((value) => value === 0));
-    });
+    for (const head of a1[0])
+      head.forEach((row, t) => {
+        assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+        assert.ok(row.slice(t + 1).every((value) => value === 0));
+      });
     // the output: logits equal the float64 reference, whose head is (1 − λ_init)·RMSNorm((A1 − λ·A2)·V) with λ = 0 ...
     const logits = tf.tidy(() => model.forward(tokens).logits.dataSync());
     const reference = referenceForward(config, weightsOf(model.params), (tokens.arraySync() as number[][])[0]).flat();
@@ -157,7 +163,9 @@ describe('diff attention', () => {
     const model = Decoder.create(config, 4);
     const weights = weightsOf(model.params);
     const dot = (a: string, b: string) => (weights[a] as number[]).reduce((s, v, i) => s + v * (weights[b] as number[])[i], 0);
-    const expected = [0, 1, 2].map((l) => Math.exp(dot(`layers.${l}.attn.lambda_q1`, `layers.${l}.attn.lambda_k1`)) - Math.exp(dot(`layers.${l}.attn.lambda_q2`, `layers.${l}.attn.lambda_k2`)) + lambdaInit(l));
+    const expected = [0, 1, 2].map(
+      (l) => Math.exp(dot(`layers.${l}.attn.lambda_q1`, `layers.${l}.attn.lambda_k1`)) - Math.exp(dot(`layers.${l}.attn.lambda_q2`, `layers.${l}.attn.lambda_k2`)) + lambdaInit(l),
+    );
     assert.ok(maxAbsDiff(diffLambdas(model.params, config), expected) < 1e-6);
     model.dispose();
   });
@@ -233,7 +241,7 @@ describe('initialisation', () => {
       assert.deepEqual(standard.params[name].dataSync(), diff.params[name].dataSync(), name);
       assert.notDeepEqual(standard.params[name].dataSync(), other.params[name].dataSync(), name);
     }
-    [standard, diff, other].forEach((m) => m.dispose());
+    for (const m of [standard, diff, other]) m.dispose();
   });
   it('draws matrices with std 0.02, residual projections with 0.02/sqrt(2L), λ vectors with 0.1', () => {
     const config = resolveModelConfig({ attention: 'diff', vocabSize: 64, layers: 8, width: 256, heads: 8 });

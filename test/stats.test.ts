@@ -5,8 +5,8 @@ import { pairedInterval, spread, tQuantile, verdictOf, welchInterval } from '../
 
 /** Two-sided 95% critical values t_{0.975, df}, df = 1..30, as printed in standard statistical tables. */
 const PUBLISHED_T_975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064,
-  2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056,
+  2.052, 2.048, 2.045, 2.042,
 ];
 
 /**
@@ -89,11 +89,41 @@ describe('the gap over training', () => {
 
   it('pairs seeds by step and gives each step its mean gap and interval', () => {
     const gap = gapCurve([
-      { variant: curve([[10, 3.0], [20, 2.5]]), baseline: curve([[10, 2.9], [20, 2.6]]) },
-      { variant: curve([[10, 3.1], [20, 2.4]]), baseline: curve([[10, 2.9], [20, 2.6]]) },
-      { variant: curve([[10, 3.0]]), baseline: curve([[10, 3.0], [20, 2.7]]) }, // stopped early: no step 20
+      {
+        variant: curve([
+          [10, 3.0],
+          [20, 2.5],
+        ]),
+        baseline: curve([
+          [10, 2.9],
+          [20, 2.6],
+        ]),
+      },
+      {
+        variant: curve([
+          [10, 3.1],
+          [20, 2.4],
+        ]),
+        baseline: curve([
+          [10, 2.9],
+          [20, 2.6],
+        ]),
+      },
+      {
+        variant: curve([[10, 3.0]]),
+        baseline: curve([
+          [10, 3.0],
+          [20, 2.7],
+        ]),
+      }, // stopped early: no step 20
     ]);
-    assert.deepEqual(gap.map((p) => [p.step, p.tokens, p.n]), [[10, 1000, 3], [20, 2000, 2]]);
+    assert.deepEqual(
+      gap.map((p) => [p.step, p.tokens, p.n]),
+      [
+        [10, 1000, 3],
+        [20, 2000, 2],
+      ],
+    );
     // step 10: Δ = 0.1, 0.2, 0.0 → mean 0.1; step 20: Δ = −0.1, −0.2 → mean −0.15
     assert.ok(Math.abs(gap[0].mean - 0.1) < 1e-12 && Math.abs(gap[1].mean + 0.15) < 1e-12);
     // step 20: s = 0.0707107, SE = 0.05, t(1) = 12.7062: half width 0.63531
@@ -109,7 +139,11 @@ describe('the gap over training', () => {
 
   it('tokens to reach a target loss, interpolated between evaluations', () => {
     // 3.0 at 1000, 2.6 at 2000, 2.2 at 3000: 2.5 is reached a quarter of the way from 2000 to 3000
-    const points = curve([[10, 3.0], [20, 2.6], [30, 2.2]]);
+    const points = curve([
+      [10, 3.0],
+      [20, 2.6],
+      [30, 2.2],
+    ]);
     const reached = tokensToReach(points, 2.5)!;
     assert.ok(Math.abs(reached.tokens - 2250) < 1e-9 && Math.abs(reached.step - 22.5) < 1e-9 && !reached.atFirstEvaluation, JSON.stringify(reached));
     assert.deepEqual(tokensToReach(points, 3.5), { tokens: 1000, step: 10, atFirstEvaluation: true });
@@ -117,7 +151,20 @@ describe('the gap over training', () => {
   });
 
   it('averages curves at the steps every seed evaluated', () => {
-    const mean = meanCurve([curve([[10, 3.0], [20, 2.0]]), curve([[10, 2.0], [20, 1.0], [30, 0.5]])]);
-    assert.deepEqual(mean, [{ step: 10, tokens: 1000, valLoss: 2.5 }, { step: 20, tokens: 2000, valLoss: 1.5 }]);
+    const mean = meanCurve([
+      curve([
+        [10, 3.0],
+        [20, 2.0],
+      ]),
+      curve([
+        [10, 2.0],
+        [20, 1.0],
+        [30, 0.5],
+      ]),
+    ]);
+    assert.deepEqual(mean, [
+      { step: 10, tokens: 1000, valLoss: 2.5 },
+      { step: 20, tokens: 2000, valLoss: 1.5 },
+    ]);
   });
 });

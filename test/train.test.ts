@@ -16,7 +16,16 @@ describe('AdamW', () => {
     const params = { matrix: tf.variable(tf.tensor2d([[1, -2]])), vector: tf.variable(tf.tensor1d([0.5, 3])) };
     const options = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
     const optimizer = new AdamW(params, (name) => name === 'matrix', options);
-    const gradients = [[[0.3, -0.1], [2, 0]], [[-0.2, 0.4], [1, -1]]]; // per step: matrix row, vector
+    const gradients = [
+      [
+        [0.3, -0.1],
+        [2, 0],
+      ],
+      [
+        [-0.2, 0.4],
+        [1, -1],
+      ],
+    ]; // per step: matrix row, vector
     const lrs = [0.01, 0.02];
 
     // the same two steps by hand, in float64
@@ -52,8 +61,14 @@ describe('gradient clipping', () => {
       const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // global norm 5
       const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
       assert.ok(Math.abs(norm.dataSync()[0] - 5) < 1e-6);
-      assert.deepEqual(Array.from(clipped.a.dataSync()).map((v) => +v.toFixed(6)), [0.6, 0]);
-      assert.deepEqual(Array.from(clipped.b.dataSync()).map((v) => +v.toFixed(6)), [0, 0.8]);
+      assert.deepEqual(
+        Array.from(clipped.a.dataSync()).map((v) => +v.toFixed(6)),
+        [0.6, 0],
+      );
+      assert.deepEqual(
+        Array.from(clipped.b.dataSync()).map((v) => +v.toFixed(6)),
+        [0, 0.8],
+      );
       const loose = clipByGlobalNorm(grads, 10);
       assert.deepEqual(Array.from(loose.grads.a.dataSync()), [3, 0]);
     });
@@ -61,26 +76,26 @@ describe('gradient clipping', () => {
 });
 
 describe('training steps', () => {
-  for (const name of TEST_ENGINES) it(`leak no tensors over 10 steps (${name})`, async () => {
-    await engine(name);
-    for (const attention of ATTENTIONS) {
-      const model = Decoder.create(tinyConfig({ attention }), 1);
-      const optimizer = createOptimizer(model);
-      const next = patternBatches(4, 8, 1);
-      const batch = next();
-      const counts: number[] = [];
-      for (let step = 0; step < 10; step++) {
-        trainStep(model, optimizer, [batch, batch], 1e-3, 1);
-        counts.push(tf.memory().numTensors);
+  for (const name of TEST_ENGINES)
+    it(`leak no tensors over 10 steps (${name})`, async () => {
+      await engine(name);
+      for (const attention of ATTENTIONS) {
+        const model = Decoder.create(tinyConfig({ attention }), 1);
+        const optimizer = createOptimizer(model);
+        const next = patternBatches(4, 8, 1);
+        const batch = next();
+        const counts: number[] = [];
+        for (let step = 0; step < 10; step++) {
+          trainStep(model, optimizer, [batch, batch], 1e-3, 1);
+          counts.push(tf.memory().numTensors);
+        }
+        assert.deepEqual(counts, new Array(10).fill(counts[0]), `${attention}: ${counts}`);
+        tf.dispose([batch.inputs, batch.targets]);
+        optimizer.dispose();
+        model.dispose();
       }
-      assert.deepEqual(counts, new Array(10).fill(counts[0]), `${attention}: ${counts}`);
-      tf.dispose([batch.inputs, batch.targets]);
-      optimizer.dispose();
-      model.dispose();
-    }
-    await engine('cpu');
-  });
-
+      await engine('cpu');
+    });
 
   it('accumulating two micro-batches equals one step on both together', () => {
     const config = tinyConfig({ attention: 'diff' });
@@ -97,7 +112,7 @@ describe('training steps', () => {
       assert.ok(maxAbsDiff(a.params[name].dataSync(), b.params[name].dataSync()) < 1e-6, name);
     }
     tf.dispose([first, second, joined] as unknown as tf.TensorContainer);
-    [optA, optB, a, b].forEach((x) => x.dispose());
+    for (const x of [optA, optB, a, b]) x.dispose();
   });
 
   it('a non-finite loss leaves the weights untouched', () => {

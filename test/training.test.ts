@@ -50,7 +50,10 @@ describe('difft train', () => {
       const expected = trainLosses(straight);
       assert.equal(expected.length, 20);
       assert.deepEqual(trainLosses(split), expected);
-      const evals = (dir: string) => readMetrics(join(dir, 'metrics.jsonl')).filter((r) => r.type === 'eval').map((r) => r.type === 'eval' && r.valLoss);
+      const evals = (dir: string) =>
+        readMetrics(join(dir, 'metrics.jsonl'))
+          .filter((r) => r.type === 'eval')
+          .map((r) => r.type === 'eval' && r.valLoss);
       assert.deepEqual(evals(split), evals(straight));
       const weights = (dir: string) => readFileSync(join(dir, 'step-000020', 'model.safetensors'));
       assert.ok(weights(split).equals(weights(straight)), 'final weights differ');
@@ -67,7 +70,10 @@ describe('difft train', () => {
     });
     assert.equal(counts.length, 50);
     assert.deepEqual(counts.slice(1), new Array(49).fill(counts[1]), `tensor counts: ${counts}`);
-    assert.deepEqual(readdirSync(out).filter((name) => name.startsWith('step-')), ['step-000040', 'step-000050']);
+    assert.deepEqual(
+      readdirSync(out).filter((name) => name.startsWith('step-')),
+      ['step-000040', 'step-000050'],
+    );
     assert.ok(existsSync(join(out, 'best', 'model.safetensors')));
     const checkpoint = readCheckpoint(out);
     assert.equal(checkpoint.state.step, 50);
@@ -78,8 +84,25 @@ describe('difft train', () => {
   it('a crash while a checkpoint is written leaves the previous one loadable and the run resumable', async () => {
     const out = join(scratch(), 'crash');
     // a model big enough that writing its checkpoint takes a while
-    const args = ['train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--set', `data.dir=${data}`, '--set', 'model.width=192', '--set', 'model.heads=4',
-      '--set', 'train.steps=8', '--set', 'output.saveEvery=2', '--set', 'eval.every=0'];
+    const args = [
+      'train',
+      '--config',
+      join(REPO_ROOT, 'configs/tiny.yaml'),
+      '--out',
+      out,
+      '--set',
+      `data.dir=${data}`,
+      '--set',
+      'model.width=192',
+      '--set',
+      'model.heads=4',
+      '--set',
+      'train.steps=8',
+      '--set',
+      'output.saveEvery=2',
+      '--set',
+      'eval.every=0',
+    ];
     let killedDuringWrite = false;
     for (let attempt = 0; attempt < 5 && !killedDuringWrite; attempt++) {
       const child = spawn(process.execPath, [DIFFT_BIN, ...args], { cwd: REPO_ROOT, stdio: 'ignore' });
@@ -110,7 +133,11 @@ describe('difft train', () => {
 
   it('Ctrl-C finishes the step, saves a checkpoint, says how to resume and exits 130', async () => {
     const out = join(scratch(), 'interrupted');
-    const child = spawn(process.execPath, [DIFFT_BIN, 'train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--set', `data.dir=${data}`, '--set', 'train.steps=100000', '--set', 'eval.every=0'], { cwd: REPO_ROOT });
+    const child = spawn(
+      process.execPath,
+      [DIFFT_BIN, 'train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--set', `data.dir=${data}`, '--set', 'train.steps=100000', '--set', 'eval.every=0'],
+      { cwd: REPO_ROOT },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     let sent = false;
@@ -124,7 +151,7 @@ describe('difft train', () => {
       child.on('exit', (status) => done(status));
     });
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /Resume with:\n  npx difft train --resume /);
+    assert.match(stderr, /Resume with:\n {2}npx difft train --resume /);
     const saved = readCheckpoint(out);
     assert.ok(saved.state.step >= 1);
   });

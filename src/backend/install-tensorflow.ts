@@ -68,7 +68,10 @@ function run(command: string, args: string[], options: SpawnSyncOptions = {}): {
 function lastLine(output: string): string {
   const network = /getaddrinfo \w+ [\w.-]+|connect E\w+ [\d.:]+|E(AI_AGAIN|NOTFOUND|CONNREFUSED|TIMEDOUT) [\w.-]+/.exec(output);
   if (network) return `no network access (${network[0]})`;
-  const lines = output.split('\n').map((line) => line.trim()).filter((line) => line && !/^npm (warn|notice)|complete log of this run/.test(line));
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !/^npm (warn|notice)|complete log of this run/.test(line));
   const error = lines.filter((line) => /error|ERR!|not found|No matching/i.test(line)).pop();
   return (error ?? lines.pop() ?? '').slice(0, 200);
 }
@@ -92,7 +95,11 @@ export function probeNative(root: string, pkg: NativePackage): { ok: true; versi
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
     timeout: 120_000,
   });
-  const last = child.output.trim().split('\n').filter((line) => line.startsWith('{')).pop();
+  const last = child.output
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .pop();
   try {
     return JSON.parse(last ?? '');
   } catch {
@@ -107,7 +114,8 @@ export function probeNative(root: string, pkg: NativePackage): { ok: true; versi
 function npmInstall(root: string, pkg: NativePackage, ignoreScripts: boolean): { ok: boolean; output: string } {
   const directory = enginesDir(root);
   mkdirSync(directory, { recursive: true });
-  if (!existsSync(join(directory, 'package.json'))) writeFileSync(join(directory, 'package.json'), '{ "private": true, "description": "native engines installed by difft setup" }\n');
+  if (!existsSync(join(directory, 'package.json')))
+    writeFileSync(join(directory, 'package.json'), '{ "private": true, "description": "native engines installed by difft setup" }\n');
   const spec = `${pkg}@${tfjsVersion(root)}`;
   const args = ['install', '--prefix', directory, '--no-audit', '--no-fund', ...(ignoreScripts ? ['--ignore-scripts'] : []), spec];
   const result = run(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: directory });
@@ -130,7 +138,11 @@ function pipWheel(version: string, gpu: boolean): string {
   mkdirSync(directory, { recursive: true });
   const args = ['download', '--no-deps', '--only-binary=:all:', '-d', directory, `${project}==${version}`];
   const attempts: string[] = [];
-  for (const [command, prefix] of [['pip3', []], ['pip', []], ['python3', ['-m', 'pip']]] as const) {
+  for (const [command, prefix] of [
+    ['pip3', []],
+    ['pip', []],
+    ['python3', ['-m', 'pip']],
+  ] as const) {
     const result = run(command, [...prefix, ...args]);
     if (result.ok) {
       const name = readdirSync(directory).find((file) => file.startsWith(`${project.replace('-', '_')}-${version}-`) && file.endsWith('.whl'));

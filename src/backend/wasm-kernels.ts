@@ -4,7 +4,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 /**
  * Kernels difft adds to (or replaces in) the wasm engine so that it trains, and trains fast.
  * Model code never branches on the engine: every fix lives here, registered by kernel name.
- * See FACTS.md: wasm 4.22 lacks UnsortedSegmentSum (the gradient of `gather`), and its
+ * Measured on tfjs-backend-wasm 4.22: it lacks UnsortedSegmentSum (the gradient of `gather`), and its
  * transposed matrix products run at a tenth of the plain product's speed.
  */
 
@@ -89,8 +89,7 @@ const unsortedSegmentSumConfig: KernelConfig = {
 };
 
 /**
- * XNNPACK's product is fast only for one plain row-major pair of matrices (FACTS.md, and measured
- * here: [24,64,32]·[24,32,64] batched takes 2.9 ms, the same 24 products one by one 0.6 ms).
+ * XNNPACK's product is fast only for one plain row-major pair of matrices (measured here: [24,64,32]·[24,32,64] batched takes 2.9 ms, the same 24 products one by one 0.6 ms).
  * So: transposed operands are transposed explicitly (a rank-3 Transpose is fast, rank 5 is not),
  * and a batch of products runs as one 2-D product per batch entry, on views into the operands'
  * memory, each written into its slice of the output.
@@ -145,8 +144,7 @@ function registerFastBatchMatMul(): void {
         out = wasm.makeOutput([batch, rows, cols], 'float32');
         const offsetOf = (x: TensorInfo) => wasm.dataIdMap.get(x.dataId).memoryOffset;
         const view = (x: TensorInfo, index: number, shape: number[]) =>
-          (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(
-            shape, 'float32', offsetOf(x) + index * shape[0] * shape[1] * 4);
+          (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(shape, 'float32', offsetOf(x) + index * shape[0] * shape[1] * 4);
         const forget = (x: TensorInfo) => {
           // a view owns no memory: unregister it without freeing
           wasm.wasm.tfjs.disposeData(wasm.dataIdMap.get(x.dataId).id);

@@ -59,7 +59,11 @@ function transpose(array: NamedArray): NamedArray {
 
 /** Names whose tensors are held [in, out] in memory and stored [out, in] on disk. */
 function linearNames(model: ModelConfig): Set<string> {
-  return new Set(parameterSpecs(model).filter((spec) => spec.isLinear).map((spec) => spec.name));
+  return new Set(
+    parameterSpecs(model)
+      .filter((spec) => spec.isLinear)
+      .map((spec) => spec.name),
+  );
 }
 
 function toDisk(variables: Record<string, tf.Tensor>, linear: (name: string) => boolean): Record<string, NamedArray> {
@@ -78,8 +82,15 @@ function writeJson(path: string, value: unknown): void {
 export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Tensor>, config: CheckpointConfig, state: TrainState): void {
   const temporary = temporaryDirectory(dir);
   const linear = linearNames(model.config);
-  writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, (name) => linear.has(name)), { 'difft.version': DIFFT_VERSION });
-  writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))));
+  writeSafetensors(
+    join(temporary, 'model.safetensors'),
+    toDisk(model.params, (name) => linear.has(name)),
+    { 'difft.version': DIFFT_VERSION },
+  );
+  writeSafetensors(
+    join(temporary, 'optimizer.safetensors'),
+    toDisk(optimizerState, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))),
+  );
   writeJson(join(temporary, 'config.json'), config);
   writeJson(join(temporary, 'state.json'), state);
   replaceDirectory(temporary, dir);
@@ -147,7 +158,9 @@ export function readCheckpoint(path: string, options: FindOptions = {}): LoadedC
   const dir = findCheckpoint(path, options);
   const config = readJson<CheckpointConfig>(join(dir, 'config.json'));
   if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
-    throw new UserError(`${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`);
+    throw new UserError(
+      `${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
+    );
   }
   return { dir, config, state: readJson<TrainState>(join(dir, 'state.json')) };
 }

@@ -63,7 +63,11 @@ export function readSafetensors(path: string): Safetensors {
   let expectedEnd = 0;
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets: [start, end] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const {
+      dtype,
+      shape,
+      data_offsets: [start, end],
+    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     if (dtype !== 'F32') throw new UserError(`${path}: tensor ${name} has dtype ${dtype}; difft reads F32 only`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (end - start !== size * 4 || end > dataBytes.length) throw damaged(`tensor ${name} does not fit: offsets ${start}..${end}, data ${dataBytes.length} bytes`);

@@ -56,7 +56,9 @@ export function compareCommand(program: Command): void {
           shouldStop: () => stopRequested,
           events: {
             onRun: ({ variant, setting, seed, status, index, count }) =>
-              say(`run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`),
+              say(
+                `run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`,
+              ),
             onStep: ({ completedSteps, totalSteps, loss }) => {
               bar ??= createProgress({ label: 'compare', total: totalSteps, fields: 'loss {loss}', plainEverySeconds: 30 });
               bar.update(completedSteps, { loss: Number.isNaN(loss) ? '-' : loss.toFixed(4) });

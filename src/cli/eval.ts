@@ -33,10 +33,10 @@ export function evalCommand(program: Command): void {
     .command('eval')
     .description('loss, perplexity and bits per byte of checkpoints on held-out text')
     .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
-    .option('-c, --corpus <source...>', 'evaluate on these sources instead of the run\'s validation split (tokenised with the checkpoint\'s tokenizer)')
+    .option('-c, --corpus <source...>', "evaluate on these sources instead of the run's validation split (tokenised with the checkpoint's tokenizer)")
     .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens (default: every token)')
-    .option('--seed <n>', 'picks that subset, the same for every checkpoint (default: the first checkpoint\'s eval.seed)')
-    .option('--batch-size <n>', 'sequences per batch (default: the run\'s eval.batchSize)')
+    .option('--seed <n>', "picks that subset, the same for every checkpoint (default: the first checkpoint's eval.seed)")
+    .option('--batch-size <n>', "sequences per batch (default: the run's eval.batchSize)")
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .option('--json', 'print machine-readable results')
     .addHelpText('after', '\nExamples:\n  $ difft eval checkpoints/default-20261124-170000\n  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json')
@@ -67,7 +67,9 @@ export function evalCommand(program: Command): void {
         }
         const fingerprints = new Set(results.map((r) => r.fingerprint));
         if (fingerprints.size > 1) {
-          process.stderr.write('warning: these checkpoints were scored on different tokens (different datasets or context lengths: see the fingerprint column), so their losses are not directly comparable\n');
+          process.stderr.write(
+            'warning: these checkpoints were scored on different tokens (different datasets or context lengths: see the fingerprint column), so their losses are not directly comparable\n',
+          );
         }
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -76,7 +78,17 @@ export function evalCommand(program: Command): void {
         process.stdout.write(
           table(
             ['checkpoint', 'attention', 'step', 'data', 'tokens', 'fingerprint', 'loss', 'perplexity', 'bits/byte'],
-            results.map((r) => [r.checkpoint, r.attention, String(r.step), r.data, r.tokens.toLocaleString('en-US'), r.fingerprint, r.loss.toFixed(4), r.perplexity.toFixed(3), r.bitsPerByte.toFixed(4)]),
+            results.map((r) => [
+              r.checkpoint,
+              r.attention,
+              String(r.step),
+              r.data,
+              r.tokens.toLocaleString('en-US'),
+              r.fingerprint,
+              r.loss.toFixed(4),
+              r.perplexity.toFixed(3),
+              r.bitsPerByte.toFixed(4),
+            ]),
           ),
         );
       }),

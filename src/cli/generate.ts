@@ -33,7 +33,10 @@ export function generateCommand(program: Command): void {
     .option('--top-p <p>', 'sample from the smallest set of tokens holding probability p')
     .option('--seed <n>', 'seed of the sampler', '0')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
-    .addHelpText('after', '\nExamples:\n  $ difft generate checkpoints/default-20261124-170000 --prompt "The jury said" --max-tokens 300\n  $ difft generate run/step-000600 -p "It was" -t 0   # greedy')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ difft generate checkpoints/default-20261124-170000 --prompt "The jury said" --max-tokens 300\n  $ difft generate run/step-000600 -p "It was" -t 0   # greedy',
+    )
     .action(
       action(async (path: string, flags: GenerateFlags) => {
         const options = {

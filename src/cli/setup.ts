@@ -30,7 +30,14 @@ Examples:
         if (!SOURCES.includes(options.source as TensorflowSource)) throw new UserError(`--source ${options.source}: use one of ${SOURCES.join(', ')}`);
         const started = Date.now();
         const result = installTensorflow(
-          { gpu: options.gpu, source: options.source as TensorflowSource, wheel: options.wheel, libtensorflow: options.libtensorflow, tensorflowVersion: options.tfVersion, force: options.force },
+          {
+            gpu: options.gpu,
+            source: options.source as TensorflowSource,
+            wheel: options.wheel,
+            libtensorflow: options.libtensorflow,
+            tensorflowVersion: options.tfVersion,
+            force: options.force,
+          },
           (line) => process.stdout.write(`setup: ${line} …\n`),
         );
         const seconds = ((Date.now() - started) / 1000).toFixed(0);

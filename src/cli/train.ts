@@ -23,10 +23,18 @@ export function trainCommand(program: Command): void {
   program
     .command('train')
     .description('train a model from a config (default: the default preset, diff attention on the Brown corpus)')
-    .option('-c, --config <file|preset>', `YAML or JSON config, or a shipped preset by name (${presetNames().filter((name) => !name.startsWith('compare')).join(', ')}); default: default`)
+    .option(
+      '-c, --config <file|preset>',
+      `YAML or JSON config, or a shipped preset by name (${presetNames()
+        .filter((name) => !name.startsWith('compare'))
+        .join(', ')}); default: default`,
+    )
     .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set model.layers=6', collect, [])
     .option('--print-config', 'print the fully resolved config and exit')
-    .option('-r, --resume <dir>', 'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N trains it longer, --backend switches engines')
+    .option(
+      '-r, --resume <dir>',
+      'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N trains it longer, --backend switches engines',
+    )
     .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
     .option('-b, --backend <name>', 'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)')
     .addHelpText(
@@ -36,7 +44,8 @@ export function trainCommand(program: Command): void {
     .action(
       action(async (flags: TrainFlags) => {
         const overrides = flags.backend ? [...flags.set, `train.backend=${flags.backend}`] : flags.set;
-        if (flags.resume && flags.config) throw new UserError('--config cannot be used with --resume: a resumed run keeps its own config (change train.steps or the engine with --set / --backend)');
+        if (flags.resume && flags.config)
+          throw new UserError('--config cannot be used with --resume: a resumed run keeps its own config (change train.steps or the engine with --set / --backend)');
         if (flags.resume && flags.out) throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
         const config = flags.resume ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides) : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
@@ -92,7 +101,10 @@ export function trainCommand(program: Command): void {
           process.exitCode = EXIT.interrupted;
           return;
         }
-        const summary = result.valLoss !== undefined ? `val loss ${result.valLoss.toFixed(4)}${result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : ''}` : '';
+        const summary =
+          result.valLoss !== undefined
+            ? `val loss ${result.valLoss.toFixed(4)}${result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : ''}`
+            : '';
         process.stdout.write(`done: ${result.step} steps, ${summary}\ncheckpoint: ${result.checkpoint}\n`);
       }),
     );

@@ -175,7 +175,8 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
     const overlap = variants.find((v) => v.set && key in v.set);
     if (overlap) throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
     for (const value of values) {
-      if (!/^[A-Za-z0-9._+-]+$/.test(String(value))) throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ -)`);
+      if (!/^[A-Za-z0-9._+-]+$/.test(String(value)))
+        throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ -)`);
     }
     const distinct = new Set(values.map(String));
     if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);

@@ -116,7 +116,10 @@ class StepCounter {
   private readonly done = new Map<string, number>();
   private readonly totalSteps: number;
 
-  constructor(runs: RunJob[], private readonly events: CompareEvents | undefined) {
+  constructor(
+    runs: RunJob[],
+    private readonly events: CompareEvents | undefined,
+  ) {
     this.totalSteps = runs.reduce((sum, run) => sum + run.config.train.steps, 0);
   }
 

@@ -85,8 +85,7 @@ function describeError(error: ErrorObject, config: Plain): string {
   let value: unknown = config;
   for (const part of path) value = (value as Plain)?.[part];
   const node = schemaAt(key.replace(/\.\d+$/, ''));
-  const allowed =
-    error.keyword === 'enum' ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` : (error.message ?? 'is not allowed');
+  const allowed = error.keyword === 'enum' ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` : (error.message ?? 'is not allowed');
   const description = node?.description ? ` (${key}: ${node.description})` : '';
   return `config key ${key} = ${JSON.stringify(value)}: ${allowed}${description}`;
 }
@@ -145,7 +144,9 @@ export function resumeConfig(stored: RunConfig, overrides: string[]): RunConfig 
 export function checkResumable(stored: RunConfig, config: RunConfig, where: string): void {
   const refused = changedKeys(stored, config).filter((key) => !RESUMABLE_KEYS.includes(key) && key !== 'name');
   if (refused.length) {
-    throw new UserError(`${where}: ${refused.join(', ')} cannot change when resuming (only ${RESUMABLE_KEYS.join(', ')} can); start a new run to change ${refused.length > 1 ? 'them' : 'it'}`);
+    throw new UserError(
+      `${where}: ${refused.join(', ')} cannot change when resuming (only ${RESUMABLE_KEYS.join(', ')} can); start a new run to change ${refused.length > 1 ? 'them' : 'it'}`,
+    );
   }
 }
 

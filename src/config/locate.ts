@@ -32,12 +32,14 @@ export function locateConfig(nameOrPath: string, what = 'config'): string {
 }
 
 /** Config keys whose values are paths: relative ones are anchored at the config file that wrote them. */
-const PATH_KEYS = ['data.dir', 'output.dir', 'data.corpus'] as const;
+const PATH_KEYS = ['data.dir', 'output.dir', 'data.corpus', 'data.valCorpus'] as const;
+const CORPUS_KEYS: string[] = ['data.corpus', 'data.valCorpus'];
 
 /** One path value, anchored at `baseDir` unless absolute or (for corpora) a built-in corpus name. */
 export function anchorPath(key: string, value: unknown, baseDir: string): unknown {
   if (!(PATH_KEYS as readonly string[]).includes(key)) return value;
-  const anchor = (path: unknown) => (typeof path === 'string' && !isAbsolute(path) && !(key === 'data.corpus' && (BUILTIN_CORPORA as readonly string[]).includes(path)) ? join(baseDir, path) : path);
+  const anchor = (path: unknown) =>
+    typeof path === 'string' && !isAbsolute(path) && !(CORPUS_KEYS.includes(key) && (BUILTIN_CORPORA as readonly string[]).includes(path)) ? join(baseDir, path) : path;
   return Array.isArray(value) ? value.map(anchor) : anchor(value);
 }
 

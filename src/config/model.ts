@@ -86,4 +86,3 @@ export function ffnHiddenWidth(config: ModelConfig): number {
   const target = Math.ceil((8 * config.width) / 3);
   return Math.ceil(target / config.ffnMultiple) * config.ffnMultiple;
 }
-

@@ -36,10 +36,23 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         corpus: {
-          type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['brown'],
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          default: ['brown'],
           description: 'text files, folders, .jsonl files or built-in corpora (brown, nlp-corpus)',
         },
-        tokenizer: { enum: ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base', 'byte', 'char'], default: 'byte', description: 'tiktoken encoding, byte (UTF-8) or char' },
+        valCorpus: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          description: 'validation text (files, folders, .jsonl, built-in corpora); when given it is the validation split and all of data.corpus trains',
+        },
+        tokenizer: {
+          enum: ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base', 'byte', 'char'],
+          default: 'byte',
+          description: 'tiktoken encoding, byte (UTF-8) or char',
+        },
         valFraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'fraction of the text held out for validation' },
         dir: { type: 'string', default: 'data', description: 'where prepared datasets are kept' },
         textField: { type: 'string', default: 'text', description: 'the text field of .jsonl records' },
@@ -96,7 +109,7 @@ export interface RunConfig {
   name: string;
   /** The model's shape; the vocabulary size comes from the tokenizer. */
   model: Omit<ModelConfig, 'vocabSize' | 'kvHeads'> & { kvHeads?: number };
-  data: { corpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string };
+  data: { corpus: string[]; valCorpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string };
   train: {
     steps: number;
     batchSize: number;

@@ -9,7 +9,12 @@ import { readShards, type TokenArray } from './shards.js';
  * A prepared dataset opened for training and evaluation: the manifest and each split's tokens.
  */
 export class TokenDataset {
-  private constructor(readonly dir: string, readonly manifest: DatasetManifest, readonly train: TokenArray, readonly val: TokenArray) {}
+  private constructor(
+    readonly dir: string,
+    readonly manifest: DatasetManifest,
+    readonly train: TokenArray,
+    readonly val: TokenArray,
+  ) {}
 
   static open(dir: string): TokenDataset {
     const manifestPath = join(dir, 'manifest.json');
@@ -54,7 +59,12 @@ export class BatchSampler {
   private rngState: number;
   private batches = 0;
 
-  constructor(private readonly tokens: TokenArray, private readonly batch: number, private readonly length: number, private readonly seed: number) {
+  constructor(
+    private readonly tokens: TokenArray,
+    private readonly batch: number,
+    private readonly length: number,
+    private readonly seed: number,
+  ) {
     if (tokens.length < length + 1) {
       throw new UserError(`training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): use more text or a shorter model.seqLen`);
     }

@@ -5,7 +5,7 @@ import { replaceDirectory, writeFileDurably } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
-import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, TIKTOKEN_NAMES, type TokenizerName, type TokenizerSpec } from './tokenizer.js';
+import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, type TIKTOKEN_NAMES, type TokenizerName, type TokenizerSpec } from './tokenizer.js';
 
 /**
  * `difft prepare`: text sources → tokenizer → train/validation token shards + manifest.json.
@@ -13,7 +13,9 @@ import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, T
  * Documents are cut into sections (whole documents when short, else pieces of about
  * `sectionBytes` ending at a line break). Sections are numbered across the corpus and every
  * (1/valFraction)-th goes to validation: deterministic, spread evenly through the corpus, and
- * never empty once the corpus has more than 1/valFraction sections.
+ * never empty once the corpus has more than 1/valFraction sections. With explicit validation
+ * sources (`data.valCorpus`: a held-out file, a benchmark's validation set) those are the
+ * validation split and every section of the corpus trains.
  */
 export const DATASET_FORMAT = 'difft-dataset';
 export const DATASET_VERSION = 1;
@@ -35,8 +37,10 @@ export interface DatasetManifest {
   tokenizer: TokenizerSpec;
   vocabSize: number;
   dtype: TokenDtype;
+  /** 0 when the validation split came from `valSources`. */
   valFraction: number;
   sources: { source: string; files: number; bytes: number }[];
+  valSources?: { source: string; files: number; bytes: number }[];
   splits: { train: SplitInfo; val: SplitInfo };
   createdAt: string;
 }
@@ -49,6 +53,8 @@ export interface PrepareProgress {
 
 export interface PrepareOptions {
   sources: string[];
+  /** Validation text; when given, it replaces the held-out fraction. */
+  valSources?: string[];
   tokenizer: string;
   valFraction?: number;
   /** The dataset directory; by default a name derived from sources, tokenizer and key under `dataRoot`. */
@@ -74,11 +80,20 @@ function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
   return { kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] };
 }
 
-function inputKey(entries: SourceEntry[], tokenizer: TokenizerName, valFraction: number, textField: string): string {
+function inputKey(entries: SourceEntry[], valEntries: SourceEntry[], tokenizer: TokenizerName, valFraction: number, textField: string): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ format: DATASET_VERSION, tokenizer, valFraction, textField }));
   for (const entry of entries) hash.update(`\n${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
+  // a dataset with explicit validation text hashes it too (and nothing is added without it: old keys stay valid)
+  for (const entry of valEntries) hash.update(`\nval\t${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
   return hash.digest('hex');
+}
+
+function describeSources(sources: string[]): { source: string; files: number; bytes: number }[] {
+  return sources.map((source) => {
+    const own = resolveSources([source]);
+    return { source, files: own.length, bytes: own.reduce((sum, entry) => sum + entry.size, 0) };
+  });
 }
 
 /** Sections of about `size` bytes that end at a line break (or where a piece ends, for huge lines). */
@@ -135,14 +150,18 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   if (!(valFraction > 0 && valFraction < 0.5)) throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and below 0.5`);
   const textField = options.textField ?? 'text';
   const entries = resolveSources(options.sources);
-  const key = inputKey(entries, tokenizerName, valFraction, textField);
+  const valEntries = options.valSources?.length ? resolveSources(options.valSources) : [];
+  const explicitVal = valEntries.length > 0;
+  // with explicit validation text no section of the corpus is held out
+  const heldOut = explicitVal ? 0 : valFraction;
+  const key = inputKey(entries, valEntries, tokenizerName, valFraction, textField);
   const dir = resolve(options.out ?? join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`));
 
   const manifestPath = join(dir, 'manifest.json');
   const existing = options.force ? undefined : readMatchingManifest(manifestPath, key);
   if (existing) return { dir, manifest: existing, reused: true };
 
-  const bytesTotal = entries.reduce((sum, entry) => sum + entry.size, 0);
+  const bytesTotal = [...entries, ...valEntries].reduce((sum, entry) => sum + entry.size, 0);
   let bytesDone = 0;
   const readOptions: ReadOptions = {
     textField,
@@ -150,9 +169,9 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     warn: options.onWarning ?? (() => {}),
     onBytes: (bytes) => (bytesDone = Math.min(bytesTotal, bytesDone + bytes)),
   };
-  const size = sectionSize(bytesTotal);
+  const size = sectionSize(entries.reduce((sum, entry) => sum + entry.size, 0));
   let spec = tokenizerSpecFor(tokenizerName);
-  if (spec.kind === 'char') spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, valFraction) };
+  if (spec.kind === 'char') spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
   const tokenizer = createTokenizer(spec);
 
   const temporary = `${dir}.tmp-${process.pid}`;
@@ -166,20 +185,24 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     };
     const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
     let sectionIndex = 0;
-    for await (const document of readDocuments(entries, readOptions)) {
-      let sectionInDocument = 0;
-      for await (const text of sections(document.pieces, size)) {
-        const split = isValidationSection(sectionIndex++, valFraction) ? splits.val : splits.train;
-        const continues = split.last?.document === document.name && split.last.section === sectionInDocument - 1;
-        if (split.last && !continues) split.writer.write(separator);
-        split.writer.write(tokenizer.encode(text));
-        const bytes = Buffer.byteLength(text, 'utf8');
-        split.bytes += bytes;
-        split.sections++;
-        split.last = { document: document.name, section: sectionInDocument++ };
-        options.onProgress?.({ bytesDone, bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
+    const write = async (sourceEntries: SourceEntry[], splitOf: (section: number) => SplitState) => {
+      for await (const document of readDocuments(sourceEntries, readOptions)) {
+        let sectionInDocument = 0;
+        for await (const text of sections(document.pieces, size)) {
+          const split = splitOf(sectionIndex++);
+          const continues = split.last?.document === document.name && split.last.section === sectionInDocument - 1;
+          if (split.last && !continues) split.writer.write(separator);
+          split.writer.write(tokenizer.encode(text));
+          const bytes = Buffer.byteLength(text, 'utf8');
+          split.bytes += bytes;
+          split.sections++;
+          split.last = { document: document.name, section: sectionInDocument++ };
+          options.onProgress?.({ bytesDone, bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
+        }
       }
-    }
+    };
+    await write(entries, (section) => (isValidationSection(section, heldOut) ? splits.val : splits.train));
+    await write(valEntries, () => splits.val);
     const finish = (state: SplitState): SplitInfo => {
       const sha256 = state.writer.finish();
       return { tokens: state.writer.tokens, bytes: state.bytes, sections: state.sections, shards: state.writer.shards, sha256 };
@@ -191,18 +214,19 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
       tokenizer: spec,
       vocabSize: tokenizer.vocabSize,
       dtype,
-      valFraction,
-      sources: options.sources.map((source) => {
-        const own = resolveSources([source]);
-        return { source, files: own.length, bytes: own.reduce((sum, entry) => sum + entry.size, 0) };
-      }),
+      valFraction: heldOut,
+      sources: describeSources(options.sources),
+      ...(explicitVal ? { valSources: describeSources(options.valSources!) } : {}),
       splits: { train: finish(splits.train), val: finish(splits.val) },
       createdAt: new Date().toISOString(),
     };
     const corpus = options.sources.join(', ');
     if (manifest.splits.train.tokens === 0) throw new UserError(`corpus ${corpus} contains no text`);
+    if (manifest.splits.val.tokens === 0 && explicitVal) throw new UserError(`validation corpus ${options.valSources!.join(', ')} contains no text`);
     if (manifest.splits.val.tokens === 0) {
-      throw new UserError(`corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`);
+      throw new UserError(
+        `corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`,
+      );
     }
     writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     // another process (a second shard of an experiment) may have finished the same dataset meanwhile:

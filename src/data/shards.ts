@@ -30,7 +30,11 @@ export class ShardWriter {
   private fd: number | undefined;
   private readonly hash: Hash = createHash('sha256');
 
-  constructor(private readonly dir: string, private readonly prefix: string, dtype: TokenDtype) {
+  constructor(
+    private readonly dir: string,
+    private readonly prefix: string,
+    dtype: TokenDtype,
+  ) {
     this.buffer = dtype === 'uint16' ? new Uint16Array(FLUSH_TOKENS) : new Uint32Array(FLUSH_TOKENS);
   }
 

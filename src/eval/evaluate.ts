@@ -44,7 +44,9 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
   let dir = dataset.dir;
   if (!existsSync(join(dir, 'manifest.json'))) {
     onWarning?.(`dataset ${dir} is gone: preparing it again from ${run.data.corpus.join(', ')}`);
-    dir = (await prepareDataset({ sources: run.data.corpus, tokenizer: run.data.tokenizer, valFraction: run.data.valFraction, dataRoot: run.data.dir, textField: run.data.textField })).dir;
+    dir = (
+      await prepareDataset({ sources: run.data.corpus, valSources: run.data.valCorpus, tokenizer: run.data.tokenizer, valFraction: run.data.valFraction, dataRoot: run.data.dir, textField: run.data.textField })
+    ).dir;
   }
   const opened = TokenDataset.open(dir);
   if (opened.manifest.key !== dataset.key) onWarning?.(`the dataset in ${dir} differs from the one the run was trained on`);

@@ -59,7 +59,12 @@ export function generateText(checkpointPath: string, prompt: string, options: Ge
       const known = new Set(checkpoint.config.tokenizer.symbols);
       const unknown = [...new Set(Array.from(prompt).filter((ch) => !known.has(ch) || ch === UNKNOWN_SYMBOL))];
       if (unknown.length) {
-        throw new UserError(`the prompt has characters the checkpoint's char tokenizer never saw: ${unknown.slice(0, 10).map((ch) => JSON.stringify(ch)).join(', ')}`);
+        throw new UserError(
+          `the prompt has characters the checkpoint's char tokenizer never saw: ${unknown
+            .slice(0, 10)
+            .map((ch) => JSON.stringify(ch))
+            .join(', ')}`,
+        );
       }
     }
     const start = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));

@@ -35,8 +35,13 @@ export function checkpointInfo(path: string): CheckpointInfo {
     vocabSize: config.model.vocabSize,
     engine: state.engine,
     progress: {
-      step: state.step, steps: config.run.train.steps, tokens: state.tokens, elapsedSeconds: state.elapsedSeconds,
-      lastValLoss: state.lastValLoss, bestValLoss: state.bestValLoss, bestStep: state.bestStep,
+      step: state.step,
+      steps: config.run.train.steps,
+      tokens: state.tokens,
+      elapsedSeconds: state.elapsedSeconds,
+      lastValLoss: state.lastValLoss,
+      bestValLoss: state.bestValLoss,
+      bestStep: state.bestStep,
     },
   };
   if (config.model.attention === 'standard') return info;

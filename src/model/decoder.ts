@@ -85,7 +85,13 @@ export class Decoder {
     for (let layer = 0; layer < config.layers; layer++) {
       const weight = (name: string) => params[`layers.${layer}.${name}`];
       const attended = ATTENTION[config.attention](rmsNorm(x, weight('attn_norm.weight'), config.normEps), {
-        config, params, layer, rope, rotation: this.rope.rotation, mask, stackedMask,
+        config,
+        params,
+        layer,
+        rope,
+        rotation: this.rope.rotation,
+        mask,
+        stackedMask,
         capture: options.capture ?? false,
         cache: options.cache?.[layer],
       });

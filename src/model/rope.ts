@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
  *   x'[2i]   = x[2i]·cos − x[2i+1]·sin
  *   x'[2i+1] = x[2i]·sin + x[2i+1]·cos
  * computed as x·cos + (x·R)·sin, where R maps each pair (a, b) to (−b, a). One small product replaces
- * split/stack over an axis of size 2, which is very slow on wasm (FACTS.md).
+ * split/stack over an axis of size 2, which is very slow on wasm (measured: see the wasm notes in
+ * src/backend/wasm-kernels.ts).
  */
 export interface RopeTables {
   /** cos(t·θᵢ), each repeated for both members of its pair: [maxLen, d]. */
@@ -21,7 +22,7 @@ export function ropeAngles(maxLen: number, dim: number, base: number): { cos: Fl
   const sin = new Float32Array(maxLen * dim);
   for (let t = 0; t < maxLen; t++) {
     for (let i = 0; i < dim / 2; i++) {
-      const angle = t * Math.pow(base, (-2 * i) / dim);
+      const angle = t * base ** ((-2 * i) / dim);
       for (const j of [2 * i, 2 * i + 1]) {
         cos[t * dim + j] = Math.cos(angle);
         sin[t * dim + j] = Math.sin(angle);

@@ -37,7 +37,10 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
       color: { field: 'variant', type: 'nominal', title: 'variant' },
     },
     layer: [
-      { mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 }, encoding: { y: { field: 'valLoss', type: 'quantitative', title: 'validation loss (nats/token)', scale: { zero: false } } } },
+      {
+        mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 },
+        encoding: { y: { field: 'valLoss', type: 'quantitative', title: 'validation loss (nats/token)', scale: { zero: false } } },
+      },
       { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'valLoss', type: 'quantitative' } } },
     ],
   } as TopLevelSpec;
@@ -71,7 +74,9 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const keys = Object.keys(summary.sweep);
   if (keys.length !== 1) return undefined;
   const [key] = keys;
-  const values = summary.groups.flatMap((group) => group.runs.map((run) => ({ variant: group.variant, value: summary.sweep[key][summary.settings.indexOf(group.setting)], loss: run.finalValLoss })));
+  const values = summary.groups.flatMap((group) =>
+    group.runs.map((run) => ({ variant: group.variant, value: summary.sweep[key][summary.settings.indexOf(group.setting)], loss: run.finalValLoss })),
+  );
   const numeric = values.every((v) => typeof v.value === 'number' && v.value > 0);
   return {
     ...common,
@@ -82,7 +87,10 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
       color: { field: 'variant', type: 'nominal', title: 'variant' },
     },
     layer: [
-      { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'loss', type: 'quantitative', title: 'final validation loss (nats/token)', scale: { zero: false } } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: { y: { aggregate: 'mean', field: 'loss', type: 'quantitative', title: 'final validation loss (nats/token)', scale: { zero: false } } },
+      },
       { mark: { type: 'point', opacity: 0.4 }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
     ],
   } as TopLevelSpec;
@@ -90,7 +98,9 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
 
 function lambdaSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
-    group.runs.flatMap((run) => run.lambdas.flatMap(({ step, values: lambdas }) => lambdas.map((lambda, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, lambda })))),
+    group.runs.flatMap((run) =>
+      run.lambdas.flatMap(({ step, values: lambdas }) => lambdas.map((lambda, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, lambda }))),
+    ),
   );
   if (values.length === 0) return undefined;
   return {
@@ -122,7 +132,9 @@ async function render(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }>
       background: 'white',
       fitTo: { mode: 'zoom', value: 2 },
       font: { fontFiles: [fontFile], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY },
-    }).render().asPng();
+    })
+      .render()
+      .asPng();
     return { svg, png };
   } finally {
     view.finalize();

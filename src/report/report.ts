@@ -26,7 +26,20 @@ const integer = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleStrin
 const signed = (x: number | undefined, digits = 4) => (x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`);
 const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
-export const SUMMARY_HEADER = ['variant', 'setting', 'attention', 'parameters (× baseline)', 'seeds', 'tokens', 'train time s', 'tokens/s', 'final val loss', 'best val loss', 'final bits/byte', 'best bits/byte'];
+export const SUMMARY_HEADER = [
+  'variant',
+  'setting',
+  'attention',
+  'parameters (× baseline)',
+  'seeds',
+  'tokens',
+  'train time s',
+  'tokens/s',
+  'final val loss',
+  'best val loss',
+  'final bits/byte',
+  'best bits/byte',
+];
 
 export function summaryRows(summary: ComparisonSummary, groups: GroupSummary[] = summary.groups): string[][] {
   return groups.map((g) => [
@@ -107,13 +120,20 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       kind: 'paragraph',
       text: [
         `Baseline: ${summary.baseline}. Seeds: ${summary.seeds.join(', ')}.`,
-        sweeping ? `Sweep: ${Object.entries(summary.sweep).map(([key, values]) => `${key} ∈ {${values.join(', ')}}`).join('; ')} (${summary.settings.length} settings per variant).` : '',
+        sweeping
+          ? `Sweep: ${Object.entries(summary.sweep)
+              .map(([key, values]) => `${key} ∈ {${values.join(', ')}}`)
+              .join('; ')} (${summary.settings.length} settings per variant).`
+          : '',
         evalSet ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ${evalSet.fingerprint}).` : '',
         'Losses are in nats per token.',
-      ].filter(Boolean).join(' '),
+      ]
+        .filter(Boolean)
+        .join(' '),
     },
   ];
-  if (summary.missing.length) out.push({ kind: 'paragraph', text: `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished runs only.` });
+  if (summary.missing.length)
+    out.push({ kind: 'paragraph', text: `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished runs only.` });
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) out.push({ kind: 'heading', text: 'Warnings' }, { kind: 'list', items: warnings });
 
@@ -146,7 +166,7 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
   if (sweeping) {
     out.push(
       { kind: 'heading', text: 'Sweep' },
-      { kind: 'paragraph', text: 'Final validation loss per setting, mean ± std over seeds; bold: the variant\'s best setting, at which its verdict is given.' },
+      { kind: 'paragraph', text: "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at which its verdict is given." },
       sweepGrid(summary),
     );
   }
@@ -171,17 +191,17 @@ function markdown(content: Block[]): string {
 }
 
 function html(content: Block[]): string {
-  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const inline = (s: string) => escape(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
+  const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const inline = (s: string) => escapeHtml(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
   let first = true;
   const body = content.map((block) => {
     const tag = first ? 'h1' : 'h2';
     first = false;
-    if (block.kind === 'heading') return `<${tag}>${escape(block.text)}</${tag}>`;
+    if (block.kind === 'heading') return `<${tag}>${escapeHtml(block.text)}</${tag}>`;
     if (block.kind === 'paragraph') return `<p>${inline(block.text)}</p>`;
     if (block.kind === 'list') return `<ul>${block.items.map((item) => `<li>${inline(item)}</li>`).join('')}</ul>`;
     if (block.kind === 'table') {
-      const head = `<tr>${block.header.map((h) => `<th>${escape(h)}</th>`).join('')}</tr>`;
+      const head = `<tr>${block.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
       return `<table><thead>${head}</thead><tbody>\n${block.rows.map((row) => `<tr>${row.map((cell) => `<td>${inline(cell)}</td>`).join('')}</tr>`).join('\n')}\n</tbody></table>`;
     }
     return block.plot.svg;

@@ -205,9 +205,15 @@ function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, swee
       : { target, baselineTokens },
   };
   const warnings: string[] = [];
-  if (pairedSeeds.length < 3) warnings.push(`only ${pairedSeeds.length} seed(s) finished by both ${variant.variant} and ${baseline.variant}: with fewer than 3 the interval is very wide (t(1) = 12.71) or missing; run more seeds`);
+  if (pairedSeeds.length < 3)
+    warnings.push(
+      `only ${pairedSeeds.length} seed(s) finished by both ${variant.variant} and ${baseline.variant}: with fewer than 3 the interval is very wide (t(1) = 12.71) or missing; run more seeds`,
+    );
   const fingerprints = new Set([...variant.runs, ...baseline.runs].map((run) => run.evalFingerprint ?? 'unknown'));
-  if (fingerprints.size > 1) warnings.push(`${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): the differences mix model and sample`);
+  if (fingerprints.size > 1)
+    warnings.push(
+      `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): the differences mix model and sample`,
+    );
   return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping), warnings };
 }
 

@@ -76,8 +76,8 @@ export class AdamW {
   applyFlat(grad: tf.Tensor1D, lr: number): void {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay } = this.options;
-    const correction1 = 1 - Math.pow(beta1, this.step);
-    const correction2 = 1 - Math.pow(beta2, this.step);
+    const correction1 = 1 - beta1 ** this.step;
+    const correction2 = 1 - beta2 ** this.step;
     tf.tidy(() => {
       const m = this.m.mul(beta1).add(grad.mul(1 - beta1));
       const v = this.v.mul(beta2).add(grad.square().mul(1 - beta2));
@@ -87,7 +87,9 @@ export class AdamW {
       const theta = this.flatten(Object.fromEntries(this.names.map((name, i) => [name, this.params[i]])));
       const keep = tf.sub(1, this.decayMask.mul(lr * weightDecay)); // 1 − lr·wd where decayed, else 1
       const next = theta.mul(keep).sub(update.mul(lr)) as tf.Tensor1D;
-      this.unflatten(next).forEach((value, i) => this.params[i].assign(value));
+      this.unflatten(next).forEach((value, i) => {
+        this.params[i].assign(value);
+      });
     });
   }
 

@@ -7,8 +7,17 @@ import { checkResumable, configToYaml } from '../config/load.js';
 import { resolveModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
 import {
-  CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, loadOptimizerState, pruneCheckpoints, readCheckpoint, saveCheckpoint, stepDirName,
-  type CheckpointConfig, type LoadedCheckpoint, type TrainState,
+  CHECKPOINT_FORMAT,
+  DIFFT_VERSION,
+  loadModel,
+  loadOptimizerState,
+  pruneCheckpoints,
+  readCheckpoint,
+  saveCheckpoint,
+  stepDirName,
+  type CheckpointConfig,
+  type LoadedCheckpoint,
+  type TrainState,
 } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
 import { evaluationSet } from '../data/eval-set.js';
@@ -60,6 +69,7 @@ export interface TrainResult {
 export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onPrepare' | 'onWarning'> = {}): ReturnType<typeof prepareDataset> {
   return prepareDataset({
     sources: config.data.corpus,
+    valSources: config.data.valCorpus,
     tokenizer: config.data.tokenizer,
     valFraction: config.data.valFraction,
     dataRoot: config.data.dir,
@@ -97,7 +107,9 @@ function resumedConfig(resumed: LoadedCheckpoint, given: RunConfig | undefined, 
     );
   }
   if (given.train.backend !== stored.train.backend) {
-    events.onWarning?.(`train.backend ${stored.train.backend} → ${given.train.backend}: same data order and schedule; from here on the arithmetic is the new engine's (agreeing to float32 round-off, not bit for bit)`);
+    events.onWarning?.(
+      `train.backend ${stored.train.backend} → ${given.train.backend}: same data order and schedule; from here on the arithmetic is the new engine's (agreeing to float32 round-off, not bit for bit)`,
+    );
   }
   return given;
 }
@@ -194,7 +206,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
 
   events.onStart?.({
-    runDir, startStep: state.step, steps: settings.steps, parameters: countParameters(modelConfig).total, datasetDir: prepared.dir, resumedFrom: resumed?.dir,
+    runDir,
+    startStep: state.step,
+    steps: settings.steps,
+    parameters: countParameters(modelConfig).total,
+    datasetDir: prepared.dir,
+    resumedFrom: resumed?.dir,
   });
 
   // the loop
@@ -225,8 +242,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       events.onStep?.({ step, loss: outcome.loss, lr, tokensPerSecond });
       if (step % settings.logEvery === 0 || step === settings.steps) {
         appendMetrics(metricsPath, {
-          type: 'train', step, tokens: state.tokens, loss: outcome.loss, lr, gradNorm: outcome.gradNorm, tokensPerSecond,
-          elapsedSeconds: state.elapsedSeconds, lambdas: diffLambdas(model.params, modelConfig),
+          type: 'train',
+          step,
+          tokens: state.tokens,
+          loss: outcome.loss,
+          lr,
+          gradNorm: outcome.gradNorm,
+          tokensPerSecond,
+          elapsedSeconds: state.elapsedSeconds,
+          lambdas: diffLambdas(model.params, modelConfig),
         });
       }
       const last = step === settings.steps;

@@ -11,7 +11,11 @@ export interface Batch {
 
 /** Weight decay goes to linear weights and the embedding: the 2-D matrices. */
 export function createOptimizer(model: Decoder, options: Partial<AdamWOptions> = {}): AdamW {
-  const matrices = new Set(parameterSpecs(model.config).filter((spec) => spec.shape.length === 2).map((spec) => spec.name));
+  const matrices = new Set(
+    parameterSpecs(model.config)
+      .filter((spec) => spec.shape.length === 2)
+      .map((spec) => spec.name),
+  );
   return new AdamW(model.params, (name) => matrices.has(name), options);
 }
 

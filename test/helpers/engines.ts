@@ -8,7 +8,9 @@ import { listEngines, type EngineName } from '../../src/backend/engines.js';
  */
 async function chooseTestEngines(): Promise<EngineName[]> {
   const probes = await listEngines();
-  const named = process.env.DIFFT_TEST_ENGINES?.split(',').map((name) => name.trim()).filter(Boolean) as EngineName[] | undefined;
+  const named = process.env.DIFFT_TEST_ENGINES?.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean) as EngineName[] | undefined;
   if (named?.length) {
     for (const name of named) {
       const probe = probes.find((p) => p.name === name);

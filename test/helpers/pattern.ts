@@ -16,8 +16,16 @@ export function patternBatches(batch: number, length: number, seed: number): () 
       return Array.from({ length: length + 1 }, (_, i) => PATTERN[(start + i) % PATTERN.length]);
     });
     return {
-      inputs: tf.tensor2d(rows.map((r) => r.slice(0, length)), undefined, 'int32'),
-      targets: tf.tensor2d(rows.map((r) => r.slice(1)), undefined, 'int32'),
+      inputs: tf.tensor2d(
+        rows.map((r) => r.slice(0, length)),
+        undefined,
+        'int32',
+      ),
+      targets: tf.tensor2d(
+        rows.map((r) => r.slice(1)),
+        undefined,
+        'int32',
+      ),
     };
   };
 }

@@ -1,6 +1,6 @@
 /**
  * A second, independent formulation of the decoder: plain loops over float64 arrays, written from
- * DESIGN.md's equations with no tfjs and none of the model's reshapes. Tests compare the tfjs model
+ * docs/design.md's equations with no tfjs and none of the model's reshapes. Tests compare the tfjs model
  * with it; the two share only the weights.
  */
 import type { ModelConfig } from '../../src/config/model.js';
@@ -27,7 +27,7 @@ export function ropeByHand(head: number[], position: number, base: number): numb
   const d = head.length;
   const out = head.slice();
   for (let i = 0; i < d / 2; i++) {
-    const angle = position * Math.pow(base, (-2 * i) / d);
+    const angle = position * base ** ((-2 * i) / d);
     const [a, b] = [head[2 * i], head[2 * i + 1]];
     out[2 * i] = a * Math.cos(angle) - b * Math.sin(angle);
     out[2 * i + 1] = a * Math.sin(angle) + b * Math.cos(angle);
@@ -70,7 +70,7 @@ export function referenceAttention(config: ModelConfig, weights: Weights, layer:
   const k = matmul(x, matrix(weights, p('k_proj.weight')));
   const v = matmul(x, matrix(weights, p('v_proj.weight')));
   const length = x.length;
-  let headOutputs: Matrix[] = [];
+  const headOutputs: Matrix[] = [];
 
   if (config.attention === 'standard') {
     const groupSize = config.heads / config.kvHeads;

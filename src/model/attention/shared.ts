@@ -90,7 +90,10 @@ export function splitPair(x: tf.Tensor, axis: number): [tf.Tensor, tf.Tensor] {
   const shape = x.shape;
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const halves = x.reshape([outer, 2, inner]).transpose([1, 0, 2]).reshape([2, outer * inner]); // [2, outer·inner]
+  const halves = x
+    .reshape([outer, 2, inner])
+    .transpose([1, 0, 2])
+    .reshape([2, outer * inner]); // [2, outer·inner]
   const rest = [...shape.slice(0, axis), ...shape.slice(axis + 1)];
   const [first, second] = tf.unstack(halves);
   return [first.reshape(rest), second.reshape(rest)];
