@@ -109,7 +109,10 @@ describe('difft prepare', () => {
     // char vocabularies come from the training text only: the validation split's own characters are unknown
     const chars = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'char', dataRoot: join(dir, 'data') });
     assert.ok(chars.manifest.tokenizer.kind === 'char' && !chars.manifest.tokenizer.symbols.includes(':'));
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'missing.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') }), /corpus path not found: .*missing\.txt/);
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'missing.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') }),
+      /corpus path not found: .*missing\.txt/,
+    );
   });
 
   it('sends every (1/f)-th section to validation', () => {

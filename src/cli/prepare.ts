@@ -23,12 +23,15 @@ export function prepareCommand(program: Command): void {
     .requiredOption('-c, --corpus <source...>', 'text file, folder, .jsonl file, or built-in corpus (brown, nlp-corpus); repeatable')
     .option('-t, --tokenizer <name>', `one of ${TOKENIZER_NAMES.join(', ')}`, 'gpt2')
     .option('--val-fraction <f>', 'fraction of the text kept for validation', '0.05')
-    .option('--val-corpus <source...>', 'validation text instead of a held-out fraction (a held-out file, a benchmark\'s validation set)')
+    .option('--val-corpus <source...>', "validation text instead of a held-out fraction (a held-out file, a benchmark's validation set)")
     .option('-o, --out <dir>', 'dataset directory (default: data/<corpus>-<tokenizer>-<hash>)')
     .option('--text-field <name>', 'field holding the text in .jsonl records', 'text')
     .option('--on-bad-file <what>', 'binary or non-UTF-8 file: skip (with a warning) or stop', 'skip')
     .option('--force', 'rebuild even if an identical dataset exists')
-    .addHelpText('after', '\nExamples:\n  $ difft prepare --corpus brown --tokenizer gpt2\n  $ difft prepare --corpus notes/ book.txt --tokenizer byte --val-fraction 0.1\n  $ difft prepare --corpus train.jsonl --val-corpus valid.jsonl --tokenizer gpt2')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ difft prepare --corpus brown --tokenizer gpt2\n  $ difft prepare --corpus notes/ book.txt --tokenizer byte --val-fraction 0.1\n  $ difft prepare --corpus train.jsonl --val-corpus valid.jsonl --tokenizer gpt2',
+    )
     .action(
       action(async (flags: PrepareFlags) => {
         if (!['skip', 'stop'].includes(flags.onBadFile)) throw new UserError(`--on-bad-file ${flags.onBadFile}: use skip or stop`);

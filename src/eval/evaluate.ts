@@ -45,7 +45,14 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
   if (!existsSync(join(dir, 'manifest.json'))) {
     onWarning?.(`dataset ${dir} is gone: preparing it again from ${run.data.corpus.join(', ')}`);
     dir = (
-      await prepareDataset({ sources: run.data.corpus, valSources: run.data.valCorpus, tokenizer: run.data.tokenizer, valFraction: run.data.valFraction, dataRoot: run.data.dir, textField: run.data.textField })
+      await prepareDataset({
+        sources: run.data.corpus,
+        valSources: run.data.valCorpus,
+        tokenizer: run.data.tokenizer,
+        valFraction: run.data.valFraction,
+        dataRoot: run.data.dir,
+        textField: run.data.textField,
+      })
     ).dir;
   }
   const opened = TokenDataset.open(dir);
