@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { brownFileToText, detokenizeBrownLine, stripTag } from '../src/data/brown.js';
 import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js';
 import { isValidationSection, prepareDataset } from '../src/data/prepare.js';
-import { readShards } from '../src/data/shards.js';
+import { ShardedTokens, ShardWriter } from '../src/data/shards.js';
 import { charSymbols, createTokenizer, TIKTOKEN_NAMES, type TokenizerSpec } from '../src/data/tokenizer.js';
 import { UserError } from '../src/errors.js';
 
@@ -67,7 +67,7 @@ describe('difft prepare', () => {
     assert.equal(first.reused, false);
     const { manifest } = first;
     for (const split of ['train', 'val'] as const) {
-      const tokens = readShards(out, manifest.splits[split].shards, manifest.dtype);
+      const tokens = new ShardedTokens(out, manifest.splits[split].shards, manifest.dtype);
       assert.equal(tokens.length, manifest.splits[split].tokens);
       assert.ok(tokens.length > 0);
     }
@@ -83,7 +83,7 @@ describe('difft prepare', () => {
     assert.equal(second.reused, true);
     // documents are separated by end-of-text
     const train = TokenDataset.open(out).train;
-    assert.ok(Array.from(train).filter((id) => id === 50256).length >= 20);
+    assert.ok(Array.from(train.slice(0, train.length)).filter((id) => id === 50256).length >= 20);
   });
 
   it('an explicit validation corpus is the validation split; all of the corpus trains', async () => {
@@ -96,8 +96,9 @@ describe('difft prepare', () => {
     const { manifest } = prepared;
     // byte tokens are the UTF-8 bytes: each split holds exactly its own file
     const dataset = TokenDataset.open(prepared.dir);
-    assert.deepEqual(Buffer.from(Uint8Array.from(dataset.val)), Buffer.from(valText));
-    assert.deepEqual(Buffer.from(Uint8Array.from(dataset.train)), Buffer.from(trainText));
+    assert.equal(manifest.dtype, 'uint8');
+    assert.deepEqual(Buffer.from(dataset.val.slice(0, dataset.val.length)), Buffer.from(valText));
+    assert.deepEqual(Buffer.from(dataset.train.slice(0, dataset.train.length)), Buffer.from(trainText));
     assert.equal(manifest.splits.val.bytes, Buffer.byteLength(valText));
     assert.equal(manifest.valFraction, 0);
     assert.deepEqual(manifest.valSources, [{ source: join(dir, 'valid.txt'), files: 1, bytes: Buffer.byteLength(valText) }]);
@@ -113,6 +114,34 @@ describe('difft prepare', () => {
       prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'missing.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') }),
       /corpus path not found: .*missing\.txt/,
     );
+  });
+
+  it('sharded tokens read back any window exactly, across shard and cache-block boundaries, and refuse a damaged shard', () => {
+    const dir = scratch();
+    const value = (i: number) => (i * 7919 + 13) % 65536;
+    const writer = new ShardWriter(dir, 'train', 'uint16', 70_000);
+    for (let start = 0; start < 300_000; start += 12_345) writer.write(Array.from({ length: Math.min(12_345, 300_000 - start) }, (_, k) => value(start + k)));
+    writer.finish();
+    assert.equal(writer.shards.length, 5);
+    const tokens = new ShardedTokens(dir, writer.shards, 'uint16');
+    assert.equal(tokens.length, 300_000);
+    // windows straddling a shard end (70,000), a 65,536-token block end, the very start and the very end
+    for (const [start, end] of [
+      [69_990, 70_010],
+      [65_530, 65_540],
+      [0, 5],
+      [299_990, 300_000],
+      [139_999, 140_001],
+      [1_000, 150_000],
+    ]) {
+      const window = tokens.slice(start, end);
+      assert.equal(window.length, end - start);
+      for (let i = 0; i < window.length; i += 97) assert.equal(window[i], value(start + i), `token ${start + i}`);
+      assert.equal(window[window.length - 1], value(end - 1));
+    }
+    tokens.close();
+    writeFileSync(join(dir, writer.shards[2].file), Buffer.alloc(10));
+    assert.throws(() => new ShardedTokens(dir, writer.shards, 'uint16'), /train-000002\.bin: 10 bytes, expected 140000 \(70000 tokens\): the dataset is damaged; prepare it again/);
   });
 
   it('sends every (1/f)-th section to validation', () => {

@@ -3,17 +3,18 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { mulberry32, uniformStream } from '../model/random.js';
 import { DATASET_FORMAT, type DatasetManifest } from './prepare.js';
-import { readShards, type TokenArray } from './shards.js';
+import { ShardedTokens, type TokenSource } from './shards.js';
 
 /**
- * A prepared dataset opened for training and evaluation: the manifest and each split's tokens.
+ * A prepared dataset opened for training and evaluation: the manifest, and each split's tokens
+ * read from its shards on demand (nothing is read until a window is asked for).
  */
 export class TokenDataset {
   private constructor(
     readonly dir: string,
     readonly manifest: DatasetManifest,
-    readonly train: TokenArray,
-    readonly val: TokenArray,
+    readonly train: ShardedTokens,
+    readonly val: ShardedTokens,
   ) {}
 
   static open(dir: string): TokenDataset {
@@ -26,13 +27,18 @@ export class TokenDataset {
       throw new UserError(`${manifestPath}: not valid JSON (${(error as Error).message})`);
     }
     if (manifest.format !== DATASET_FORMAT) throw new UserError(`${manifestPath}: not a difft dataset manifest`);
-    const train = readShards(dir, manifest.splits.train.shards, manifest.dtype);
-    const val = readShards(dir, manifest.splits.val.shards, manifest.dtype);
+    const train = new ShardedTokens(dir, manifest.splits.train.shards, manifest.dtype);
+    const val = new ShardedTokens(dir, manifest.splits.val.shards, manifest.dtype);
     return new TokenDataset(dir, manifest, train, val);
   }
 
-  split(name: 'train' | 'val'): TokenArray {
+  split(name: 'train' | 'val'): ShardedTokens {
     return name === 'train' ? this.train : this.val;
+  }
+
+  close(): void {
+    this.train.close();
+    this.val.close();
   }
 }
 
@@ -60,7 +66,7 @@ export class BatchSampler {
   private batches = 0;
 
   constructor(
-    private readonly tokens: TokenArray,
+    private readonly tokens: TokenSource,
     private readonly batch: number,
     private readonly length: number,
     private readonly seed: number,
@@ -85,9 +91,10 @@ export class BatchSampler {
     const targets = new Int32Array(batch * length);
     for (let row = 0; row < batch; row++) {
       const start = Math.floor(this.uniform() * windows);
+      const window = tokens.slice(start, start + length + 1);
       for (let t = 0; t < length; t++) {
-        inputs[row * length + t] = tokens[start + t];
-        targets[row * length + t] = tokens[start + t + 1];
+        inputs[row * length + t] = window[t];
+        targets[row * length + t] = window[t + 1];
       }
     }
     this.batches++;
@@ -110,7 +117,7 @@ export class BatchSampler {
  * after the first is predicted exactly once; a shorter last window takes the remainder.
  * `maxTokens` evaluates a fixed, seeded subset of whole windows instead (the same one every time).
  */
-export function* evalBatches(tokens: TokenArray, length: number, batch: number, options: { maxTokens?: number; seed?: number } = {}): Generator<TokenBatch> {
+export function* evalBatches(tokens: TokenSource, length: number, batch: number, options: { maxTokens?: number; seed?: number } = {}): Generator<TokenBatch> {
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
   let starts: number[] = [];
@@ -134,9 +141,10 @@ export function* evalBatches(tokens: TokenArray, length: number, batch: number, 
     const inputs = new Int32Array(group.length * size);
     const targets = new Int32Array(group.length * size);
     group.forEach((start, row) => {
+      const window = tokens.slice(start, start + size + 1);
       for (let t = 0; t < size; t++) {
-        inputs[row * size + t] = tokens[start + t];
-        targets[row * size + t] = tokens[start + t + 1];
+        inputs[row * size + t] = window[t];
+        targets[row * size + t] = window[t + 1];
       }
     });
     yield { batch: group.length, length: size, inputs, targets };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { evalBatches, type TokenBatch } from './dataset.js';
-import type { TokenArray } from './shards.js';
+import type { TokenSource } from './shards.js';
 
 /**
  * The evaluation set of a run: which validation windows are scored. It depends on the split, the
@@ -31,7 +31,7 @@ export interface EvaluationSet {
   fingerprint: string;
 }
 
-export function evaluationSet(split: TokenArray, spec: EvaluationSetSpec): EvaluationSet {
+export function evaluationSet(split: TokenSource, spec: EvaluationSetSpec): EvaluationSet {
   const options = { maxTokens: spec.maxTokens || undefined, seed: spec.seed ?? DEFAULT_EVAL_SEED };
   const batches = () => evalBatches(split, spec.seqLen, spec.batchSize, options);
   const hash = createHash('sha256');

@@ -1,17 +1,29 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 
 /**
- * Token shards: flat little-endian uint16 (vocab ≤ 65,536) or uint32 arrays, one file per shard,
- * written in chunks so that memory stays bounded whatever the corpus size.
+ * Token shards: flat little-endian uint8 (vocab ≤ 256: bytes), uint16 (≤ 65,536) or uint32 arrays,
+ * one file per shard, written in chunks and read back through a small cache, so that memory stays
+ * bounded whatever the corpus size.
  */
-export type TokenDtype = 'uint16' | 'uint32';
-export type TokenArray = Uint16Array | Uint32Array;
+export type TokenDtype = 'uint8' | 'uint16' | 'uint32';
+export type TokenArray = Uint8Array | Uint16Array | Uint32Array;
+
+/** What training and evaluation read tokens from: an array, or shards on disk (`ShardedTokens`). */
+export interface TokenSource {
+  readonly length: number;
+  /** Tokens [start, end), as an array of their own. */
+  slice(start: number, end: number): TokenArray;
+}
 
 export function dtypeFor(vocabSize: number): TokenDtype {
-  return vocabSize <= 65536 ? 'uint16' : 'uint32';
+  return vocabSize <= 256 ? 'uint8' : vocabSize <= 65536 ? 'uint16' : 'uint32';
+}
+
+function arrayOf(dtype: TokenDtype, length: number): TokenArray {
+  return dtype === 'uint8' ? new Uint8Array(length) : dtype === 'uint16' ? new Uint16Array(length) : new Uint32Array(length);
 }
 
 export interface ShardInfo {
@@ -34,8 +46,9 @@ export class ShardWriter {
     private readonly dir: string,
     private readonly prefix: string,
     dtype: TokenDtype,
+    private readonly maxShardTokens = MAX_SHARD_TOKENS,
   ) {
-    this.buffer = dtype === 'uint16' ? new Uint16Array(FLUSH_TOKENS) : new Uint32Array(FLUSH_TOKENS);
+    this.buffer = arrayOf(dtype, FLUSH_TOKENS);
   }
 
   write(ids: ArrayLike<number>): void {
@@ -53,9 +66,9 @@ export class ShardWriter {
     let start = 0;
     while (start < this.buffered) {
       const current = this.shards[this.shards.length - 1];
-      if (this.fd === undefined || current.tokens === MAX_SHARD_TOKENS) this.openShard();
+      if (this.fd === undefined || current.tokens === this.maxShardTokens) this.openShard();
       const shard = this.shards[this.shards.length - 1];
-      const count = Math.min(this.buffered - start, MAX_SHARD_TOKENS - shard.tokens);
+      const count = Math.min(this.buffered - start, this.maxShardTokens - shard.tokens);
       const bytes = new Uint8Array(this.buffer.buffer, start * this.buffer.BYTES_PER_ELEMENT, count * this.buffer.BYTES_PER_ELEMENT);
       writeSync(this.fd!, bytes);
       this.hash.update(bytes);
@@ -88,19 +101,104 @@ export class ShardWriter {
   }
 }
 
-/** Reads shards back into one array (little-endian hosts, as every supported platform is). */
-export function readShards(dir: string, shards: ShardInfo[], dtype: TokenDtype): TokenArray {
-  const total = shards.reduce((sum, shard) => sum + shard.tokens, 0);
-  const out = dtype === 'uint16' ? new Uint16Array(total) : new Uint32Array(total);
-  let offset = 0;
-  for (const shard of shards) {
-    const bytes = readFileSync(join(dir, shard.file));
-    const expected = shard.tokens * out.BYTES_PER_ELEMENT;
-    if (bytes.length !== expected) {
-      throw new UserError(`${join(dir, shard.file)}: ${bytes.length} bytes, expected ${expected} (${shard.tokens} tokens): the dataset is damaged; prepare it again`);
+/**
+ * A split's shards read on demand: a window of tokens costs one or two reads, served from a small
+ * cache of recently read blocks (at most CACHE_BLOCKS × BLOCK_TOKENS tokens, ≤ 16 MiB) and the
+ * operating system's page cache beneath it — never the whole split in memory. Training draws a
+ * few random windows per step; evaluation reads its windows in order, block by block.
+ */
+const BLOCK_TOKENS = 1 << 16;
+const CACHE_BLOCKS = 64;
+
+export class ShardedTokens implements TokenSource {
+  readonly length: number;
+  private readonly starts: number[] = [];
+  private readonly fds = new Map<number, number>();
+  private readonly cache = new Map<number, TokenArray>();
+  private readonly bytesPerToken: number;
+
+  constructor(
+    private readonly dir: string,
+    private readonly shards: ShardInfo[],
+    private readonly dtype: TokenDtype,
+  ) {
+    this.bytesPerToken = dtype === 'uint8' ? 1 : dtype === 'uint16' ? 2 : 4;
+    let offset = 0;
+    for (const shard of shards) {
+      const path = join(dir, shard.file);
+      const size = existsSync(path) ? statSync(path).size : -1;
+      const expected = shard.tokens * this.bytesPerToken;
+      if (size !== expected) {
+        throw new UserError(`${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${expected} (${shard.tokens} tokens): the dataset is damaged; prepare it again`);
+      }
+      this.starts.push(offset);
+      offset += shard.tokens;
     }
-    new Uint8Array(out.buffer, offset * out.BYTES_PER_ELEMENT, expected).set(bytes);
-    offset += shard.tokens;
+    this.length = offset;
   }
-  return out;
+
+  slice(start: number, end: number): TokenArray {
+    const from = Math.max(0, start);
+    const to = Math.min(this.length, end);
+    const out = arrayOf(this.dtype, Math.max(0, to - from));
+    for (let position = from; position < to; ) {
+      const block = Math.floor(position / BLOCK_TOKENS);
+      const tokens = this.block(block);
+      const offset = position - block * BLOCK_TOKENS;
+      const count = Math.min(to - position, tokens.length - offset);
+      out.set(tokens.subarray(offset, offset + count), position - from);
+      position += count;
+    }
+    return out;
+  }
+
+  /** Closes the shard files (reading again reopens them). */
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+    this.cache.clear();
+  }
+
+  private block(index: number): TokenArray {
+    const cached = this.cache.get(index);
+    if (cached) {
+      this.cache.delete(index); // re-inserted below: the Map's order is the recency order
+      this.cache.set(index, cached);
+      return cached;
+    }
+    const start = index * BLOCK_TOKENS;
+    const tokens = arrayOf(this.dtype, Math.min(BLOCK_TOKENS, this.length - start));
+    const bytes = new Uint8Array(tokens.buffer);
+    for (let filled = 0; filled < tokens.length; ) {
+      const position = start + filled;
+      const shard = this.shardAt(position);
+      const within = position - this.starts[shard];
+      const count = Math.min(tokens.length - filled, this.shards[shard].tokens - within);
+      readSync(this.fd(shard), bytes, filled * this.bytesPerToken, count * this.bytesPerToken, within * this.bytesPerToken);
+      filled += count;
+    }
+    this.cache.set(index, tokens);
+    if (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
+    return tokens;
+  }
+
+  private shardAt(position: number): number {
+    let low = 0;
+    let high = this.starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle] <= position) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  private fd(shard: number): number {
+    let fd = this.fds.get(shard);
+    if (fd === undefined) {
+      fd = openSync(join(this.dir, this.shards[shard].file), 'r');
+      this.fds.set(shard, fd);
+    }
+    return fd;
+  }
 }

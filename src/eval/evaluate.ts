@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { TokenDataset } from '../data/dataset.js';
+import { dtypeFor, ShardedTokens, ShardWriter } from '../data/shards.js';
 import { DEFAULT_EVAL_SEED, evaluationSet } from '../data/eval-set.js';
 import { prepareDataset } from '../data/prepare.js';
 import { readDocuments, resolveSources } from '../data/sources.js';
@@ -57,26 +59,46 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
   }
   const opened = TokenDataset.open(dir);
   if (opened.manifest.key !== dataset.key) onWarning?.(`the dataset in ${dir} differs from the one the run was trained on`);
-  return { tokens: opened.val, bytes: opened.manifest.splits.val.bytes, tokensInSplit: opened.manifest.splits.val.tokens, label: `${dir} (validation)` };
+  const { val } = opened.manifest.splits;
+  return { tokens: opened.val, bytes: val.bytes, tokensInSplit: val.tokens, label: `${dir} (validation)`, release: () => opened.close() };
 }
 
-/** Tokenises sources with the checkpoint's tokenizer, documents separated as in training. */
+/**
+ * Tokenises sources with the checkpoint's tokenizer, documents separated as in training, streaming
+ * the ids into temporary token shards (removed by `release`) so that any size of text fits.
+ */
 async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onWarning?: (message: string) => void) {
   const tokenizer = createTokenizer(checkpoint.config.tokenizer);
+  const dir = mkdtempSync(join(tmpdir(), 'difft-eval-'));
+  const release = () => rmSync(dir, { recursive: true, force: true });
   try {
-    const ids: number[] = [];
+    const dtype = dtypeFor(tokenizer.vocabSize);
+    const writer = new ShardWriter(dir, 'corpus', dtype);
     let bytes = 0;
     const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
     for await (const document of readDocuments(resolveSources(sources), { textField: checkpoint.config.run.data.textField, onBadFile: 'skip', warn: onWarning ?? (() => {}) })) {
-      if (ids.length > 0) ids.push(...separator);
+      if (writer.tokens > 0) writer.write(separator);
       for await (const piece of document.pieces) {
-        for (const id of tokenizer.encode(piece)) ids.push(id);
+        writer.write(tokenizer.encode(piece));
         bytes += Buffer.byteLength(piece, 'utf8');
       }
     }
-    if (ids.length < 2) throw new UserError(`corpus ${sources.join(', ')} holds fewer than two tokens`);
-    const tokens = Uint32Array.from(ids);
-    return { tokens, bytes, tokensInSplit: tokens.length, label: sources.join(', ') };
+    writer.finish();
+    if (writer.tokens < 2) throw new UserError(`corpus ${sources.join(', ')} holds fewer than two tokens`);
+    const tokens = new ShardedTokens(dir, writer.shards, dtype);
+    return {
+      tokens,
+      bytes,
+      tokensInSplit: tokens.length,
+      label: sources.join(', '),
+      release: () => {
+        tokens.close();
+        release();
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
   } finally {
     tokenizer.free();
   }
@@ -90,8 +112,9 @@ export function sharedEvalSeed(paths: string[]): number {
 export async function evaluateCheckpoint(path: string, options: EvalOptions = {}): Promise<EvalResult> {
   const checkpoint = readCheckpoint(path);
   const data = options.corpus?.length ? await corpusTokens(checkpoint, options.corpus, options.onWarning) : await validationTokens(checkpoint, options.onWarning);
-  const model = loadModel(checkpoint);
+  let model: ReturnType<typeof loadModel> | undefined;
   try {
+    model = loadModel(checkpoint);
     const { run } = checkpoint.config;
     const evalSet = evaluationSet(data.tokens, {
       seqLen: checkpoint.config.model.seqLen,
@@ -112,6 +135,7 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
       bitsPerByte: bitsPerByte(loss, data.tokensInSplit, data.bytes),
     };
   } finally {
-    model.dispose();
+    model?.dispose();
+    data.release();
   }
 }

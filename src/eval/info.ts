@@ -58,10 +58,10 @@ export function checkpointInfo(path: string): CheckpointInfo {
 /** λ statistics of diff2 on 8 validation windows (random tokens if the dataset is gone). */
 function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel>): { mean: number; std: number }[] {
   const { seqLen, vocabSize } = model.config;
-  const tokens = existsSync(join(datasetDir, 'manifest.json'))
-    ? TokenDataset.open(datasetDir).val
-    : Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
+  const dataset = existsSync(join(datasetDir, 'manifest.json')) ? TokenDataset.open(datasetDir) : undefined;
+  const tokens = dataset?.val ?? Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
   const sample = new BatchSampler(tokens, 8, seqLen, 0).next();
+  dataset?.close();
   return tf.tidy(() => {
     const input = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
     const captures = model.forward(input, { capture: true }).captures!;

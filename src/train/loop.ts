@@ -282,5 +282,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     optimizer.dispose();
     model.dispose();
+    dataset.close();
   }
 }
