@@ -25,6 +25,7 @@ export function infoCommand(program: Command): void {
           `checkpoint  ${info.checkpoint}`,
           `written by  difft ${info.difftVersion}, trained on the ${info.engine} engine`,
           `tokenizer   ${info.tokenizer} (vocab ${number(info.vocabSize)})`,
+          `training    memory ${info.trainingMemory} on ${info.engine}`,
           `progress    step ${number(p.step)} of ${number(p.steps)}, ${number(p.tokens)} tokens, ${p.elapsedSeconds.toFixed(0)} s`,
           `val loss    last ${p.lastValLoss?.toFixed(4) ?? '-'}, best ${p.bestValLoss?.toFixed(4) ?? '-'}${p.bestStep !== undefined ? ` (step ${p.bestStep})` : ''}`,
           `parameters  ${number(info.parameters.total)} total: ${(['embedding', 'attention', 'ffn', 'norm', 'head'] as const).map((k) => `${k} ${number(info.parameters[k])}`).join(', ')}`,

@@ -5,6 +5,7 @@ import { configToYaml, loadConfig, resumeConfig } from '../config/load.js';
 import { presetNames } from '../config/locate.js';
 import { UserError } from '../errors.js';
 import { train } from '../train/loop.js';
+import { availableMemory, describeEstimate, estimateForRun, gibibytes } from '../train/memory.js';
 import { createProgress, megabytes, type Progress } from './progress.js';
 import { action, EXIT } from './run.js';
 
@@ -15,6 +16,7 @@ interface TrainFlags {
   resume?: string;
   out?: string;
   backend?: string;
+  skipMemoryCheck?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -36,6 +38,7 @@ export function trainCommand(program: Command): void {
       'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N trains it longer, --backend switches engines',
     )
     .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
+    .option('--skip-memory-check', 'train even when the memory estimate exceeds what this machine has')
     .option('-b, --backend <name>', 'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)')
     .addHelpText(
       'after',
@@ -49,6 +52,8 @@ export function trainCommand(program: Command): void {
         if (flags.resume && flags.out) throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
         const config = flags.resume ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides) : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
+          const engine = config.train.backend === 'auto' ? 'tensorflow' : config.train.backend;
+          process.stdout.write(`# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ${gibibytes(availableMemory())} here\n`);
           process.stdout.write(configToYaml(config));
           return;
         }
@@ -69,6 +74,7 @@ export function trainCommand(program: Command): void {
           config,
           out: flags.out,
           resume: flags.resume,
+          skipMemoryCheck: flags.skipMemoryCheck,
           shouldStop: () => stopRequested,
           events: {
             onEngine: (choice) => say(choice.summary),
@@ -79,7 +85,7 @@ export function trainCommand(program: Command): void {
             onStart: (info) => {
               prepareBar?.stop();
               say(`data: ${relative(process.cwd(), info.datasetDir) || info.datasetDir}`);
-              say(`model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters`);
+              say(`model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters; training memory ${info.memory}`);
               say(`${info.resumedFrom ? `resuming from ${info.resumedFrom}` : 'run'}: ${info.runDir}`);
               bar = createProgress({ label: 'train', total: info.steps, fields: 'loss {loss} | {rate} tok/s' });
               bar.update(info.startStep, { loss: '-', rate: '-' });

@@ -5,6 +5,7 @@ import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
 import { diffLambdas } from '../model/attention/diff.js';
 import { countParameters, type ParameterCounts } from '../model/parameters.js';
+import { describeEstimate, estimateTrainingMemory } from '../train/memory.js';
 
 /** `difft info`: what a checkpoint is, how far it trained, and its λ. */
 export interface CheckpointInfo {
@@ -15,6 +16,8 @@ export interface CheckpointInfo {
   tokenizer: string;
   vocabSize: number;
   engine: string;
+  /** What training this config needs, estimated (src/train/memory.ts). */
+  trainingMemory: string;
   progress: { step: number; steps: number; tokens: number; elapsedSeconds: number; lastValLoss?: number; bestValLoss?: number; bestStep?: number };
   /** diff: λ of every layer. */
   lambdas?: number[];
@@ -34,6 +37,7 @@ export function checkpointInfo(path: string): CheckpointInfo {
     tokenizer,
     vocabSize: config.model.vocabSize,
     engine: state.engine,
+    trainingMemory: describeEstimate(estimateTrainingMemory(config.model, config.run.train.batchSize, state.engine)),
     progress: {
       step: state.step,
       steps: config.run.train.steps,

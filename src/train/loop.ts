@@ -4,7 +4,7 @@ import { recoverLeftovers, writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import { useEngine, type EngineChoice } from '../backend/engines.js';
 import { checkResumable, configToYaml } from '../config/load.js';
-import { resolveModelConfig } from '../config/model.js';
+import { resolveModelConfig, type ModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
 import {
   CHECKPOINT_FORMAT,
@@ -27,6 +27,7 @@ import { diffLambdas } from '../model/attention/diff.js';
 import { Decoder } from '../model/decoder.js';
 import { batchTensors, bitsPerByte, meanLoss } from '../model/evaluate.js';
 import { countParameters } from '../model/parameters.js';
+import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
 import { createOptimizer, trainStep } from './step.js';
@@ -38,7 +39,7 @@ import { createOptimizer, trainStep } from './step.js';
 export interface TrainEvents {
   onEngine?(choice: EngineChoice): void;
   onPrepare?(progress: PrepareProgress): void;
-  onStart?(info: { runDir: string; startStep: number; steps: number; parameters: number; datasetDir: string; resumedFrom?: string }): void;
+  onStart?(info: { runDir: string; startStep: number; steps: number; parameters: number; datasetDir: string; resumedFrom?: string; memory: string }): void;
   onStep?(info: { step: number; loss: number; lr: number; tokensPerSecond: number }): void;
   onEval?(record: Extract<MetricsRecord, { type: 'eval' }>): void;
   onCheckpoint?(dir: string): void;
@@ -54,6 +55,8 @@ export interface TrainOptions {
   events?: TrainEvents;
   /** Polled after every step: true finishes the step, saves a checkpoint and returns. */
   shouldStop?: () => boolean;
+  /** Train even when the memory estimate exceeds what the machine has. */
+  skipMemoryCheck?: boolean;
 }
 
 export interface TrainResult {
@@ -114,6 +117,19 @@ function resumedConfig(resumed: LoadedCheckpoint, given: RunConfig | undefined, 
   return given;
 }
 
+/** Refuses, before anything is allocated, a run whose memory estimate exceeds the machine's; returns the estimate's description. */
+function checkMemory(model: ModelConfig, batchSize: number, engine: string, skip: boolean): string {
+  const estimate = estimateTrainingMemory(model, batchSize, engine);
+  const available = availableMemory();
+  const line = `${describeEstimate(estimate)} of ${gibibytes(available)}`;
+  if (estimate.bytes > available && !skip) {
+    throw new UserError(
+      `this run needs ${describeEstimate(estimate)} on ${engine}, more than the ${gibibytes(available)} this machine has: lower model.seqLen, train.batchSize (train.gradAccum keeps the tokens per step) or model.width, or pass --skip-memory-check`,
+    );
+  }
+  return line;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -142,6 +158,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   // model and optimizer
   const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
+  const memory = checkMemory(modelConfig, settings.batchSize, engine.name, options.skipMemoryCheck ?? false);
   const model = resumed ? loadModel(resumed) : Decoder.create(modelConfig, settings.seed);
   const optimizer = createOptimizer(model, { beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay });
 
@@ -212,6 +229,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     parameters: countParameters(modelConfig).total,
     datasetDir: prepared.dir,
     resumedFrom: resumed?.dir,
+    memory,
   });
 
   // the loop
