@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { recoverLeftovers } from '../src/atomic.js';
 import { findCheckpoint, stepCheckpoints, stepDirName } from '../src/checkpoint/checkpoint.js';
 import { mulberry32 } from '../src/model/random.js';
 import { DIFFT_BIN, REPO_ROOT } from './helpers/cli.js';
@@ -140,5 +142,28 @@ describe('crash safety', () => {
     const dir = scratch();
     for (const name of ['step-999999', 'step-1000000', 'step-000002', 'step-0000010', 'best', 'step-x']) mkdirSync(join(dir, name));
     assert.deepEqual(stepCheckpoints(dir), ['step-1000000', 'step-999999', 'step-0000010', 'step-000002']);
+  });
+
+  it('killed between the two renames that replace best/, the next resume puts the old best/ back', () => {
+    const dir = scratch();
+    // the new version's temporary carries a pid above Linux's pid_max: no live process owns it
+    for (const [name, content] of [
+      ['best', 'old weights'],
+      ['best.tmp-4999999', 'new weights'],
+    ]) {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'model.safetensors'), content);
+    }
+    // a process that replaces best/ and is killed at its first crash point: right after the old one was renamed aside
+    const atomic = pathToFileURL(join(REPO_ROOT, 'dist/src/atomic.js')).href;
+    const script = `const { replaceDirectory } = await import('${atomic}'); replaceDirectory('${join(dir, 'best.tmp-4999999')}', '${join(dir, 'best')}');`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, DIFFT_CRASH_AT: '1' } });
+    assert.equal(child.signal, 'SIGKILL');
+    const left = readdirSync(dir).sort();
+    assert.ok(!left.includes('best') && left.some((name) => /^best\.old-\d+$/.test(name)), `caught in the window: ${left}`);
+    const actions = recoverLeftovers(dir);
+    assert.match(actions.join('; '), /restored best from best\.old-\d+/);
+    assert.deepEqual(readdirSync(dir).sort(), ['best'], 'the unfinished new version is removed too');
+    assert.equal(readFileSync(join(dir, 'best', 'model.safetensors'), 'utf8'), 'old weights');
   });
 });
