@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { brownFileToText, detokenizeBrownLine, stripTag } from '../src/data/brown.js';
-import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js';
+import { BatchSampler, evalBatches, seededSubset, TokenDataset } from '../src/data/dataset.js';
+import { uniformStream } from '../src/model/random.js';
 import { isValidationSection, prepareDataset } from '../src/data/prepare.js';
 import { ShardedTokens, ShardWriter } from '../src/data/shards.js';
 import { charSymbols, createTokenizer, TIKTOKEN_NAMES, type TokenizerSpec } from '../src/data/tokenizer.js';
@@ -215,6 +216,22 @@ describe('batches', () => {
       subset,
       [...evalBatches(positions, 16, 3, { maxTokens: 48, seed: 1 })].flatMap((b) => Array.from(b.targets)),
     );
+  });
+
+  it('the evaluation subset equals a plain Fisher–Yates shuffle of every window, while storing only what it draws', () => {
+    /** The dense version, written out: shuffle the first `wanted` places of [0..n), keep them, sort. */
+    const dense = (n: number, wanted: number, seed: number) => {
+      const all = Array.from({ length: n }, (_, i) => i);
+      const next = uniformStream(seed);
+      for (let i = 0; i < Math.min(wanted, n); i++) {
+        const j = i + Math.floor(next() * (n - i));
+        [all[i], all[j]] = [all[j], all[i]];
+      }
+      return all.slice(0, wanted).sort((a, b) => a - b);
+    };
+    for (const [n, wanted, seed] of [[10, 3, 0], [1000, 128, 7], [513, 513, 2], [40, 100, 1], [100_000, 256, 42]]) {
+      assert.deepEqual(seededSubset(n, wanted, seed), dense(n, wanted, seed), `n ${n}, wanted ${wanted}, seed ${seed}`);
+    }
   });
 
   it('a split shorter than one window is a clear error', () => {

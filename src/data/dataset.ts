@@ -120,24 +120,15 @@ export class BatchSampler {
 export function* evalBatches(tokens: TokenSource, length: number, batch: number, options: { maxTokens?: number; seed?: number } = {}): Generator<TokenBatch> {
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
-  let starts: number[] = [];
-  for (let start = 0; start < predicted; start += length) starts.push(start);
-  if (options.maxTokens !== undefined && options.maxTokens < predicted) {
-    const wanted = Math.max(1, Math.floor(options.maxTokens / length));
-    const full = starts.filter((start) => start + length <= predicted);
-    const next = uniformStream(options.seed ?? 0);
-    // a partial Fisher–Yates shuffle picks the subset; sorting keeps reading in order
-    for (let i = 0; i < Math.min(wanted, full.length); i++) {
-      const j = i + Math.floor(next() * (full.length - i));
-      [full[i], full[j]] = [full[j], full[i]];
-    }
-    starts = full.slice(0, wanted).sort((a, b) => a - b);
-  }
-  for (let i = 0; i < starts.length; ) {
-    const size = Math.min(length, predicted - starts[i]);
+  const windows = Math.ceil(predicted / length); // window k starts at k·T
+  const subset = options.maxTokens !== undefined && options.maxTokens < predicted ? seededSubset(Math.floor(predicted / length), Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0) : undefined;
+  const count = subset?.length ?? windows;
+  const startOf = (i: number) => (subset ? subset[i] : i) * length;
+  for (let i = 0; i < count; ) {
+    const size = Math.min(length, predicted - startOf(i));
     // group consecutive windows of the same length
     const group: number[] = [];
-    while (i < starts.length && group.length < batch && Math.min(length, predicted - starts[i]) === size) group.push(starts[i++]);
+    while (i < count && group.length < batch && Math.min(length, predicted - startOf(i)) === size) group.push(startOf(i++));
     const inputs = new Int32Array(group.length * size);
     const targets = new Int32Array(group.length * size);
     group.forEach((start, row) => {
@@ -149,4 +140,24 @@ export function* evalBatches(tokens: TokenSource, length: number, batch: number,
     });
     yield { batch: group.length, length: size, inputs, targets };
   }
+}
+
+/**
+ * `wanted` of the indices 0..n−1, drawn by a partial Fisher–Yates shuffle of the implicit array
+ * [0, 1, …, n−1] and returned sorted (so that windows are read in order). Only the swapped entries are
+ * stored, so memory grows with `wanted`, not with n (a 100 M-token split has 1.6 M windows of 64).
+ */
+export function seededSubset(n: number, wanted: number, seed: number): number[] {
+  const next = uniformStream(seed);
+  const swapped = new Map<number, number>();
+  const at = (i: number) => swapped.get(i) ?? i;
+  const picked: number[] = [];
+  for (let i = 0; i < Math.min(wanted, n); i++) {
+    const j = i + Math.floor(next() * (n - i));
+    const [a, b] = [at(i), at(j)];
+    swapped.set(j, a);
+    picked.push(b);
+    swapped.delete(i); // position i is settled: never read again
+  }
+  return picked.sort((a, b) => a - b);
 }
