@@ -229,7 +229,13 @@ describe('batches', () => {
       }
       return all.slice(0, wanted).sort((a, b) => a - b);
     };
-    for (const [n, wanted, seed] of [[10, 3, 0], [1000, 128, 7], [513, 513, 2], [40, 100, 1], [100_000, 256, 42]]) {
+    for (const [n, wanted, seed] of [
+      [10, 3, 0],
+      [1000, 128, 7],
+      [513, 513, 2],
+      [40, 100, 1],
+      [100_000, 256, 42],
+    ]) {
       assert.deepEqual(seededSubset(n, wanted, seed), dense(n, wanted, seed), `n ${n}, wanted ${wanted}, seed ${seed}`);
     }
   });

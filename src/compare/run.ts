@@ -10,6 +10,7 @@ import { UserError } from '../errors.js';
 import { writePlan, type Plan } from '../report/layout.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
+import { availableMemory, estimateForRun } from '../train/memory.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
@@ -61,15 +62,19 @@ export function runStatus(dir: string, steps: number): RunStatus {
 }
 
 /**
- * One run per core (at most one per unfinished run), each child given an equal share of the cores;
- * one run at a time on a GPU. Measured on 2 cores (6 runs of 100 steps, default.yaml's model):
- * wasm 194 s with one job, 114 s with two; tensorflow 85 s with one job of two threads, 48 s with
- * two jobs of one thread each — at this size a second process gains more than a second thread.
+ * One run per core (at most one per unfinished run, and no more than fit in memory together), each
+ * child given an equal share of the cores; one run at a time on a GPU. Measured on 2 cores (6 runs
+ * of 100 steps, default.yaml's model): wasm 194 s with one job, 114 s with two; tensorflow 85 s with
+ * one job of two threads, 48 s with two jobs of one thread each — at this size a second process gains
+ * more than a second thread.
  */
 export async function defaultJobs(experiment: Experiment, unfinishedRuns: number): Promise<number> {
   const engine = await useEngine(experiment.runConfig(experiment.runs[0]).train.backend);
   if (engine.name === 'webgpu' || /CUDA/.test(engine.detail)) return 1;
-  return Math.max(1, Math.min(availableParallelism(), unfinishedRuns));
+  // and no more runs at once than the memory holds (each child's estimate: src/train/memory.ts)
+  const largest = Math.max(...experiment.runs.map((run) => estimateForRun(experiment.runConfig(run), engine.name).bytes));
+  const fitting = Math.floor(availableMemory() / largest);
+  return Math.max(1, Math.min(availableParallelism(), unfinishedRuns, fitting));
 }
 
 /** What `difft report` reads: the plan of the whole experiment, written by every shard alike. */

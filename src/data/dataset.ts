@@ -121,7 +121,10 @@ export function* evalBatches(tokens: TokenSource, length: number, batch: number,
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
   const windows = Math.ceil(predicted / length); // window k starts at k·T
-  const subset = options.maxTokens !== undefined && options.maxTokens < predicted ? seededSubset(Math.floor(predicted / length), Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0) : undefined;
+  const subset =
+    options.maxTokens !== undefined && options.maxTokens < predicted
+      ? seededSubset(Math.floor(predicted / length), Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0)
+      : undefined;
   const count = subset?.length ?? windows;
   const startOf = (i: number) => (subset ? subset[i] : i) * length;
   for (let i = 0; i < count; ) {
