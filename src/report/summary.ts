@@ -23,6 +23,8 @@ export interface RunSummary {
   attention: string;
   parameters: number;
   steps: number;
+  /** The steps the run was set to train (it is finished when `steps` reaches them). */
+  plannedSteps: number;
   tokens: number;
   /** Seconds spent in training steps (evaluation excluded). */
   wallSeconds: number;
@@ -114,6 +116,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     attention: checkpoint.config.model.attention,
     parameters: countParameters(checkpoint.config.model).total,
     steps: last.step,
+    plannedSteps: checkpoint.config.run.train.steps,
     tokens: last.tokens,
     wallSeconds: last.elapsedSeconds,
     tokensPerSecond: last.tokens / last.elapsedSeconds,
@@ -226,7 +229,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     try {
       if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
       const summary = summarizeRun(runDir, run);
-      if (summary.steps < readCheckpoint(runDir).config.run.train.steps) throw new Error('unfinished');
+      if (summary.steps < summary.plannedSteps) throw new Error('unfinished');
       results.set(run.name, summary);
     } catch {
       missing.push(run.name); // not started, unfinished or damaged

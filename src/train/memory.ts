@@ -43,14 +43,23 @@ export function estimateTrainingMemory(model: ModelConfig, batchSize: number, en
   return { bytes: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
+/** Vocabulary sizes by tokenizer name, each encoding loaded once (an experiment asks for every run). */
+const vocabSizes = new Map<string, number>();
+function vocabSizeOf(name: string): number {
+  if (name === 'byte' || name === 'char') return 256; // char vocabularies are rarely larger
+  let size = vocabSizes.get(name);
+  if (size === undefined) {
+    const tokenizer = createTokenizer({ kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] });
+    size = tokenizer.vocabSize;
+    tokenizer.free();
+    vocabSizes.set(name, size);
+  }
+  return size;
+}
+
 /** The estimate for a run config before its data are prepared (vocabulary from the tokenizer's name). */
 export function estimateForRun(config: RunConfig, engine: string): MemoryEstimate {
-  let vocabSize = 256; // byte; char vocabularies are rarely larger
-  if (!['byte', 'char'].includes(config.data.tokenizer)) {
-    const tokenizer = createTokenizer({ kind: 'tiktoken', name: config.data.tokenizer as (typeof TIKTOKEN_NAMES)[number] });
-    vocabSize = tokenizer.vocabSize;
-    tokenizer.free();
-  }
+  const vocabSize = vocabSizeOf(config.data.tokenizer);
   return estimateTrainingMemory(resolveModelConfig({ ...config.model, vocabSize }), config.train.batchSize, engine);
 }
 
