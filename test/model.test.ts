@@ -87,16 +87,14 @@ async function compareWithReference(engineName: EngineName, attention: Attention
     const referenceMaps: Record<string, Matrix>[][] = [];
     const expected = referenceForward(config, weights, tokenRows[b], referenceMaps);
     assert.ok(maxAbsDiff(logits[b].flat(), expected.flat()) < 1e-4, `${attention} logits, sequence ${b}`);
-    if (attention === 'diff') {
-      for (let layer = 0; layer < config.layers; layer++) {
-        referenceMaps[layer].forEach((headMaps, head) => {
-          for (const name of ['a1', 'a2', 'differential']) {
-            const got = (maps[layer][name] as number[][][][])[b][head];
-            const error = maxAbsDiff(got.flat(), headMaps[name].flat());
-            assert.ok(error < 1e-4, `${name} layer ${layer} head ${head}: ${error}`);
-          }
-        });
-      }
+    for (let layer = 0; layer < config.layers; layer++) {
+      referenceMaps[layer].forEach((headMaps, head) => {
+        for (const name of attention === 'standard' ? ['attention'] : ['a1', 'a2', 'differential']) {
+          const got = (maps[layer][name] as number[][][][])[b][head];
+          const error = maxAbsDiff(got.flat(), headMaps[name].flat());
+          assert.ok(error < 1e-4, `${name} layer ${layer} head ${head}: ${error}`);
+        }
+      });
     }
   }
   tokens.dispose();
@@ -224,7 +222,8 @@ describe('capture', () => {
       const captures = model.forward(tokens, { capture: true }).captures!;
       assert.equal(captures.length, config.layers);
       assert.deepEqual(captures[0].hidden.shape, [1, config.seqLen, config.width]);
-      assert.deepEqual(captures[0].maps.attention.shape, [1, config.heads, 2, config.seqLen, config.seqLen]);
+      for (const name of ['a1', 'a2', 'differential']) assert.deepEqual(captures[0].maps[name].shape, [1, config.heads, config.seqLen, config.seqLen]);
+      assert.deepEqual(captures[0].maps.logits.shape, [1, config.heads, 2, config.seqLen, config.seqLen]);
       assert.deepEqual(captures[0].maps.gate.shape, [1, config.heads, config.seqLen]);
     });
     tokens.dispose();

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
+import { parseTaskSpec } from '../config/task.js';
+import { taskScores } from '../eval/analyze.js';
 import { evaluateCheckpoint, sharedEvalSeed, type EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
-import { table } from './table.js';
+import { percent, table } from './table.js';
 
 interface EvalFlags {
   corpus?: string[];
@@ -13,6 +15,8 @@ interface EvalFlags {
   batchSize?: string;
   backend: string;
   json?: boolean;
+  task?: string | boolean;
+  examples: string;
 }
 
 export function nonNegativeInteger(flag: string, value: string): number {
@@ -28,6 +32,24 @@ export function positiveInteger(flag: string, value: string | undefined): number
   return number;
 }
 
+/** Task metrics per checkpoint, then accuracy by the depth of the needle holding the answer. */
+function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
+  const depths = results[0].scores.byDepth.map((bin) => `depth ${bin.from.toFixed(1)}–${bin.to.toFixed(1)}`);
+  return table(
+    ['checkpoint', 'task', 'answers', 'accuracy', 'exact match', 'answer loss', 'chance (digits / random fact)', ...depths],
+    results.map(({ checkpoint, task, length, scores }) => [
+      checkpoint,
+      `${task}, ${length} tokens`,
+      String(scores.answers),
+      percent(scores.accuracy),
+      percent(scores.exactMatch),
+      scores.answerLoss.toFixed(3),
+      `${percent(scores.chance.digits)} / ${percent(scores.chance.randomFact)}`,
+      ...scores.byDepth.map((bin) => (bin.answers ? `${percent(bin.accuracy)} (${bin.answers})` : '-')),
+    ]),
+  );
+}
+
 export function evalCommand(program: Command): void {
   program
     .command('eval')
@@ -37,9 +59,17 @@ export function evalCommand(program: Command): void {
     .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens (default: every token)')
     .option('--seed <n>', "picks that subset, the same for every checkpoint (default: the first checkpoint's eval.seed)")
     .option('--batch-size <n>', "sequences per batch (default: the run's eval.batchSize)")
+    .option(
+      '-t, --task [spec]',
+      'also score a retrieval task: accuracy, exact match, answer loss, by needle depth (no spec: the task trained on; e.g. needles:needles=6,length=129)',
+    )
+    .option('-n, --examples <n>', 'task examples scored with --task', '256')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .option('--json', 'print machine-readable results')
-    .addHelpText('after', '\nExamples:\n  $ difft eval checkpoints/default-20261124-170000\n  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ difft eval checkpoints/default-20261124-170000\n  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json\n  $ difft eval run-a run-b --task needles:length=65   # accuracy at another context length',
+    )
     .action(
       action(async (paths: string[], flags: EvalFlags) => {
         const maxTokens = positiveInteger('--max-tokens', flags.maxTokens);
@@ -48,7 +78,9 @@ export function evalCommand(program: Command): void {
         const seed = flags.seed === undefined ? sharedEvalSeed(paths) : nonNegativeInteger('--seed', flags.seed);
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
-        const results: EvalResult[] = [];
+        const task = flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
+        const examples = positiveInteger('--examples', flags.examples)!;
+        const results: (EvalResult & { task?: Awaited<ReturnType<typeof taskScores>> })[] = [];
         for (const path of paths) {
           let progress: ReturnType<typeof createProgress> | undefined;
           const result = await evaluateCheckpoint(path, {
@@ -63,7 +95,8 @@ export function evalCommand(program: Command): void {
             },
           });
           progress?.stop();
-          results.push(result);
+          const scores = task ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16) : undefined;
+          results.push({ ...result, ...(scores ? { task: scores } : {}) });
         }
         const fingerprints = new Set(results.map((r) => r.fingerprint));
         if (fingerprints.size > 1) {
@@ -91,6 +124,7 @@ export function evalCommand(program: Command): void {
             ]),
           ),
         );
+        if (task) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
       }),
     );
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { analyzeCommand } from './analyze.js';
 import { backendsCommand } from './backends.js';
 import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
   trainCommand(program);
   compareCommand(program);
   evalCommand(program);
+  analyzeCommand(program);
   generateCommand(program);
   infoCommand(program);
   prepareCommand(program);

@@ -1,3 +1,4 @@
+import { TASK_SCHEMA, type TaskConfig } from './task.js';
 import type { ModelConfig } from './model.js';
 
 /** Corpora that ship with difft as npm packages, named instead of a path. */
@@ -56,6 +57,7 @@ export const CONFIG_SCHEMA = {
         valFraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'fraction of the text held out for validation' },
         dir: { type: 'string', default: 'data', description: 'where prepared datasets are kept' },
         textField: { type: 'string', default: 'text', description: 'the text field of .jsonl records' },
+        task: TASK_SCHEMA,
       },
     },
     train: {
@@ -90,6 +92,18 @@ export const CONFIG_SCHEMA = {
         maxTokens: { type: 'integer', minimum: 0, default: 32768, description: 'validation tokens per evaluation, a fixed seeded subset (0: all)' },
         seed: { type: 'integer', minimum: 0, default: 0, description: 'picks that subset; independent of train.seed, so runs with different seeds are scored on the same tokens' },
         batchSize: { type: 'integer', minimum: 1, default: 16, description: 'sequences per evaluation batch' },
+        probes: {
+          type: 'integer',
+          minimum: 0,
+          default: 64,
+          description: 'task examples scored at each evaluation (task accuracy, attention allocation): of the task trained on, and of each of eval.tasks',
+        },
+        tasks: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: [],
+          description: 'retrieval tasks to probe at each evaluation, e.g. needles or needles:needles=6,length=129',
+        },
       },
     },
     output: {
@@ -109,7 +123,7 @@ export interface RunConfig {
   name: string;
   /** The model's shape; the vocabulary size comes from the tokenizer. */
   model: Omit<ModelConfig, 'vocabSize' | 'kvHeads'> & { kvHeads?: number };
-  data: { corpus: string[]; valCorpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string };
+  data: { corpus: string[]; valCorpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string; task?: TaskConfig };
   train: {
     steps: number;
     batchSize: number;
@@ -128,6 +142,6 @@ export interface RunConfig {
     onNonFinite: 'stop' | 'skip';
     logEvery: number;
   };
-  eval: { every: number; maxTokens: number; seed: number; batchSize: number };
+  eval: { every: number; maxTokens: number; seed: number; batchSize: number; probes: number; tasks: string[] };
   output: { dir: string; saveEvery: number; keepLast: number };
 }

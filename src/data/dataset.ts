@@ -70,10 +70,13 @@ export class BatchSampler {
     private readonly batch: number,
     private readonly length: number,
     private readonly seed: number,
+    /** Task datasets: windows start only at multiples of this (each example's first token). */
+    private readonly stride?: number,
   ) {
     if (tokens.length < length + 1) {
       throw new UserError(`training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): use more text or a shorter model.seqLen`);
     }
+    if (stride !== undefined && stride < length + 1) throw new UserError(`task examples of ${stride} tokens are shorter than one window of ${length + 1} (model.seqLen + 1)`);
     this.rngState = seed >>> 0;
   }
 
@@ -86,11 +89,12 @@ export class BatchSampler {
 
   next(): TokenBatch {
     const { batch, length, tokens } = this;
-    const windows = tokens.length - length; // start positions with T+1 tokens after them
+    const { stride } = this;
+    const windows = stride ? Math.floor(tokens.length / stride) : tokens.length - length; // start positions with T+1 tokens after them
     const inputs = new Int32Array(batch * length);
     const targets = new Int32Array(batch * length);
     for (let row = 0; row < batch; row++) {
-      const start = Math.floor(this.uniform() * windows);
+      const start = Math.floor(this.uniform() * windows) * (stride ?? 1);
       const window = tokens.slice(start, start + length + 1);
       for (let t = 0; t < length; t++) {
         inputs[row * length + t] = window[t];
@@ -116,17 +120,18 @@ export class BatchSampler {
  * Evaluation windows over a split, in order: window k predicts tokens kT+1 .. kT+T, so every token
  * after the first is predicted exactly once; a shorter last window takes the remainder.
  * `maxTokens` evaluates a fixed, seeded subset of whole windows instead (the same one every time).
+ * With a `stride` (task datasets: the example length, T+1) window k is example k instead, whole.
  */
-export function* evalBatches(tokens: TokenSource, length: number, batch: number, options: { maxTokens?: number; seed?: number } = {}): Generator<TokenBatch> {
+export function* evalBatches(tokens: TokenSource, length: number, batch: number, options: { maxTokens?: number; seed?: number; stride?: number } = {}): Generator<TokenBatch> {
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
-  const windows = Math.ceil(predicted / length); // window k starts at k·T
+  const stride = options.stride ?? length;
+  const whole = stride === length ? Math.floor(predicted / length) : Math.floor(tokens.length / stride); // windows of a full T
+  const windows = stride === length ? Math.ceil(predicted / length) : whole; // window k starts at k·stride
   const subset =
-    options.maxTokens !== undefined && options.maxTokens < predicted
-      ? seededSubset(Math.floor(predicted / length), Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0)
-      : undefined;
+    options.maxTokens !== undefined && options.maxTokens < predicted ? seededSubset(whole, Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0) : undefined;
   const count = subset?.length ?? windows;
-  const startOf = (i: number) => (subset ? subset[i] : i) * length;
+  const startOf = (i: number) => (subset ? subset[i] : i) * stride;
   for (let i = 0; i < count; ) {
     const size = Math.min(length, predicted - startOf(i));
     // group consecutive windows of the same length

@@ -19,6 +19,8 @@ export interface EvaluationSetSpec {
   /** Score a fixed subset of about this many tokens; undefined or 0: the whole split. */
   maxTokens?: number;
   seed?: number;
+  /** Task datasets: one window per example of this many tokens. */
+  stride?: number;
 }
 
 export interface EvaluationSet {
@@ -32,7 +34,7 @@ export interface EvaluationSet {
 }
 
 export function evaluationSet(split: TokenSource, spec: EvaluationSetSpec): EvaluationSet {
-  const options = { maxTokens: spec.maxTokens || undefined, seed: spec.seed ?? DEFAULT_EVAL_SEED };
+  const options = { maxTokens: spec.maxTokens || undefined, seed: spec.seed ?? DEFAULT_EVAL_SEED, stride: spec.stride };
   const batches = () => evalBatches(split, spec.seqLen, spec.batchSize, options);
   const hash = createHash('sha256');
   let tokens = 0;

@@ -5,6 +5,7 @@ import { replaceDirectory, writeFileDurably } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
+import type { TaskSpec } from '../config/task.js';
 import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, type TIKTOKEN_NAMES, type TokenizerName, type TokenizerSpec } from './tokenizer.js';
 
 /**
@@ -42,6 +43,8 @@ export interface DatasetManifest {
   sources: { source: string; files: number; bytes: number }[];
   valSources?: { source: string; files: number; bytes: number }[];
   splits: { train: SplitInfo; val: SplitInfo };
+  /** Present for a built-in task: every example is `exampleLength` tokens, back to back. */
+  task?: { spec: TaskSpec; exampleLength: number };
   createdAt: string;
 }
 
@@ -74,7 +77,7 @@ export interface PreparedDataset {
   reused: boolean;
 }
 
-function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
+export function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
   if (name === 'byte') return { kind: 'byte' };
   if (name === 'char') return { kind: 'char', symbols: [] }; // filled from the training split
   return { kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] };
@@ -89,7 +92,7 @@ function inputKey(entries: SourceEntry[], valEntries: SourceEntry[], tokenizer: 
   return hash.digest('hex');
 }
 
-function describeSources(sources: string[]): { source: string; files: number; bytes: number }[] {
+export function describeSources(sources: string[]): { source: string; files: number; bytes: number }[] {
   return sources.map((source) => {
     const own = resolveSources([source]);
     return { source, files: own.length, bytes: own.reduce((sum, entry) => sum + entry.size, 0) };
@@ -134,7 +137,7 @@ interface SplitState {
 }
 
 /** The manifest at `path` when it describes a finished dataset of these inputs. */
-function readMatchingManifest(path: string, key: string): DatasetManifest | undefined {
+export function readMatchingManifest(path: string, key: string): DatasetManifest | undefined {
   if (!existsSync(path)) return undefined;
   try {
     const manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
@@ -172,11 +175,55 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   const size = sectionSize(entries.reduce((sum, entry) => sum + entry.size, 0));
   let spec = tokenizerSpecFor(tokenizerName);
   if (spec.kind === 'char') spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
-  const tokenizer = createTokenizer(spec);
+  return buildDatasetDirectory(dir, key, options.force ?? false, (temporary) =>
+    writeSplits(temporary, options, { entries, valEntries, heldOut, key, size, spec, readOptions, progress: () => bytesDone, bytesTotal }),
+  );
+}
 
+/**
+ * Builds a dataset in a temporary directory next to `dir` and renames it into place, unless an
+ * identical one (same key) is already there or appears meanwhile: another process (a second shard
+ * of an experiment) preparing the same data at the same time — theirs is kept rather than pulled
+ * from under a reader.
+ */
+export async function buildDatasetDirectory(dir: string, key: string, force: boolean, build: (temporary: string) => Promise<DatasetManifest>): Promise<PreparedDataset> {
+  const manifestPath = join(dir, 'manifest.json');
   const temporary = `${dir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
   mkdirSync(temporary, { recursive: true });
+  try {
+    const manifest = await build(temporary);
+    writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const finishedMeanwhile = force ? undefined : readMatchingManifest(manifestPath, key);
+    if (finishedMeanwhile) {
+      rmSync(temporary, { recursive: true, force: true });
+      return { dir, manifest: finishedMeanwhile, reused: true };
+    }
+    replaceDirectory(temporary, dir);
+    return { dir, manifest, reused: false };
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+interface SplitInputs {
+  entries: SourceEntry[];
+  valEntries: SourceEntry[];
+  heldOut: number;
+  key: string;
+  size: number;
+  spec: TokenizerSpec;
+  readOptions: ReadOptions;
+  progress: () => number;
+  bytesTotal: number;
+}
+
+/** Tokenises the sources into the train and validation shards under `temporary`; returns the manifest. */
+async function writeSplits(temporary: string, options: PrepareOptions, inputs: SplitInputs): Promise<DatasetManifest> {
+  const { entries, valEntries, heldOut, key, size, spec, readOptions, bytesTotal } = inputs;
+  const explicitVal = valEntries.length > 0;
+  const tokenizer = createTokenizer(spec);
   try {
     const dtype = dtypeFor(tokenizer.vocabSize);
     const splits = {
@@ -197,7 +244,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
           split.bytes += bytes;
           split.sections++;
           split.last = { document: document.name, section: sectionInDocument++ };
-          options.onProgress?.({ bytesDone, bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
+          options.onProgress?.({ bytesDone: inputs.progress(), bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
         }
       }
     };
@@ -225,22 +272,10 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     if (manifest.splits.val.tokens === 0 && explicitVal) throw new UserError(`validation corpus ${options.valSources!.join(', ')} contains no text`);
     if (manifest.splits.val.tokens === 0) {
       throw new UserError(
-        `corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${valFraction} needs at least ${Math.ceil(1 / valFraction)}; add text or raise data.valFraction`,
+        `corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${options.valFraction ?? 0.05} needs at least ${Math.ceil(1 / (options.valFraction ?? 0.05))}; add text or raise data.valFraction`,
       );
     }
-    writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    // another process (a second shard of an experiment) may have finished the same dataset meanwhile:
-    // keep theirs rather than pull it from under a reader
-    const finishedMeanwhile = options.force ? undefined : readMatchingManifest(manifestPath, key);
-    if (finishedMeanwhile) {
-      rmSync(temporary, { recursive: true, force: true });
-      return { dir, manifest: finishedMeanwhile, reused: true };
-    }
-    replaceDirectory(temporary, dir);
-    return { dir, manifest, reused: false };
-  } catch (error) {
-    rmSync(temporary, { recursive: true, force: true });
-    throw error;
+    return manifest;
   } finally {
     tokenizer.free();
   }

@@ -60,7 +60,9 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
   const opened = TokenDataset.open(dir);
   if (opened.manifest.key !== dataset.key) onWarning?.(`the dataset in ${dir} differs from the one the run was trained on`);
   const { val } = opened.manifest.splits;
-  return { tokens: opened.val, bytes: val.bytes, tokensInSplit: val.tokens, label: `${dir} (validation)`, release: () => opened.close() };
+  // a task dataset is scored example by example, as in training
+  const stride = opened.manifest.task?.exampleLength;
+  return { tokens: opened.val, bytes: val.bytes, tokensInSplit: val.tokens, label: `${dir} (validation)`, stride, release: () => opened.close() };
 }
 
 /**
@@ -91,6 +93,7 @@ async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onW
       bytes,
       tokensInSplit: tokens.length,
       label: sources.join(', '),
+      stride: undefined,
       release: () => {
         tokens.close();
         release();
@@ -121,6 +124,7 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
       batchSize: options.batchSize ?? run.eval.batchSize,
       maxTokens: options.maxTokens,
       seed: options.seed ?? run.eval.seed ?? DEFAULT_EVAL_SEED,
+      stride: data.stride,
     });
     const { loss, tokens } = meanLoss(model, evalSet.batches(), (done) => options.onProgress?.(done, evalSet.tokens));
     return {

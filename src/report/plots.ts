@@ -12,7 +12,7 @@ import type { ComparisonSummary, GroupSummary } from './summary.js';
 const FONT_FAMILY = 'DejaVu Sans';
 const fontFile = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf', 'DejaVuSans.ttf');
 
-const common = { width: 560, height: 300, config: { font: FONT_FAMILY, background: 'white' } };
+export const common = { width: 560, height: 300, config: { font: FONT_FAMILY, background: 'white' } };
 
 /** The groups the verdicts are about: each variant at its best setting. */
 function comparedGroups(summary: ComparisonSummary): GroupSummary[] {
@@ -124,7 +124,7 @@ export interface Plot {
   png: Buffer;
 }
 
-async function render(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
+export async function render(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();

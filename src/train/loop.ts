@@ -20,7 +20,11 @@ import {
   type TrainState,
 } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
-import { evaluationSet } from '../data/eval-set.js';
+import { evaluationSet, type EvaluationSet } from '../data/eval-set.js';
+import { prepareTaskDataset } from '../data/tasks/prepare.js';
+import { exampleLength, taskOf } from '../config/task.js';
+import { diff2Stats, type Diff2LayerStats } from '../probe/analysis.js';
+import { probeRecord, runProbeSets, type NamedProbeSet } from '../probe/sets.js';
 import { prepareDataset, type PrepareProgress } from '../data/prepare.js';
 import { UserError } from '../errors.js';
 import { diffLambdas } from '../model/attention/diff.js';
@@ -68,8 +72,27 @@ export interface TrainResult {
   valBitsPerByte?: number;
 }
 
-/** Tokenises (or reuses) the token shards a run's `data` section describes. */
+/** Tokenises (or reuses) the token shards a run's `data` section describes: its corpus, or its task. */
 export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onPrepare' | 'onWarning'> = {}): ReturnType<typeof prepareDataset> {
+  const task = taskOf(config.data.task);
+  if (task) {
+    const length = exampleLength(task, config.model.seqLen);
+    if (length !== config.model.seqLen + 1) {
+      throw new UserError(
+        `data.task.length = ${length}: a task trained on has examples of model.seqLen + 1 = ${config.model.seqLen + 1} tokens (one window each); set it to 0 or ${config.model.seqLen + 1}`,
+      );
+    }
+    return prepareTaskDataset({
+      spec: task,
+      exampleLength: length,
+      tokenizer: config.data.tokenizer,
+      sources: config.data.corpus,
+      dataRoot: config.data.dir,
+      textField: config.data.textField,
+      onProgress: (done, total) => events.onPrepare?.({ bytesDone: done, bytesTotal: total, tokens: done * length }),
+      onWarning: events.onWarning,
+    });
+  }
   return prepareDataset({
     sources: config.data.corpus,
     valSources: config.data.valCorpus,
@@ -130,6 +153,19 @@ function checkMemory(model: ModelConfig, batchSize: number, engine: string, skip
   return line;
 }
 
+/** What an evaluation adds beyond the loss: task metrics per probe set, and diff2's λ and gate statistics. */
+function probeFields(model: Decoder, probeSets: NamedProbeSet[], evalSet: EvaluationSet, batchSize: number): Pick<Extract<MetricsRecord, { type: 'eval' }>, 'tasks' | 'diff2'> {
+  const tasks = probeSets.length ? Object.fromEntries(probeSets.map(({ name, probes }) => [name, probeRecord(model, probes, batchSize)])) : undefined;
+  let diff2: Diff2LayerStats[] | undefined;
+  if (model.config.attention === 'diff2') {
+    const first = evalSet.batches().next().value!;
+    const inputs = tf.tensor2d(first.inputs, [first.batch, first.length], 'int32');
+    diff2 = diff2Stats(model, inputs);
+    inputs.dispose();
+  }
+  return { ...(tasks ? { tasks } : {}), ...(diff2 ? { diff2 } : {}) };
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -151,10 +187,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const dataset = TokenDataset.open(prepared.dir);
   const { manifest } = dataset;
-  const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed);
+  const stride = manifest.task?.exampleLength; // task datasets: one window per example, whole
+  const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed, stride);
   // runs written before eval.seed existed were scored on a subset drawn with train.seed: keep it on resume
   const evalSeed = config.eval.seed ?? settings.seed;
-  const evalSet = evaluationSet(dataset.val, { seqLen: config.model.seqLen, batchSize: config.eval.batchSize, maxTokens: config.eval.maxTokens, seed: evalSeed });
+  const evalSet = evaluationSet(dataset.val, { seqLen: config.model.seqLen, batchSize: config.eval.batchSize, maxTokens: config.eval.maxTokens, seed: evalSeed, stride });
+  const probeSets = await runProbeSets(config, dataset);
 
   // model and optimizer
   const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
@@ -210,6 +248,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       evalTokens: tokens,
       evalFingerprint: evalSet.fingerprint,
       elapsedSeconds: state.elapsedSeconds,
+      ...probeFields(model, probeSets, evalSet, config.eval.batchSize),
     };
     appendMetrics(metricsPath, record);
     events.onEval?.(record);

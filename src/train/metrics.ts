@@ -1,5 +1,7 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../atomic.js';
+import type { Diff2LayerStats } from '../probe/analysis.js';
+import type { ProbeRecord } from '../probe/sets.js';
 
 /** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */
 export type MetricsRecord =
@@ -26,6 +28,10 @@ export type MetricsRecord =
       evalTokens: number;
       evalFingerprint: string;
       elapsedSeconds: number;
+      /** Task metrics and attention allocation per probe set (src/probe/sets.ts). */
+      tasks?: Record<string, ProbeRecord>;
+      /** diff2: λ and gate statistics per layer, on the first evaluation batch. */
+      diff2?: Diff2LayerStats[];
     };
 
 export function appendMetrics(path: string, record: MetricsRecord): void {

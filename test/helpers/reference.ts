@@ -111,9 +111,12 @@ export function referenceAttention(config: ModelConfig, weights: Weights, layer:
     for (let head = 0; head < config.heads; head++) {
       // Query heads 2i and 2i+1 fall in the same kv group: group of query head j is floor(j / (2H/Hkv)).
       const group = Math.floor((2 * head) / (2 * groupSize));
-      const first = matmul(causalMap(qs[2 * head], ks[group]), headSlice(v, group, d));
-      const second = matmul(causalMap(qs[2 * head + 1], ks[group]), headSlice(v, group, d));
-      headOutputs.push(first.map((row, t) => row.map((value, i) => value - (1 / (1 + Math.exp(-lambdas[t][head]))) * second[t][i])));
+      const [a1, a2] = [causalMap(qs[2 * head], ks[group]), causalMap(qs[2 * head + 1], ks[group])];
+      const gate = (t: number) => 1 / (1 + Math.exp(-lambdas[t][head]));
+      const first = matmul(a1, headSlice(v, group, d));
+      const second = matmul(a2, headSlice(v, group, d));
+      maps?.push({ a1, a2, differential: a1.map((row, t) => row.map((value, j) => value - gate(t) * a2[t][j])) });
+      headOutputs.push(first.map((row, t) => row.map((value, i) => value - gate(t) * second[t][i])));
     }
   }
   const merged = Array.from({ length }, (_, t) => headOutputs.flatMap((out) => out[t]));

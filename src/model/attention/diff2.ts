@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, splitPair, type AttentionContext, type AttentionResult } from './shared.js';
+import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, splitPair, type AttentionContext, type AttentionResult } from './shared.js';
 
 /**
  * Differential attention, V2 (microsoft/unilm, 2026). Baseline head widths, but 2H query heads
@@ -19,7 +19,8 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   // query-time axis sends both through one product against head i's keys: [B, H, 2·Tq, d].
   const stacked = headsFirst(queries).reshape([batch, heads, 2 * length, d]);
   const repeats = heads / kvHeads;
-  const probs = causalSoftmax(stacked, repeatKv(headsFirst(keys), repeats, 1), context.stackedMask(), 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
+  const repeatedKeys = repeatKv(headsFirst(keys), repeats, 1);
+  const probs = causalSoftmax(stacked, repeatedKeys, context.stackedMask(), 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
   const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
   const [first, second] = splitPair(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
 
@@ -27,8 +28,18 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const gate = tf.sigmoid(lambda);
   const perHead = tf.sub(first, tf.mul(gate.expandDims(-1), second)); // [B, H, Tq, d]
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
-  const maps = context.capture
-    ? { attention: probs.reshape([batch, heads, 2, length, -1]), lambda, gate } // gate = sigmoid(λ)
-    : undefined;
+  const maps = context.capture ? diff2Maps(probs, attentionLogits(stacked, repeatedKeys, 1 / Math.sqrt(d)), lambda, gate, length) : undefined;
   return { out, maps };
+}
+
+/**
+ * What analyses read (capture only): the two maps of each output head, the map its output is
+ * effectively made of, attn[2i] − sigmoid(λ)·attn[2i+1] (the value product is linear), λ, the gate,
+ * and the pre-softmax logits [B, H, 2, Tq, Tk].
+ */
+function diff2Maps(probs: tf.Tensor, logits: tf.Tensor, lambda: tf.Tensor, gate: tf.Tensor, length: number): Record<string, tf.Tensor> {
+  const [batch, heads] = probs.shape;
+  const [a1, a2] = splitPair(probs.reshape([batch, heads, 2, length, -1]), 2); // [B, H, Tq, Tk]
+  const differential = tf.sub(a1, tf.mul(gate.expandDims(-1), a2));
+  return { a1, a2, differential, lambda, gate, logits: logits.reshape([batch, heads, 2, length, -1]) };
 }

@@ -136,6 +136,10 @@ export function projectQkv(
  * The scale goes on the queries, which have d entries per row where the scores have Tk.
  */
 export function causalSoftmax(queries: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, scale: number): tf.Tensor {
-  const scores = tf.matMul(queries.mul(scale), keys, false, true);
-  return tf.softmax(tf.add(scores, mask));
+  return tf.softmax(tf.add(attentionLogits(queries, keys, scale), mask));
+}
+
+/** The pre-softmax attention logits (q·scale)·kᵀ, before the mask: [..., Tq, Tk]. */
+export function attentionLogits(queries: tf.Tensor, keys: tf.Tensor, scale: number): tf.Tensor {
+  return tf.matMul(queries.mul(scale), keys, false, true);
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
+import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
 
 /** The baseline: H causal softmax heads of width d = D/H (H_kv key/value heads), concatenated, W_o. */
 export function standardAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
@@ -10,8 +10,10 @@ export function standardAttention(x: tf.Tensor, context: AttentionContext): Atte
   const { queries, keys, values } = projectQkv(x, context, { queries: heads, keys: kvHeads, values: kvHeads, width: d, valueWidth: d }); // [B, T, H|Hkv, d]
 
   const repeats = heads / kvHeads;
-  const probs = causalSoftmax(headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1), context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
+  const [q, k] = [headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1)];
+  const probs = causalSoftmax(q, k, context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
   const perHead = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
-  return { out, maps: context.capture ? { attention: probs } : undefined };
+  // captured for analyses only: the logits cost a second product, never paid in training
+  return { out, maps: context.capture ? { attention: probs, logits: attentionLogits(q, k, 1 / Math.sqrt(d)) } : undefined };
 }

@@ -1,0 +1,121 @@
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomically } from '../atomic.js';
+import { useEngine, type EngineRequest } from '../backend/engines.js';
+import { parseTaskSpec } from '../config/task.js';
+import { analyzeCheckpoint, type CheckpointAnalysis } from '../eval/analyze.js';
+import { ROLES } from '../probe/analysis.js';
+import { analysisLabels, analysisPlots } from '../report/analysis-plots.js';
+import { positiveInteger } from './eval.js';
+import { action } from './run.js';
+import { percent, table } from './table.js';
+
+interface AnalyzeFlags {
+  task?: string;
+  examples: string;
+  batchSize: string;
+  outlierExamples: string;
+  out: string;
+  plots: boolean;
+  backend: string;
+  json?: boolean;
+}
+
+const fixed = (value: number | undefined, digits = 3) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+
+function scoresTable(analyses: CheckpointAnalysis[], labels: string[]): string {
+  return table(
+    ['checkpoint', 'task', 'probes', 'accuracy', 'exact match', 'answer loss', 'chance (digits / random fact)'],
+    analyses.map((a, i) => [
+      labels[i],
+      `${a.probes.task}, ${a.probes.length} tokens`,
+      `${a.scores.examples} (${a.scores.answers} answers)`,
+      percent(a.scores.accuracy),
+      percent(a.scores.exactMatch),
+      fixed(a.scores.answerLoss),
+      `${percent(a.scores.chance.digits)} / ${percent(a.scores.chance.randomFact)}`,
+    ]),
+  );
+}
+
+function allocationTable(analysis: CheckpointAnalysis): string {
+  const maps = Object.keys(analysis.layers[0].allocation);
+  return table(
+    ['layer', 'map', 'answer needle', 'other needles', 'distractors', 'query region'],
+    analysis.layers.flatMap((layer) => maps.map((map) => [String(layer.layer), map, ...ROLES.map((role) => fixed(layer.allocation[map].mean[role]))])),
+  );
+}
+
+function outlierTable(analysis: CheckpointAnalysis): string {
+  const header = ['layer', 'attention logit: top-1', 'top-10', 'median', 'top/median', 'activation: top-1', 'top-10', 'median', 'top/median', 'kurtosis'];
+  if (analysis.attention === 'diff') header.push('λ');
+  if (analysis.attention === 'diff2') header.push('gate σ(λ): mean (p5–p95)');
+  return table(
+    header,
+    analysis.layers.map((layer) => {
+      const magnitudes = (m: CheckpointAnalysis['layers'][number]['logits']) => [fixed(m.top1, 2), fixed(m.top10, 2), fixed(m.median, 3), fixed(m.ratio, 1)];
+      const row = [String(layer.layer), ...magnitudes(layer.logits), ...magnitudes(layer.hidden), fixed(layer.hidden.kurtosis, 1)];
+      if (layer.lambda !== undefined) row.push(fixed(layer.lambda));
+      if (layer.gate) row.push(`${fixed(layer.gate.mean)} (${fixed(layer.gate.p05)}–${fixed(layer.gate.p95)})`);
+      return row;
+    }),
+  );
+}
+
+export function analyzeCommand(program: Command): void {
+  program
+    .command('analyze')
+    .description('the mechanism: task accuracy, attention allocation to the answer vs noise, outliers, λ — checkpoints side by side on one probe set')
+    .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
+    .option('-t, --task <spec>', 'probe task, e.g. needles or mqar:needles=8,queries=4 (default: the task the checkpoints were trained on)')
+    .option('-n, --examples <n>', 'probe examples', '64')
+    .option('--batch-size <n>', 'examples per forward pass', '16')
+    .option('--outlier-examples <n>', 'examples whose every attention logit and activation feed the outlier statistics', '16')
+    .option('-o, --out <dir>', 'where plots and analysis.json go', 'analysis')
+    .option('--no-plots', 'skip the plots')
+    .option('-b, --backend <name>', 'tfjs engine', 'auto')
+    .option('--json', 'print machine-readable results instead of tables')
+    .addHelpText(
+      'after',
+      "\nAllocation: mean share of attention mass from the positions that produce answer tokens to the needle holding\nthe answer, to the other needles, to the distractor text and to the query region (on the differential map\nfor diff and diff2, normalised by each row's total; also on A1 and A2).\n\nExamples:\n  $ difft analyze runs/standard-seed1 runs/diff-seed1\n  $ difft analyze checkpoints/default-20261124-170000 --task needles:needles=4,distractor=text",
+    )
+    .action(
+      action(async (paths: string[], flags: AnalyzeFlags) => {
+        const task = flags.task ? parseTaskSpec(flags.task) : undefined;
+        const options = {
+          task,
+          examples: positiveInteger('--examples', flags.examples)!,
+          batchSize: positiveInteger('--batch-size', flags.batchSize)!,
+          outlierExamples: positiveInteger('--outlier-examples', flags.outlierExamples)!,
+        };
+        const engine = await useEngine(flags.backend as EngineRequest);
+        if (!flags.json) process.stderr.write(`${engine.summary}\n`);
+        const analyses: CheckpointAnalysis[] = [];
+        for (const path of paths) {
+          if (!flags.json) process.stderr.write(`analyzing ${path}\n`);
+          analyses.push(await analyzeCheckpoint(path, options));
+        }
+        const out = resolve(flags.out);
+        mkdirSync(out, { recursive: true });
+        writeFileAtomically(join(out, 'analysis.json'), `${JSON.stringify(analyses, null, 2)}\n`);
+        const plots = flags.plots ? await analysisPlots(analyses) : [];
+        for (const plot of plots) {
+          writeFileAtomically(join(out, `${plot.name}.png`), plot.png);
+          writeFileAtomically(join(out, `${plot.name}.svg`), plot.svg);
+        }
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(analyses, null, 2)}\n`);
+          return;
+        }
+        const labels = analysisLabels(analyses);
+        process.stdout.write(`${scoresTable(analyses, labels)}\n`);
+        analyses.forEach((analysis, i) =>
+          process.stdout.write(
+            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mean over heads)\n${allocationTable(analysis)}\noutliers\n${outlierTable(analysis)}\n`,
+          ),
+        );
+        process.stdout.write(`written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`);
+      }),
+    );
+}

@@ -1,0 +1,103 @@
+import { Ajv } from 'ajv';
+import { UserError } from '../errors.js';
+
+/**
+ * The knobs of a built-in retrieval task. The same object is `data.task` in a run config (train on
+ * the task) and the `--task` of `difft eval` / `difft analyze` (probe any checkpoint with it).
+ */
+export const TASK_KINDS = ['needles', 'mqar'] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
+
+export interface TaskSpec {
+  /** needles: facts hidden at random depths in distractor text; mqar: all key→value pairs together, then the queries. */
+  kind: TaskKind;
+  /** Tokens per example; 0: the model's context length + 1 (one training window per example). */
+  length: number;
+  /** Key→value facts per example (the needles; mqar's pairs). */
+  needles: number;
+  /** Keys asked about at the end of each example, each followed by its answer. */
+  queries: number;
+  /** What fills the rest of the context: text from data.corpus, or random letter words. */
+  distractor: 'text' | 'random';
+  /** Digits of each value, i.e. of each answer. */
+  answerLength: number;
+  /** Examples in the training split (a task dataset). */
+  examples: number;
+  /** Examples in the validation split; the first `eval.probes` of them are the probe set. */
+  valExamples: number;
+  seed: number;
+}
+
+export const TASK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    kind: { enum: ['none', ...TASK_KINDS], default: 'none', description: 'train on a built-in retrieval task instead of plain text: needles | mqar (none: plain text)' },
+    length: { type: 'integer', minimum: 0, default: 0, description: 'tokens per example (0: model.seqLen + 1, one training window per example)' },
+    needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example' },
+    queries: { type: 'integer', minimum: 1, default: 1, description: 'keys asked about at the end of each example (at most task.needles)' },
+    distractor: { enum: ['text', 'random'], default: 'text', description: 'the rest of the context: text from data.corpus, or random letter words' },
+    answerLength: { type: 'integer', minimum: 1, maximum: 9, default: 2, description: 'digits of each value (the answer)' },
+    examples: { type: 'integer', minimum: 1, default: 20000, description: 'examples in the training split' },
+    valExamples: { type: 'integer', minimum: 1, default: 512, description: 'examples in the validation split' },
+    seed: { type: 'integer', minimum: 0, default: 0, description: 'fixes every example (independent of train.seed)' },
+  },
+} as const;
+
+/** `data.task` as configs hold it: kind `none` means plain text. */
+export type TaskConfig = Omit<TaskSpec, 'kind'> & { kind: TaskKind | 'none' };
+
+const ajv = new Ajv({ useDefaults: true, strict: false });
+const validateTask = ajv.compile(TASK_SCHEMA);
+
+export function taskOf(config: TaskConfig | undefined): TaskSpec | undefined {
+  return config && config.kind !== 'none' ? (config as TaskSpec) : undefined;
+}
+
+/** Example length in tokens: the spec's, or one training window of the model. */
+export function exampleLength(spec: TaskSpec, seqLen: number): number {
+  return spec.length || seqLen + 1;
+}
+
+/**
+ * A task named on the command line: `needles` or `needles:needles=6,queries=2,length=129`.
+ * Values are checked by the schema, so errors name the key and what it accepts.
+ */
+export function parseTaskSpec(text: string): TaskSpec {
+  const [kind, rest = ''] = text.split(/:(.*)/s, 2);
+  if (!(TASK_KINDS as readonly string[]).includes(kind))
+    throw new UserError(`--task ${text}: unknown task "${kind}"; use ${TASK_KINDS.join(' or ')}, optionally with settings, e.g. needles:needles=6,length=129`);
+  const spec: Record<string, unknown> = { kind };
+  for (const assignment of rest.split(',').filter((part) => part.trim())) {
+    const [key, value] = assignment.split('=').map((part) => part.trim());
+    const node = (TASK_SCHEMA.properties as Record<string, { enum?: readonly string[] }>)[key];
+    if (!node || key === 'kind' || value === undefined) {
+      throw new UserError(
+        `--task ${text}: "${assignment}" is not key=value with a known key (${Object.keys(TASK_SCHEMA.properties)
+          .filter((k) => k !== 'kind')
+          .join(', ')})`,
+      );
+    }
+    spec[key] = node.enum ? value : Number(value);
+  }
+  return checkTaskSpec(spec, `--task ${text}`);
+}
+
+/** Fills defaults and validates a task spec; `where` names its origin in errors. */
+export function checkTaskSpec(raw: Record<string, unknown>, where: string): TaskSpec {
+  const spec = structuredClone(raw);
+  if (!validateTask(spec)) {
+    const error = validateTask.errors![0];
+    const key = error.instancePath.replace(/^\//, '') || (error.params as { additionalProperty?: string }).additionalProperty || '';
+    throw new UserError(`${where}: task.${key} ${error.message ?? 'is not allowed'}`);
+  }
+  const task = spec as unknown as TaskSpec;
+  if (task.queries > task.needles) throw new UserError(`${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a different fact)`);
+  return task;
+}
+
+/** A short label: needles-4x1 (four facts, one query). */
+export function taskLabel(spec: TaskSpec): string {
+  return `${spec.kind}-${spec.needles}x${spec.queries}`;
+}

@@ -1,0 +1,195 @@
+import { UserError } from '../../errors.js';
+import { streamFor } from '../../model/random.js';
+import type { TokenSource } from '../shards.js';
+import type { Tokenizer } from '../tokenizer.js';
+import type { TaskSpec } from '../../config/task.js';
+
+/**
+ * Retrieval examples, built in token space so that every position is known exactly: each piece of
+ * text (a fact, a query, an answer, the distractor) is tokenised on its own and the ids are
+ * concatenated. An example is exactly `length` tokens and ends with its last answer.
+ *
+ *   needles:  distractor with the facts " The code of xqv is 42." inserted at random depths,
+ *             then per query " The code of xqv is " followed by the answer "42".
+ *   mqar:     distractor, then all pairs " xqv:42" together, then per query " xqv:" and "42".
+ *
+ * Example i of a split is drawn from its own stream (seed, split, i): any example can be rebuilt
+ * alone, and adding examples never changes the earlier ones.
+ */
+
+/** Token positions [start, end) within an example. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface Needle extends Span {
+  key: string;
+  value: string;
+  /** Where the value's tokens are, inside the needle. */
+  valueSpan: Span;
+}
+
+export interface Answer extends Span {
+  /** The index in `needles` of the fact that holds this answer. */
+  needle: number;
+  /** Where that fact sits: its first token's position over the position of the first query, in [0, 1). */
+  depth: number;
+}
+
+export interface TaskExample {
+  tokens: Int32Array;
+  needles: Needle[];
+  answers: Answer[];
+  /** Where the first query begins: everything before it is the context the answers are read from. */
+  queryStart: number;
+}
+
+export type Split = 'train' | 'val';
+
+/** Where distractor tokens come from: a tokenised text for each split, or random words. */
+export interface Haystack {
+  /** Tokens of `count` distractor tokens for one example. */
+  draw(count: number, uniform: () => number): ArrayLike<number>;
+}
+
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+const KEY_LETTERS = 3;
+
+/** Every character a task writes besides its distractor (a char tokenizer needs them in its vocabulary). */
+export const TASK_ALPHABET = `${LETTERS}0123456789 .:T`;
+
+function templates(spec: TaskSpec) {
+  return spec.kind === 'needles'
+    ? { fact: (key: string) => ` The code of ${key} is `, factEnd: '.', query: (key: string) => ` The code of ${key} is ` }
+    : { fact: (key: string) => ` ${key}:`, factEnd: '', query: (key: string) => ` ${key}:` };
+}
+
+function randomInt(uniform: () => number, below: number): number {
+  return Math.floor(uniform() * below);
+}
+
+function randomKeys(count: number, uniform: () => number): string[] {
+  const keys = new Set<string>();
+  while (keys.size < count) keys.add(Array.from({ length: KEY_LETTERS }, () => LETTERS[randomInt(uniform, 26)]).join(''));
+  return [...keys];
+}
+
+function randomValue(digits: number, uniform: () => number): string {
+  return Array.from({ length: digits }, () => String(randomInt(uniform, 10))).join('');
+}
+
+/** `wanted` distinct indices of 0..n−1 in random order (partial Fisher–Yates). */
+function pick(n: number, wanted: number, uniform: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = 0; i < wanted; i++) {
+    const j = i + randomInt(uniform, n - i);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, wanted);
+}
+
+/** Random lowercase words of 2–7 letters, tokenised, cut to exactly `count` tokens. */
+export function randomWordsHaystack(tokenizer: Tokenizer): Haystack {
+  return {
+    draw(count, uniform) {
+      let text = '';
+      let ids: ArrayLike<number> = [];
+      while (ids.length < count) {
+        const words: string[] = [];
+        for (let i = 0; i < count + 8; i++) words.push(Array.from({ length: 2 + randomInt(uniform, 6) }, () => LETTERS[randomInt(uniform, 26)]).join(''));
+        text += ` ${words.join(' ')}`;
+        ids = tokenizer.encode(text);
+      }
+      return Array.from(ids).slice(0, count);
+    },
+  };
+}
+
+/** A contiguous stretch of `count` tokens of a tokenised text, from a random place. */
+export function textHaystack(tokens: TokenSource): Haystack {
+  return {
+    draw(count, uniform) {
+      if (tokens.length < count)
+        throw new UserError(`the distractor text has ${tokens.length} tokens, fewer than the ${count} one example needs: use more text in data.corpus or task.distractor=random`);
+      const start = randomInt(uniform, tokens.length - count + 1);
+      return tokens.slice(start, start + count);
+    },
+  };
+}
+
+interface Piece {
+  ids: ArrayLike<number>;
+  /** What the piece is, so that its span can be recorded once positions are known. */
+  role: { kind: 'fact'; needle: number; valueFrom: number; valueTo: number } | { kind: 'answer'; needle: number } | { kind: 'query' } | { kind: 'text' };
+}
+
+/** Example `index` of `split`. */
+export function generateExample(spec: TaskSpec, length: number, tokenizer: Tokenizer, haystack: Haystack, split: Split, index: number): TaskExample {
+  const uniform = streamFor(spec.seed, `task:${spec.kind}:${split}:${index}`);
+  const text = templates(spec);
+  const keys = randomKeys(spec.needles, uniform);
+  const values = keys.map(() => randomValue(spec.answerLength, uniform));
+  const encode = (s: string) => Array.from(tokenizer.encode(s));
+
+  const facts: Piece[] = keys.map((key, needle) => {
+    const head = encode(text.fact(key));
+    const value = encode(values[needle]);
+    return { ids: [...head, ...value, ...encode(text.factEnd)], role: { kind: 'fact', needle, valueFrom: head.length, valueTo: head.length + value.length } };
+  });
+  const asked = pick(spec.needles, spec.queries, uniform);
+  const queries: Piece[] = asked.flatMap((needle) => [
+    { ids: encode(text.query(keys[needle])), role: { kind: 'query' } } as Piece,
+    { ids: encode(values[needle]), role: { kind: 'answer', needle } } as Piece,
+  ]);
+  const fixed = [...facts, ...queries].reduce((sum, piece) => sum + piece.ids.length, 0);
+  const fill = length - fixed;
+  if (fill < 0) {
+    throw new UserError(
+      `task.length = ${length} tokens is too short for ${spec.needles} facts and ${spec.queries} queries (${fixed} tokens with this tokenizer): raise task.length (or model.seqLen), or lower task.needles`,
+    );
+  }
+  const distractor = Array.from(haystack.draw(fill, uniform));
+
+  // the context: needles spread through the distractor at random depths, or mqar's pairs after it
+  const context: Piece[] = [];
+  if (spec.kind === 'needles') {
+    const cuts = Array.from({ length: spec.needles }, () => randomInt(uniform, fill + 1)).sort((a, b) => a - b);
+    let from = 0;
+    cuts.forEach((cut, i) => {
+      context.push({ ids: distractor.slice(from, cut), role: { kind: 'text' } }, facts[i]);
+      from = cut;
+    });
+    context.push({ ids: distractor.slice(from), role: { kind: 'text' } });
+  } else {
+    context.push({ ids: distractor, role: { kind: 'text' } }, ...facts);
+  }
+  return assemble([...context, ...queries], keys, values, length);
+}
+
+function assemble(pieces: Piece[], keys: string[], values: string[], length: number): TaskExample {
+  const tokens = new Int32Array(length);
+  const needles: Needle[] = [];
+  const answers: { start: number; end: number; needle: number }[] = [];
+  let at = 0;
+  let queryStart = -1;
+  for (const { ids, role } of pieces) {
+    const start = at;
+    tokens.set(ids, at);
+    at += ids.length;
+    if (role.kind === 'fact') {
+      needles[role.needle] = { start, end: at, key: keys[role.needle], value: values[role.needle], valueSpan: { start: start + role.valueFrom, end: start + role.valueTo } };
+    } else if (role.kind === 'answer') {
+      answers.push({ start, end: at, needle: role.needle });
+    } else if (role.kind === 'query' && queryStart < 0) {
+      queryStart = start;
+    }
+  }
+  if (at !== length) throw new Error(`example assembled to ${at} tokens, expected ${length}`);
+  return {
+    tokens,
+    needles,
+    answers: answers.map((answer) => ({ ...answer, depth: needles[answer.needle].start / queryStart })),
+    queryStart,
+  };
+}

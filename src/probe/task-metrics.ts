@@ -1,0 +1,169 @@
+import * as tf from '@tensorflow/tfjs';
+import type { TaskExample } from '../data/tasks/generate.js';
+import type { ProbeSet } from '../data/tasks/probes.js';
+import type { Decoder } from '../model/decoder.js';
+
+/**
+ * How well a model answers a task's queries:
+ *   accuracy      every token of the answer is the model's top prediction, with the true context
+ *                 (teacher forcing: earlier answer tokens are the true ones);
+ *   exactMatch    greedy decoding from the query reproduces the whole answer;
+ *   answerLoss    mean −log p over answer tokens (nats/token);
+ * each also by the depth of the fact that holds the answer (five bins of the context before the
+ * first query). Chance: a uniform guess of the digits is right with probability 10^−answerLength;
+ * copying the value of a random fact of the example, 1/needles.
+ */
+export interface DepthBin {
+  from: number;
+  to: number;
+  answers: number;
+  accuracy: number;
+  exactMatch: number;
+}
+
+export interface TaskScores {
+  examples: number;
+  answers: number;
+  accuracy: number;
+  tokenAccuracy: number;
+  exactMatch: number;
+  answerLoss: number;
+  chance: { digits: number; randomFact: number };
+  byDepth: DepthBin[];
+}
+
+/** One answer's outcome. */
+export interface AnswerOutcome {
+  tokens: number;
+  correctTokens: number;
+  /** The summed log-probability of its tokens. */
+  logProb: number;
+  /** Greedy decoding reproduced it. */
+  exact: boolean;
+  depth: number;
+}
+
+const DEPTH_BINS = 5;
+
+export function summarizeOutcomes(outcomes: AnswerOutcome[], examples: number, spec: { answerLength: number; needles: number }): TaskScores {
+  const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN);
+  const right = (o: AnswerOutcome) => (o.correctTokens === o.tokens ? 1 : 0);
+  const tokens = outcomes.reduce((sum, o) => sum + o.tokens, 0);
+  const byDepth = Array.from({ length: DEPTH_BINS }, (_, bin) => {
+    const inBin = outcomes.filter((o) => Math.min(DEPTH_BINS - 1, Math.floor(o.depth * DEPTH_BINS)) === bin);
+    return { from: bin / DEPTH_BINS, to: (bin + 1) / DEPTH_BINS, answers: inBin.length, accuracy: mean(inBin.map(right)), exactMatch: mean(inBin.map((o) => (o.exact ? 1 : 0))) };
+  });
+  return {
+    examples,
+    answers: outcomes.length,
+    accuracy: mean(outcomes.map(right)),
+    tokenAccuracy: outcomes.reduce((sum, o) => sum + o.correctTokens, 0) / tokens,
+    exactMatch: mean(outcomes.map((o) => (o.exact ? 1 : 0))),
+    answerLoss: -outcomes.reduce((sum, o) => sum + o.logProb, 0) / tokens,
+    chance: { digits: 10 ** -spec.answerLength, randomFact: 1 / spec.needles },
+    byDepth,
+  };
+}
+
+/** A position whose next token is scored: batch row, input position, the true next token. */
+export interface Pick {
+  row: number;
+  position: number;
+  target: number;
+}
+
+/** At each pick: the top prediction of logits [B, T, V] and the log-probability of the target. */
+export function predictionsAt(logits: tf.Tensor3D, picks: Pick[]): { predicted: Int32Array; logProb: Float32Array } {
+  if (picks.length === 0) return { predicted: new Int32Array(0), logProb: new Float32Array(0) };
+  const [batch, length, vocab] = logits.shape;
+  return tf.tidy(() => {
+    const rows = tf.gather(
+      logits.reshape([batch * length, vocab]),
+      tf.tensor1d(
+        picks.map((p) => p.row * length + p.position),
+        'int32',
+      ),
+    );
+    const logProbs = tf.logSoftmax(rows).reshape([picks.length * vocab]);
+    const targetLogProb = tf.gather(
+      logProbs,
+      tf.tensor1d(
+        picks.map((p, i) => i * vocab + p.target),
+        'int32',
+      ),
+    );
+    return { predicted: tf.argMax(rows, 1).dataSync() as Int32Array, logProb: targetLogProb.dataSync() as Float32Array };
+  });
+}
+
+/** Every answer token of the examples as picks: the input position before it predicts it. */
+function answerPicks(examples: TaskExample[]): Pick[] {
+  return examples.flatMap((example, row) =>
+    example.answers.flatMap((answer) =>
+      Array.from({ length: answer.end - answer.start }, (_, k) => ({ row, position: answer.start + k - 1, target: example.tokens[answer.start + k] })),
+    ),
+  );
+}
+
+function inputsOf(examples: TaskExample[], length: number): Int32Array {
+  const inputs = new Int32Array(examples.length * (length - 1));
+  examples.forEach((example, row) => inputs.set(example.tokens.subarray(0, length - 1), row * (length - 1)));
+  return inputs;
+}
+
+function logitsFor(model: Decoder, inputs: Int32Array, rows: number): tf.Tensor3D {
+  return model.forward(tf.tensor2d(inputs, [rows, inputs.length / rows], 'int32')).logits;
+}
+
+/**
+ * Greedy answers, in the order of `answerPicks`: each answer token in turn is replaced by the
+ * model's top prediction and the next is predicted from it (one forward per answer token;
+ * positions after an answer cannot influence it, the model being causal). Every query is answered
+ * on its own row, with the true text before it, so that one wrong answer does not decide the next.
+ */
+function greedyAnswers(model: Decoder, examples: TaskExample[], length: number): Int32Array {
+  const queries = examples.flatMap((example) => example.answers.map((answer) => ({ example, answer })));
+  const inputs = inputsOf(
+    queries.map((q) => q.example),
+    length,
+  );
+  const picks = queries.flatMap(({ example, answer }, row) =>
+    Array.from({ length: answer.end - answer.start }, (_, k) => ({ row, position: answer.start + k - 1, target: example.tokens[answer.start + k] })),
+  );
+  const longest = Math.max(...queries.map((q) => q.answer.end - q.answer.start));
+  let predicted: Int32Array = new Int32Array(picks.length);
+  for (let k = 0; k < longest; k++) {
+    predicted = tf.tidy(() => predictionsAt(logitsFor(model, inputs, queries.length), picks).predicted);
+    let i = 0;
+    queries.forEach(({ answer }, row) => {
+      const at = answer.start + k; // the k-th answer token becomes input for the (k+1)-th
+      if (at < answer.end && at < length - 1) inputs[row * (length - 1) + at] = predicted[i + k];
+      i += answer.end - answer.start;
+    });
+  }
+  return predicted;
+}
+
+/** Task metrics of a model on a probe set, `batchSize` examples per forward. */
+export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number): TaskScores {
+  const outcomes: AnswerOutcome[] = [];
+  for (let from = 0; from < probes.examples.length; from += batchSize) {
+    const examples = probes.examples.slice(from, from + batchSize);
+    const picks = answerPicks(examples);
+    const forced = tf.tidy(() => predictionsAt(logitsFor(model, inputsOf(examples, probes.length), examples.length), picks));
+    const greedy = greedyAnswers(model, examples, probes.length);
+    let i = 0;
+    for (const example of examples) {
+      for (const answer of example.answers) {
+        const outcome: AnswerOutcome = { tokens: answer.end - answer.start, correctTokens: 0, logProb: 0, exact: true, depth: answer.depth };
+        for (let k = 0; k < outcome.tokens; k++, i++) {
+          if (forced.predicted[i] === picks[i].target) outcome.correctTokens++;
+          if (greedy[i] !== picks[i].target) outcome.exact = false;
+          outcome.logProb += forced.logProb[i];
+        }
+        outcomes.push(outcome);
+      }
+    }
+  }
+  return summarizeOutcomes(outcomes, probes.examples.length, probes.spec);
+}

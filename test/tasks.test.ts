@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { checkTaskSpec, parseTaskSpec, type TaskSpec } from '../src/config/task.js';
+import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js';
+import { generateExample, type TaskExample } from '../src/data/tasks/generate.js';
+import { prepareTaskDataset, splitHaystacks, taskTokenizerSpec, VAL_EXAMPLES_FILE } from '../src/data/tasks/prepare.js';
+import { datasetProbes, generatedProbes } from '../src/data/tasks/probes.js';
+import { createTokenizer, type Tokenizer } from '../src/data/tokenizer.js';
+import { UserError } from '../src/errors.js';
+
+/**
+ * The retrieval tasks: deterministic examples whose recorded positions point at the right tokens
+ * for every tokenizer, with the answer always present in the context; their datasets; aligned
+ * windows. Checked by decoding the tokens back to text and reading the facts there (an independent
+ * route to what the generator claims).
+ */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-tasks-'));
+
+const SPECS = [
+  parseTaskSpec('needles:needles=4,queries=2,distractor=text'),
+  parseTaskSpec('needles:needles=3,queries=1,distractor=random,answerLength=3'),
+  parseTaskSpec('mqar:needles=6,queries=6,distractor=random'),
+];
+const TOKENIZERS = ['byte', 'char', 'gpt2', 'cl100k_base'];
+const DISTRACTOR = 'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs!\n'.repeat(200);
+
+function tokenizerFor(name: string): Tokenizer {
+  return createTokenizer(taskTokenizerSpec(name, DISTRACTOR));
+}
+
+function examplesOf(spec: TaskSpec, tokenizer: Tokenizer, length: number, count: number): TaskExample[] {
+  const haystack = splitHaystacks(spec, tokenizer, DISTRACTOR).val;
+  return Array.from({ length: count }, (_, i) => generateExample(spec, length, tokenizer, haystack, 'val', i));
+}
+
+const decode = (tokenizer: Tokenizer, example: TaskExample, from: number, to: number) => tokenizer.decode(example.tokens.subarray(from, to));
+
+describe('retrieval task examples', () => {
+  for (const name of TOKENIZERS) {
+    for (const spec of SPECS) {
+      it(`${spec.kind} (${spec.needles} facts, ${spec.queries} queries, ${spec.distractor}) with ${name}: positions point at the right tokens, the answer is in the context`, () => {
+        const tokenizer = tokenizerFor(name);
+        const length = 160;
+        for (const example of examplesOf(spec, tokenizer, length, 20)) {
+          assert.equal(example.tokens.length, length);
+          assert.equal(new Set(example.needles.map((n) => n.key)).size, spec.needles, 'keys are distinct');
+          assert.equal(example.answers.length, spec.queries);
+          assert.equal(example.answers[example.answers.length - 1].end, length, 'the example ends with its last answer');
+          for (const needle of example.needles) {
+            assert.equal(decode(tokenizer, example, needle.valueSpan.start, needle.valueSpan.end), needle.value);
+            assert.match(needle.value, new RegExp(`^\\d{${spec.answerLength}}$`));
+            const fact = spec.kind === 'needles' ? `The code of ${needle.key} is ${needle.value}.` : `${needle.key}:${needle.value}`;
+            assert.equal(decode(tokenizer, example, needle.start, needle.end).trim(), fact);
+            assert.ok(needle.end <= example.queryStart, 'every fact comes before the first query');
+          }
+          const context = decode(tokenizer, example, 0, example.queryStart);
+          for (const answer of example.answers) {
+            const needle = example.needles[answer.needle];
+            const answerText = decode(tokenizer, example, answer.start, answer.end);
+            assert.equal(answerText, needle.value);
+            assert.deepEqual(Array.from(example.tokens.subarray(answer.start, answer.end)), Array.from(example.tokens.subarray(needle.valueSpan.start, needle.valueSpan.end)));
+            // recoverable from the text alone: the query names the key, the context states its value
+            const query = decode(tokenizer, example, example.queryStart, answer.start);
+            assert.ok(query.trimEnd().endsWith(spec.kind === 'needles' ? `The code of ${needle.key} is` : `${needle.key}:`), query);
+            const stated = spec.kind === 'needles' ? new RegExp(`The code of ${needle.key} is (\\d+)\\.`) : new RegExp(` ${needle.key}:(\\d+)`);
+            assert.equal(context.match(stated)?.[1], answerText);
+            assert.ok(answer.depth >= 0 && answer.depth < 1);
+            assert.equal(answer.depth, needle.start / example.queryStart);
+          }
+        }
+        tokenizer.free();
+      });
+    }
+  }
+
+  it('the same seed gives the same examples; another seed or index, others', () => {
+    const tokenizer = tokenizerFor('byte');
+    const spec = SPECS[0];
+    const first = examplesOf(spec, tokenizer, 160, 5);
+    assert.deepEqual(examplesOf(spec, tokenizer, 160, 5), first);
+    assert.notDeepEqual(examplesOf({ ...spec, seed: 1 }, tokenizer, 160, 5)[0].tokens, first[0].tokens);
+    assert.notDeepEqual(first[1].tokens, first[0].tokens);
+  });
+
+  it('refuses a length too short for its facts, naming the key', () => {
+    const tokenizer = tokenizerFor('byte');
+    assert.throws(
+      () => examplesOf(SPECS[0], tokenizer, 40, 1),
+      (error: Error) => error instanceof UserError && /task\.length = 40 tokens is too short/.test(error.message),
+    );
+  });
+
+  it('task specs on the command line: defaults, overrides and one-line errors', () => {
+    assert.deepEqual(parseTaskSpec('mqar:needles=8,queries=4'), { ...checkTaskSpec({ kind: 'mqar' }, 'x'), needles: 8, queries: 4 });
+    assert.throws(() => parseTaskSpec('haystack'), /unknown task "haystack"/);
+    assert.throws(() => parseTaskSpec('needles:depth=3'), /"depth=3" is not key=value with a known key/);
+    assert.throws(() => parseTaskSpec('needles:needles=2,queries=3'), /task.queries = 3 exceeds task.needles = 2/);
+    assert.throws(() => parseTaskSpec('needles:distractor=noise'), /task.distractor must be equal to one of the allowed values/);
+  });
+});
+
+describe('task datasets', () => {
+  it('hold the examples back to back, their ground truth, and are read one whole example per window', async () => {
+    const dir = scratch();
+    const spec = checkTaskSpec({ kind: 'needles', needles: 2, examples: 40, valExamples: 12 }, 'test');
+    const prepared = await prepareTaskDataset({ spec, exampleLength: 97, tokenizer: 'byte', sources: ['brown'], dataRoot: dir });
+    assert.equal(prepared.manifest.splits.train.tokens, 40 * 97);
+    assert.equal(prepared.manifest.splits.val.tokens, 12 * 97);
+    assert.deepEqual(prepared.manifest.task, { spec, exampleLength: 97 });
+    assert.ok(existsSync(join(prepared.dir, VAL_EXAMPLES_FILE)));
+    const again = await prepareTaskDataset({ spec, exampleLength: 97, tokenizer: 'byte', sources: ['brown'], dataRoot: dir });
+    assert.ok(again.reused);
+
+    const dataset = TokenDataset.open(prepared.dir);
+    // the stored ground truth matches examples generated afresh
+    const probes = datasetProbes(dataset, 12);
+    const fresh = await generatedProbes(spec, 97, { kind: 'byte' }, 12, ['brown'], 'text');
+    assert.deepEqual(probes.examples, fresh.examples);
+    assert.equal(JSON.parse(readFileSync(join(prepared.dir, VAL_EXAMPLES_FILE), 'utf8')).length, 12);
+
+    // training windows start at example boundaries: every window is some example's first 97 tokens
+    const starts = new Set(Array.from({ length: 40 }, (_, k) => Buffer.from(dataset.train.slice(k * 97, k * 97 + 97)).toString('hex')));
+    const sampler = new BatchSampler(dataset.train, 8, 96, 3, 97);
+    for (let b = 0; b < 5; b++) {
+      const batch = sampler.next();
+      for (let row = 0; row < 8; row++) {
+        const window = [...batch.inputs.subarray(row * 96, row * 96 + 96), batch.targets[row * 96 + 95]];
+        assert.ok(starts.has(Buffer.from(window).toString('hex')), 'a window is a whole example');
+      }
+    }
+    // evaluation: one window per example, all of them
+    const windows = [...evalBatches(dataset.val, 96, 5, { stride: 97 })];
+    assert.equal(
+      windows.reduce((sum, b) => sum + b.batch, 0),
+      12,
+    );
+    assert.deepEqual(Array.from(windows[0].inputs.subarray(0, 96)), Array.from(probes.examples[0].tokens.subarray(0, 96)));
+    dataset.close();
+  });
+
+  it('a sampler with a stride draws only aligned windows (synthetic positions)', () => {
+    const stride = 10;
+    const tokens = Uint32Array.from({ length: 1000 }, (_, i) => i % stride);
+    const sampler = new BatchSampler(tokens, 16, 9, 1, stride);
+    const batch = sampler.next();
+    for (let row = 0; row < 16; row++) assert.deepEqual(Array.from(batch.inputs.subarray(row * 9, row * 9 + 9)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.throws(() => new BatchSampler(tokens, 1, 10, 1, stride), /shorter than one window/);
+  });
+});
