@@ -110,11 +110,11 @@ export function analyzeCommand(program: Command): void {
         }
         const labels = analysisLabels(analyses);
         process.stdout.write(`${scoresTable(analyses, labels)}\n`);
-        analyses.forEach((analysis, i) =>
+        for (const [i, analysis] of analyses.entries()) {
           process.stdout.write(
             `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mean over heads)\n${allocationTable(analysis)}\noutliers\n${outlierTable(analysis)}\n`,
-          ),
-        );
+          );
+        }
         process.stdout.write(`written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`);
       }),
     );

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskExample } from '../data/tasks/generate.js';
-import type { ProbeSet } from '../data/tasks/probes.js';
+import { probeInputs, type ProbeSet } from '../data/tasks/probes.js';
 import { diffLambdas } from '../model/attention/diff.js';
 import type { Decoder, LayerCapture } from '../model/decoder.js';
 
@@ -206,15 +206,15 @@ export function analyzeModel(model: Decoder, probes: ProbeSet, options: { batchS
     const rows = answerRows(examples);
     const roles = rows.map((row) => keyRoles(examples[row.example], row.needle, inputLength));
     tf.tidy(() => {
-      const inputs = new Int32Array(examples.length * inputLength);
-      examples.forEach((example, row) => inputs.set(example.tokens.subarray(0, inputLength), row * inputLength));
+      const inputs = probeInputs(examples, probes.length);
       const captures = model.forward(tf.tensor2d(inputs, [examples.length, inputLength], 'int32'), { capture: true }).captures!;
       captures.forEach((capture, layer) => {
         const acc = perLayer[layer];
         for (const name of mapNames) {
           const map = capture.maps[name];
           const allocations = allocationOf(gatherRows(map, rows), map.shape[1]!, inputLength, roles);
-          const entry = (acc.allocation[name] ??= { rows: 0, sums: allocations.map(() => Object.fromEntries(ROLES.map((r) => [r, 0])) as Allocation) });
+          acc.allocation[name] ??= { rows: 0, sums: allocations.map(() => Object.fromEntries(ROLES.map((r) => [r, 0])) as Allocation) };
+          const entry = acc.allocation[name];
           allocations.forEach((allocation, head) => {
             for (const role of ROLES) entry.sums[head][role] += allocation[role] * rows.length;
           });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskExample } from '../data/tasks/generate.js';
-import type { ProbeSet } from '../data/tasks/probes.js';
+import { probeInputs, type ProbeSet } from '../data/tasks/probes.js';
 import type { Decoder } from '../model/decoder.js';
 
 /**
@@ -105,12 +105,6 @@ function answerPicks(examples: TaskExample[]): Pick[] {
   );
 }
 
-function inputsOf(examples: TaskExample[], length: number): Int32Array {
-  const inputs = new Int32Array(examples.length * (length - 1));
-  examples.forEach((example, row) => inputs.set(example.tokens.subarray(0, length - 1), row * (length - 1)));
-  return inputs;
-}
-
 function logitsFor(model: Decoder, inputs: Int32Array, rows: number): tf.Tensor3D {
   return model.forward(tf.tensor2d(inputs, [rows, inputs.length / rows], 'int32')).logits;
 }
@@ -123,7 +117,7 @@ function logitsFor(model: Decoder, inputs: Int32Array, rows: number): tf.Tensor3
  */
 function greedyAnswers(model: Decoder, examples: TaskExample[], length: number): Int32Array {
   const queries = examples.flatMap((example) => example.answers.map((answer) => ({ example, answer })));
-  const inputs = inputsOf(
+  const inputs = probeInputs(
     queries.map((q) => q.example),
     length,
   );
@@ -150,7 +144,7 @@ export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number)
   for (let from = 0; from < probes.examples.length; from += batchSize) {
     const examples = probes.examples.slice(from, from + batchSize);
     const picks = answerPicks(examples);
-    const forced = tf.tidy(() => predictionsAt(logitsFor(model, inputsOf(examples, probes.length), examples.length), picks));
+    const forced = tf.tidy(() => predictionsAt(logitsFor(model, probeInputs(examples, probes.length), examples.length), picks));
     const greedy = greedyAnswers(model, examples, probes.length);
     let i = 0;
     for (const example of examples) {

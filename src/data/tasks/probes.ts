@@ -43,3 +43,10 @@ export async function generatedProbes(spec: TaskSpec, length: number, tokenizerS
     tokenizer.free();
   }
 }
+
+/** The examples' first `length − 1` tokens, row-major [examples, length − 1]: the model's inputs. */
+export function probeInputs(examples: TaskExample[], length: number): Int32Array {
+  const inputs = new Int32Array(examples.length * (length - 1));
+  for (const [row, example] of examples.entries()) inputs.set(example.tokens.subarray(0, length - 1), row * (length - 1));
+  return inputs;
+}
