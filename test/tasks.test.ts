@@ -52,7 +52,7 @@ describe('retrieval task examples', () => {
           for (const needle of example.needles) {
             assert.equal(decode(tokenizer, example, needle.valueSpan.start, needle.valueSpan.end), needle.value);
             assert.match(needle.value, new RegExp(`^\\d{${spec.answerLength}}$`));
-            const fact = spec.kind === 'needles' ? `The code of ${needle.key} is ${needle.value}.` : `${needle.key}:${needle.value}`;
+            const fact = spec.kind === 'needles' ? `The code ${needle.key}${needle.value}.` : `${needle.key}${needle.value}`;
             assert.equal(decode(tokenizer, example, needle.start, needle.end).trim(), fact);
             assert.ok(needle.end <= example.queryStart, 'every fact comes before the first query');
           }
@@ -64,8 +64,9 @@ describe('retrieval task examples', () => {
             assert.deepEqual(Array.from(example.tokens.subarray(answer.start, answer.end)), Array.from(example.tokens.subarray(needle.valueSpan.start, needle.valueSpan.end)));
             // recoverable from the text alone: the query names the key, the context states its value
             const query = decode(tokenizer, example, example.queryStart, answer.start);
-            assert.ok(query.trimEnd().endsWith(spec.kind === 'needles' ? `The code of ${needle.key} is` : `${needle.key}:`), query);
-            const stated = spec.kind === 'needles' ? new RegExp(`The code of ${needle.key} is (\\d+)\\.`) : new RegExp(` ${needle.key}:(\\d+)`);
+            assert.ok(query.endsWith(spec.kind === 'needles' ? ` The code ${needle.key}` : ` ${needle.key}`), query);
+            assert.match(needle.key, new RegExp(`^[A-Z]{${spec.keyLength}}$`));
+            const stated = spec.kind === 'needles' ? new RegExp(`The code ${needle.key}(\\d+)\\.`) : new RegExp(` ${needle.key}(\\d+)`);
             assert.equal(context.match(stated)?.[1], answerText);
             assert.ok(answer.depth >= 0 && answer.depth < 1);
             assert.equal(answer.depth, needle.start / example.queryStart);

@@ -21,6 +21,8 @@ export interface TaskSpec {
   distractor: 'text' | 'random';
   /** Digits of each value, i.e. of each answer. */
   answerLength: number;
+  /** Upper-case letters of each key. */
+  keyLength: number;
   /** Examples in the training split (a task dataset). */
   examples: number;
   /** Examples in the validation split; the first `eval.probes` of them are the probe set. */
@@ -39,6 +41,7 @@ export const TASK_SCHEMA = {
     queries: { type: 'integer', minimum: 1, default: 1, description: 'keys asked about at the end of each example (at most task.needles)' },
     distractor: { enum: ['text', 'random'], default: 'text', description: 'the rest of the context: text from data.corpus, or random letter words' },
     answerLength: { type: 'integer', minimum: 1, maximum: 9, default: 2, description: 'digits of each value (the answer)' },
+    keyLength: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'upper-case letters of each key' },
     examples: { type: 'integer', minimum: 1, default: 20000, description: 'examples in the training split' },
     valExamples: { type: 'integer', minimum: 1, default: 512, description: 'examples in the validation split' },
     seed: { type: 'integer', minimum: 0, default: 0, description: 'fixes every example (independent of train.seed)' },

@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskExample } from '../data/tasks/generate.js';
 import { probeInputs, type ProbeSet } from '../data/tasks/probes.js';
+import { createTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import type { Decoder } from '../model/decoder.js';
 
 /**
  * How well a model answers a task's queries:
  *   accuracy      every token of the answer is the model's top prediction, with the true context
  *                 (teacher forcing: earlier answer tokens are the true ones);
- *   exactMatch    greedy decoding from the query reproduces the whole answer;
+ *   exactMatch    greedy decoding from the query, as many tokens as the answer has, decodes to the
+ *                 answer's text (token by token this is the same event as accuracy; as text it
+ *                 also accepts another tokenisation of the same digits, which tiktoken allows);
  *   answerLoss    mean −log p over answer tokens (nats/token);
  * each also by the depth of the fact that holds the answer (five bins of the context before the
  * first query). Chance: a uniform guess of the digits is right with probability 10^−answerLength;
@@ -140,6 +143,15 @@ function greedyAnswers(model: Decoder, examples: TaskExample[], length: number):
 
 /** Task metrics of a model on a probe set, `batchSize` examples per forward. */
 export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number): TaskScores {
+  const tokenizer = createTokenizer(probes.tokenizer);
+  try {
+    return summarizeOutcomes(answerOutcomes(model, probes, batchSize, tokenizer), probes.examples.length, probes.spec);
+  } finally {
+    tokenizer.free();
+  }
+}
+
+function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tokenizer: Tokenizer): AnswerOutcome[] {
   const outcomes: AnswerOutcome[] = [];
   for (let from = 0; from < probes.examples.length; from += batchSize) {
     const examples = probes.examples.slice(from, from + batchSize);
@@ -149,15 +161,15 @@ export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number)
     let i = 0;
     for (const example of examples) {
       for (const answer of example.answers) {
-        const outcome: AnswerOutcome = { tokens: answer.end - answer.start, correctTokens: 0, logProb: 0, exact: true, depth: answer.depth };
-        for (let k = 0; k < outcome.tokens; k++, i++) {
+        const tokens = answer.end - answer.start;
+        const outcome: AnswerOutcome = { tokens, correctTokens: 0, logProb: 0, exact: tokenizer.decode(greedy.subarray(i, i + tokens)) === tokenizer.decode(example.tokens.subarray(answer.start, answer.end)), depth: answer.depth };
+        for (let k = 0; k < tokens; k++, i++) {
           if (forced.predicted[i] === picks[i].target) outcome.correctTokens++;
-          if (greedy[i] !== picks[i].target) outcome.exact = false;
           outcome.logProb += forced.logProb[i];
         }
         outcomes.push(outcome);
       }
     }
   }
-  return summarizeOutcomes(outcomes, probes.examples.length, probes.spec);
+  return outcomes;
 }

@@ -9,9 +9,9 @@ import type { TaskSpec } from '../../config/task.js';
  * text (a fact, a query, an answer, the distractor) is tokenised on its own and the ids are
  * concatenated. An example is exactly `length` tokens and ends with its last answer.
  *
- *   needles:  distractor with the facts " The code of xqv is 42." inserted at random depths,
- *             then per query " The code of xqv is " followed by the answer "42".
- *   mqar:     distractor, then all pairs " xqv:42" together, then per query " xqv:" and "42".
+ *   needles:  distractor with the facts " The code XQV42." inserted at random depths,
+ *             then per query " The code XQV" followed by the answer "42".
+ *   mqar:     distractor, then all pairs " XQV42" together, then per query " XQV" and "42".
  *
  * Example i of a split is drawn from its own stream (seed, split, i): any example can be rebuilt
  * alone, and adding examples never changes the earlier ones.
@@ -54,24 +54,30 @@ export interface Haystack {
 }
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
-const KEY_LETTERS = 3;
+const KEY_LETTERS = LETTERS.toUpperCase();
 
 /** Every character a task writes besides its distractor (a char tokenizer needs them in its vocabulary). */
-export const TASK_ALPHABET = `${LETTERS}0123456789 .:T`;
+export const TASK_ALPHABET = `${LETTERS}${KEY_LETTERS}0123456789 .`;
 
+/**
+ * The value follows its key directly ("XQV42"), and the query ends with the key: reading the answer
+ * means finding the earlier occurrence of the key and copying what follows it, the retrieval an
+ * induction head performs. Keys are upper case, rare in the distractor text.
+ */
 function templates(spec: TaskSpec) {
   return spec.kind === 'needles'
-    ? { fact: (key: string) => ` The code of ${key} is `, factEnd: '.', query: (key: string) => ` The code of ${key} is ` }
-    : { fact: (key: string) => ` ${key}:`, factEnd: '', query: (key: string) => ` ${key}:` };
+    ? { fact: (key: string) => ` The code ${key}`, factEnd: '.', query: (key: string) => ` The code ${key}` }
+    : { fact: (key: string) => ` ${key}`, factEnd: '', query: (key: string) => ` ${key}` };
 }
 
 function randomInt(uniform: () => number, below: number): number {
   return Math.floor(uniform() * below);
 }
 
-function randomKeys(count: number, uniform: () => number): string[] {
+function randomKeys(count: number, letters: number, uniform: () => number): string[] {
+  if (count > 26 ** letters) throw new UserError(`task.needles = ${count} needs more distinct keys than ${letters} letter(s) make (${26 ** letters}): raise task.keyLength`);
   const keys = new Set<string>();
-  while (keys.size < count) keys.add(Array.from({ length: KEY_LETTERS }, () => LETTERS[randomInt(uniform, 26)]).join(''));
+  while (keys.size < count) keys.add(Array.from({ length: letters }, () => KEY_LETTERS[randomInt(uniform, 26)]).join(''));
   return [...keys];
 }
 
@@ -128,7 +134,7 @@ interface Piece {
 export function generateExample(spec: TaskSpec, length: number, tokenizer: Tokenizer, haystack: Haystack, split: Split, index: number): TaskExample {
   const uniform = streamFor(spec.seed, `task:${spec.kind}:${split}:${index}`);
   const text = templates(spec);
-  const keys = randomKeys(spec.needles, uniform);
+  const keys = randomKeys(spec.needles, spec.keyLength, uniform);
   const values = keys.map(() => randomValue(spec.answerLength, uniform));
   const encode = (s: string) => Array.from(tokenizer.encode(s));
 

@@ -17,6 +17,8 @@ export interface ProbeSet {
   /** Tokens per example. */
   length: number;
   examples: TaskExample[];
+  /** The tokenizer the examples were made with (greedy answers are compared as text). */
+  tokenizer: TokenizerSpec;
 }
 
 /** The first `count` validation examples of a task dataset. */
@@ -28,7 +30,7 @@ export function datasetProbes(dataset: TokenDataset, count: number): ProbeSet {
   const stored = JSON.parse(readFileSync(path, 'utf8')) as StoredExample[];
   const length = task.exampleLength;
   const examples = stored.slice(0, count).map((where, index) => ({ ...where, tokens: Int32Array.from(dataset.val.slice(index * length, (index + 1) * length)) }));
-  return { spec: task.spec, length, examples };
+  return { spec: task.spec, length, examples, tokenizer: dataset.manifest.tokenizer };
 }
 
 /** `count` validation examples of a task, generated with a checkpoint's tokenizer. */
@@ -38,7 +40,7 @@ export async function generatedProbes(spec: TaskSpec, length: number, tokenizerS
     const text = spec.distractor === 'text' ? await distractorText(sources, textField, () => {}) : '';
     const haystack = splitHaystacks(spec, tokenizer, text).val;
     const examples = Array.from({ length: count }, (_, index) => generateExample(spec, length, tokenizer, haystack, 'val', index));
-    return { spec, length, examples };
+    return { spec, length, examples, tokenizer: tokenizerSpec };
   } finally {
     tokenizer.free();
   }
