@@ -272,6 +272,44 @@ describe('difft compare', () => {
     assert.match(bad.stderr, /--shard 3\/2: expected i\/n with 1 ≤ i ≤ n/);
   });
 
+  it('a retrieval experiment: task accuracy, allocation and their paired differences equal those recomputed from metrics.jsonl', async () => {
+    const out = join(scratch(), 'results');
+    const extra = '  data.task.kind: needles\n  data.task.needles: 2\n  data.task.examples: 64\n  data.task.valExamples: 16\n  model.seqLen: 48\n  eval.probes: 8\n';
+    const file = tinyExperiment(data).replace(/experiment\.yaml$/, 'experiment.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('config:\n', `config:\n${extra}`)
+        .replace(/seeds: \[1, 2\]/, 'seeds: [1, 2, 3]'),
+    );
+    await runExperiment(loadExperiment(file), { out, jobs: 1 });
+    const summary = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as ComparisonSummary;
+    type TaskRecord = { accuracy: number; answerLoss: number; allocation: { [map: string]: { answer: number; otherNeedles: number; distractors: number }[] } };
+    const finalTask = (variant: string, seed: number): TaskRecord => {
+      const last = (evalsOf(join(out, `${variant}-seed${seed}`)) as unknown as { tasks: { [name: string]: TaskRecord } }[]).at(-1)!;
+      return last.tasks['needles-2x1'];
+    };
+    const answerShare = (t: TaskRecord) => {
+      const layers = Object.values(t.allocation)[0];
+      return layers.reduce((sum, a) => sum + a.answer, 0) / layers.length;
+    };
+    for (const variant of ['standard', 'diff']) {
+      const group = summary.groups.find((g) => g.variant === variant)!;
+      const [mean] = meanStd([1, 2, 3].map((seed) => finalTask(variant, seed).accuracy));
+      close(group.tasks['needles-2x1'].accuracy.mean, mean, 1e-12, `${variant} accuracy`);
+      close(group.tasks['needles-2x1'].answerShare.mean, meanStd([1, 2, 3].map((seed) => answerShare(finalTask(variant, seed))))[0], 1e-12, `${variant} answer share`);
+    }
+    const deltas = [1, 2, 3].map((seed) => answerShare(finalTask('diff', seed)) - answerShare(finalTask('standard', seed)));
+    const [meanDelta, stdDelta] = meanStd(deltas);
+    const paired = summary.comparisons[0].tasks['needles-2x1'].answerShare.paired!;
+    close(paired.mean, meanDelta, 1e-12, 'paired Δ answer share');
+    close(paired.high - paired.mean, 4.3027 * (stdDelta / Math.sqrt(3)), 1e-3, 'half-width with t(2) = 4.3027'); // published t table
+    const markdown = readFileSync(join(out, 'report.md'), 'utf8');
+    assert.match(markdown, /## Retrieval/);
+    assert.match(markdown, /Chance on needles-2x1: 1\.0% guessing the digits, 50\.0% copying the value of a random fact/);
+    for (const plot of ['retrieval', 'allocation']) assert.ok(existsSync(join(out, `${plot}.png`)), plot);
+  });
+
   it('refuses a bad experiment file with a message naming the key', () => {
     const dir = scratch();
     const file = join(dir, 'bad.yaml');

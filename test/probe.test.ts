@@ -21,7 +21,12 @@ const close = (a: number, b: number, tolerance = 1e-6) => assert.ok(Math.abs(a -
 describe('task metrics', () => {
   it('top predictions and target log-probabilities from hand-written logits', () => {
     // one sequence, 2 positions, vocabulary 3
-    const logits = tf.tensor3d([[[0, 1, 2], [3, 0, 0]]]);
+    const logits = tf.tensor3d([
+      [
+        [0, 1, 2],
+        [3, 0, 0],
+      ],
+    ]);
     const { predicted, logProb } = predictionsAt(logits, [
       { row: 0, position: 0, target: 2 },
       { row: 0, position: 1, target: 1 },
@@ -59,7 +64,9 @@ describe('task metrics', () => {
     const vocab = 12;
     // logits[p] = one-hot(input[p] + 1): the prediction for position p+1 is input[p] + 1
     const fake = {
-      forward: (tokens: tf.Tensor2D) => ({ logits: tf.oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab).toFloat() as tf.Tensor3D }),
+      forward: (tokens: tf.Tensor2D) => ({
+        logits: tf.oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab).toFloat() as tf.Tensor3D,
+      }),
     } as unknown as Decoder;
     const example = (tokens: number[], answers: { start: number; end: number }[]): TaskExample => ({
       tokens: Int32Array.from(tokens),

@@ -14,6 +14,7 @@ import type { Decoder, LayerCapture } from '../model/decoder.js';
 export const ROLES = ['answer', 'otherNeedles', 'distractors', 'query'] as const;
 export type Role = (typeof ROLES)[number];
 export type Allocation = Record<Role, number>;
+export const ROLE_TITLES: Record<Role, string> = { answer: 'answer needle', otherNeedles: 'other needles', distractors: 'distractors', query: 'query region' };
 
 /**
  * Roles of the keys 0..keys−1 for rows producing an answer held by `needle`: its fact's tokens are

@@ -162,7 +162,13 @@ function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tok
     for (const example of examples) {
       for (const answer of example.answers) {
         const tokens = answer.end - answer.start;
-        const outcome: AnswerOutcome = { tokens, correctTokens: 0, logProb: 0, exact: tokenizer.decode(greedy.subarray(i, i + tokens)) === tokenizer.decode(example.tokens.subarray(answer.start, answer.end)), depth: answer.depth };
+        const outcome: AnswerOutcome = {
+          tokens,
+          correctTokens: 0,
+          logProb: 0,
+          exact: tokenizer.decode(greedy.subarray(i, i + tokens)) === tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
+          depth: answer.depth,
+        };
         for (let k = 0; k < tokens; k++, i++) {
           if (forced.predicted[i] === picks[i].target) outcome.correctTokens++;
           outcome.logProb += forced.logProb[i];

@@ -1,13 +1,12 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { CheckpointAnalysis } from '../eval/analyze.js';
-import { ROLES } from '../probe/analysis.js';
+import { ROLE_TITLES, ROLES } from '../probe/analysis.js';
 import { common, render, type Plot } from './plots.js';
 
 /**
  * Plots of `difft analyze`: attention allocation per layer, outlier magnitudes per layer, and one
  * probe example's attention from its answer-producing positions, per layer.
  */
-const ROLE_TITLES: Record<string, string> = { answer: 'answer needle', otherNeedles: 'other needles', distractors: 'distractors', query: 'query region' };
 
 /** A short, unique label per checkpoint: its attention and step, and its position when those repeat. */
 export function analysisLabels(analyses: CheckpointAnalysis[]): string[] {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { ROLE_TITLES, ROLES } from '../probe/analysis.js';
 import type { ComparisonSummary, GroupSummary } from './summary.js';
 
 /**
@@ -117,6 +118,85 @@ function lambdaSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   } as TopLevelSpec;
 }
 
+/** diff2: the mean gate sigmoid(λ) per layer over training (on the first evaluation batch). */
+function gateSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) =>
+      run.diff2.flatMap(({ step, layers }) => layers.map((stats, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, gate: stats.gate.mean }))),
+    ),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    title: 'diff2: mean gate sigmoid(λ) per layer during training (mean over seeds)',
+    data: { values },
+    mark: 'line',
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
+      y: { aggregate: 'mean', field: 'gate', type: 'quantitative', title: 'mean sigmoid(λ)', scale: { zero: false } },
+      color: { field: 'layer', type: 'nominal', title: 'layer' },
+      strokeDash: { field: 'variant', type: 'nominal', title: 'variant' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Task accuracy (and the answer share of attention) at every evaluation, mean over seeds. */
+function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) =>
+      run.taskCurve.flatMap((point) => [
+        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'accuracy', value: point.accuracy },
+        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'attention share on the answer needle', value: point.answerShare },
+      ]),
+    ),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    width: 320,
+    title: 'Retrieval over training (probe examples; mean over seeds, band: ±1 std)',
+    data: { values },
+    facet: { column: { field: 'measure', type: 'nominal', title: null }, row: { field: 'task', type: 'nominal', title: null } },
+    spec: {
+      width: 320,
+      height: 220,
+      encoding: { x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' }, color: { field: 'variant', type: 'nominal' } },
+      layer: [
+        { mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 }, encoding: { y: { field: 'value', type: 'quantitative', title: null } } },
+        { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'value', type: 'quantitative' } } },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
+/** Where attention goes at the end, per layer and variant (mean over seeds). */
+function allocationSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = comparedGroups(summary).flatMap((group) =>
+    Object.entries(group.tasks).flatMap(([task, t]) =>
+      t.allocation.flatMap((layer, index) =>
+        ROLES.map((role, order) => ({ column: `${groupLabel(summary, group)} · ${task}`, layer: `layer ${index}`, role: ROLE_TITLES[role], order, share: layer[role].mean })),
+      ),
+    ),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    width: 120,
+    height: 220,
+    title: 'Attention from answer-producing positions at the end of training (share of mass, mean over heads and seeds)',
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      column: { field: 'column', type: 'nominal', title: null },
+      x: { field: 'layer', type: 'ordinal', title: null },
+      y: { field: 'share', type: 'quantitative', title: 'share of attention', stack: 'zero' },
+      color: { field: 'role', type: 'nominal', title: 'keys', sort: ROLES.map((role) => ROLE_TITLES[role]) },
+      order: { field: 'order', type: 'quantitative' },
+    },
+  } as TopLevelSpec;
+}
+
 export interface Plot {
   name: string;
   title: string;
@@ -148,6 +228,9 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
     { name: 'gap-vs-tokens', title: 'Gap to the baseline against tokens', spec: gapSpec(summary) },
     { name: 'sweep', title: 'Final loss across the sweep', spec: sweepSpec(summary) },
     { name: 'lambda', title: 'λ per layer over training', spec: lambdaSpec(summary) },
+    { name: 'diff2-gate', title: "diff2's gate per layer over training", spec: gateSpec(summary) },
+    { name: 'retrieval', title: 'Retrieval over training', spec: taskSpec(summary) },
+    { name: 'allocation', title: 'Attention allocation at the end of training', spec: allocationSpec(summary) },
   ];
   const plots: Plot[] = [];
   for (const { name, title, spec } of specs) if (spec) plots.push({ name, title, ...(await render(spec)) });

@@ -97,6 +97,69 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
   ];
 }
 
+/** Task accuracy and attention allocation per variant, with the paired differences used for loss. */
+function taskBlocks(summary: ComparisonSummary): Block[] {
+  const groups = Object.entries(summary.bestSettings).map(([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!);
+  const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
+  if (names.length === 0) return [];
+  const share = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
+  const out: Block[] = [
+    { kind: 'heading', text: 'Retrieval' },
+    {
+      kind: 'paragraph',
+      text: "At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per answer token. Allocation: the mean share of attention mass from the answer-producing positions to the needle that holds the answer and to noise (the other needles and the distractor text), averaged over heads and layers — on the differential map for diff and diff2, normalised by each row's total. Mean ± std over seeds; Δ paired by seed as for the loss (accuracy and answer share: higher is better).",
+    },
+  ];
+  for (const name of names) {
+    const chance = groups.flatMap((g) => g.runs).find((run) => run.tasks[name]);
+    out.push({
+      kind: 'table',
+      header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer share', 'noise share', 'map'],
+      rows: groups.map((g) => {
+        const t = g.tasks[name];
+        return t
+          ? [g.variant, pm(t.accuracy, 3), pm(t.exactMatch, 3), pm(t.answerLoss, 3), share(t.answerShare), share(t.noiseShare), t.map]
+          : [g.variant, '-', '-', '-', '-', '-', '-'];
+      }),
+    });
+    out.push({
+      kind: 'table',
+      header: ['variant', 'measure', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
+      rows: summary.comparisons.flatMap((c) => {
+        const t = c.tasks[name];
+        return t
+          ? [
+              differenceRow(c.variant, 'accuracy', t.accuracy),
+              differenceRow(c.variant, 'answer loss', t.answerLoss),
+              differenceRow(c.variant, 'answer share', t.answerShare),
+              differenceRow(c.variant, 'noise share', t.noiseShare),
+            ]
+          : [];
+      }),
+    });
+    const layers = Math.max(...groups.map((g) => g.tasks[name]?.allocation.length ?? 0));
+    out.push({
+      kind: 'table',
+      header: ['layer', ...groups.map((g) => `${g.variant}: answer / other needles / distractors / query`)],
+      rows: Array.from({ length: layers }, (_, layer) => [
+        String(layer),
+        ...groups.map((g) => {
+          const a = g.tasks[name]?.allocation[layer];
+          return a ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} / ${a.query.mean.toFixed(3)}` : '-';
+        }),
+      ]),
+    });
+    if (chance) {
+      const { digits, randomFact } = chance.tasks[name].chance;
+      out.push({
+        kind: 'paragraph',
+        text: `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% copying the value of a random fact of the example.`,
+      });
+    }
+  }
+  return out;
+}
+
 function sweepGrid(summary: ComparisonSummary): Block {
   const variants = [...new Set(summary.groups.map((g) => g.variant))];
   const rows = summary.settings.map((setting) => [
@@ -159,6 +222,7 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       header: ['variant', 'Δ at first evaluation (tokens)', 'Δ at the end [95% CI]', 'mean Δ crosses zero at tokens', 'target loss', 'tokens to reach it'],
       rows: summary.comparisons.map((c) => gapRow(summary, c)),
     },
+    ...taskBlocks(summary),
     { kind: 'heading', text: 'Runs' },
     { kind: 'paragraph', text: 'Mean ± sample standard deviation over seeds; train time excludes evaluation.' },
     runsTable(summary),

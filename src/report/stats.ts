@@ -74,12 +74,16 @@ export function welchInterval(a: number[], b: number[], level = 0.95): Interval 
   return interval(x.mean - y.mean, standardError, df, x.n + y.n, level);
 }
 
-/** Lower loss is better: an interval entirely below zero says better, entirely above says worse. */
+/**
+ * For a loss lower is better: an interval entirely below zero says better, entirely above says
+ * worse. For an accuracy (`higher`) the other way round.
+ */
 export type Verdict = 'better' | 'worse' | 'no difference detectable' | 'undetermined';
 
-export function verdictOf(lossDifference: Interval | undefined): Verdict {
-  if (!lossDifference) return 'undetermined';
-  if (lossDifference.high < 0) return 'better';
-  if (lossDifference.low > 0) return 'worse';
+export function verdictOf(difference: Interval | undefined, better: 'lower' | 'higher' = 'lower'): Verdict {
+  if (!difference) return 'undetermined';
+  const [below, above]: Verdict[] = better === 'lower' ? ['better', 'worse'] : ['worse', 'better'];
+  if (difference.high < 0) return below;
+  if (difference.low > 0) return above;
   return 'no difference detectable';
 }

@@ -6,6 +6,8 @@ import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
+import type { Diff2LayerStats } from '../probe/analysis.js';
+import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 
 /**
@@ -38,6 +40,10 @@ export interface RunSummary {
   evalTokens: number;
   curve: CurvePoint[];
   lambdas: { step: number; values: number[] }[];
+  /** Probe tasks at the final evaluation, their course over training, diff2's λ and gate statistics. */
+  tasks: Record<string, RunTaskResult>;
+  taskCurve: TaskCurvePoint[];
+  diff2: { step: number; layers: Diff2LayerStats[] }[];
 }
 
 export interface GroupSummary {
@@ -55,6 +61,7 @@ export interface GroupSummary {
   bestValLoss: Spread;
   finalBitsPerByte: Spread;
   bestBitsPerByte: Spread;
+  tasks: Record<string, GroupTaskSummary>;
 }
 
 /** Variant − baseline on one measure: per-seed differences, the paired and the unpaired interval. */
@@ -79,6 +86,8 @@ export interface VariantComparison {
   gapCrossings: number[];
   /** Tokens the variant needs to reach the baseline's final loss (mean curves over the paired seeds). */
   tokensToTarget: { target: number; baselineTokens: number; tokens?: number; fraction?: number; atFirstEvaluation?: boolean };
+  /** Per probe task: accuracy (higher is better), answer loss, and the attention share on the answer needle. */
+  tasks: Record<string, { accuracy: Difference; answerLoss: Difference; answerShare: Difference; noiseShare: Difference }>;
   sentence: string;
   warnings: string[];
 }
@@ -128,6 +137,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     evalTokens: finalEval.evalTokens,
     curve: evalRecords.map((r) => ({ step: r.step, tokens: r.tokens, valLoss: r.valLoss })),
     lambdas: trainRecords.filter((r) => r.lambdas.length > 0).map((r) => ({ step: r.step, values: r.lambdas })),
+    ...runTasks(evalRecords),
   };
 }
 
@@ -149,23 +159,43 @@ function summarizeGroup(variant: string, setting: string, seeds: number[], resul
     bestValLoss: over((r) => r.bestValLoss),
     finalBitsPerByte: over((r) => r.finalBitsPerByte),
     bestBitsPerByte: over((r) => r.bestBitsPerByte),
+    tasks: groupTasks(runs),
   };
 }
 
-/** Per-seed differences on one measure, over the seeds both groups finished. */
-function difference(variant: GroupSummary, baseline: GroupSummary, pick: (run: RunSummary) => number): Difference {
-  const pairs = variant.runs.flatMap((run) => {
-    const partner = baseline.runs.find((b) => b.seed === run.seed);
-    return partner ? [{ seed: run.seed, delta: pick(run) - pick(partner) }] : [];
+/** Per-seed differences on one measure, over the seeds both groups finished (runs without the measure left out). */
+function difference(variant: GroupSummary, baseline: GroupSummary, pick: (run: RunSummary) => number | undefined, better: 'lower' | 'higher' = 'lower'): Difference {
+  const measured = (runs: RunSummary[]) => runs.filter((run) => pick(run) !== undefined);
+  const pairs = measured(variant.runs).flatMap((run) => {
+    const partner = measured(baseline.runs).find((b) => b.seed === run.seed);
+    return partner ? [{ seed: run.seed, delta: pick(run)! - pick(partner)! }] : [];
   });
   const paired = pairedInterval(pairs.map((p) => p.delta));
   return {
     seeds: pairs.map((p) => p.seed),
     deltas: pairs.map((p) => p.delta),
     paired,
-    unpaired: welchInterval(variant.runs.map(pick), baseline.runs.map(pick)),
-    verdict: verdictOf(paired),
+    unpaired: welchInterval(
+      measured(variant.runs).map((run) => pick(run)!),
+      measured(baseline.runs).map((run) => pick(run)!),
+    ),
+    verdict: verdictOf(paired, better),
   };
+}
+
+function compareTasks(variant: GroupSummary, baseline: GroupSummary): VariantComparison['tasks'] {
+  const names = Object.keys(variant.tasks).filter((name) => name in baseline.tasks);
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      {
+        accuracy: difference(variant, baseline, (run) => run.tasks[name]?.accuracy, 'higher'),
+        answerLoss: difference(variant, baseline, (run) => run.tasks[name]?.answerLoss),
+        answerShare: difference(variant, baseline, (run) => run.tasks[name]?.answerShare, 'higher'),
+        noiseShare: difference(variant, baseline, (run) => run.tasks[name]?.noiseShare),
+      },
+    ]),
+  );
 }
 
 const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
@@ -201,6 +231,7 @@ function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, swee
     parameterRatio: variant.parameterRatio,
     final,
     best,
+    tasks: compareTasks(variant, baseline),
     gap,
     gapCrossings: zeroCrossings(gap),
     tokensToTarget: reached

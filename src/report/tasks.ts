@@ -1,0 +1,102 @@
+import { ROLES, type Allocation } from '../probe/analysis.js';
+import type { Diff2LayerStats } from '../probe/analysis.js';
+import type { MetricsRecord } from '../train/metrics.js';
+import { spread, type Spread } from './stats.js';
+
+/**
+ * The retrieval side of a comparison: each run's task metrics and attention allocation from its
+ * evaluation records (final values and their course over training), and per group the mean ± std
+ * over seeds. The paired differences are taken by summary.ts like the loss's.
+ */
+type EvalRecord = Extract<MetricsRecord, { type: 'eval' }>;
+
+export interface RunTaskResult {
+  accuracy: number;
+  exactMatch: number;
+  answerLoss: number;
+  /** The map allocation is read on (attention, or the differential map). */
+  map: string;
+  /** Per layer, mean over heads, at the final evaluation. */
+  allocation: Allocation[];
+  /** Mean over layers of the share on the answer needle, and on noise (other needles + distractors). */
+  answerShare: number;
+  noiseShare: number;
+  chance: { digits: number; randomFact: number };
+}
+
+export interface TaskCurvePoint {
+  step: number;
+  tokens: number;
+  task: string;
+  accuracy: number;
+  answerShare: number;
+}
+
+export function noiseOf(allocation: Allocation): number {
+  return allocation.otherNeedles + allocation.distractors;
+}
+
+const meanOf = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+function taskResult(record: NonNullable<EvalRecord['tasks']>[string]): RunTaskResult {
+  const map = Object.keys(record.allocation)[0];
+  const allocation = record.allocation[map];
+  return {
+    accuracy: record.accuracy,
+    exactMatch: record.exactMatch,
+    answerLoss: record.answerLoss,
+    map,
+    allocation,
+    answerShare: meanOf(allocation.map((a) => a.answer)),
+    noiseShare: meanOf(allocation.map(noiseOf)),
+    chance: record.chance,
+  };
+}
+
+/** A run's task results at its final evaluation, and their course over all evaluations. */
+export function runTasks(evalRecords: EvalRecord[]): { tasks: Record<string, RunTaskResult>; taskCurve: TaskCurvePoint[]; diff2: { step: number; layers: Diff2LayerStats[] }[] } {
+  const final = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
+  const tasks = Object.fromEntries(Object.entries(final.tasks ?? {}).map(([name, record]) => [name, taskResult(record)]));
+  const taskCurve = evalRecords.flatMap((r) =>
+    Object.entries(r.tasks ?? {}).map(([task, record]) => ({ step: r.step, tokens: r.tokens, task, accuracy: record.accuracy, answerShare: taskResult(record).answerShare })),
+  );
+  const diff2 = evalRecords.flatMap((r) => (r.diff2 ? [{ step: r.step, layers: r.diff2 }] : []));
+  return { tasks, taskCurve, diff2 };
+}
+
+export interface GroupTaskSummary {
+  accuracy: Spread;
+  exactMatch: Spread;
+  answerLoss: Spread;
+  answerShare: Spread;
+  noiseShare: Spread;
+  map: string;
+  /** Per layer and role: mean ± std over seeds. */
+  allocation: Record<keyof Allocation, Spread>[];
+}
+
+export function groupTasks(runs: { tasks: Record<string, RunTaskResult> }[]): Record<string, GroupTaskSummary> {
+  const names = [...new Set(runs.flatMap((run) => Object.keys(run.tasks)))];
+  return Object.fromEntries(
+    names.map((name) => {
+      const results = runs.flatMap((run) => run.tasks[name] ?? []);
+      const over = (pick: (r: RunTaskResult) => number) => spread(results.map(pick));
+      const layers = results[0].allocation.length;
+      return [
+        name,
+        {
+          accuracy: over((r) => r.accuracy),
+          exactMatch: over((r) => r.exactMatch),
+          answerLoss: over((r) => r.answerLoss),
+          answerShare: over((r) => r.answerShare),
+          noiseShare: over((r) => r.noiseShare),
+          map: results[0].map,
+          allocation: Array.from(
+            { length: layers },
+            (_, layer) => Object.fromEntries(ROLES.map((role) => [role, over((r) => r.allocation[layer][role])])) as Record<keyof Allocation, Spread>,
+          ),
+        },
+      ];
+    }),
+  );
+}
