@@ -76,10 +76,10 @@ export function evalCommand(program: Command): void {
         const batchSize = positiveInteger('--batch-size', flags.batchSize);
         // one seed for all: checkpoints of different runs are scored on the same tokens
         const seed = flags.seed === undefined ? sharedEvalSeed(paths) : nonNegativeInteger('--seed', flags.seed);
-        const engine = await useEngine(flags.backend as EngineRequest);
-        if (!flags.json) process.stderr.write(`${engine.summary}\n`);
         const task = flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
         const examples = positiveInteger('--examples', flags.examples)!;
+        const engine = await useEngine(flags.backend as EngineRequest);
+        if (!flags.json) process.stderr.write(`${engine.summary}\n`);
         const results: (EvalResult & { task?: Awaited<ReturnType<typeof taskScores>> })[] = [];
         for (const path of paths) {
           let progress: ReturnType<typeof createProgress> | undefined;

@@ -31,7 +31,12 @@ export function infoCommand(program: Command): void {
           `parameters  ${number(info.parameters.total)} total: ${(['embedding', 'attention', 'ffn', 'norm', 'head'] as const).map((k) => `${k} ${number(info.parameters[k])}`).join(', ')}`,
         ];
         if (info.lambdas) lines.push(`λ per layer ${info.lambdas.map((l) => l.toFixed(4)).join(', ')}`);
-        if (info.lambdaStats) lines.push(`λ per layer ${info.lambdaStats.map((s) => `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`).join(', ')} (mean ± std over validation tokens)`);
+        if (info.lambdaStats) {
+          lines.push(`λ per layer ${info.lambdaStats.map((s) => `${s.lambdaMean.toFixed(3)} ± ${s.lambdaStd.toFixed(3)}`).join(', ')} (mean ± std over validation tokens)`);
+          lines.push(
+            `gate sigmoid(λ) per layer ${info.lambdaStats.map((s) => `${s.gate.mean.toFixed(3)} (${s.gate.p05.toFixed(3)}–${s.gate.p95.toFixed(3)})`).join(', ')} (mean, 5th–95th percentile)`,
+          );
+        }
         process.stdout.write(`${lines.join('\n')}\n\nconfig:\n${YAML.stringify(info.config).replace(/^/gm, '  ')}`);
       }),
     );

@@ -6,6 +6,7 @@ import { presetNames } from '../config/locate.js';
 import { UserError } from '../errors.js';
 import { train } from '../train/loop.js';
 import { availableMemory, describeEstimate, estimateForRun, gibibytes } from '../train/memory.js';
+import { percent } from './table.js';
 import { createProgress, megabytes, type Progress } from './progress.js';
 import { action, EXIT } from './run.js';
 
@@ -94,8 +95,12 @@ export function trainCommand(program: Command): void {
               rate = rate === undefined ? tokensPerSecond : 0.9 * rate + 0.1 * tokensPerSecond;
               bar?.update(step, { loss: loss.toFixed(4), rate: rate.toFixed(0) });
             },
-            onEval: (record) =>
-              say(`step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ${record.valBitsPerByte.toFixed(3)} bits/byte`),
+            onEval: (record) => {
+              const tasks = Object.entries(record.tasks ?? {}).map(([name, t]) => `; ${name} accuracy ${percent(t.accuracy)}, answer loss ${t.answerLoss.toFixed(3)}`);
+              say(
+                `step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ${record.valBitsPerByte.toFixed(3)} bits/byte${tasks.join('')}`,
+              );
+            },
             onWarning: (message) => say(`warning: ${message}`),
           },
         });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
 import { diffLambdas } from '../model/attention/diff.js';
+import { diff2Stats, type Diff2LayerStats } from '../probe/analysis.js';
 import { countParameters, type ParameterCounts } from '../model/parameters.js';
 import { describeEstimate, estimateTrainingMemory } from '../train/memory.js';
 
@@ -21,8 +22,8 @@ export interface CheckpointInfo {
   progress: { step: number; steps: number; tokens: number; elapsedSeconds: number; lastValLoss?: number; bestValLoss?: number; bestStep?: number };
   /** diff: λ of every layer. */
   lambdas?: number[];
-  /** diff2: mean and standard deviation of λ = x·W_λ per layer, over a sample of validation tokens. */
-  lambdaStats?: { mean: number; std: number }[];
+  /** diff2: λ = x·W_λ (mean, std) and the gate sigmoid(λ) per layer, over a sample of validation tokens. */
+  lambdaStats?: Diff2LayerStats[];
 }
 
 export function checkpointInfo(path: string): CheckpointInfo {
@@ -59,19 +60,17 @@ export function checkpointInfo(path: string): CheckpointInfo {
   return info;
 }
 
-/** λ statistics of diff2 on 8 validation windows (random tokens if the dataset is gone). */
-function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel>): { mean: number; std: number }[] {
+/** λ and gate statistics of diff2 on 8 validation windows (random tokens if the dataset is gone). */
+function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel>): Diff2LayerStats[] {
   const { seqLen, vocabSize } = model.config;
   const dataset = existsSync(join(datasetDir, 'manifest.json')) ? TokenDataset.open(datasetDir) : undefined;
   const tokens = dataset?.val ?? Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
-  const sample = new BatchSampler(tokens, 8, seqLen, 0).next();
+  const sample = new BatchSampler(tokens, 8, seqLen, 0, dataset?.manifest.task?.exampleLength).next();
   dataset?.close();
-  return tf.tidy(() => {
-    const input = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
-    const captures = model.forward(input, { capture: true }).captures!;
-    return captures.map(({ maps }) => {
-      const { mean, variance } = tf.moments(maps.lambda);
-      return { mean: mean.dataSync()[0], std: Math.sqrt(variance.dataSync()[0]) };
-    });
-  });
+  const inputs = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
+  try {
+    return diff2Stats(model, inputs);
+  } finally {
+    inputs.dispose();
+  }
 }

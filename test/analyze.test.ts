@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { CheckpointAnalysis } from '../src/eval/analyze.js';
+import { ROLES } from '../src/probe/analysis.js';
+import { difft } from './helpers/cli.js';
+
+/**
+ * `difft analyze` and `difft eval --task` end to end: two checkpoints (standard and diff) trained for a
+ * few steps on a needles task, analysed side by side on one probe set.
+ */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-analyze-'));
+
+describe('difft analyze and eval --task', () => {
+  const work = scratch();
+  const runs: Record<string, string> = {};
+  const task = [
+    '--set',
+    'data.task.kind=needles',
+    '--set',
+    'data.task.needles=2',
+    '--set',
+    'data.task.examples=64',
+    '--set',
+    'data.task.valExamples=16',
+    '--set',
+    'model.seqLen=48',
+  ];
+  before(() => {
+    for (const attention of ['standard', 'diff']) {
+      runs[attention] = join(work, attention);
+      const trained = difft([
+        'train',
+        '--config',
+        'tiny',
+        '--out',
+        runs[attention],
+        '--set',
+        `model.attention=${attention}`,
+        '--set',
+        `data.dir=${join(work, 'data')}`,
+        '--set',
+        'eval.probes=8',
+        ...task,
+      ]);
+      assert.equal(trained.status, 0, trained.stderr);
+      assert.match(trained.stderr, /needles-2x1 accuracy \d+\.\d%, answer loss \d/);
+    }
+  });
+
+  it('prints the scores, allocation and outlier tables, writes analysis.json and the plots', () => {
+    const out = join(work, 'analysis');
+    const result = difft(['analyze', runs.standard, runs.diff, '--examples', '8', '--out', out, '--backend', 'cpu']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /\| standard @20 \| needles-2x1, 49 tokens \| 8 \(8 answers\)/);
+    assert.match(result.stdout, /\| diff @20/);
+    assert.match(result.stdout, /\| 1 +\| differential \|/);
+    assert.match(result.stdout, /\| 0 +\| a2 +\|/);
+    assert.match(result.stdout, /attention logit: top-1/);
+    const analyses = JSON.parse(readFileSync(join(out, 'analysis.json'), 'utf8')) as CheckpointAnalysis[];
+    assert.deepEqual(
+      analyses.map((a) => a.attention),
+      ['standard', 'diff'],
+    );
+    // one probe set for both: same examples, same answers
+    assert.deepEqual(analyses[0].snapshot.example, analyses[1].snapshot.example);
+    for (const analysis of analyses) {
+      for (const layer of analysis.layers) {
+        const total = ROLES.reduce((sum, role) => sum + Object.values(layer.allocation)[0].mean[role], 0);
+        assert.ok(Math.abs(total - 1) < 1e-4, `shares sum to 1: ${total}`);
+        assert.ok(layer.logits.top1 >= layer.logits.top10 && layer.logits.top10 >= layer.logits.median);
+      }
+    }
+    assert.equal(typeof analyses[1].layers[0].lambda, 'number');
+    for (const plot of ['allocation', 'outliers', 'attention-1-standard', 'attention-2-diff']) assert.ok(existsSync(join(out, `${plot}.png`)), plot);
+  });
+
+  it('eval --task scores the trained-on task, or another one, with chance beside it', () => {
+    const trained = difft(['eval', runs.diff, '--task', '--examples', '8', '--max-tokens', '200', '--backend', 'cpu']);
+    assert.equal(trained.status, 0, trained.stderr);
+    assert.match(trained.stdout, /needles-2x1, 49 tokens \| 8 +\| \d+\.\d% +\| \d+\.\d% +\| \d+\.\d{3} +\| 1\.0% \/ 50\.0%/);
+    const other = difft([
+      'eval',
+      runs.diff,
+      '--task',
+      'mqar:needles=3,queries=2,keyLength=1,answerLength=1,distractor=random,length=33',
+      '--examples',
+      '4',
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
+    assert.equal(other.status, 0, other.stderr);
+    const [result] = JSON.parse(other.stdout) as { task: { task: string; length: number; scores: { answers: number; chance: { digits: number } } } }[];
+    assert.equal(result.task.task, 'mqar-3x2');
+    assert.equal(result.task.length, 33);
+    assert.equal(result.task.scores.answers, 8);
+    assert.equal(result.task.scores.chance.digits, 0.1);
+  });
+
+  it('refuses what it cannot do with one line: no task for a text-trained checkpoint, a task longer than the model reads, a bad spec', () => {
+    const text = join(work, 'text');
+    assert.equal(difft(['train', '--config', 'tiny', '--out', text, '--set', `data.dir=${join(work, 'data')}`]).status, 0);
+    const noTask = difft(['analyze', text, '--backend', 'cpu']);
+    assert.equal(noTask.status, 2);
+    assert.match(noTask.stderr, /was trained on text, not on a task: name one with --task/);
+    const tooLong = difft(['analyze', text, '--task', 'needles:length=200', '--backend', 'cpu']);
+    assert.equal(tooLong.status, 2);
+    assert.match(tooLong.stderr, /--task length 200: .* reads at most model\.seqLen \+ 1 = 17 tokens/);
+    const bad = difft(['eval', text, '--task', 'needles:needles=x', '--backend', 'cpu']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /task\.needles must be integer/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+  });
+});
