@@ -68,8 +68,10 @@ describe('difft analyze and eval --task', () => {
     assert.deepEqual(analyses[0].snapshot.example, analyses[1].snapshot.example);
     for (const analysis of analyses) {
       for (const layer of analysis.layers) {
-        const total = ROLES.reduce((sum, role) => sum + Object.values(layer.allocation)[0].mean[role], 0);
-        assert.ok(Math.abs(total - 1) < 1e-4, `shares sum to 1: ${total}`);
+        const [map, { mean }] = Object.entries(layer.allocation)[0];
+        const total = ROLES.reduce((sum, role) => sum + mean[role], 0);
+        const expected = map === 'differential' ? 1 - layer.lambda! : 1;
+        assert.ok(Math.abs(total - expected) < 1e-4, `${map} mass sums to ${expected}: ${total}`);
         assert.ok(layer.logits.top1 >= layer.logits.top10 && layer.logits.top10 >= layer.logits.median);
       }
     }
@@ -102,7 +104,19 @@ describe('difft analyze and eval --task', () => {
 
   it('refuses what it cannot do with one line: no task for a text-trained checkpoint, a task longer than the model reads, a bad spec', () => {
     const text = join(work, 'text');
-    assert.equal(difft(['train', '--config', 'tiny', '--out', text, '--set', `data.dir=${join(work, 'data')}`]).status, 0);
+    // trained on text, probed at every evaluation with a generated task (eval.tasks)
+    const probe = 'mqar:needles=2,queries=1,keyLength=1,answerLength=1,distractor=random';
+    assert.equal(
+      difft(['train', '--config', 'tiny', '--out', text, '--set', `data.dir=${join(work, 'data')}`, '--set', `eval.tasks=["${probe}"]`, '--set', 'eval.probes=4']).status,
+      0,
+    );
+    const evals = readFileSync(join(text, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((r) => r.type === 'eval');
+    assert.ok(evals.length >= 2);
+    for (const record of evals) assert.equal(record.tasks[probe].answers, 4);
     const noTask = difft(['analyze', text, '--backend', 'cpu']);
     assert.equal(noTask.status, 2);
     assert.match(noTask.stderr, /was trained on text, not on a task: name one with --task/);

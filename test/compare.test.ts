@@ -289,7 +289,7 @@ describe('difft compare', () => {
       const last = (evalsOf(join(out, `${variant}-seed${seed}`)) as unknown as { tasks: { [name: string]: TaskRecord } }[]).at(-1)!;
       return last.tasks['needles-2x1'];
     };
-    const answerShare = (t: TaskRecord) => {
+    const answerMass = (t: TaskRecord) => {
       const layers = Object.values(t.allocation)[0];
       return layers.reduce((sum, a) => sum + a.answer, 0) / layers.length;
     };
@@ -297,12 +297,12 @@ describe('difft compare', () => {
       const group = summary.groups.find((g) => g.variant === variant)!;
       const [mean] = meanStd([1, 2, 3].map((seed) => finalTask(variant, seed).accuracy));
       close(group.tasks['needles-2x1'].accuracy.mean, mean, 1e-12, `${variant} accuracy`);
-      close(group.tasks['needles-2x1'].answerShare.mean, meanStd([1, 2, 3].map((seed) => answerShare(finalTask(variant, seed))))[0], 1e-12, `${variant} answer share`);
+      close(group.tasks['needles-2x1'].answerMass.mean, meanStd([1, 2, 3].map((seed) => answerMass(finalTask(variant, seed))))[0], 1e-12, `${variant} answer mass`);
     }
-    const deltas = [1, 2, 3].map((seed) => answerShare(finalTask('diff', seed)) - answerShare(finalTask('standard', seed)));
+    const deltas = [1, 2, 3].map((seed) => answerMass(finalTask('diff', seed)) - answerMass(finalTask('standard', seed)));
     const [meanDelta, stdDelta] = meanStd(deltas);
-    const paired = summary.comparisons[0].tasks['needles-2x1'].answerShare.paired!;
-    close(paired.mean, meanDelta, 1e-12, 'paired Δ answer share');
+    const paired = summary.comparisons[0].tasks['needles-2x1'].answerMass.paired!;
+    close(paired.mean, meanDelta, 1e-12, 'paired Δ answer mass');
     close(paired.high - paired.mean, 4.3027 * (stdDelta / Math.sqrt(3)), 1e-3, 'half-width with t(2) = 4.3027'); // published t table
     const markdown = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(markdown, /## Retrieval/);

@@ -109,7 +109,7 @@ describe('attention allocation', () => {
     assert.deepEqual(Array.from(keyRoles(where, 1, 8)), [1, 1, 0, 0, 2, 2, 3, 3]);
   });
 
-  it('shares per head from a hand-written map, a differential row normalised by its total', () => {
+  it('mass per role and head from a hand-written map, a differential row as it is (negative entries included)', () => {
     const roles = [keyRoles(where, 0, 8), keyRoles(where, 1, 8)];
     // two rows × two heads × 8 keys
     const rows = Float32Array.from([
@@ -128,14 +128,15 @@ describe('attention allocation', () => {
     close(head0.otherNeedles, (0.1 + 0) / 2);
     close(head0.distractors, (0.2 + 0.5) / 2);
     close(head0.query, (0.1 + 0) / 2);
-    // head 1: row 0 total 0.5: answer 0.4/0.5, other 0.1/0.5; row 1: answer 0, other 0.5, query 0.5
-    close(head1.answer, (0.8 + 0) / 2, 1e-6);
-    close(head1.otherNeedles, (0.2 + 0.5) / 2, 1e-6);
+    // head 1: row 0 answer 0.4, other 0.2 − 0.1 = 0.1; row 1: answer 0, other 0.5, query 0.5
+    close(head1.answer, (0.4 + 0) / 2, 1e-6);
+    close(head1.otherNeedles, (0.1 + 0.5) / 2, 1e-6);
+    close(head1.distractors, 0);
     close(head1.query, (0 + 0.5) / 2);
   });
 
   for (const attention of ATTENTIONS) {
-    it(`${attention}: the shares of every map sum to 1, heads average to the mean, no tensor is left behind`, () => {
+    it(`${attention}: softmax maps spread a mass of 1, diff's differential map 1 − λ; heads average to the mean; no tensor is left behind`, () => {
       const config = tinyConfig({ attention, seqLen: 12, vocabSize: 11 });
       const model = Decoder.create(config, 3);
       scrambleParameters(model.params, 5);
@@ -146,12 +147,10 @@ describe('attention allocation', () => {
       const { layers, snapshot } = analyzeModel(model, probes, { batchSize: 2, outlierExamples: 2 });
       assert.equal(tf.memory().numTensors, before);
       for (const layer of layers) {
-        for (const [, { mean, heads }] of Object.entries(layer.allocation)) {
-          close(
-            ROLES.reduce((sum, role) => sum + mean[role], 0),
-            1,
-            1e-5,
-          );
+        for (const [map, { mean, heads }] of Object.entries(layer.allocation)) {
+          const total = ROLES.reduce((sum, role) => sum + mean[role], 0);
+          if (map !== 'differential') close(total, 1, 1e-5);
+          else if (attention === 'diff') close(total, 1 - layer.lambda!, 1e-5); // every row of A1 − λ·A2 sums to 1 − λ
           close(mean.answer, heads.reduce((sum, h) => sum + h.answer, 0) / heads.length, 1e-9);
         }
         if (attention === 'diff') assert.equal(typeof layer.lambda, 'number');

@@ -78,7 +78,7 @@ export function analyzeCommand(program: Command): void {
     .option('--json', 'print machine-readable results instead of tables')
     .addHelpText(
       'after',
-      "\nAllocation: mean share of attention mass from the positions that produce answer tokens to the needle holding\nthe answer, to the other needles, to the distractor text and to the query region (on the differential map\nfor diff and diff2, normalised by each row's total; also on A1 and A2).\n\nExamples:\n  $ difft analyze runs/standard-seed1 runs/diff-seed1\n  $ difft analyze checkpoints/default-20261124-170000 --task needles:needles=4,distractor=text",
+      '\nAllocation: mean attention mass from the positions that produce answer tokens on the needle holding the\nanswer, on the other needles, on the distractor text and on the query region (for diff and diff2 on the\ndifferential map A1 − λ·A2, whose rows sum to 1 − λ, and on A1 and A2, whose rows sum to 1).\n\nExamples:\n  $ difft analyze runs/standard-seed1 runs/diff-seed1\n  $ difft analyze checkpoints/default-20261124-170000 --task needles:needles=4,distractor=text',
     )
     .action(
       action(async (paths: string[], flags: AnalyzeFlags) => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadExperiment, parseShard } from '../compare/experiment.js';
 import { runExperiment } from '../compare/run.js';
+import { percent } from './table.js';
 import { writeReport, type Report } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
 import { UserError } from '../errors.js';
@@ -63,7 +64,10 @@ export function compareCommand(program: Command): void {
               bar ??= createProgress({ label: 'compare', total: totalSteps, fields: 'loss {loss}', plainEverySeconds: 30 });
               bar.update(completedSteps, { loss: Number.isNaN(loss) ? '-' : loss.toFixed(4) });
             },
-            onEval: ({ name, step, valLoss }) => say(`  ${name}, step ${step}: val loss ${valLoss.toFixed(4)}`),
+            onEval: ({ name, step, valLoss, accuracy }) => {
+              const tasks = Object.entries(accuracy ?? {}).map(([task, value]) => `, ${task} accuracy ${percent(value)}`);
+              say(`  ${name}, step ${step}: val loss ${valLoss.toFixed(4)}${tasks.join('')}`);
+            },
             onWarning: (message) => say(`warning: ${message}`),
           },
         });

@@ -11,6 +11,7 @@ import { writePlan, type Plan } from '../report/layout.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
+import { taskAccuracy } from '../train/metrics.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
 
@@ -26,7 +27,7 @@ export interface CompareEvents {
   onRun?(info: { name: string; variant: string; setting: string; seed: number; dir: string; status: RunStatus; index: number; count: number }): void;
   /** Steps completed over all runs (finished ones included) and the latest loss of any run. */
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
-  onEval?(info: { name: string; step: number; valLoss: number }): void;
+  onEval?(info: { name: string; step: number; valLoss: number; accuracy?: Record<string, number> }): void;
   onWarning?(message: string): void;
 }
 
@@ -155,7 +156,7 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
       shouldStop: options.shouldStop,
       events: {
         onStep: (info) => progress.update(run, info.step, info.loss),
-        onEval: (record) => options.events?.onEval?.({ name: run.name, step: record.step, valLoss: record.valLoss }),
+        onEval: (record) => options.events?.onEval?.({ name: run.name, step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
         onWarning: options.events?.onWarning,
       },
     });
@@ -199,7 +200,7 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
       child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
       child.on('message', (message: WorkerMessage) => {
         if (message.type === 'step') progress.update(run, message.step, message.loss);
-        else if (message.type === 'eval') options.events?.onEval?.({ name: run.name, step: message.step, valLoss: message.valLoss });
+        else if (message.type === 'eval') options.events?.onEval?.({ name: run.name, step: message.step, valLoss: message.valLoss, accuracy: message.accuracy });
         else if (message.type === 'warning') options.events?.onWarning?.(message.message);
         else outcome = message;
       });

@@ -1,5 +1,6 @@
 import type { RunConfig } from '../config/schema.js';
 import { train } from '../train/loop.js';
+import { taskAccuracy } from '../train/metrics.js';
 
 /**
  * One run of an experiment in its own process, for `difft compare --jobs N`: the parent sends
@@ -14,7 +15,7 @@ export interface WorkerJob {
 
 export type WorkerMessage =
   | { type: 'step'; step: number; loss: number }
-  | { type: 'eval'; step: number; valLoss: number }
+  | { type: 'eval'; step: number; valLoss: number; accuracy?: Record<string, number> }
   | { type: 'warning'; message: string }
   | { type: 'done'; step: number; interrupted: boolean }
   | { type: 'error'; message: string; userError: boolean };
@@ -42,7 +43,7 @@ process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 
       shouldStop: () => stopRequested,
       events: {
         onStep: ({ step, loss }) => send({ type: 'step', step, loss }),
-        onEval: (record) => send({ type: 'eval', step: record.step, valLoss: record.valLoss }),
+        onEval: (record) => send({ type: 'eval', step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
         onWarning: (text) => send({ type: 'warning', message: text }),
       },
     });

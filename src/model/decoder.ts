@@ -27,6 +27,10 @@ export interface ForwardOptions {
 export interface LayerCapture {
   /** The residual stream after the block, [B, T, D]. */
   hidden: tf.Tensor;
+  /**
+   * The attention maps [B, heads, Tq, Tk] — standard: `attention`; diff and diff2: `a1`, `a2` and the
+   * `differential` map the output is made of — the pre-softmax `logits`, and diff2's `lambda` and `gate` [B, H, Tq].
+   */
   maps: Record<string, tf.Tensor>;
 }
 

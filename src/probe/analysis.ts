@@ -31,23 +31,18 @@ export function keyRoles(example: Omit<TaskExample, 'tokens'>, needle: number, k
 }
 
 /**
- * Mean share of each row's attention mass per role, per head. `rows` holds attention rows
- * [n, heads, keys] (row-major); the share of a row is its mass on the role's keys over its total
- * mass — 1 for a softmax map; for a differential map (A1 − λ·A2, rows summing to 1 − λ) the same
- * normalisation makes the shares comparable, and a share can fall below 0 or above 1.
+ * Mean attention mass per role, per head: for each row of `rows` ([n, heads, keys], row-major) the
+ * sum of its entries over the keys of each role, averaged over rows. A softmax row sums to 1, so
+ * these are shares of its attention. A differential row (A1 − λ·A2) sums to 1 − λ and its entries can
+ * be negative: its masses are reported as they are, so that the noise it cancels shows as mass near
+ * zero (the roles' sum is the row total, 1 − λ); dividing by that total would blow up as λ nears 1.
  */
 export function allocationOf(rows: Float32Array, heads: number, keys: number, roles: Uint8Array[]): Allocation[] {
   const sums = Array.from({ length: heads }, () => new Float64Array(ROLES.length));
   roles.forEach((rowRoles, row) => {
     for (let head = 0; head < heads; head++) {
       const offset = (row * heads + head) * keys;
-      const mass = new Float64Array(ROLES.length);
-      let total = 0;
-      for (let k = 0; k < keys; k++) {
-        mass[rowRoles[k]] += rows[offset + k];
-        total += rows[offset + k];
-      }
-      for (let r = 0; r < ROLES.length; r++) sums[head][r] += mass[r] / total;
+      for (let k = 0; k < keys; k++) sums[head][rowRoles[k]] += rows[offset + k];
     }
   });
   return sums.map((sum) => Object.fromEntries(ROLES.map((role, r) => [role, sum[r] / roles.length])) as Allocation);

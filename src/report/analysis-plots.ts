@@ -31,13 +31,13 @@ function allocationSpec(analyses: CheckpointAnalysis[], labels: string[]): TopLe
     ...common,
     width: 140,
     height: 220,
-    title: 'Attention from answer-producing positions: share of mass per layer (mean over heads)',
+    title: 'Attention mass from answer-producing positions per layer (mean over heads)',
     data: { values },
     mark: 'bar',
     encoding: {
       column: { field: 'checkpoint', type: 'nominal', title: null },
       x: { field: 'layer', type: 'ordinal', title: null },
-      y: { field: 'share', type: 'quantitative', title: 'share of attention', stack: 'zero' },
+      y: { field: 'share', type: 'quantitative', title: 'attention mass', stack: 'zero' },
       color: { field: 'role', type: 'nominal', title: 'keys', sort: ROLES.map((r) => ROLE_TITLES[r]) },
       order: { field: 'order', type: 'quantitative' },
     },
@@ -77,11 +77,11 @@ function heatmapSpec(analysis: CheckpointAnalysis, label: string): TopLevelSpec 
   const spans = snapshot.example.needles.map((needle, index) => ({
     start: needle.start,
     end: needle.end,
-    kind: snapshot.example.answers.some((a) => a.needle === index) ? 'answer needle' : 'other needle',
+    kind: snapshot.example.answers.some((a) => a.needle === index) ? 'fact asked about' : 'fact not asked about',
   }));
   return {
     ...common,
-    title: `${label}: ${snapshot.map} attention of one probe example, answer-producing rows (head mean); boxes: needles`,
+    title: `${label}: ${snapshot.map === 'attention' ? 'attention' : `${snapshot.map} map`} of one probe example from its answer-producing positions (mean over heads); boxes: facts`,
     vconcat: snapshot.weights.map((_, layer) => ({
       width: 640,
       height: 24 + 14 * snapshot.rows.length,

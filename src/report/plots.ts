@@ -140,13 +140,13 @@ function gateSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   } as TopLevelSpec;
 }
 
-/** Task accuracy (and the answer share of attention) at every evaluation, mean over seeds. */
+/** Task accuracy (and the answer mass of attention) at every evaluation, mean over seeds. */
 function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
     group.runs.flatMap((run) =>
       run.taskCurve.flatMap((point) => [
         { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'accuracy', value: point.accuracy },
-        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'attention share on the answer needle', value: point.answerShare },
+        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'attention mass on the answer needle', value: point.answerMass },
       ]),
     ),
   );
@@ -184,13 +184,13 @@ function allocationSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
     ...common,
     width: 120,
     height: 220,
-    title: 'Attention from answer-producing positions at the end of training (share of mass, mean over heads and seeds)',
+    title: 'Attention mass from answer-producing positions at the end of training (mean over heads and seeds)',
     data: { values },
     mark: 'bar',
     encoding: {
       column: { field: 'column', type: 'nominal', title: null },
       x: { field: 'layer', type: 'ordinal', title: null },
-      y: { field: 'share', type: 'quantitative', title: 'share of attention', stack: 'zero' },
+      y: { field: 'share', type: 'quantitative', title: 'attention mass', stack: 'zero' },
       color: { field: 'role', type: 'nominal', title: 'keys', sort: ROLES.map((role) => ROLE_TITLES[role]) },
       order: { field: 'order', type: 'quantitative' },
     },

@@ -102,23 +102,23 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
   const groups = Object.entries(summary.bestSettings).map(([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!);
   const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
   if (names.length === 0) return [];
-  const share = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
+  const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
   const out: Block[] = [
     { kind: 'heading', text: 'Retrieval' },
     {
       kind: 'paragraph',
-      text: "At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per answer token. Allocation: the mean share of attention mass from the answer-producing positions to the needle that holds the answer and to noise (the other needles and the distractor text), averaged over heads and layers — on the differential map for diff and diff2, normalised by each row's total. Mean ± std over seeds; Δ paired by seed as for the loss (accuracy and answer share: higher is better).",
+      text: 'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per answer token. Allocation: the mean attention mass from the answer-producing positions on the needle that holds the answer and on noise (the other needles and the distractor text), averaged over heads and layers — on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are smaller by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as for the loss (accuracy and answer mass: higher is better).',
     },
   ];
   for (const name of names) {
     const chance = groups.flatMap((g) => g.runs).find((run) => run.tasks[name]);
     out.push({
       kind: 'table',
-      header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer share', 'noise share', 'map'],
+      header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer mass', 'noise mass', 'map'],
       rows: groups.map((g) => {
         const t = g.tasks[name];
         return t
-          ? [g.variant, pm(t.accuracy, 3), pm(t.exactMatch, 3), pm(t.answerLoss, 3), share(t.answerShare), share(t.noiseShare), t.map]
+          ? [g.variant, pm(t.accuracy, 3), pm(t.exactMatch, 3), pm(t.answerLoss, 3), mass(t.answerMass), mass(t.noiseMass), t.map]
           : [g.variant, '-', '-', '-', '-', '-', '-'];
       }),
     });
@@ -131,8 +131,8 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
           ? [
               differenceRow(c.variant, 'accuracy', t.accuracy),
               differenceRow(c.variant, 'answer loss', t.answerLoss),
-              differenceRow(c.variant, 'answer share', t.answerShare),
-              differenceRow(c.variant, 'noise share', t.noiseShare),
+              differenceRow(c.variant, 'answer mass', t.answerMass),
+              differenceRow(c.variant, 'noise mass', t.noiseMass),
             ]
           : [];
       }),

@@ -86,8 +86,8 @@ export interface VariantComparison {
   gapCrossings: number[];
   /** Tokens the variant needs to reach the baseline's final loss (mean curves over the paired seeds). */
   tokensToTarget: { target: number; baselineTokens: number; tokens?: number; fraction?: number; atFirstEvaluation?: boolean };
-  /** Per probe task: accuracy (higher is better), answer loss, and the attention share on the answer needle. */
-  tasks: Record<string, { accuracy: Difference; answerLoss: Difference; answerShare: Difference; noiseShare: Difference }>;
+  /** Per probe task: accuracy (higher is better), answer loss, and the attention mass on the answer needle. */
+  tasks: Record<string, { accuracy: Difference; answerLoss: Difference; answerMass: Difference; noiseMass: Difference }>;
   sentence: string;
   warnings: string[];
 }
@@ -191,8 +191,8 @@ function compareTasks(variant: GroupSummary, baseline: GroupSummary): VariantCom
       {
         accuracy: difference(variant, baseline, (run) => run.tasks[name]?.accuracy, 'higher'),
         answerLoss: difference(variant, baseline, (run) => run.tasks[name]?.answerLoss),
-        answerShare: difference(variant, baseline, (run) => run.tasks[name]?.answerShare, 'higher'),
-        noiseShare: difference(variant, baseline, (run) => run.tasks[name]?.noiseShare),
+        answerMass: difference(variant, baseline, (run) => run.tasks[name]?.answerMass, 'higher'),
+        noiseMass: difference(variant, baseline, (run) => run.tasks[name]?.noiseMass),
       },
     ]),
   );

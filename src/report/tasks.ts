@@ -18,9 +18,9 @@ export interface RunTaskResult {
   map: string;
   /** Per layer, mean over heads, at the final evaluation. */
   allocation: Allocation[];
-  /** Mean over layers of the share on the answer needle, and on noise (other needles + distractors). */
-  answerShare: number;
-  noiseShare: number;
+  /** Mean over layers of the attention mass on the answer needle, and on noise (other needles + distractors). */
+  answerMass: number;
+  noiseMass: number;
   chance: { digits: number; randomFact: number };
 }
 
@@ -29,7 +29,7 @@ export interface TaskCurvePoint {
   tokens: number;
   task: string;
   accuracy: number;
-  answerShare: number;
+  answerMass: number;
 }
 
 export function noiseOf(allocation: Allocation): number {
@@ -47,8 +47,8 @@ function taskResult(record: NonNullable<EvalRecord['tasks']>[string]): RunTaskRe
     answerLoss: record.answerLoss,
     map,
     allocation,
-    answerShare: meanOf(allocation.map((a) => a.answer)),
-    noiseShare: meanOf(allocation.map(noiseOf)),
+    answerMass: meanOf(allocation.map((a) => a.answer)),
+    noiseMass: meanOf(allocation.map(noiseOf)),
     chance: record.chance,
   };
 }
@@ -58,7 +58,7 @@ export function runTasks(evalRecords: EvalRecord[]): { tasks: Record<string, Run
   const final = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
   const tasks = Object.fromEntries(Object.entries(final.tasks ?? {}).map(([name, record]) => [name, taskResult(record)]));
   const taskCurve = evalRecords.flatMap((r) =>
-    Object.entries(r.tasks ?? {}).map(([task, record]) => ({ step: r.step, tokens: r.tokens, task, accuracy: record.accuracy, answerShare: taskResult(record).answerShare })),
+    Object.entries(r.tasks ?? {}).map(([task, record]) => ({ step: r.step, tokens: r.tokens, task, accuracy: record.accuracy, answerMass: taskResult(record).answerMass })),
   );
   const diff2 = evalRecords.flatMap((r) => (r.diff2 ? [{ step: r.step, layers: r.diff2 }] : []));
   return { tasks, taskCurve, diff2 };
@@ -68,8 +68,8 @@ export interface GroupTaskSummary {
   accuracy: Spread;
   exactMatch: Spread;
   answerLoss: Spread;
-  answerShare: Spread;
-  noiseShare: Spread;
+  answerMass: Spread;
+  noiseMass: Spread;
   map: string;
   /** Per layer and role: mean ± std over seeds. */
   allocation: Record<keyof Allocation, Spread>[];
@@ -88,8 +88,8 @@ export function groupTasks(runs: { tasks: Record<string, RunTaskResult> }[]): Re
           accuracy: over((r) => r.accuracy),
           exactMatch: over((r) => r.exactMatch),
           answerLoss: over((r) => r.answerLoss),
-          answerShare: over((r) => r.answerShare),
-          noiseShare: over((r) => r.noiseShare),
+          answerMass: over((r) => r.answerMass),
+          noiseMass: over((r) => r.noiseMass),
           map: results[0].map,
           allocation: Array.from(
             { length: layers },

@@ -34,6 +34,11 @@ export type MetricsRecord =
       diff2?: Diff2LayerStats[];
     };
 
+/** Task accuracy per probe set of an evaluation record, for progress lines (undefined without probes). */
+export function taskAccuracy(record: Extract<MetricsRecord, { type: 'eval' }>): Record<string, number> | undefined {
+  return record.tasks ? Object.fromEntries(Object.entries(record.tasks).map(([name, t]) => [name, t.accuracy])) : undefined;
+}
+
 export function appendMetrics(path: string, record: MetricsRecord): void {
   appendFileSync(path, `${JSON.stringify(record)}\n`);
 }
