@@ -1,7 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { CheckpointAnalysis } from '../eval/analyze.js';
-import { ROLE_TITLES, ROLES } from '../probe/analysis.js';
-import { common, render, type Plot } from './plots.js';
+import { allocationBars, common, render, type Plot } from './plots.js';
 
 /**
  * Plots of `difft analyze`: attention allocation per layer, outlier magnitudes per layer, and one
@@ -15,33 +14,11 @@ export function analysisLabels(analyses: CheckpointAnalysis[]): string[] {
 }
 
 function allocationSpec(analyses: CheckpointAnalysis[], labels: string[]): TopLevelSpec {
-  const values = analyses.flatMap((analysis, i) =>
-    analysis.layers.flatMap((layer) => {
-      const map = Object.keys(layer.allocation)[0];
-      return ROLES.map((role) => ({
-        checkpoint: `${labels[i]} (${map})`,
-        layer: `layer ${layer.layer}`,
-        role: ROLE_TITLES[role],
-        order: ROLES.indexOf(role),
-        share: layer.allocation[map].mean[role],
-      }));
-    }),
-  );
-  return {
-    ...common,
-    width: 140,
-    height: 220,
-    title: 'Attention mass from answer-producing positions per layer (mean over heads)',
-    data: { values },
-    mark: 'bar',
-    encoding: {
-      column: { field: 'checkpoint', type: 'nominal', title: null },
-      x: { field: 'layer', type: 'ordinal', title: null },
-      y: { field: 'share', type: 'quantitative', title: 'attention mass', stack: 'zero' },
-      color: { field: 'role', type: 'nominal', title: 'keys', sort: ROLES.map((r) => ROLE_TITLES[r]) },
-      order: { field: 'order', type: 'quantitative' },
-    },
-  } as TopLevelSpec;
+  const columns = analyses.map((analysis, i) => {
+    const map = Object.keys(analysis.layers[0].allocation)[0];
+    return { label: `${labels[i]} (${map})`, layers: analysis.layers.map((layer) => layer.allocation[map].mean) };
+  });
+  return allocationBars(columns, 'Attention mass from answer-producing positions per layer (mean over heads)');
 }
 
 function outlierSpec(analyses: CheckpointAnalysis[], labels: string[]): TopLevelSpec {

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { ROLE_TITLES, ROLES } from '../probe/analysis.js';
-import type { ComparisonSummary, GroupSummary } from './summary.js';
+import { ROLE_TITLES, ROLES, type Allocation } from '../probe/analysis.js';
+import type { ComparisonSummary, GroupSummary, RunSummary } from './summary.js';
 
 /**
  * Plots of a comparison as vega-lite specs, rendered to SVG by vega and to PNG by resvg, with a
@@ -97,43 +97,22 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   } as TopLevelSpec;
 }
 
-function lambdaSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+/** A per-layer quantity logged during training (diff's λ, diff2's gate), mean over seeds. */
+function perLayerSpec(summary: ComparisonSummary, series: (run: RunSummary) => { step: number; values: number[] }[], title: string, yTitle: string): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
     group.runs.flatMap((run) =>
-      run.lambdas.flatMap(({ step, values: lambdas }) => lambdas.map((lambda, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, lambda }))),
+      series(run).flatMap(({ step, values: perLayer }) => perLayer.map((value, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, value }))),
     ),
   );
   if (values.length === 0) return undefined;
   return {
     ...common,
-    title: 'λ per layer during training (diff variants, mean over seeds)',
+    title,
     data: { values },
     mark: 'line',
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-      y: { aggregate: 'mean', field: 'lambda', type: 'quantitative', title: 'λ', scale: { zero: false } },
-      color: { field: 'layer', type: 'nominal', title: 'layer' },
-      strokeDash: { field: 'variant', type: 'nominal', title: 'variant' },
-    },
-  } as TopLevelSpec;
-}
-
-/** diff2: the mean gate sigmoid(λ) per layer over training (on the first evaluation batch). */
-function gateSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
-  const values = comparedGroups(summary).flatMap((group) =>
-    group.runs.flatMap((run) =>
-      run.diff2.flatMap(({ step, layers }) => layers.map((stats, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, gate: stats.gate.mean }))),
-    ),
-  );
-  if (values.length === 0) return undefined;
-  return {
-    ...common,
-    title: 'diff2: mean gate sigmoid(λ) per layer during training (mean over seeds)',
-    data: { values },
-    mark: 'line',
-    encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-      y: { aggregate: 'mean', field: 'gate', type: 'quantitative', title: 'mean sigmoid(λ)', scale: { zero: false } },
+      y: { aggregate: 'mean', field: 'value', type: 'quantitative', title: yTitle, scale: { zero: false } },
       color: { field: 'layer', type: 'nominal', title: 'layer' },
       strokeDash: { field: 'variant', type: 'nominal', title: 'variant' },
     },
@@ -170,31 +149,37 @@ function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   } as TopLevelSpec;
 }
 
-/** Where attention goes at the end, per layer and variant (mean over seeds). */
-function allocationSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
-  const values = comparedGroups(summary).flatMap((group) =>
-    Object.entries(group.tasks).flatMap(([task, t]) =>
-      t.allocation.flatMap((layer, index) =>
-        ROLES.map((role, order) => ({ column: `${groupLabel(summary, group)} · ${task}`, layer: `layer ${index}`, role: ROLE_TITLES[role], order, share: layer[role].mean })),
-      ),
-    ),
+/** Stacked bars of attention mass per role, one column of layers per entry. */
+export function allocationBars(columns: { label: string; layers: Allocation[] }[], title: string): TopLevelSpec {
+  const values = columns.flatMap(({ label, layers }) =>
+    layers.flatMap((allocation, layer) => ROLES.map((role, order) => ({ column: label, layer: `layer ${layer}`, role: ROLE_TITLES[role], order, mass: allocation[role] }))),
   );
-  if (values.length === 0) return undefined;
   return {
     ...common,
-    width: 120,
+    width: 130,
     height: 220,
-    title: 'Attention mass from answer-producing positions at the end of training (mean over heads and seeds)',
+    title,
     data: { values },
     mark: 'bar',
     encoding: {
       column: { field: 'column', type: 'nominal', title: null },
       x: { field: 'layer', type: 'ordinal', title: null },
-      y: { field: 'share', type: 'quantitative', title: 'attention mass', stack: 'zero' },
+      y: { field: 'mass', type: 'quantitative', title: 'attention mass', stack: 'zero' },
       color: { field: 'role', type: 'nominal', title: 'keys', sort: ROLES.map((role) => ROLE_TITLES[role]) },
       order: { field: 'order', type: 'quantitative' },
     },
   } as TopLevelSpec;
+}
+
+/** Where attention goes at the end, per layer and variant (mean over seeds). */
+function allocationSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const columns = comparedGroups(summary).flatMap((group) =>
+    Object.entries(group.tasks).map(([task, t]) => ({
+      label: `${groupLabel(summary, group)} · ${task}`,
+      layers: t.allocation.map((layer) => Object.fromEntries(ROLES.map((role) => [role, layer[role].mean])) as Allocation),
+    })),
+  );
+  return columns.length ? allocationBars(columns, 'Attention mass from answer-producing positions at the end of training (mean over heads and seeds)') : undefined;
 }
 
 export interface Plot {
@@ -227,8 +212,17 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
     { name: 'loss-vs-tokens', title: 'Validation loss against tokens', spec: lossSpec(summary, 'tokens') },
     { name: 'gap-vs-tokens', title: 'Gap to the baseline against tokens', spec: gapSpec(summary) },
     { name: 'sweep', title: 'Final loss across the sweep', spec: sweepSpec(summary) },
-    { name: 'lambda', title: 'λ per layer over training', spec: lambdaSpec(summary) },
-    { name: 'diff2-gate', title: "diff2's gate per layer over training", spec: gateSpec(summary) },
+    { name: 'lambda', title: 'λ per layer over training', spec: perLayerSpec(summary, (run) => run.lambdas, 'λ per layer during training (diff variants, mean over seeds)', 'λ') },
+    {
+      name: 'diff2-gate',
+      title: "diff2's gate per layer over training",
+      spec: perLayerSpec(
+        summary,
+        (run) => run.diff2.map(({ step, layers }) => ({ step, values: layers.map((stats) => stats.gate.mean) })),
+        'diff2: mean gate sigmoid(λ) per layer during training (on the first evaluation batch; mean over seeds)',
+        'mean sigmoid(λ)',
+      ),
+    },
     { name: 'retrieval', title: 'Retrieval over training', spec: taskSpec(summary) },
     { name: 'allocation', title: 'Attention allocation at the end of training', spec: allocationSpec(summary) },
   ];
