@@ -53,11 +53,16 @@ describe('difft analyze and eval --task', () => {
   it('prints the scores, allocation and outlier tables, writes analysis.json and the plots', () => {
     const out = join(work, 'analysis');
     const result = difft(['analyze', runs.standard, runs.diff, '--examples', '8', '--out', out, '--backend', 'cpu']);
+    const perHead = difft(['analyze', runs.diff, '--examples', '4', '--heads', '--no-plots', '--out', join(work, 'heads'), '--backend', 'cpu']);
+    assert.equal(perHead.status, 0, perHead.stderr);
+    assert.match(perHead.stdout, /\| 0 +\| a2 +\| 1 +\|/, 'diff with 4 baseline heads has differential heads 0 and 1');
+    assert.ok(!existsSync(join(work, 'heads', 'allocation.png')));
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /\| standard @20 \| needles-2x1, 49 tokens \| 8 \(8 answers\)/);
     assert.match(result.stdout, /\| diff @20/);
-    assert.match(result.stdout, /\| 1 +\| differential \|/);
-    assert.match(result.stdout, /\| 0 +\| a2 +\|/);
+    assert.match(result.stdout, /\| 1 +\| differential \| mean \|/);
+    assert.match(result.stdout, /\| 0 +\| a2 +\| mean \|/);
+    assert.doesNotMatch(result.stdout, /\| 0 +\| a2 +\| 1 +\|/);
     assert.match(result.stdout, /attention logit: top-1/);
     const analyses = JSON.parse(readFileSync(join(out, 'analysis.json'), 'utf8')) as CheckpointAnalysis[];
     assert.deepEqual(

@@ -18,6 +18,7 @@ interface AnalyzeFlags {
   outlierExamples: string;
   out: string;
   plots: boolean;
+  heads?: boolean;
   backend: string;
   json?: boolean;
 }
@@ -39,12 +40,16 @@ function scoresTable(analyses: CheckpointAnalysis[], labels: string[]): string {
   );
 }
 
-function allocationTable(analysis: CheckpointAnalysis): string {
+function allocationTable(analysis: CheckpointAnalysis, perHead: boolean): string {
   const maps = Object.keys(analysis.layers[0].allocation);
-  return table(
-    ['layer', 'map', 'answer needle', 'other needles', 'distractors', 'query region'],
-    analysis.layers.flatMap((layer) => maps.map((map) => [String(layer.layer), map, ...ROLES.map((role) => fixed(layer.allocation[map].mean[role]))])),
+  const rows = analysis.layers.flatMap((layer) =>
+    maps.flatMap((map) => {
+      const { mean, heads } = layer.allocation[map];
+      const row = (head: string, allocation: typeof mean) => [String(layer.layer), map, head, ...ROLES.map((role) => fixed(allocation[role]))];
+      return [row('mean', mean), ...(perHead ? heads.map((allocation, head) => row(String(head), allocation)) : [])];
+    }),
   );
+  return table(['layer', 'map', 'head', 'answer needle', 'other needles', 'distractors', 'query region'], rows);
 }
 
 function outlierTable(analysis: CheckpointAnalysis): string {
@@ -73,6 +78,7 @@ export function analyzeCommand(program: Command): void {
     .option('--batch-size <n>', 'examples per forward pass', '16')
     .option('--outlier-examples <n>', 'examples whose every attention logit and activation feed the outlier statistics', '16')
     .option('-o, --out <dir>', 'where plots and analysis.json go', 'analysis')
+    .option('--heads', 'allocation per head as well as the mean over heads')
     .option('--no-plots', 'skip the plots')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .option('--json', 'print machine-readable results instead of tables')
@@ -112,7 +118,7 @@ export function analyzeCommand(program: Command): void {
         process.stdout.write(`${scoresTable(analyses, labels)}\n`);
         for (const [i, analysis] of analyses.entries()) {
           process.stdout.write(
-            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mean over heads)\n${allocationTable(analysis)}\noutliers\n${outlierTable(analysis)}\n`,
+            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mass per key role)\n${allocationTable(analysis, flags.heads ?? false)}\noutliers\n${outlierTable(analysis)}\n`,
           );
         }
         process.stdout.write(`written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`);
