@@ -35,6 +35,8 @@ describe('difft analyze and eval --task', () => {
         'train',
         '--config',
         'tiny',
+        '--backend',
+        'wasm',
         '--out',
         runs[attention],
         '--set',
@@ -52,8 +54,8 @@ describe('difft analyze and eval --task', () => {
 
   it('prints the scores, allocation and outlier tables, writes analysis.json and the plots', () => {
     const out = join(work, 'analysis');
-    const result = difft(['analyze', runs.standard, runs.diff, '--examples', '8', '--out', out, '--backend', 'cpu']);
-    const perHead = difft(['analyze', runs.diff, '--examples', '4', '--heads', '--no-plots', '--out', join(work, 'heads'), '--backend', 'cpu']);
+    const result = difft(['analyze', runs.standard, runs.diff, '--examples', '8', '--out', out, '--backend', 'wasm']);
+    const perHead = difft(['analyze', runs.diff, '--examples', '4', '--heads', '--no-plots', '--out', join(work, 'heads'), '--backend', 'wasm']);
     assert.equal(perHead.status, 0, perHead.stderr);
     assert.match(perHead.stdout, /\| 0 +\| a2 +\| 1 +\|/, 'diff with 4 baseline heads has differential heads 0 and 1');
     assert.ok(!existsSync(join(work, 'heads', 'allocation.png')));
@@ -85,7 +87,7 @@ describe('difft analyze and eval --task', () => {
   });
 
   it('eval --task scores the trained-on task, or another one, with chance beside it', () => {
-    const trained = difft(['eval', runs.diff, '--task', '--examples', '8', '--max-tokens', '200', '--backend', 'cpu']);
+    const trained = difft(['eval', runs.diff, '--task', '--examples', '8', '--max-tokens', '200', '--backend', 'wasm']);
     assert.equal(trained.status, 0, trained.stderr);
     assert.match(trained.stdout, /needles-2x1, 49 tokens \| 8 +\| \d+\.\d% +\| \d+\.\d% +\| \d+\.\d{3} +\| 1\.0% \/ 50\.0%/);
     const other = difft([
@@ -112,7 +114,21 @@ describe('difft analyze and eval --task', () => {
     // trained on text, probed at every evaluation with a generated task (eval.tasks)
     const probe = 'mqar:needles=2,queries=1,keyLength=1,answerLength=1,distractor=random';
     assert.equal(
-      difft(['train', '--config', 'tiny', '--out', text, '--set', `data.dir=${join(work, 'data')}`, '--set', `eval.tasks=["${probe}"]`, '--set', 'eval.probes=4']).status,
+      difft([
+        'train',
+        '--config',
+        'tiny',
+        '--backend',
+        'wasm',
+        '--out',
+        text,
+        '--set',
+        `data.dir=${join(work, 'data')}`,
+        '--set',
+        `eval.tasks=["${probe}"]`,
+        '--set',
+        'eval.probes=4',
+      ]).status,
       0,
     );
     const evals = readFileSync(join(text, 'metrics.jsonl'), 'utf8')
@@ -122,13 +138,13 @@ describe('difft analyze and eval --task', () => {
       .filter((r) => r.type === 'eval');
     assert.ok(evals.length >= 2);
     for (const record of evals) assert.equal(record.tasks[probe].answers, 4);
-    const noTask = difft(['analyze', text, '--backend', 'cpu']);
+    const noTask = difft(['analyze', text, '--backend', 'wasm']);
     assert.equal(noTask.status, 2);
     assert.match(noTask.stderr, /was trained on text, not on a task: name one with --task/);
-    const tooLong = difft(['analyze', text, '--task', 'needles:length=200', '--backend', 'cpu']);
+    const tooLong = difft(['analyze', text, '--task', 'needles:length=200', '--backend', 'wasm']);
     assert.equal(tooLong.status, 2);
     assert.match(tooLong.stderr, /--task length 200: .* reads at most model\.seqLen \+ 1 = 17 tokens/);
-    const bad = difft(['eval', text, '--task', 'needles:needles=x', '--backend', 'cpu']);
+    const bad = difft(['eval', text, '--task', 'needles:needles=x', '--backend', 'wasm']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /task\.needles must be integer/);
     assert.equal(bad.stderr.trim().split('\n').length, 1);
