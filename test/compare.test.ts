@@ -274,7 +274,8 @@ describe('difft compare', () => {
 
   it('a retrieval experiment: task accuracy, allocation and their paired differences equal those recomputed from metrics.jsonl', async () => {
     const out = join(scratch(), 'results');
-    const extra = '  train.backend: wasm\n  data.task.kind: needles\n  data.task.needles: 2\n  data.task.examples: 64\n  data.task.valExamples: 16\n  model.seqLen: 48\n  eval.probes: 8\n';
+    const extra =
+      '  train.backend: wasm\n  data.task.kind: needles\n  data.task.needles: 2\n  data.task.examples: 64\n  data.task.valExamples: 16\n  model.seqLen: 48\n  eval.probes: 8\n';
     const file = tinyExperiment(data).replace(/experiment\.yaml$/, 'experiment.yaml');
     writeFileSync(
       file,
