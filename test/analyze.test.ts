@@ -16,37 +16,14 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'difft-analyze-'));
 describe('difft analyze and eval --task', () => {
   const work = scratch();
   const runs: Record<string, string> = {};
-  const task = [
-    '--set',
-    'data.task.kind=needles',
-    '--set',
-    'data.task.needles=2',
-    '--set',
-    'data.task.examples=64',
-    '--set',
-    'data.task.valExamples=16',
-    '--set',
-    'model.seqLen=48',
-  ];
+  const task = ['data.task.kind=needles', 'data.task.needles=2', 'data.task.examples=64', 'data.task.valExamples=16', 'model.seqLen=48'];
+  /** difft train of the tiny config on wasm into `out`, with `--set` for each setting. */
+  const trainTiny = (out: string, settings: string[]) =>
+    difft(['train', '--config', 'tiny', '--backend', 'wasm', '--out', out, ...[`data.dir=${join(work, 'data')}`, ...settings].flatMap((setting) => ['--set', setting])]);
   before(() => {
     for (const attention of ['standard', 'diff']) {
       runs[attention] = join(work, attention);
-      const trained = difft([
-        'train',
-        '--config',
-        'tiny',
-        '--backend',
-        'wasm',
-        '--out',
-        runs[attention],
-        '--set',
-        `model.attention=${attention}`,
-        '--set',
-        `data.dir=${join(work, 'data')}`,
-        '--set',
-        'eval.probes=8',
-        ...task,
-      ]);
+      const trained = trainTiny(runs[attention], [`model.attention=${attention}`, 'eval.probes=8', ...task]);
       assert.equal(trained.status, 0, trained.stderr);
       assert.match(trained.stderr, /needles-2x1 accuracy \d+\.\d%, answer loss \d/);
     }
@@ -113,24 +90,7 @@ describe('difft analyze and eval --task', () => {
     const text = join(work, 'text');
     // trained on text, probed at every evaluation with a generated task (eval.tasks)
     const probe = 'mqar:needles=2,queries=1,keyLength=1,answerLength=1,distractor=random';
-    assert.equal(
-      difft([
-        'train',
-        '--config',
-        'tiny',
-        '--backend',
-        'wasm',
-        '--out',
-        text,
-        '--set',
-        `data.dir=${join(work, 'data')}`,
-        '--set',
-        `eval.tasks=["${probe}"]`,
-        '--set',
-        'eval.probes=4',
-      ]).status,
-      0,
-    );
+    assert.equal(trainTiny(text, [`eval.tasks=["${probe}"]`, 'eval.probes=4']).status, 0);
     const evals = readFileSync(join(text, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
