@@ -6,6 +6,7 @@ import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { reportError, setVerbose } from './run.js';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
   compareCommand(program);
   evalCommand(program);
   analyzeCommand(program);
+  exportCommand(program);
   generateCommand(program);
   infoCommand(program);
   prepareCommand(program);

@@ -1,0 +1,98 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { CHECKPOINT_FORMAT, DIFFT_VERSION, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { readSafetensors } from '../src/checkpoint/safetensors.js';
+import { resolveConfig } from '../src/config/load.js';
+import type { Attention } from '../src/config/model.js';
+import { UserError } from '../src/errors.js';
+import { diffHeadOrder, exportHf, ropeOrder } from '../src/export/hf.js';
+import { Decoder } from '../src/model/decoder.js';
+import { createOptimizer } from '../src/train/step.js';
+import { difft } from './helpers/cli.js';
+import { type HfConfig, hfForward } from './helpers/hf-reference.js';
+import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
+
+/**
+ * Export to transformers, checked against transformers' equations written again in float64
+ * (test/helpers/hf-reference.ts): the exported weights must give difft's logits.
+ */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-export-'));
+
+before(() => engine('cpu'));
+
+/** A checkpoint of a tiny model with every parameter (λ, norms, subln included) far from its initialisation. */
+function scrambledCheckpoint(attention: Attention, kvHeads: number, tieEmbeddings: boolean): { dir: string; model: Decoder } {
+  const model = Decoder.create(tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8 }), 3);
+  scrambleParameters(model.params, 11);
+  const optimizer = createOptimizer(model);
+  const dir = join(scratch(), 'step-000001');
+  const moments = optimizer.momentTensors();
+  saveCheckpoint(
+    dir,
+    model,
+    moments,
+    {
+      difftVersion: DIFFT_VERSION,
+      format: CHECKPOINT_FORMAT,
+      run: resolveConfig({ model: { attention } }),
+      model: model.config,
+      tokenizer: { kind: 'byte' },
+      dataset: { dir: 'none', key: 'none' },
+    },
+    { step: 1, tokens: 0, lr: 0, optimizerStep: 0, sampler: { seed: 0, rng: 0, batches: 0 }, elapsedSeconds: 0, engine: 'cpu' },
+  );
+  tf.dispose(moments);
+  optimizer.dispose();
+  return { dir, model };
+}
+
+describe('difft export --format hf', () => {
+  it('permutations: rotate_half order and DiffLlama head halves, by hand', () => {
+    assert.deepEqual(ropeOrder(6), [0, 2, 4, 1, 3, 5]);
+    assert.deepEqual(diffHeadOrder(4), [0, 2, 1, 3]);
+    assert.deepEqual(diffHeadOrder(6), [0, 2, 4, 1, 3, 5]);
+  });
+
+  const cases: [Attention, number, boolean][] = [
+    ['standard', 4, true],
+    ['standard', 2, false],
+    ['diff', 4, true],
+    ['diff', 2, false],
+  ];
+  for (const [attention, kvHeads, tied] of cases) {
+    it(`${attention}, ${kvHeads === 4 ? 'multi-head' : 'grouped-query (kvHeads 2)'}, ${tied ? 'tied' : 'untied'}: transformers' equations on the export give difft's logits (1e-5 relative)`, () => {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+      const out = join(scratch(), 'hf');
+      const result = exportHf(dir, out);
+      assert.equal(result.architecture, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
+      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as HfConfig & { architectures: string[]; vocab_size: number };
+      assert.equal(config.model_type, attention === 'diff' ? 'diffllama' : 'llama');
+      assert.equal(config.num_key_value_heads, kvHeads);
+      const { tensors } = readSafetensors(join(out, 'model.safetensors'));
+      assert.equal('lm_head.weight' in tensors, !tied);
+      const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+      const expected = tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
+      const got = hfForward(config, tensors, tokens);
+      const scale = Math.max(...expected.flat().map(Math.abs));
+      const error = Math.max(...got.flat().map((value, i) => Math.abs(value - expected.flat()[i])));
+      assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
+      model.dispose();
+    });
+  }
+
+  it('refuses diff2 with one line naming why', () => {
+    const { dir, model } = scrambledCheckpoint('diff2', 4, true);
+    assert.throws(
+      () => exportHf(dir, join(scratch(), 'hf')),
+      (e: Error) => e instanceof UserError && /diff2 model .* transformers has no class for it/.test(e.message),
+    );
+    model.dispose();
+    const cli = difft(['export', dir, '--format', 'hf', '--out', join(scratch(), 'hf')]);
+    assert.equal(cli.status, 2);
+    assert.equal(cli.stderr.trim().split('\n').length, 1);
+  });
+});
