@@ -39,7 +39,7 @@ function takeRows(array: NamedArray, from: number[]): NamedArray {
   const [rows, cols] = array.shape;
   if (from.length !== rows) throw new Error(`row permutation of ${from.length} for ${rows} rows`);
   const data = new Float32Array(rows * cols);
-  from.forEach((source, row) => data.set(array.data.subarray(source * cols, (source + 1) * cols), row * cols));
+  for (const [row, source] of from.entries()) data.set(array.data.subarray(source * cols, (source + 1) * cols), row * cols);
   return { shape: array.shape, data };
 }
 

@@ -76,8 +76,8 @@ function attention(config: HfConfig, w: (name: string) => NamedArray, layer: num
     const lambdaInit = 0.8 - 0.6 * Math.exp(-0.3 * layer);
     const lambda = Math.exp(sum(p('lambda_q1'), p('lambda_k1'))) - Math.exp(sum(p('lambda_q2'), p('lambda_k2'))) + lambdaInit;
     // value_states = cat(chunk(v, 2, heads), last axis), repeated twice over heads
-    const valueOf = (j: number): Matrix => vRepeated(j).map((row, t) => [...row, ...vRepeated(j + H / 2)[t]]);
-    const outputs = maps.map((map, h) => times(map, valueOf(h % (H / 2))));
+    const valueHead = (j: number): Matrix => vRepeated(j).map((row, t) => [...row, ...vRepeated(j + H / 2)[t]]);
+    const outputs = maps.map((map, h) => times(map, valueHead(h % (H / 2))));
     perHead = Array.from({ length: H / 2 }, (_, j) =>
       outputs[j].map((row, t) =>
         rmsNorm(
