@@ -1,15 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { CHECKPOINT_FORMAT, DIFFT_VERSION, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, readCheckpoint, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { resolveConfig } from '../src/config/load.js';
 import type { Attention } from '../src/config/model.js';
 import { UserError } from '../src/errors.js';
 import { diffHeadOrder, exportHf, ropeOrder } from '../src/export/hf.js';
+import { importHf } from '../src/export/hf-import.js';
 import { Decoder } from '../src/model/decoder.js';
 import { createOptimizer } from '../src/train/step.js';
 import { difft } from './helpers/cli.js';
@@ -83,6 +84,46 @@ describe('difft export --format hf', () => {
       model.dispose();
     });
   }
+
+  for (const [attention, kvHeads, tied] of cases) {
+    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}: difft import of the export gives back difft's logits`, () => {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+      const out = join(scratch(), 'hf');
+      exportHf(dir, out);
+      const back = importHf(out, join(scratch(), 'back'));
+      const imported = loadModel(readCheckpoint(back.checkpoint));
+      assert.deepEqual(imported.config, model.config);
+      const tokens = tf.tensor2d([[3, 1, 4, 1, 5, 9, 2, 6]], undefined, 'int32');
+      const [original, again] = tf.tidy(() => [model.forward(tokens).logits.dataSync(), imported.forward(tokens).logits.dataSync()]);
+      if (attention === 'standard') assert.deepEqual(Array.from(again), Array.from(original), 'a permutation there and back: the same bits');
+      else {
+        // diff: subln's weight comes back folded into out_proj (subln = 1): equal up to float32 rounding
+        const scale = Math.max(...Array.from(original, Math.abs));
+        assert.ok(Math.max(...Array.from(again, (v, i) => Math.abs(v - original[i]))) / scale < 1e-6);
+      }
+      tokens.dispose();
+      imported.dispose();
+      model.dispose();
+    });
+  }
+
+  it('import refuses what difft cannot hold, naming the key', () => {
+    const { dir, model } = scrambledCheckpoint('standard', 4, true);
+    model.dispose();
+    const out = join(scratch(), 'hf');
+    exportHf(dir, out);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    const write = (changes: Record<string, unknown>) => writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, ...changes }));
+    write({ architectures: ['MistralForCausalLM'] });
+    assert.throws(() => importHf(out, join(scratch(), 'x')), /architectures \["MistralForCausalLM"\]: difft imports LlamaForCausalLM/);
+    write({ rope_scaling: { rope_type: 'llama3' } });
+    assert.throws(() => importHf(out, join(scratch(), 'x')), /rope_scaling is set/);
+    write({ intermediate_size: 7 });
+    assert.throws(() => importHf(out, join(scratch(), 'x')), /intermediate_size 7/);
+    write({ difft: undefined });
+    assert.throws(() => importHf(out, join(scratch(), 'x')), /was not written by difft: name its tokenizer with --tokenizer/);
+    assert.ok(importHf(out, join(scratch(), 'x'), { tokenizer: 'byte' }).checkpoint);
+  });
 
   it('refuses diff2 with one line naming why', () => {
     const { dir, model } = scrambledCheckpoint('diff2', 4, true);

@@ -186,11 +186,15 @@ function assign(target: Record<string, tf.Variable>, arrays: Record<string, Name
 /** Builds the model the checkpoint describes and loads its weights. */
 export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
   const file = join(checkpoint.dir, 'model.safetensors');
-  const { tensors } = readSafetensors(file);
-  const model = Decoder.create(checkpoint.config.model, 0);
+  return modelFromStored(checkpoint.config.model, readSafetensors(file).tensors, file);
+}
+
+/** A model of `config` holding `tensors`, named and laid out as checkpoints store them; `source` names them in errors. */
+export function modelFromStored(config: ModelConfig, tensors: Record<string, NamedArray>, source: string): Decoder {
+  const model = Decoder.create(config, 0);
   const linear = linearNames(model.config);
   try {
-    tf.tidy(() => assign(model.params, tensors, file, (name) => linear.has(name)));
+    tf.tidy(() => assign(model.params, tensors, source, (name) => linear.has(name)));
   } catch (error) {
     model.dispose();
     throw error;

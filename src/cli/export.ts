@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { exportHf } from '../export/hf.js';
+import { importHf } from '../export/hf-import.js';
+import { positiveInteger } from './eval.js';
 import { action } from './run.js';
 
 interface ExportFlags {
@@ -24,6 +27,32 @@ export function exportCommand(program: Command): void {
         if (flags.format !== 'hf') throw new UserError(`--format ${flags.format}: unknown format; use hf (Hugging Face transformers)`);
         const result = exportHf(path, flags.out);
         process.stdout.write(`exported ${result.architecture} (${result.tensors} tensors) to ${result.dir}\n`);
+      }),
+    );
+}
+
+interface ImportFlags {
+  out: string;
+  tokenizer?: string;
+  seqLen?: string;
+  backend: string;
+}
+
+export function importCommand(program: Command): void {
+  program
+    .command('import')
+    .description('read a Hugging Face transformers LlamaForCausalLM or DiffLlamaForCausalLM directory (float32 safetensors) into a difft checkpoint')
+    .argument('<dir>', 'a directory with config.json and model.safetensors')
+    .requiredOption('-o, --out <dir>', 'the run directory to write (its checkpoint: <dir>/step-000000)')
+    .option('--tokenizer <name>', 'the tokenizer, for a directory difft did not write: gpt2, r50k_base, p50k_base, cl100k_base, o200k_base or byte')
+    .option('--seq-len <n>', 'context length to hold (default: max_position_embeddings)')
+    .option('-b, --backend <name>', 'tfjs engine', 'auto')
+    .addHelpText('after', '\nExample:\n  $ difft import exported/default --out checkpoints/back\n  $ difft eval checkpoints/back --corpus notes.txt')
+    .action(
+      action(async (dir: string, flags: ImportFlags) => {
+        await useEngine(flags.backend as EngineRequest);
+        const result = importHf(dir, flags.out, { tokenizer: flags.tokenizer, seqLen: positiveInteger('--seq-len', flags.seqLen) });
+        process.stdout.write(`imported a ${result.attention} model: ${result.checkpoint}\n`);
       }),
     );
 }

@@ -6,7 +6,7 @@ import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
-import { exportCommand } from './export.js';
+import { exportCommand, importCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { reportError, setVerbose } from './run.js';
@@ -28,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
   evalCommand(program);
   analyzeCommand(program);
   exportCommand(program);
+  importCommand(program);
   generateCommand(program);
   infoCommand(program);
   prepareCommand(program);

@@ -61,56 +61,88 @@ export function diffHeadOrder(count: number): number[] {
 
 const identity = (count: number) => Array.from({ length: count }, (_, h) => h);
 
-function attentionWeights(config: ModelConfig, get: (name: string) => NamedArray, layer: number): Tensors {
+/** One tensor in both namings; `rows`: the export's row r is difft's row rows[r]. */
+interface Mapping {
+  difft: string;
+  hf: string;
+  rows?: number[];
+}
+
+/** Every tensor of a standard or diff model and where it goes in transformers' state dict. */
+export function hfMappings(config: ModelConfig): Mapping[] {
   const d = headDim(config);
   const { heads, kvHeads } = config;
-  const at = (name: string) => get(`layers.${layer}.attn.${name}`);
-  const out = `model.layers.${layer}.self_attn`;
-  if (config.attention === 'standard') {
-    return {
-      [`${out}.q_proj.weight`]: takeRows(at('q_proj.weight'), headRows(identity(heads), d, true)),
-      [`${out}.k_proj.weight`]: takeRows(at('k_proj.weight'), headRows(identity(kvHeads), d, true)),
-      [`${out}.v_proj.weight`]: at('v_proj.weight'),
-      [`${out}.o_proj.weight`]: at('out_proj.weight'),
-    };
+  const diff = config.attention === 'diff';
+  // diff: query/key sub-heads 2i, 2i+1 → heads i, i + n/2; value head g (2d rows) → heads g and g + H_kv/2
+  const queryHeads = diff ? diffHeadOrder(heads) : identity(heads);
+  const keyHeads = diff ? diffHeadOrder(kvHeads) : identity(kvHeads);
+  const mappings: Mapping[] = [
+    { difft: 'embed.weight', hf: 'model.embed_tokens.weight' },
+    { difft: 'norm.weight', hf: 'model.norm.weight' },
+  ];
+  for (let layer = 0; layer < config.layers; layer++) {
+    const [from, to] = [`layers.${layer}`, `model.layers.${layer}`];
+    mappings.push(
+      { difft: `${from}.attn_norm.weight`, hf: `${to}.input_layernorm.weight` },
+      { difft: `${from}.ffn_norm.weight`, hf: `${to}.post_attention_layernorm.weight` },
+      { difft: `${from}.attn.q_proj.weight`, hf: `${to}.self_attn.q_proj.weight`, rows: headRows(queryHeads, d, true) },
+      { difft: `${from}.attn.k_proj.weight`, hf: `${to}.self_attn.k_proj.weight`, rows: headRows(keyHeads, d, true) },
+      { difft: `${from}.attn.v_proj.weight`, hf: `${to}.self_attn.v_proj.weight`, rows: diff ? headRows(diffHeadOrder(kvHeads), d, false) : undefined },
+      { difft: `${from}.attn.out_proj.weight`, hf: `${to}.self_attn.o_proj.weight` },
+      ...['gate', 'up', 'down'].map((name) => ({ difft: `${from}.ffn.${name}_proj.weight`, hf: `${to}.mlp.${name}_proj.weight` })),
+      ...(diff ? ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'].map((name) => ({ difft: `${from}.attn.${name}`, hf: `${to}.self_attn.${name}` })) : []),
+    );
   }
-  // diff: value head g (2d rows) splits into heads g and g + H_kv/2 of width d
-  const valueFrom = Array.from({ length: kvHeads }, (_, h) => (h < kvHeads / 2 ? 2 * h : 2 * (h - kvHeads / 2) + 1));
-  const subln = at('subln.weight').data;
-  const oProj = at('out_proj.weight'); // [D, heads·d] = [D, (H/2)·2d]
-  const folded = new Float32Array(oProj.data.length);
-  const columns = oProj.shape[1];
-  for (let i = 0; i < folded.length; i++) folded[i] = oProj.data[i] * subln[(i % columns) % (2 * d)];
-  const weights: Tensors = {
-    [`${out}.q_proj.weight`]: takeRows(at('q_proj.weight'), headRows(diffHeadOrder(heads), d, true)),
-    [`${out}.k_proj.weight`]: takeRows(at('k_proj.weight'), headRows(diffHeadOrder(kvHeads), d, true)),
-    [`${out}.v_proj.weight`]: takeRows(at('v_proj.weight'), headRows(valueFrom, d, false)),
-    [`${out}.o_proj.weight`]: { shape: oProj.shape, data: folded },
-  };
-  for (const vector of ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2']) weights[`${out}.${vector}`] = at(vector);
-  return weights;
+  if (!config.tieEmbeddings) mappings.push({ difft: 'lm_head.weight', hf: 'lm_head.weight' });
+  return mappings;
+}
+
+function lookup(tensors: Tensors, name: string, where: string): NamedArray {
+  const array = tensors[name];
+  if (!array) throw new UserError(`${where} has no tensor ${name}`);
+  return array;
 }
 
 /** The transformers state dict of a difft model, from its stored tensors ([out, in] linear maps). */
 export function hfWeights(config: ModelConfig, stored: Tensors): Tensors {
-  const get = (name: string) => {
-    const array = stored[name];
-    if (!array) throw new UserError(`the checkpoint has no tensor ${name}: it is damaged or not a ${config.attention} model`);
-    return array;
-  };
-  const weights: Tensors = { 'model.embed_tokens.weight': get('embed.weight'), 'model.norm.weight': get('norm.weight') };
-  for (let layer = 0; layer < config.layers; layer++) {
-    const prefix = `model.layers.${layer}`;
-    Object.assign(weights, attentionWeights(config, get, layer), {
-      [`${prefix}.input_layernorm.weight`]: get(`layers.${layer}.attn_norm.weight`),
-      [`${prefix}.post_attention_layernorm.weight`]: get(`layers.${layer}.ffn_norm.weight`),
-      [`${prefix}.mlp.gate_proj.weight`]: get(`layers.${layer}.ffn.gate_proj.weight`),
-      [`${prefix}.mlp.up_proj.weight`]: get(`layers.${layer}.ffn.up_proj.weight`),
-      [`${prefix}.mlp.down_proj.weight`]: get(`layers.${layer}.ffn.down_proj.weight`),
-    });
+  const weights: Tensors = {};
+  for (const { difft, hf, rows } of hfMappings(config)) {
+    const array = lookup(stored, difft, 'the checkpoint');
+    weights[hf] = rows ? takeRows(array, rows) : array;
   }
-  if (!config.tieEmbeddings) weights['lm_head.weight'] = get('lm_head.weight');
+  if (config.attention === 'diff') {
+    // DiffLlama's per-head norm has no weight: difft's subln weight goes into o_proj's columns
+    const width = 2 * headDim(config);
+    for (let layer = 0; layer < config.layers; layer++) {
+      const subln = lookup(stored, `layers.${layer}.attn.subln.weight`, 'the checkpoint').data;
+      const oProj = weights[`model.layers.${layer}.self_attn.o_proj.weight`];
+      const columns = oProj.shape[1];
+      weights[`model.layers.${layer}.self_attn.o_proj.weight`] = { shape: oProj.shape, data: oProj.data.map((value, i) => value * subln[(i % columns) % width]) };
+    }
+  }
   return weights;
+}
+
+/** difft's stored tensors from a transformers state dict: the mappings inverted; diff's subln weight is 1 (its scale lives in o_proj). */
+export function difftWeights(config: ModelConfig, weights: Tensors, where: string): Tensors {
+  const stored: Tensors = {};
+  for (const { difft, hf, rows } of hfMappings(config)) {
+    const array = lookup(weights, hf, where);
+    stored[difft] = rows ? takeRows(array, inverse(rows)) : array;
+  }
+  if (config.attention === 'diff') {
+    for (let layer = 0; layer < config.layers; layer++)
+      stored[`layers.${layer}.attn.subln.weight`] = { shape: [2 * headDim(config)], data: new Float32Array(2 * headDim(config)).fill(1) };
+  }
+  return stored;
+}
+
+function inverse(order: number[]): number[] {
+  const out = new Array<number>(order.length);
+  order.forEach((source, target) => {
+    out[source] = target;
+  });
+  return out;
 }
 
 /** config.json for transformers. */
@@ -141,7 +173,12 @@ export function hfConfig(checkpoint: LoadedCheckpoint): Record<string, unknown> 
     torch_dtype: 'float32',
     ...(diff ? { lambda_std_dev: 0.1 } : {}),
     ...(endOfText !== undefined ? { bos_token_id: endOfText, eos_token_id: endOfText } : {}),
-    difft: { attention: model.attention, lambdaInit: diff ? Array.from({ length: model.layers }, (_, l) => lambdaInit(l)) : undefined, tokenizer: describeTokenizer(checkpoint) },
+    difft: {
+      attention: model.attention,
+      ffnMultiple: model.ffnMultiple,
+      lambdaInit: diff ? Array.from({ length: model.layers }, (_, l) => lambdaInit(l)) : undefined,
+      tokenizer: describeTokenizer(checkpoint),
+    },
   };
 }
 
