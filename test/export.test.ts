@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { diffHeadOrder, exportHf, ropeOrder } from '../src/export/hf.js';
 import { importHf } from '../src/export/hf-import.js';
 import { Decoder } from '../src/model/decoder.js';
 import { createOptimizer } from '../src/train/step.js';
-import { difft } from './helpers/cli.js';
+import { difft, REPO_ROOT } from './helpers/cli.js';
 import { type HfConfig, hfForward } from './helpers/hf-reference.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
@@ -22,6 +23,16 @@ import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
  * (test/helpers/hf-reference.ts): the exported weights must give difft's logits.
  */
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-export-'));
+
+/** A Python that imports torch and transformers: DIFFT_HF_PYTHON, else python3 when it can. */
+function transformersPython(): string | undefined {
+  for (const candidate of [process.env.DIFFT_HF_PYTHON, 'python3']) {
+    if (!candidate) continue;
+    const probe = spawnSync(candidate, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
+    if (probe.status === 0) return candidate;
+  }
+  return undefined;
+}
 
 before(() => engine('cpu'));
 
@@ -124,6 +135,30 @@ describe('difft export --format hf', () => {
     assert.throws(() => importHf(out, join(scratch(), 'x')), /was not written by difft: name its tokenizer with --tokenizer/);
     assert.ok(importHf(out, join(scratch(), 'x'), { tokenizer: 'byte' }).checkpoint);
   });
+
+  // transformers itself, when a Python with torch and transformers is at hand (CI installs one from the
+  // machine's wheel index when it can): the export loaded by AutoModelForCausalLM gives difft's logits
+  const python = transformersPython();
+  for (const [attention, kvHeads, tied] of cases) {
+    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
+      skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
+    }, () => {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+      const out = join(scratch(), 'hf');
+      exportHf(dir, out);
+      const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+      const run = spawnSync(python!, [join(REPO_ROOT, 'scripts/hf-logits.py'), out, JSON.stringify(tokens)], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as { class: string; logits: number[][] };
+      assert.equal(result.class, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
+      const expected = tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
+      const scale = Math.max(...expected.flat().map(Math.abs));
+      const error = Math.max(...result.logits.flat().map((value, i) => Math.abs(value - expected.flat()[i])));
+      console.log(`transformers ${result.class}: max relative difference ${(error / scale).toExponential(2)}`);
+      assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
+      model.dispose();
+    });
+  }
 
   it('refuses diff2 with one line naming why', () => {
     const { dir, model } = scrambledCheckpoint('diff2', 4, true);
