@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { useEngine, type EngineName } from '../src/backend/engines.js';
-import { headDim, resolveModelConfig, type Attention, type ModelConfig } from '../src/config/model.js';
+import { resolveModelConfig, type Attention } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
-import { countParameters } from '../src/model/parameters.js';
+import { countParameters, trainingFlopsPerToken } from '../src/model/parameters.js';
 import { createOptimizer, trainStep } from '../src/train/step.js';
 
 export const SIZES = {
@@ -16,16 +16,10 @@ export const SIZES = {
 } as const;
 export type SizeName = keyof typeof SIZES;
 
-/** FLOPs per trained token ≈ 6·N + 12·L·(query heads)·d·T (nanoGPT's estimate; diff2 has 2H query heads). */
-export function flopsPerToken(config: ModelConfig): number {
-  const queryHeads = config.attention === 'diff2' ? 2 * config.heads : config.heads;
-  return 6 * countParameters(config).total + 12 * config.layers * queryHeads * headDim(config) * config.seqLen;
-}
-
 async function run(engine: EngineName, size: SizeName, attention: Attention, steps: number, threads: number) {
-  await useEngine(engine, { threads: threads || undefined });
   const { model: shape, batch } = SIZES[size];
   const config = resolveModelConfig({ ...shape, attention });
+  await useEngine(engine, { threads: threads || undefined, stepFlops: trainingFlopsPerToken(config) * batch * config.seqLen });
   const model = Decoder.create(config, 1);
   const optimizer = createOptimizer(model);
   const data = tf.randomUniform([batch, config.seqLen + 1], 0, config.vocabSize, 'int32', 1);
@@ -54,7 +48,7 @@ async function run(engine: EngineName, size: SizeName, attention: Attention, ste
     parameters: countParameters(config).total,
     msPerStep,
     tokensPerSecond,
-    gflops: (tokensPerSecond * flopsPerToken(config)) / 1e9,
+    gflops: (tokensPerSecond * trainingFlopsPerToken(config)) / 1e9,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     leakedPerStep,
   };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -46,20 +47,51 @@ function nvidiaGpuVisible(): boolean {
 
 /** Options that must be known before an engine loads. */
 export interface EngineOptions {
-  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool; read when it first loads in a process); default: every core. */
+  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool; read when it first loads in a process); default: see `nativeThreads`. */
   threads?: number;
+  /** Floating-point operations of one training micro-batch (forward and backward), for that default. */
+  stepFlops?: number;
 }
 
 /**
- * TensorFlow reads its settings from the environment when the binding loads. Kernel logs below
- * warnings are off (they would greet every run); the thread count is the caller's or TensorFlow's
- * default (one per core).
+ * Work per intra-op thread below which splitting each op across threads costs more than it gains.
+ * Measured on 2 cores with steps compiled to graphs (ms/step at 1 vs 2 threads): 4 GFLOP steps
+ * 33-36 vs 39-40, 6 GFLOP 55 vs 62, 12 GFLOP 98 vs 103, 22 GFLOP 150 vs 141, 37 GFLOP 256 vs 240.
+ * TensorFlow's inter-op pool keeps one thread per core either way, so independent ops of a graph
+ * still run side by side (that is what makes one intra-op thread fast on small steps).
  */
-function prepareNativeEnvironment(options: EngineOptions): number {
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-  if (options.threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = String(options.threads);
+const FLOPS_PER_THREAD = 8e9;
+
+/**
+ * The intra-op thread count: the caller's, else TF_NUM_INTRAOP_THREADS, else one per core for steps
+ * large enough to share (see FLOPS_PER_THREAD), fewer for smaller ones.
+ */
+function nativeThreads(options: EngineOptions): number {
+  if (options.threads !== undefined) return options.threads;
   const fromEnvironment = Number(process.env.TF_NUM_INTRAOP_THREADS);
-  return fromEnvironment > 0 ? fromEnvironment : availableParallelism();
+  if (fromEnvironment > 0) return fromEnvironment;
+  const cores = availableParallelism();
+  if (options.stepFlops === undefined) return cores;
+  return Math.max(1, Math.min(cores, Math.floor(options.stepFlops / FLOPS_PER_THREAD)));
+}
+
+/**
+ * TensorFlow reads its settings from the environment when the binding loads (its CPU device and
+ * thread pools are made then, once per process). Kernel logs below warnings are off (they would
+ * greet every run). The thread count is set for the load only and then put back, so that child
+ * processes (compare's jobs, the bench's cases) choose their own.
+ */
+async function withNativeEnvironment<T>(options: EngineOptions, load: (threads: number) => Promise<T>): Promise<T> {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  const previous = process.env.TF_NUM_INTRAOP_THREADS;
+  const threads = nativeThreads(options);
+  process.env.TF_NUM_INTRAOP_THREADS = String(threads);
+  try {
+    return await load(threads);
+  } finally {
+    if (previous === undefined) delete process.env.TF_NUM_INTRAOP_THREADS;
+    else process.env.TF_NUM_INTRAOP_THREADS = previous;
+  }
 }
 
 /**
@@ -68,16 +100,23 @@ function prepareNativeEnvironment(options: EngineOptions): number {
  * Both register a backend named `tensorflow`, so only one may ever be imported into a process.
  */
 let nativeLoad: Promise<EngineProbe> | undefined;
+let nativeLoaded: string | undefined;
+
+/** The file the native binding was imported from (absolute), once it loaded. */
+export function loadedNativeEntry(): string | undefined {
+  return nativeLoaded;
+}
+
 function loadNative(options: EngineOptions): Promise<EngineProbe> {
-  nativeLoad ??= (async (): Promise<EngineProbe> => {
+  nativeLoad ??= withNativeEnvironment(options, async (threads): Promise<EngineProbe> => {
     const reasons: string[] = [];
     const candidates: NativePackage[] = nvidiaGpuVisible() ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] : ['@tensorflow/tfjs-node'];
     if (!nvidiaGpuVisible()) reasons.push('no NVIDIA GPU visible, so tfjs-node-gpu was not tried');
-    const threads = prepareNativeEnvironment(options);
     for (const pkg of candidates) {
       const entry = nativeEntry(pkg);
       try {
         await import(entry === pkg ? pkg : pathToFileURL(entry).href);
+        nativeLoaded = entry === pkg ? createRequire(import.meta.url).resolve(pkg) : entry;
         const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : `tfjs-node (native CPU, ${threads} thread${threads === 1 ? '' : 's'})`;
         return { name: 'tensorflow', available: true, detail: label };
       } catch (error) {
@@ -86,7 +125,7 @@ function loadNative(options: EngineOptions): Promise<EngineProbe> {
       }
     }
     return { name: 'tensorflow', available: false, detail: reasons.join('; ') };
-  })();
+  });
   return nativeLoad;
 }
 

@@ -97,6 +97,15 @@ export function countParameters(config: ModelConfig): ParameterCounts {
   return counts;
 }
 
+/**
+ * Floating-point operations to train on one token, forward and backward: 6 per parameter plus the
+ * attention products, 12·L·(query heads)·d·T (nanoGPT's estimate; diff2 has 2H query heads).
+ */
+export function trainingFlopsPerToken(config: ModelConfig): number {
+  const queryHeads = config.attention === 'diff2' ? 2 * config.heads : config.heads;
+  return 6 * countParameters(config).total + 12 * config.layers * queryHeads * headDim(config) * config.seqLen;
+}
+
 export function initialValues(spec: ParameterSpec, seed: number): Float32Array {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   if (spec.init.kind === 'ones') return new Float32Array(size).fill(1);

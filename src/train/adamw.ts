@@ -33,6 +33,7 @@ export class AdamW {
   private readonly v: tf.Variable;
   /** 1 for entries that are weight-decayed, 0 for the others. */
   private readonly decayMask: tf.Tensor1D;
+  private readonly attached: { dispose(): void }[] = [];
 
   constructor(params: Record<string, tf.Variable>, decays: (name: string) => boolean, options: Partial<AdamWOptions> = {}) {
     this.options = { ...ADAMW_DEFAULTS, ...options };
@@ -74,23 +75,50 @@ export class AdamW {
 
   /** Applies one update from the flattened gradient (see `flatten`). */
   applyFlat(grad: tf.Tensor1D, lr: number): void {
-    this.step += 1;
-    const { beta1, beta2, eps, weightDecay } = this.options;
-    const correction1 = 1 - beta1 ** this.step;
-    const correction2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      const m = this.m.mul(beta1).add(grad.mul(1 - beta1));
-      const v = this.v.mul(beta2).add(grad.square().mul(1 - beta2));
-      this.m.assign(m);
-      this.v.assign(v);
-      const update = m.div(correction1).div(v.div(correction2).sqrt().add(eps));
-      const theta = this.flatten(Object.fromEntries(this.names.map((name, i) => [name, this.params[i]])));
-      const keep = tf.sub(1, this.decayMask.mul(lr * weightDecay)); // 1 − lr·wd where decayed, else 1
-      const next = theta.mul(keep).sub(update.mul(lr)) as tf.Tensor1D;
-      this.unflatten(next).forEach((value, i) => {
-        this.params[i].assign(value);
-      });
+    tf.tidy(() => this.adopt(this.nextState(grad, this.updateScalars(lr))));
+  }
+
+  /** What an update reads and replaces: every parameter (in flatten order), then m, then v. */
+  get state(): tf.Variable[] {
+    return [...this.params, this.m, this.v];
+  }
+
+  /**
+   * The numbers of update number `step + 1` as scalar tensors: lr, lr·wd and the two bias
+   * corrections 1 − β1ᵗ, 1 − β2ᵗ (computed here in double precision, as before compilation existed).
+   */
+  updateScalars(lr: number): tf.Scalar[] {
+    const { beta1, beta2, weightDecay } = this.options;
+    const step = this.step + 1;
+    return [lr, lr * weightDecay, 1 - beta1 ** step, 1 - beta2 ** step].map((value) => tf.scalar(value));
+  }
+
+  /**
+   * The state after one update from the flat gradient, as new tensors in `state` order. A pure
+   * function of the current state, the gradient and `updateScalars`, so that it can be compiled.
+   */
+  nextState(grad: tf.Tensor1D, [lr, lrDecay, correction1, correction2]: tf.Scalar[]): tf.Tensor[] {
+    const { beta1, beta2, eps } = this.options;
+    const m = this.m.mul(beta1).add(grad.mul(1 - beta1));
+    const v = this.v.mul(beta2).add(grad.square().mul(1 - beta2));
+    const update = m.div(correction1).div(v.div(correction2).sqrt().add(eps));
+    const theta = this.flatten(Object.fromEntries(this.names.map((name, i) => [name, this.params[i]])));
+    const keep = tf.sub(1, this.decayMask.mul(lrDecay)); // 1 − lr·wd where decayed, else 1
+    const next = theta.mul(keep).sub(update.mul(lr)) as tf.Tensor1D;
+    return [...this.unflatten(next), m, v];
+  }
+
+  /** Makes `next` (from nextState) the state and counts the update. */
+  adopt(next: tf.Tensor[]): void {
+    this.state.forEach((variable, i) => {
+      variable.assign(next[i]);
     });
+    this.step += 1;
+  }
+
+  /** Ties `resource` (a compiled program of a step using this optimizer) to the optimizer's lifetime. */
+  attach(resource: { dispose(): void }): void {
+    this.attached.push(resource);
   }
 
   /**
@@ -129,6 +157,7 @@ export class AdamW {
   }
 
   dispose(): void {
+    for (const resource of this.attached.splice(0)) resource.dispose();
     this.m.dispose();
     this.v.dispose();
     this.decayMask.dispose();

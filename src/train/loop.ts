@@ -30,7 +30,7 @@ import { UserError } from '../errors.js';
 import { diffLambdas } from '../model/attention/diff.js';
 import { Decoder } from '../model/decoder.js';
 import { batchTensors, bitsPerByte, meanLoss } from '../model/evaluate.js';
-import { countParameters } from '../model/parameters.js';
+import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
@@ -176,10 +176,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const config = resumed ? resumedConfig(resumed, options.config, events) : options.config;
   const { train: settings } = config;
 
-  // engine
-  const engine = await useEngine(settings.backend, { threads: settings.threads || undefined });
-  events.onEngine?.(engine);
-
   // data
   const prepared = await prepareRunData(config, events);
   if (resumed && resumed.config.dataset.key !== prepared.manifest.key) {
@@ -187,6 +183,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const dataset = TokenDataset.open(prepared.dir);
   const { manifest } = dataset;
+  const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
+
+  // engine (after the data: its default thread count depends on the work in a step)
+  const stepFlops = trainingFlopsPerToken(modelConfig) * settings.batchSize * config.model.seqLen; // one micro-batch
+  const engine = await useEngine(settings.backend, { threads: settings.threads || undefined, stepFlops });
+  events.onEngine?.(engine);
   const stride = manifest.task?.exampleLength; // task datasets: one window per example, whole
   const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed, stride);
   // runs written before eval.seed existed were scored on a subset drawn with train.seed: keep it on resume
@@ -195,7 +197,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const probeSets = await runProbeSets(config, dataset);
 
   // model and optimizer
-  const modelConfig = resolveModelConfig({ ...config.model, vocabSize: manifest.vocabSize });
   const memory = checkMemory(modelConfig, settings.batchSize, engine.name, options.skipMemoryCheck ?? false);
   const model = resumed ? loadModel(resumed) : Decoder.create(modelConfig, settings.seed);
   const optimizer = createOptimizer(model, { beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay });

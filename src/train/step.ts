@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Decoder } from '../model/decoder.js';
 import { parameterSpecs } from '../model/parameters.js';
 import { AdamW, type AdamWOptions } from './adamw.js';
+import { type CompiledFunction, compileFunction } from '../backend/compile.js';
 
 export interface Batch {
   /** [B, T] int32 token ids and the ids that follow each of them. */
@@ -52,32 +53,70 @@ export interface StepOutcome {
 }
 
 /**
+ * A step's two programs, each a pure function of tensors compiled once for the engine (one
+ * TensorFlow graph each on `tensorflow`, plain calls elsewhere: see backend/compile.ts):
+ * - gradients: [inputs, targets, …parameters] → [loss, flat gradient] for one micro-batch;
+ * - update: [loss sum, gradient sum, 1/micro-batches, …updateScalars, …optimizer state] →
+ *   [[loss, gradient norm], …next optimizer state] (average, clip, AdamW).
+ */
+interface StepPrograms {
+  gradients: CompiledFunction;
+  update: CompiledFunction;
+}
+
+/** Per optimizer (which holds its model's parameters) and clipping threshold, frozen into the update. */
+const stepPrograms = new WeakMap<AdamW, Map<number, StepPrograms>>();
+
+function programsFor(model: Decoder, optimizer: AdamW, clipNorm: number): StepPrograms {
+  const byClip = stepPrograms.get(optimizer) ?? new Map<number, StepPrograms>();
+  stepPrograms.set(optimizer, byClip);
+  let programs = byClip.get(clipNorm);
+  if (!programs) {
+    const gradients = compileFunction('the gradient pass', ([inputs, targets]) => {
+      const { loss, grads } = lossAndGradients(model, { inputs: inputs as tf.Tensor2D, targets: targets as tf.Tensor2D });
+      return [loss, optimizer.flatten(grads)];
+    });
+    const update = compileFunction('the optimizer update', ([lossSum, gradSum, scale, ...rest]) => {
+      const clipped = clipByGlobalNorm({ all: tf.mul(gradSum, scale) }, clipNorm);
+      const lossAndNorm = tf.stack([tf.mul(lossSum, scale), clipped.norm]);
+      // rest: the update scalars, then the state that nextState reads from the optimizer itself
+      return [lossAndNorm, ...optimizer.nextState(clipped.grads.all as tf.Tensor1D, rest as tf.Scalar[])];
+    });
+    programs = { gradients, update };
+    byClip.set(clipNorm, programs);
+    optimizer.attach(gradients);
+    optimizer.attach(update);
+  }
+  return programs;
+}
+
+/**
  * One optimisation step: forward and backward over each micro-batch (gradients averaged, i.e.
- * gradient accumulation), clip, AdamW. Gradients are flattened into one vector as they arrive, so
- * accumulating, clipping and the update are a few operations on it. The loss and norm are read back
- * once, as one pair, before the update, so that a non-finite step never touches the weights.
+ * gradient accumulation), clip, AdamW. Gradients are flat vectors, so accumulating, clipping and the
+ * update are a few operations on one vector. The loss and norm are read back once, as one pair,
+ * before the new state is adopted, so that a non-finite step never touches the weights.
  */
 export function trainStep(model: Decoder, optimizer: AdamW, microBatches: Batch[], lr: number, clipNorm: number): StepOutcome {
   if (microBatches.length === 0) throw new Error('trainStep needs at least one micro-batch');
-  let sums: { loss: tf.Scalar; grad: tf.Tensor1D } | undefined;
+  const programs = programsFor(model, optimizer, clipNorm);
+  let sums: tf.Tensor[] | undefined; // [loss, gradient]
   for (const batch of microBatches) {
     const previous = sums;
     sums = tf.tidy(() => {
-      const { loss, grads } = lossAndGradients(model, batch);
-      const grad = optimizer.flatten(grads);
-      return previous ? { loss: tf.add(previous.loss, loss) as tf.Scalar, grad: tf.add(previous.grad, grad) as tf.Tensor1D } : { loss, grad };
+      const [loss, grad] = programs.gradients([batch.inputs, batch.targets, ...model.variables]);
+      return previous ? [tf.add(previous[0], loss), tf.add(previous[1], grad)] : [loss, grad];
     });
-    if (previous) tf.dispose([previous.loss, previous.grad]);
+    if (previous) tf.dispose(previous);
   }
-  const totals = sums!;
+  const [lossSum, gradSum] = sums!;
   const outcome = tf.tidy(() => {
-    const scale = 1 / microBatches.length;
-    const clipped = clipByGlobalNorm({ all: tf.mul(totals.grad, scale) }, clipNorm);
-    const [loss, gradNorm] = tf.stack([tf.mul(totals.loss, scale), clipped.norm]).dataSync();
+    const inputs = [lossSum, gradSum, tf.scalar(1 / microBatches.length), ...optimizer.updateScalars(lr), ...optimizer.state];
+    const [lossAndNorm, ...next] = programs.update(inputs);
+    const [loss, gradNorm] = lossAndNorm.dataSync();
     const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
-    if (applied) optimizer.applyFlat(clipped.grads.all as tf.Tensor1D, lr);
+    if (applied) optimizer.adopt(next);
     return { loss, gradNorm, applied };
   });
-  tf.dispose([totals.loss, totals.grad]);
+  tf.dispose([lossSum, gradSum]);
   return outcome;
 }

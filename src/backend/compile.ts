@@ -1,0 +1,139 @@
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadedNativeEntry } from './engines.js';
+import { type NativeBackend, nativeBackend } from './graph/native.js';
+import { savedModelBytes } from './graph/saved-model.js';
+import { type Trace, traceGraph } from './graph/trace.js';
+
+/**
+ * Whole functions of tensors as one program, where the engine has programs.
+ *
+ * On `tensorflow`, running a training step op by op costs ~2,000 eager kernel launches, each paying
+ * TensorFlow's per-op dispatch and a fresh allocation (measured, baby model: forward and backward
+ * 98-120 ms eagerly). The same ops as one graph run in a TensorFlow session, which plans memory once,
+ * reuses buffers in place and runs independent ops side by side: 29-36 ms. So on that engine the
+ * function is traced once per input shape (see graph/trace.ts) and from then on executed as a graph.
+ * On every other engine the function simply runs.
+ *
+ * The function must be pure: its results depend only on its inputs and on tensors that stay
+ * unchanged while the program lives (a model's constant tables). Parameters and optimizer state are
+ * inputs, and results are new tensors the caller adopts. JavaScript numbers inside it are frozen
+ * into the program, so whatever changes between calls (learning rate, step count) is an input too.
+ *
+ * DIFFT_GRAPH=off runs op by op on every engine (for comparisons); DIFFT_GRAPH=strict makes a
+ * function that cannot be compiled an error instead of a warning and a fallback.
+ */
+export type TensorFunction = (inputs: tf.Tensor[]) => tf.Tensor[];
+
+export interface CompiledFunction {
+  (inputs: tf.Tensor[]): tf.Tensor[];
+  /** How the last call ran: 'graph' (one TensorFlow session run) or 'eager' (op by op). */
+  readonly lastRun: 'graph' | 'eager' | undefined;
+  /** Releases the programs (TensorFlow sessions and the tensors they keep alive). */
+  dispose(): void;
+}
+
+type GraphMode = 'on' | 'off' | 'strict';
+
+function graphMode(): GraphMode {
+  const value = (process.env.DIFFT_GRAPH ?? 'on').toLowerCase();
+  if (value === 'off' || value === '0' || value === 'false') return 'off';
+  return value === 'strict' ? 'strict' : 'on';
+}
+
+/**
+ * DIFFT_GRAPH_DUMP=DIR keeps each program as DIR/<label>-<n>/saved_model.pb with feeds.json (the
+ * placeholder and fetch names), for reading or profiling it with TensorFlow's own tools.
+ */
+function dumpProgram(root: string, label: string, bytes: Uint8Array, trace: Trace): void {
+  const stem = label.replace(/[^A-Za-z0-9]+/g, '-');
+  let dir = '';
+  for (let n = 0; !dir || existsSync(dir); n++) dir = join(root, `${stem}-${n}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'saved_model.pb'), bytes);
+  const feeds = { inputs: trace.inputNames, captured: trace.captured.map((c) => c.name), outputs: trace.outputNames };
+  writeFileSync(join(dir, 'feeds.json'), `${JSON.stringify(feeds, null, 2)}\n`);
+}
+
+/** One traced graph loaded into a TensorFlow session. */
+class GraphProgram {
+  private readonly session: number;
+  private readonly feeds: string;
+  private readonly fetches: string;
+
+  constructor(
+    private readonly backend: NativeBackend,
+    private readonly trace: Trace,
+    label: string,
+  ) {
+    const dir = mkdtempSync(join(tmpdir(), 'difft-graph-'));
+    try {
+      // the session holds the graph once loaded; the file is not read again
+      const bytes = savedModelBytes(trace, backend.binding, loadedNativeEntry() ?? '@tensorflow/tfjs-node');
+      writeFileSync(join(dir, 'saved_model.pb'), bytes);
+      if (process.env.DIFFT_GRAPH_DUMP) dumpProgram(process.env.DIFFT_GRAPH_DUMP, label, bytes, trace);
+      this.session = backend.binding.loadSavedModel(dir, 'serve');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    this.feeds = [...trace.inputNames, ...trace.captured.map((c) => c.name)].join(',');
+    this.fetches = trace.outputNames.join(',');
+  }
+
+  run(inputs: tf.Tensor[]): tf.Tensor[] {
+    const ids = [...this.backend.getInputTensorIds(inputs), ...this.trace.captured.map((c) => c.keepId)];
+    return this.backend.binding.runSavedModel(this.session, ids, this.feeds, this.fetches).map((meta) => this.backend.createOutputTensor(meta));
+  }
+
+  dispose(): void {
+    this.backend.binding.deleteSavedModel(this.session);
+    for (const { keepId } of this.trace.captured) this.backend.binding.deleteTensor(keepId);
+  }
+}
+
+function signature(inputs: tf.Tensor[]): string {
+  return inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(' ');
+}
+
+/** `label` names the function in the warning shown if it cannot be compiled. */
+export function compileFunction(label: string, fn: TensorFunction): CompiledFunction {
+  const programs = new Map<string, GraphProgram | 'eager'>();
+  let lastRun: CompiledFunction['lastRun'];
+
+  const programFor = (backend: NativeBackend, inputs: tf.Tensor[]): GraphProgram | 'eager' => {
+    const key = signature(inputs);
+    let program = programs.get(key);
+    if (program === undefined) {
+      let trace: Trace | undefined;
+      try {
+        trace = traceGraph(backend, fn, inputs);
+        program = new GraphProgram(backend, trace, label);
+      } catch (error) {
+        for (const { keepId } of trace?.captured ?? []) backend.binding.deleteTensor(keepId);
+        if (graphMode() === 'strict') throw error;
+        const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+        process.emitWarning(`${label} runs op by op on the tensorflow engine: it could not be compiled into a graph (${reason})`);
+        program = 'eager';
+      }
+      programs.set(key, program);
+    }
+    return program;
+  };
+
+  const compiled = (inputs: tf.Tensor[]): tf.Tensor[] => {
+    const backend = graphMode() === 'off' ? undefined : nativeBackend();
+    const program = backend ? programFor(backend, inputs) : 'eager';
+    lastRun = program === 'eager' ? 'eager' : 'graph';
+    return program === 'eager' ? fn(inputs) : program.run(inputs);
+  };
+  Object.defineProperty(compiled, 'lastRun', { get: () => lastRun });
+  Object.defineProperty(compiled, 'dispose', {
+    value: () => {
+      for (const program of programs.values()) if (program !== 'eager') program.dispose();
+      programs.clear();
+    },
+  });
+  return compiled as CompiledFunction;
+}
