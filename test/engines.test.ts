@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { listEngines, useEngine, type EngineName } from '../src/backend/engines.js';
+import { availableParallelism } from 'node:os';
+import { listEngines, nativeThreads, useEngine, type EngineName } from '../src/backend/engines.js';
 import { UserError } from '../src/errors.js';
 import { difft } from './helpers/cli.js';
 import { TEST_ENGINES } from './helpers/engines.js';
@@ -42,6 +43,27 @@ describe('engines', () => {
 
   it('honours a thread count for the native engine and refuses a bad one', async () => {
     await assert.rejects(useEngine('auto', { threads: 0 }), /threads must be a whole number ≥ 1, got 0/);
+  });
+});
+
+describe('tensorflow thread count', () => {
+  it("is the caller's, else TF_NUM_INTRAOP_THREADS, else one per 8 GFLOP of a micro-batch up to one per core", () => {
+    const cores = availableParallelism();
+    const previous = process.env.TF_NUM_INTRAOP_THREADS;
+    try {
+      delete process.env.TF_NUM_INTRAOP_THREADS;
+      assert.equal(nativeThreads({}), cores);
+      assert.equal(nativeThreads({ stepFlops: 3.7e9 }), 1); // the bench's baby step
+      assert.equal(nativeThreads({ stepFlops: 16e9 }), Math.min(cores, 2));
+      assert.equal(nativeThreads({ stepFlops: 1e15 }), cores);
+      assert.equal(nativeThreads({ stepFlops: 1e15, threads: 3 }), 3);
+      process.env.TF_NUM_INTRAOP_THREADS = '5';
+      assert.equal(nativeThreads({ stepFlops: 1e9 }), 5);
+      assert.equal(nativeThreads({ stepFlops: 1e9, threads: 2 }), 2);
+    } finally {
+      if (previous === undefined) delete process.env.TF_NUM_INTRAOP_THREADS;
+      else process.env.TF_NUM_INTRAOP_THREADS = previous;
+    }
   });
 });
 

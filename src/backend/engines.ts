@@ -66,7 +66,7 @@ const FLOPS_PER_THREAD = 8e9;
  * The intra-op thread count: the caller's, else TF_NUM_INTRAOP_THREADS, else one per core for steps
  * large enough to share (see FLOPS_PER_THREAD), fewer for smaller ones.
  */
-function nativeThreads(options: EngineOptions): number {
+export function nativeThreads(options: EngineOptions): number {
   if (options.threads !== undefined) return options.threads;
   const fromEnvironment = Number(process.env.TF_NUM_INTRAOP_THREADS);
   if (fromEnvironment > 0) return fromEnvironment;

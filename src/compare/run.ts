@@ -180,7 +180,8 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
   }
 
   const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
-  const threads = String(Math.max(1, Math.floor(availableParallelism() / jobs)));
+  // several jobs share the cores; one job chooses its own thread count (src/backend/engines.ts)
+  const threads: Record<string, string> = jobs > 1 ? { TF_NUM_INTRAOP_THREADS: String(Math.max(1, Math.floor(availableParallelism() / jobs))) } : {};
   const children = new Set<ReturnType<typeof fork>>();
   let stopping = false;
   let failure: Error | undefined;
@@ -193,7 +194,7 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
 
   const trainInChild = (run: RunJob) =>
     new Promise<boolean>((done, fail) => {
-      const child = fork(worker, [], { env: { TF_NUM_INTRAOP_THREADS: threads, ...process.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const child = fork(worker, [], { env: { ...threads, ...process.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       children.add(child);
       let stderr = '';
       let outcome: WorkerMessage | undefined;

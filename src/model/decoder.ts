@@ -51,6 +51,7 @@ export class Decoder {
   private readonly rope: RopeTables;
   /** [seqLen, seqLen] additive causal mask, sliced per call. */
   private readonly causalMask: tf.Tensor2D;
+  private readonly attached: { dispose(): void }[] = [];
 
   constructor(config: ModelConfig, params: Parameters) {
     this.config = config;
@@ -121,7 +122,13 @@ export class Decoder {
     return Array.from({ length: this.config.layers }, () => ({}));
   }
 
+  /** Ties `resource` (a compiled program reading this model) to the model's lifetime. */
+  attach(resource: { dispose(): void }): void {
+    this.attached.push(resource);
+  }
+
   dispose(): void {
+    for (const resource of this.attached.splice(0)) resource.dispose();
     for (const variable of this.variables) variable.dispose();
     this.rope.cos.dispose();
     this.rope.sin.dispose();

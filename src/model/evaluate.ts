@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropy, type Decoder } from './decoder.js';
+import { type CompiledFunction, compileFunction } from '../backend/compile.js';
+import type { Decoder } from './decoder.js';
 
 /** Token ids of one batch, row-major [batch, length]. */
 export interface IdBatch {
@@ -16,6 +17,19 @@ export function batchTensors(ids: IdBatch): { inputs: tf.Tensor2D; targets: tf.T
   };
 }
 
+/** Per model: its loss as one compiled program, [inputs, targets, …parameters] → [loss] (see backend/compile.ts). */
+const lossPrograms = new WeakMap<Decoder, CompiledFunction>();
+
+function lossProgram(model: Decoder): CompiledFunction {
+  let program = lossPrograms.get(model);
+  if (!program) {
+    program = compileFunction('the evaluation loss', ([inputs, targets]) => [model.loss(inputs as tf.Tensor2D, targets as tf.Tensor2D)]);
+    lossPrograms.set(model, program);
+    model.attach(program);
+  }
+  return program;
+}
+
 /**
  * Mean next-token loss (nats) over every target of the batches, weighting each batch by its
  * token count so that a short last window counts for what it holds.
@@ -27,7 +41,7 @@ export function meanLoss(model: Decoder, batches: Iterable<IdBatch>, onBatch?: (
     const count = ids.batch * ids.length;
     const batchLoss = tf.tidy(() => {
       const { inputs, targets } = batchTensors(ids);
-      return crossEntropy(model.forward(inputs).logits, targets).dataSync()[0];
+      return lossProgram(model)([inputs, targets, ...model.variables])[0].dataSync()[0];
     });
     total += batchLoss * count;
     tokens += count;

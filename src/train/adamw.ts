@@ -31,8 +31,8 @@ export class AdamW {
   /** First and second moment estimates of every entry, flat. */
   private readonly m: tf.Variable;
   private readonly v: tf.Variable;
-  /** 1 for entries that are weight-decayed, 0 for the others. */
-  private readonly decayMask: tf.Tensor1D;
+  /** Whether each parameter is weight-decayed. */
+  private readonly decayed: boolean[];
   private readonly attached: { dispose(): void }[] = [];
 
   constructor(params: Record<string, tf.Variable>, decays: (name: string) => boolean, options: Partial<AdamWOptions> = {}) {
@@ -41,13 +41,7 @@ export class AdamW {
     this.params = this.names.map((name) => params[name]);
     this.sizes = this.params.map((param) => param.size);
     const total = this.sizes.reduce((a, b) => a + b, 0);
-    const mask = new Float32Array(total);
-    let offset = 0;
-    this.names.forEach((name, i) => {
-      if (decays(name)) mask.fill(1, offset, offset + this.sizes[i]);
-      offset += this.sizes[i];
-    });
-    this.decayMask = tf.tensor1d(mask);
+    this.decayed = this.names.map((name) => decays(name));
     this.m = tf.variable(tf.zeros([total]), false);
     this.v = tf.variable(tf.zeros([total]), false);
   }
@@ -101,11 +95,13 @@ export class AdamW {
     const { beta1, beta2, eps } = this.options;
     const m = this.m.mul(beta1).add(grad.mul(1 - beta1));
     const v = this.v.mul(beta2).add(grad.square().mul(1 - beta2));
-    const update = m.div(correction1).div(v.div(correction2).sqrt().add(eps));
-    const theta = this.flatten(Object.fromEntries(this.names.map((name, i) => [name, this.params[i]])));
-    const keep = tf.sub(1, this.decayMask.mul(lrDecay)); // 1 − lr·wd where decayed, else 1
-    const next = theta.mul(keep).sub(update.mul(lr)) as tf.Tensor1D;
-    return [...this.unflatten(next), m, v];
+    // lr · (m / c1) / (sqrt(v / c2) + ε), with lr / c1 one scalar: each pass over the vector costs
+    // memory bandwidth (the update is memory-bound), a scalar operation costs nothing
+    const step = m.div(v.div(correction2).sqrt().add(eps)).mul(tf.div(lr, correction1));
+    const keep = tf.sub(1, lrDecay); // decoupled weight decay: θ ← θ·(1 − lr·wd)
+    const steps = tf.split(step, this.sizes);
+    const params = this.params.map((param, i) => (this.decayed[i] ? param.mul(keep) : param).sub(steps[i].reshape(param.shape)));
+    return [...params, m, v];
   }
 
   /** Makes `next` (from nextState) the state and counts the update. */
@@ -160,6 +156,5 @@ export class AdamW {
     for (const resource of this.attached.splice(0)) resource.dispose();
     this.m.dispose();
     this.v.dispose();
-    this.decayMask.dispose();
   }
 }
