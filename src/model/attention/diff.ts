@@ -54,7 +54,8 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const lambda = diffLambda(context.params, context.layer);
   const differential = tf.sub(first, tf.mul(lambda, second)); // A1 − λ·A2
   const perHead = tf.matMul(differential, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
-  const normed = rmsNorm(perHead, attentionWeight(context, 'subln.weight'), normEps).mul(1 - lambdaInit(context.layer));
+  // (1 − λ_init) scales the norm's weight: the same product, on 2d entries rather than B·h·T·2d
+  const normed = rmsNorm(perHead, attentionWeight(context, 'subln.weight').mul(1 - lambdaInit(context.layer)), normEps);
   const out = linear(mergeHeads(normed), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   const maps = context.capture ? { a1: first, a2: second, differential, logits: attentionLogits(queryPairs, keyPairs, 1 / Math.sqrt(d)) } : undefined; // logits: [B, h, 2, Tq, Tk]
   return { out, maps };
