@@ -2,15 +2,20 @@
  * npm run bench [-- --engines wasm,cpu --sizes baby,small --attentions standard,diff --steps 10 --threads 1]
  * Times full training steps per engine, model size and attention, each case in a fresh process,
  * then the step-time ratio of each attention to the baseline per engine and size.
- * Default engines: every available one except the slow cpu reference (ask for it with --engines).
- * --threads sets the tensorflow engine's thread count (default: one per core).
+ * Default engines: every available one except the slow cpu reference (ask for it with --engines),
+ * and `pytorch` — the same model and step in PyTorch (bench/pytorch-reference.py) — when a Python
+ * with torch is found (DIFFT_PYTHON, DIFFT_HF_PYTHON, .difft/hf-python, python3); `pytorch-compile`
+ * (the model through torch.compile, as nanoGPT runs it) when asked for with --engines.
+ * --threads sets the thread count (default: tensorflow chooses by the step's size, pytorch the faster of 1 and 2).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listEngines } from '../src/backend/engines.js';
-import { ATTENTIONS } from '../src/config/model.js';
-import { SIZES } from './bench-one.js';
+import { ATTENTIONS, type Attention, resolveModelConfig } from '../src/config/model.js';
+import { trainingFlopsPerToken } from '../src/model/parameters.js';
+import { SIZES, type SizeName } from './bench-one.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,9 +27,50 @@ const { values } = parseArgs({
   },
 });
 
-const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);
-const engines = values.engines ? values.engines.split(',') : available.filter((name) => name !== 'cpu');
 const worker = fileURLToPath(new URL('./bench-one.js', import.meta.url));
+const pytorchScript = fileURLToPath(new URL('../../bench/pytorch-reference.py', import.meta.url));
+/** Attentions the PyTorch reference has: the baseline and the official V1 module's equations. */
+const PYTORCH_ATTENTIONS = new Set(['standard', 'diff']);
+
+/** A Python that imports torch, or undefined. */
+function findTorchPython(): string | undefined {
+  const local = fileURLToPath(new URL('../../.difft/hf-python/bin/python', import.meta.url));
+  const candidates = [process.env.DIFFT_PYTHON, process.env.DIFFT_HF_PYTHON, existsSync(local) ? local : undefined, 'python3'];
+  for (const candidate of candidates) {
+    if (candidate && spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return candidate;
+  }
+  return undefined;
+}
+
+const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);
+const torchPython = findTorchPython();
+const engines = values.engines ? values.engines.split(',') : [...available.filter((name) => name !== 'cpu'), ...(torchPython ? ['pytorch'] : [])];
+
+/** One case in a fresh process: difft's bench-one.js, or the PyTorch reference. */
+function runCase(engine: string, size: string, attention: string): Record<string, number | string> | undefined {
+  let child: ReturnType<typeof spawnSync>;
+  const pytorch = engine === 'pytorch' || engine === 'pytorch-compile';
+  if (pytorch) {
+    if (!PYTORCH_ATTENTIONS.has(attention)) return undefined;
+    if (!torchPython) return { error: 'no Python with torch here (set DIFFT_PYTHON)' };
+    const compile = engine === 'pytorch-compile' ? ['--compile'] : [];
+    child = spawnSync(torchPython, [pytorchScript, size, attention, values.steps!, values.threads!, ...compile], { encoding: 'utf8' });
+  } else {
+    child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], { encoding: 'utf8' });
+  }
+  const last = String(child.stdout).trim().split('\n').pop() ?? '{}';
+  try {
+    const result = JSON.parse(last);
+    if (pytorch && !result.error) {
+      // the same FLOP count as difft's rows, from difft's own model shape
+      const config = resolveModelConfig({ ...SIZES[size as SizeName].model, attention: attention as Attention });
+      result.gflops = (result.tokensPerSecond * trainingFlopsPerToken(config)) / 1e9;
+    }
+    return result;
+  } catch {
+    return { error: String(child.stderr).trim().split('\n').pop() ?? `exit ${child.status}` };
+  }
+}
 
 const header = ['engine', 'size', 'attention', 'params', 'ms/step', 'tokens/s', 'GFLOP/s', 'peak RSS MiB', 'leaked/step'];
 const rows: string[][] = [];
@@ -33,14 +79,8 @@ process.stdout.write(`difft bench: full training step (forward, backward, AdamW)
 for (const engine of engines) {
   for (const size of values.sizes!.split(',')) {
     for (const attention of values.attentions!.split(',')) {
-      const child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], { encoding: 'utf8' });
-      const last = child.stdout.trim().split('\n').pop() ?? '{}';
-      let result: Record<string, number | string>;
-      try {
-        result = JSON.parse(last);
-      } catch {
-        result = { error: child.stderr.trim().split('\n').pop() ?? `exit ${child.status}` };
-      }
+      const result = runCase(engine, size, attention);
+      if (!result) continue;
       const row = result.error
         ? [engine, size, attention, `error: ${result.error}`]
         : [
@@ -52,7 +92,7 @@ for (const engine of engines) {
             Number(result.tokensPerSecond).toFixed(0),
             Number(result.gflops).toFixed(2),
             Number(result.peakRssMiB).toFixed(0),
-            String(result.leakedPerStep),
+            result.leakedPerStep === undefined ? '-' : String(result.leakedPerStep),
           ];
       rows.push(row);
       if (!result.error) msPerStep.set(`${engine} ${size} ${attention}`, Number(result.msPerStep));

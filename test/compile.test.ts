@@ -140,7 +140,11 @@ describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the
         const eager = train(attention, kvHeads, 'off');
         assert.ok(maxAbsDiff(graph.losses, eager.losses) < 1e-5, `losses ${graph.losses} vs ${eager.losses}`);
         assert.ok(maxAbsDiff(graph.norms, eager.norms) < 1e-4, `norms ${graph.norms} vs ${eager.norms}`);
-        assert.ok(maxAbsDiff(graph.params, eager.params) < 1e-5, 'parameters after three steps');
+        // Adam divides by sqrt(v) + ε: a gradient entry near ε that differs in its last bits between the
+        // two programs (oneDNN picks kernels by layout) moves its parameter by up to ~1e-3 of the learning
+        // rate (1e-2 here); an input frozen or misread moves parameters by the learning rate itself
+        const paramsDiff = maxAbsDiff(graph.params, eager.params);
+        assert.ok(paramsDiff < 1e-4, `parameters after three steps differ by ${paramsDiff}`);
         // the parameters moved: the graph did not run on frozen ones
         assert.ok(graph.losses[2] !== graph.losses[1]);
       });

@@ -131,6 +131,21 @@ for (const name of FAST_ENGINES) {
         }),
       );
       assert.deepEqual(splits.other, splits.cpu);
+      // identity (wasm shares the input's memory, counted by reference): a copy outlives its source,
+      // a variable assigned from it keeps its values, and the memory is freed once both are gone
+      const bytesBefore = tf.memory().numBytes;
+      const source = tf.tensor1d([1, 2, 3]);
+      const copy = tf.clone(source);
+      const zeros = tf.zeros([3]);
+      const variable = tf.variable(zeros);
+      zeros.dispose();
+      variable.assign(copy);
+      source.dispose();
+      assert.deepEqual(Array.from(copy.dataSync()), [1, 2, 3]);
+      copy.dispose();
+      assert.deepEqual(Array.from(variable.dataSync()), [1, 2, 3]);
+      variable.dispose();
+      assert.equal(tf.memory().numBytes, bytesBefore);
     });
 
     it('trains: three full steps (embedding gradient included) match cpu', async () => {
