@@ -88,7 +88,7 @@ for (const engine of engines) {
             size,
             attention,
             Number(result.parameters).toLocaleString('en-US'),
-            Number(result.msPerStep).toFixed(0),
+            Number(result.msPerStep).toFixed(Number(result.msPerStep) < 100 ? 1 : 0),
             Number(result.tokensPerSecond).toFixed(0),
             Number(result.gflops).toFixed(2),
             Number(result.peakRssMiB).toFixed(0),

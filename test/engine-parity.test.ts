@@ -117,7 +117,7 @@ for (const name of FAST_ENGINES) {
         tf.tidy(() => Array.from(tf.unsortedSegmentSum(tf.tensor2d(values, [5, 3]), tf.tensor1d([2, 0, 2, 1, 3], 'int32'), 4).dataSync())),
       );
       assert.ok(maxAbsDiff(cpu, other) < 1e-6);
-      // splits: contiguous pieces (1-D, or only length-1 axes before the split axis) and strided ones
+      // splits and unstacks: contiguous pieces (1-D, or only length-1 axes before the axis) and strided ones
       const splits = await onBoth(name, () =>
         tf.tidy(() => {
           const flat = tf.tensor1d(values);
@@ -126,6 +126,12 @@ for (const name of FAST_ENGINES) {
             ...tf.split(flat.reshape([1, 5, 3]), [2, 3], 1),
             ...tf.split(flat.reshape([5, 3]), [1, 2], 1),
             ...tf.split(flat.reshape([3, 5]), 3, 0),
+            ...tf.unstack(flat.reshape([3, 5]), 1), // pieces of one entry per row
+            ...tf.unstack(flat.reshape([3, 5]), 0),
+            ...tf.unstack(flat.reshape([1, 3, 1, 5]), 1),
+            ...tf.unstack(tf.range(0, 2 * 3 * 2 * 40).reshape([2, 3, 2, 40]), 2), // blocks of 40 entries
+            ...tf.unstack(tf.range(0, 2 * 3 * 2 * 80).reshape([2, 3, 2, 80]), 2), // blocks of 80: typed-array copies
+            ...tf.unstack(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), 1),
           ];
           return pieces.map((piece) => ({ shape: piece.shape, values: Array.from(piece.dataSync()) }));
         }),

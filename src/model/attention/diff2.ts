@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, splitPair, type AttentionContext, type AttentionResult } from './shared.js';
+import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
 
 /**
  * Differential attention, V2 (microsoft/unilm, 2026). Baseline head widths, but 2H query heads
@@ -22,7 +22,7 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const repeatedKeys = repeatKv(headsFirst(keys), repeats, 1);
   const probs = causalSoftmax(stacked, repeatedKeys, context.stackedMask(), 1 / Math.sqrt(d)); // [B, H, 2·Tq, Tk]
   const attended = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, 2·Tq, d]
-  const [first, second] = splitPair(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
+  const [first, second] = tf.unstack(attended.reshape([batch, heads, 2, length, d]), 2); // [B, H, Tq, d] each
 
   const lambda = linear(x, attentionWeight(context, 'lambda_proj.weight')).transpose([0, 2, 1]); // λ: [B, H, Tq]
   const gate = tf.sigmoid(lambda);
@@ -39,7 +39,7 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
  */
 function diff2Maps(probs: tf.Tensor, logits: tf.Tensor, lambda: tf.Tensor, gate: tf.Tensor, length: number): Record<string, tf.Tensor> {
   const [batch, heads] = probs.shape;
-  const [a1, a2] = splitPair(probs.reshape([batch, heads, 2, length, -1]), 2); // [B, H, Tq, Tk]
+  const [a1, a2] = tf.unstack(probs.reshape([batch, heads, 2, length, -1]), 2); // [B, H, Tq, Tk] each
   const differential = tf.sub(a1, tf.mul(gate.expandDims(-1), a2));
   return { a1, a2, differential, lambda, gate, logits: logits.reshape([batch, heads, 2, length, -1]) };
 }

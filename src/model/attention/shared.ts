@@ -83,23 +83,6 @@ export function repeatKv(x: tf.Tensor, repeats: number, headAxis: number): tf.Te
 }
 
 /**
- * Splits x on an axis of size 2 into its two halves, with that axis removed. Through a rank-3
- * transpose that brings the pair to the front (split/unstack of a small inner axis is slow on wasm).
- */
-export function splitPair(x: tf.Tensor, axis: number): [tf.Tensor, tf.Tensor] {
-  const shape = x.shape;
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const halves = x
-    .reshape([outer, 2, inner])
-    .transpose([1, 0, 2])
-    .reshape([2, outer * inner]); // [2, outer·inner]
-  const rest = [...shape.slice(0, axis), ...shape.slice(axis + 1)];
-  const [first, second] = tf.unstack(halves);
-  return [first.reshape(rest), second.reshape(rest)];
-}
-
-/**
  * Appends this call's keys and values ([B, Tq, nKv, width]) to the cache and returns the full ones.
  * Without a cache they pass through.
  */
