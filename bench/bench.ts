@@ -9,13 +9,13 @@
  * --threads sets the thread count (default: tensorflow chooses by the step's size, pytorch the faster of 1 and 2).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listEngines } from '../src/backend/engines.js';
 import { ATTENTIONS, type Attention, resolveModelConfig } from '../src/config/model.js';
 import { trainingFlopsPerToken } from '../src/model/parameters.js';
 import { SIZES, type SizeName } from './bench-one.js';
+import { findPython, PYTORCH_ATTENTIONS, runPytorchReference } from './pytorch.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,47 +28,27 @@ const { values } = parseArgs({
 });
 
 const worker = fileURLToPath(new URL('./bench-one.js', import.meta.url));
-const pytorchScript = fileURLToPath(new URL('../../bench/pytorch-reference.py', import.meta.url));
-/** Attentions the PyTorch reference has: the baseline and the official V1 module's equations. */
-const PYTORCH_ATTENTIONS = new Set(['standard', 'diff']);
-
-/** A Python that imports torch, or undefined. */
-function findTorchPython(): string | undefined {
-  const local = fileURLToPath(new URL('../../.difft/hf-python/bin/python', import.meta.url));
-  const candidates = [process.env.DIFFT_PYTHON, process.env.DIFFT_HF_PYTHON, existsSync(local) ? local : undefined, 'python3'];
-  for (const candidate of candidates) {
-    if (candidate && spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return candidate;
-  }
-  return undefined;
-}
-
 const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);
-const torchPython = findTorchPython();
+const torchPython = findPython(['torch']);
 const engines = values.engines ? values.engines.split(',') : [...available.filter((name) => name !== 'cpu'), ...(torchPython ? ['pytorch'] : [])];
 
 /** One case in a fresh process: difft's bench-one.js, or the PyTorch reference. */
 function runCase(engine: string, size: string, attention: string): Record<string, number | string> | undefined {
-  let child: ReturnType<typeof spawnSync>;
-  const pytorch = engine === 'pytorch' || engine === 'pytorch-compile';
-  if (pytorch) {
-    if (!PYTORCH_ATTENTIONS.has(attention)) return undefined;
+  if (engine === 'pytorch' || engine === 'pytorch-compile') {
+    if (!PYTORCH_ATTENTIONS.includes(attention)) return undefined;
     if (!torchPython) return { error: 'no Python with torch here (set DIFFT_PYTHON)' };
-    const compile = engine === 'pytorch-compile' ? ['--compile'] : [];
-    child = spawnSync(torchPython, [pytorchScript, size, attention, values.steps!, values.threads!, ...compile], { encoding: 'utf8' });
-  } else {
-    child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], { encoding: 'utf8' });
+    const { model, batch } = SIZES[size as SizeName];
+    const config = resolveModelConfig({ ...model, attention: attention as Attention });
+    const options = { steps: Number(values.steps), threads: Number(values.threads), compile: engine === 'pytorch-compile' };
+    const result = runPytorchReference(torchPython, config, batch, options);
+    // the same FLOP count as difft's rows, from difft's own model shape
+    return 'error' in result ? result : { ...result, gflops: (result.tokensPerSecond * trainingFlopsPerToken(config)) / 1e9 };
   }
-  const last = String(child.stdout).trim().split('\n').pop() ?? '{}';
+  const child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], { encoding: 'utf8' });
   try {
-    const result = JSON.parse(last);
-    if (pytorch && !result.error) {
-      // the same FLOP count as difft's rows, from difft's own model shape
-      const config = resolveModelConfig({ ...SIZES[size as SizeName].model, attention: attention as Attention });
-      result.gflops = (result.tokensPerSecond * trainingFlopsPerToken(config)) / 1e9;
-    }
-    return result;
+    return JSON.parse(child.stdout.trim().split('\n').pop() ?? '');
   } catch {
-    return { error: String(child.stderr).trim().split('\n').pop() ?? `exit ${child.status}` };
+    return { error: child.stderr.trim().split('\n').pop() ?? `exit ${child.status}` };
   }
 }
 

@@ -1,8 +1,10 @@
 """The bench's reference point: the same model and training step in PyTorch, on the same machine.
 
-    python bench/pytorch-reference.py SIZE ATTENTION STEPS [THREADS] [--compile]
+    python bench/pytorch-reference.py SHAPE ATTENTION STEPS [THREADS] [--compile]
 
-prints one JSON line shaped like bench-one.js's (ms/step is the median of STEPS steps after 2 warm-up
+SHAPE is JSON from bench.ts, so that difft's sizes are the one source of truth:
+{"vocabSize", "layers", "width", "heads", "seqLen", "ffnHidden", "normEps", "ropeBase", "batch"}.
+Prints one JSON line shaped like bench-one.js's (ms/step is the median of STEPS steps after 2 warm-up
 steps). `npm run bench` runs it when it finds a Python with torch (DIFFT_PYTHON, DIFFT_HF_PYTHON,
 .difft/hf-python, python3), so that "as fast as PyTorch" is measured here and now, not remembered.
 
@@ -26,19 +28,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# keep in step with SIZES in bench/bench-one.ts
-SIZES = {
-    "baby": dict(vocab=65, layers=4, width=128, heads=4, seq_len=64, batch=12),
-    "small": dict(vocab=4096, layers=6, width=256, heads=8, seq_len=128, batch=8),
-}
-FFN_MULTIPLE = 32
-
-
-def ffn_hidden(width):
-    target = math.ceil(8 * width / 3)
-    return FFN_MULTIPLE * math.ceil(target / FFN_MULTIPLE)
-
-
 def rope_tables(seq_len, dim, base=10000.0):
     inv_freq = 1.0 / base ** (torch.arange(0, dim, 2).float() / dim)
     angles = torch.outer(torch.arange(seq_len).float(), inv_freq)  # [T, d/2]
@@ -53,7 +42,7 @@ def rotate(x, cos, sin):
 
 
 class StandardAttention(nn.Module):
-    def __init__(self, width, heads, layer):
+    def __init__(self, width, heads, layer, eps):
         super().__init__()
         self.heads, self.head_dim = heads, width // heads
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(width, width, bias=False) for _ in range(3))
@@ -71,7 +60,7 @@ class StandardAttention(nn.Module):
 class DiffAttention(nn.Module):
     """H/2 differential heads of width 2d, as in the official module."""
 
-    def __init__(self, width, heads, layer):
+    def __init__(self, width, heads, layer, eps):
         super().__init__()
         self.heads, self.head_dim = heads // 2, width // heads
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(width, width, bias=False) for _ in range(3))
@@ -80,7 +69,7 @@ class DiffAttention(nn.Module):
         self.lambda_q1, self.lambda_k1, self.lambda_q2, self.lambda_k2 = (
             nn.Parameter(torch.randn(self.head_dim) * 0.1) for _ in range(4)
         )
-        self.subln = nn.RMSNorm(2 * self.head_dim, eps=1e-5)
+        self.subln = nn.RMSNorm(2 * self.head_dim, eps=eps)
 
     def forward(self, x, cos, sin):
         b, t, _ = x.shape
@@ -102,11 +91,10 @@ class DiffAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, width, heads, layer, attention):
+    def __init__(self, width, heads, hidden, eps, layer, attention):
         super().__init__()
-        self.attn_norm, self.ffn_norm = nn.RMSNorm(width, eps=1e-5), nn.RMSNorm(width, eps=1e-5)
-        self.attn = attention(width, heads, layer)
-        hidden = ffn_hidden(width)
+        self.attn_norm, self.ffn_norm = nn.RMSNorm(width, eps=eps), nn.RMSNorm(width, eps=eps)
+        self.attn = attention(width, heads, layer, eps)
         self.gate_proj, self.up_proj = nn.Linear(width, hidden, bias=False), nn.Linear(width, hidden, bias=False)
         self.down_proj = nn.Linear(hidden, width, bias=False)
 
@@ -117,12 +105,15 @@ class Block(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, vocab, layers, width, heads, seq_len, attention):
+    def __init__(self, shape, attention):
         super().__init__()
-        self.embed = nn.Embedding(vocab, width)
-        self.blocks = nn.ModuleList(Block(width, heads, layer, attention) for layer in range(layers))
-        self.norm = nn.RMSNorm(width, eps=1e-5)
-        cos, sin = rope_tables(seq_len, width // heads)
+        width, heads, eps = shape["width"], shape["heads"], shape["normEps"]
+        self.embed = nn.Embedding(shape["vocabSize"], width)
+        self.blocks = nn.ModuleList(
+            Block(width, heads, shape["ffnHidden"], eps, layer, attention) for layer in range(shape["layers"])
+        )
+        self.norm = nn.RMSNorm(width, eps=eps)
+        cos, sin = rope_tables(shape["seqLen"], width // heads, shape["ropeBase"])
         self.register_buffer("cos", cos)
         self.register_buffer("sin", sin)
 
@@ -133,23 +124,21 @@ class Decoder(nn.Module):
         return self.norm(x) @ self.embed.weight.T  # tied head
 
 
-def time_steps(size, attention, steps, threads, compiled=False):
+def time_steps(shape, attention, steps, threads, compiled=False):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    shape = SIZES[size]
-    model = Decoder(shape["vocab"], shape["layers"], shape["width"], shape["heads"], shape["seq_len"],
-                    {"standard": StandardAttention, "diff": DiffAttention}[attention])
+    model = Decoder(shape, {"standard": StandardAttention, "diff": DiffAttention}[attention])
     matrices = [p for p in model.parameters() if p.dim() == 2]
     others = [p for p in model.parameters() if p.dim() != 2]
     optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}],
                                   lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
     forward = torch.compile(model) if compiled else model
-    data = torch.randint(0, shape["vocab"], (shape["batch"], shape["seq_len"] + 1))
+    data = torch.randint(0, shape["vocabSize"], (shape["batch"], shape["seqLen"] + 1))
     inputs, targets = data[:, :-1], data[:, 1:]
 
     def step():
         logits = forward(inputs)
-        loss = F.cross_entropy(logits.reshape(-1, shape["vocab"]), targets.reshape(-1))
+        loss = F.cross_entropy(logits.reshape(-1, shape["vocabSize"]), targets.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -170,14 +159,13 @@ def time_steps(size, attention, steps, threads, compiled=False):
 def main():
     compiled = "--compile" in sys.argv
     args = [arg for arg in sys.argv[1:] if arg != "--compile"]
-    size, attention, steps = args[0], args[1], int(args[2])
+    shape, attention, steps = json.loads(args[0]), args[1], int(args[2])
     threads = int(args[3]) if len(args) > 3 else 0
     choices = [threads] if threads > 0 else [1, 2]
-    ms, parameters, best = min((*time_steps(size, attention, steps, n, compiled), n) for n in choices)
-    shape = SIZES[size]
+    ms, parameters, best = min((*time_steps(shape, attention, steps, n, compiled), n) for n in choices)
     print(json.dumps({
-        "engine": f"pytorch {torch.__version__}{' compiled' if compiled else ''}", "size": size, "attention": attention, "parameters": parameters,
-        "msPerStep": ms, "tokensPerSecond": shape["batch"] * shape["seq_len"] * 1000 / ms, "threads": best,
+        "engine": f"pytorch {torch.__version__}{' compiled' if compiled else ''}", "attention": attention, "parameters": parameters,
+        "msPerStep": ms, "tokensPerSecond": shape["batch"] * shape["seqLen"] * 1000 / ms, "threads": best,
         "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

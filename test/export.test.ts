@@ -9,6 +9,7 @@ import { CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, readCheckpoint, saveCheckp
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { resolveConfig } from '../src/config/load.js';
 import type { Attention } from '../src/config/model.js';
+import { findPython } from '../bench/pytorch.js';
 import { UserError } from '../src/errors.js';
 import { diffHeadOrder, exportHf, ropeOrder } from '../src/export/hf.js';
 import { importHf } from '../src/export/hf-import.js';
@@ -23,16 +24,6 @@ import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
  * (test/helpers/hf-reference.ts): the exported weights must give difft's logits.
  */
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-export-'));
-
-/** A Python that imports torch and transformers: DIFFT_HF_PYTHON, else python3 when it can. */
-function transformersPython(): string | undefined {
-  for (const candidate of [process.env.DIFFT_HF_PYTHON, 'python3']) {
-    if (!candidate) continue;
-    const probe = spawnSync(candidate, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-    if (probe.status === 0) return candidate;
-  }
-  return undefined;
-}
 
 before(() => engine('cpu'));
 
@@ -138,7 +129,7 @@ describe('difft export --format hf', () => {
 
   // transformers itself, when a Python with torch and transformers is at hand (CI installs one from the
   // machine's wheel index when it can): the export loaded by AutoModelForCausalLM gives difft's logits
-  const python = transformersPython();
+  const python = findPython(['torch', 'transformers']);
   for (const [attention, kvHeads, tied] of cases) {
     it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
       skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
