@@ -34,18 +34,11 @@ export function registerWasmKernels(): void {
  * counted by reference.
  */
 function registerSharedIdentity(): void {
-  const original = tf.getKernel('Identity', 'wasm');
-  if (!original) return;
-  const fallback = original.kernelFunc as KernelFunc;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: TensorInfo };
-      if (x.dtype === 'string') return fallback(args);
-      (args.backend as unknown as WasmBackend).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  replaceKernel('Identity', (copy) => (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') return copy(args);
+    (args.backend as unknown as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
 }
 
@@ -57,14 +50,14 @@ function registerSharedIdentity(): void {
  * blocks with typed-array operations instead (0.3 ms for the attention maps).
  */
 function registerFastSplit(): void {
-  replaceKernel('SplitV', (args) => {
+  replaceKernel('SplitV', () => (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
     const dim = tf.util.parseAxisParam(axis, x.shape)[0];
     const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, dim);
     return copyPieces(args.backend as unknown as WasmBackend, x, dim, sizes, (size) => x.shape.map((n, i) => (i === dim ? size : n)));
   });
-  replaceKernel('Unpack', (args) => {
+  replaceKernel('Unpack', () => (args) => {
     const { value } = args.inputs as { value: TensorInfo };
     const dim = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, value.shape)[0];
     const shape = value.shape.filter((_, i) => i !== dim);
@@ -72,11 +65,12 @@ function registerFastSplit(): void {
   });
 }
 
-function replaceKernel(name: string, kernelFunc: KernelFunc): void {
+/** Replaces wasm's kernel `name` by `build(its own kernel function)`, keeping its setup. */
+function replaceKernel(name: string, build: (original: KernelFunc) => KernelFunc): void {
   const original = tf.getKernel(name, 'wasm');
   if (!original) return;
   tf.unregisterKernel(name, 'wasm');
-  tf.registerKernel({ ...original, kernelFunc });
+  tf.registerKernel({ ...original, kernelFunc: build(original.kernelFunc as KernelFunc) });
 }
 
 /** x cut along `dim` into pieces of `sizes` entries on that axis, each a new output of `shapeOf(size)`. */
@@ -143,71 +137,63 @@ interface WasmInternals extends WasmBackend {
 }
 
 function registerFastBatchMatMul(): void {
-  const original = tf.getKernel('BatchMatMul', 'wasm');
   const transposeKernel = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transposeKernel) return;
-  const plainProduct = original.kernelFunc as KernelFunc;
+  if (!transposeKernel) return;
   const transposeFn = transposeKernel.kernelFunc as KernelFunc;
   const noTranspose = { transposeA: false, transposeB: false } as unknown as NamedAttrMap;
 
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    kernelName: 'BatchMatMul',
-    backendName: 'wasm',
-    setupFunc: original.setupFunc,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
-      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      const wasm = backend as unknown as WasmInternals;
-      // [batch, rows, cols] views of the operands (same data, no copy), transposed when asked.
-      const as3d = (x: TensorInfo, transpose: boolean): TensorInfo => {
-        const rank = x.shape.length;
-        const view = { ...x, shape: [tf.util.sizeFromShape(x.shape.slice(0, -2)), x.shape[rank - 2], x.shape[rank - 1]] };
-        if (!transpose) return view;
-        return transposeFn({ inputs: { x: view }, backend, attrs: { perm: [0, 2, 1] } as unknown as NamedAttrMap }) as TensorInfo;
-      };
-      const left = as3d(a, transposeA);
-      const right = as3d(b, transposeB);
-      const [, rows, inner] = left.shape;
-      const cols = right.shape[2];
-      // Batch axes broadcast numpy-style (tfjs's contract): entry i of the output reads entry
-      // entryOf(i) of each operand.
-      const batchShapeA = a.shape.slice(0, -2);
-      const batchShapeB = b.shape.slice(0, -2);
-      const batchShape = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
-      const batch = tf.util.sizeFromShape(batchShape);
-      const entryOfA = broadcastEntries(batchShape, batchShapeA);
-      const entryOfB = broadcastEntries(batchShape, batchShapeB);
-      const outShape = [...batchShape, rows, cols];
+  replaceKernel('BatchMatMul', (plainProduct) => ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const wasm = backend as unknown as WasmInternals;
+    // [batch, rows, cols] views of the operands (same data, no copy), transposed when asked.
+    const as3d = (x: TensorInfo, transpose: boolean): TensorInfo => {
+      const rank = x.shape.length;
+      const view = { ...x, shape: [tf.util.sizeFromShape(x.shape.slice(0, -2)), x.shape[rank - 2], x.shape[rank - 1]] };
+      if (!transpose) return view;
+      return transposeFn({ inputs: { x: view }, backend, attrs: { perm: [0, 2, 1] } as unknown as NamedAttrMap }) as TensorInfo;
+    };
+    const left = as3d(a, transposeA);
+    const right = as3d(b, transposeB);
+    const [, rows, inner] = left.shape;
+    const cols = right.shape[2];
+    // Batch axes broadcast numpy-style (tfjs's contract): entry i of the output reads entry
+    // entryOf(i) of each operand.
+    const batchShapeA = a.shape.slice(0, -2);
+    const batchShapeB = b.shape.slice(0, -2);
+    const batchShape = tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+    const batch = tf.util.sizeFromShape(batchShape);
+    const entryOfA = broadcastEntries(batchShape, batchShapeA);
+    const entryOfB = broadcastEntries(batchShape, batchShapeB);
+    const outShape = [...batchShape, rows, cols];
 
-      let out: TensorInfo;
-      if (batch === 1) {
-        out = plainProduct({ inputs: { a: left, b: right }, backend, attrs: noTranspose }) as TensorInfo;
-      } else {
-        out = wasm.makeOutput([batch, rows, cols], 'float32');
-        const offsetOf = (x: TensorInfo) => wasm.dataIdMap.get(x.dataId).memoryOffset;
-        const view = (x: TensorInfo, index: number, shape: number[]) =>
-          (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(shape, 'float32', offsetOf(x) + index * shape[0] * shape[1] * 4);
-        const forget = (x: TensorInfo) => {
-          // a view owns no memory: unregister it without freeing
-          wasm.wasm.tfjs.disposeData(wasm.dataIdMap.get(x.dataId).id);
-          wasm.dataIdMap.delete(x.dataId);
-        };
-        for (let i = 0; i < batch; i++) {
-          const leftView = view(left, entryOfA(i), [rows, inner]);
-          const rightView = view(right, entryOfB(i), [inner, cols]);
-          const product = plainProduct({ inputs: { a: leftView, b: rightView }, backend, attrs: noTranspose }) as TensorInfo;
-          // views are taken after allocating: a growing heap detaches older ones
-          (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(product) as Float32Array, i * rows * cols);
-          wasm.disposeData(product.dataId);
-          forget(leftView);
-          forget(rightView);
-        }
+    let out: TensorInfo;
+    if (batch === 1) {
+      out = plainProduct({ inputs: { a: left, b: right }, backend, attrs: noTranspose }) as TensorInfo;
+    } else {
+      out = wasm.makeOutput([batch, rows, cols], 'float32');
+      const offsetOf = (x: TensorInfo) => wasm.dataIdMap.get(x.dataId).memoryOffset;
+      const view = (x: TensorInfo, index: number, shape: number[]) =>
+        (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(shape, 'float32', offsetOf(x) + index * shape[0] * shape[1] * 4);
+      const forget = (x: TensorInfo) => {
+        // a view owns no memory: unregister it without freeing
+        wasm.wasm.tfjs.disposeData(wasm.dataIdMap.get(x.dataId).id);
+        wasm.dataIdMap.delete(x.dataId);
+      };
+      for (let i = 0; i < batch; i++) {
+        const leftView = view(left, entryOfA(i), [rows, inner]);
+        const rightView = view(right, entryOfB(i), [inner, cols]);
+        const product = plainProduct({ inputs: { a: leftView, b: rightView }, backend, attrs: noTranspose }) as TensorInfo;
+        // views are taken after allocating: a growing heap detaches older ones
+        (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(product) as Float32Array, i * rows * cols);
+        wasm.disposeData(product.dataId);
+        forget(leftView);
+        forget(rightView);
       }
-      if (left.dataId !== a.dataId) wasm.disposeData(left.dataId);
-      if (right.dataId !== b.dataId) wasm.disposeData(right.dataId);
-      return { ...out, shape: outShape };
-    },
+    }
+    if (left.dataId !== a.dataId) wasm.disposeData(left.dataId);
+    if (right.dataId !== b.dataId) wasm.disposeData(right.dataId);
+    return { ...out, shape: outShape };
   });
 }
 
