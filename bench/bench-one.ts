@@ -8,7 +8,7 @@ import { useEngine, type EngineName } from '../src/backend/engines.js';
 import { resolveModelConfig, type Attention } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { countParameters, trainingFlopsPerToken } from '../src/model/parameters.js';
-import { createOptimizer, trainStep } from '../src/train/step.js';
+import { createOptimizer, Trainer } from '../src/train/step.js';
 
 export const SIZES = {
   baby: { model: { vocabSize: 65, layers: 4, width: 128, heads: 4, seqLen: 64 }, batch: 12 },
@@ -19,14 +19,18 @@ export type SizeName = keyof typeof SIZES;
 async function run(engine: EngineName, size: SizeName, attention: Attention, steps: number, threads: number) {
   const { model: shape, batch } = SIZES[size];
   const config = resolveModelConfig({ ...shape, attention });
-  await useEngine(engine, { threads: threads || undefined, stepFlops: trainingFlopsPerToken(config) * batch * config.seqLen });
+  await useEngine(engine, {
+    threads: threads || undefined,
+    stepFlops: trainingFlopsPerToken(config) * batch * config.seqLen,
+  });
   const model = Decoder.create(config, 1);
   const optimizer = createOptimizer(model);
+  const trainer = new Trainer(model, optimizer);
   const data = tf.randomUniform([batch, config.seqLen + 1], 0, config.vocabSize, 'int32', 1);
   const inputs = data.slice([0, 0], [batch, config.seqLen]) as tf.Tensor2D;
   const targets = data.slice([0, 1], [batch, config.seqLen]) as tf.Tensor2D;
   const step = () => {
-    trainStep(model, optimizer, [{ inputs, targets }], 1e-4, 1); // reads the loss back: waits for the engine
+    trainer.step([{ inputs, targets }], 1e-4, 1); // reads the loss back: waits for the engine
   };
   const warmup = 2;
   for (let i = 0; i < warmup; i++) step();

@@ -30,7 +30,9 @@ const { values } = parseArgs({
 const worker = fileURLToPath(new URL('./bench-one.js', import.meta.url));
 const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);
 const torchPython = findPython(['torch']);
-const engines = values.engines ? values.engines.split(',') : [...available.filter((name) => name !== 'cpu'), ...(torchPython ? ['pytorch'] : [])];
+const engines = values.engines
+  ? values.engines.split(',')
+  : [...available.filter((name) => name !== 'cpu'), ...(torchPython ? ['pytorch'] : [])];
 
 /** One case in a fresh process: difft's bench-one.js, or the PyTorch reference. */
 function runCase(engine: string, size: string, attention: string): Record<string, number | string> | undefined {
@@ -39,12 +41,20 @@ function runCase(engine: string, size: string, attention: string): Record<string
     if (!torchPython) return { error: 'no Python with torch here (set DIFFT_PYTHON)' };
     const { model, batch } = SIZES[size as SizeName];
     const config = resolveModelConfig({ ...model, attention: attention as Attention });
-    const options = { steps: Number(values.steps), threads: Number(values.threads), compile: engine === 'pytorch-compile' };
+    const options = {
+      steps: Number(values.steps),
+      threads: Number(values.threads),
+      compile: engine === 'pytorch-compile',
+    };
     const result = runPytorchReference(torchPython, config, batch, options);
     // the same FLOP count as difft's rows, from difft's own model shape
-    return 'error' in result ? result : { ...result, gflops: (result.tokensPerSecond * trainingFlopsPerToken(config)) / 1e9 };
+    return 'error' in result
+      ? result
+      : { ...result, gflops: (result.tokensPerSecond * trainingFlopsPerToken(config)) / 1e9 };
   }
-  const child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [worker, engine, size, attention, values.steps!, values.threads!], {
+    encoding: 'utf8',
+  });
   try {
     return JSON.parse(child.stdout.trim().split('\n').pop() ?? '');
   } catch {
@@ -52,10 +62,22 @@ function runCase(engine: string, size: string, attention: string): Record<string
   }
 }
 
-const header = ['engine', 'size', 'attention', 'params', 'ms/step', 'tokens/s', 'GFLOP/s', 'peak RSS MiB', 'leaked/step'];
+const header = [
+  'engine',
+  'size',
+  'attention',
+  'params',
+  'ms/step',
+  'tokens/s',
+  'GFLOP/s',
+  'peak RSS MiB',
+  'leaked/step',
+];
 const rows: string[][] = [];
 const msPerStep = new Map<string, number>();
-process.stdout.write(`difft bench: full training step (forward, backward, AdamW), median of ${values.steps} steps after 2 warm-up\n`);
+process.stdout.write(
+  `difft bench: full training step (forward, backward, AdamW), median of ${values.steps} steps after 2 warm-up\n`,
+);
 for (const engine of engines) {
   for (const size of values.sizes!.split(',')) {
     for (const attention of values.attentions!.split(',')) {
@@ -82,7 +104,9 @@ for (const engine of engines) {
 }
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => (c ?? '').padEnd(widths[i])).join(' | ')} |`;
-process.stdout.write(`\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`);
+process.stdout.write(
+  `\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`,
+);
 
 const ratios: string[] = [];
 for (const engine of engines) {

@@ -55,7 +55,11 @@ try {
   writeCorpus(file, megabytes);
   const rssBefore = peakMiB();
   const started = performance.now();
-  const { manifest } = await prepareDataset({ sources: [file], tokenizer: values.tokenizer!, dataRoot: join(dir, 'data') });
+  const { manifest } = await prepareDataset({
+    sources: [file],
+    tokenizer: values.tokenizer!,
+    dataRoot: join(dir, 'data'),
+  });
   const seconds = (performance.now() - started) / 1000;
   const tokens = manifest.splits.train.tokens + manifest.splits.val.tokens;
   process.stdout.write(
@@ -74,7 +78,21 @@ try {
 
 function trainInChild(corpus: string, dataDir: string, out: string): { seconds: number; peakMiB: number } {
   const script = fileURLToPath(import.meta.url);
-  const args = [script, '--train-child', out, '--corpus', corpus, '--data-dir', dataDir, '--tokenizer', values.tokenizer!, '--steps', values.steps!, '--backend', values.backend!];
+  const args = [
+    script,
+    '--train-child',
+    out,
+    '--corpus',
+    corpus,
+    '--data-dir',
+    dataDir,
+    '--tokenizer',
+    values.tokenizer!,
+    '--steps',
+    values.steps!,
+    '--backend',
+    values.backend!,
+  ];
   const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`training on ${corpus} failed: ${child.stderr.trim().split('\n').pop()}`);
   return JSON.parse(child.stdout.trim().split('\n').pop()!);

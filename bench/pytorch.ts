@@ -18,9 +18,15 @@ export const PYTORCH_ATTENTIONS: readonly string[] = ['standard', 'diff'];
  */
 export function findPython(modules: string[]): string | undefined {
   const local = fileURLToPath(new URL('../../.difft/hf-python/bin/python', import.meta.url));
-  const candidates = [process.env.DIFFT_PYTHON, process.env.DIFFT_HF_PYTHON, existsSync(local) ? local : undefined, 'python3'];
+  const candidates = [
+    process.env.DIFFT_PYTHON,
+    process.env.DIFFT_HF_PYTHON,
+    existsSync(local) ? local : undefined,
+    'python3',
+  ];
   for (const candidate of candidates) {
-    if (candidate && spawnSync(candidate, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0) return candidate;
+    if (candidate && spawnSync(candidate, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0)
+      return candidate;
   }
   return undefined;
 }
@@ -28,7 +34,9 @@ export function findPython(modules: string[]): string | undefined {
 /** What the reference builds: difft's shape, with the SwiGLU width worked out by difft's own rule. */
 export function referenceShape(config: ModelConfig, batch: number): Record<string, number> {
   if (config.kvHeads !== config.heads || !config.tieEmbeddings) {
-    throw new Error('the PyTorch reference has multi-head attention and a tied head only (kvHeads = heads, tieEmbeddings)');
+    throw new Error(
+      'the PyTorch reference has multi-head attention and a tied head only (kvHeads = heads, tieEmbeddings)',
+    );
   }
   const { vocabSize, layers, width, heads, seqLen, normEps, ropeBase } = config;
   return { vocabSize, layers, width, heads, seqLen, normEps, ropeBase, ffnHidden: ffnHiddenWidth(config), batch };
@@ -50,7 +58,13 @@ export function runPytorchReference(
   batch: number,
   options: { steps: number; threads?: number; compile?: boolean },
 ): ReferenceResult | { error: string } {
-  const args = [script, JSON.stringify(referenceShape(config, batch)), config.attention, String(options.steps), String(options.threads ?? 0)];
+  const args = [
+    script,
+    JSON.stringify(referenceShape(config, batch)),
+    config.attention,
+    String(options.steps),
+    String(options.threads ?? 0),
+  ];
   const child = spawnSync(python, options.compile ? [...args, '--compile'] : args, { encoding: 'utf8' });
   try {
     return JSON.parse(child.stdout.trim().split('\n').pop() ?? '');

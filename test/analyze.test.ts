@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import type { CheckpointAnalysis } from '../src/eval/analyze.js';
-import { ROLES } from '../src/probe/analysis.js';
+import type { CheckpointAnalysis } from '../src/inspect/analyze.js';
+import { ROLES } from '../src/measure/analysis.js';
 import { difft } from './helpers/cli.js';
 
 /**
@@ -16,10 +16,25 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'difft-analyze-'));
 describe('difft analyze and eval --task', () => {
   const work = scratch();
   const runs: Record<string, string> = {};
-  const task = ['data.task.kind=needles', 'data.task.needles=2', 'data.task.examples=64', 'data.task.valExamples=16', 'model.seqLen=48'];
+  const task = [
+    'data.task.kind=needles',
+    'data.task.needles=2',
+    'data.task.examples=64',
+    'data.task.valExamples=16',
+    'model.seqLen=48',
+  ];
   /** difft train of the tiny config on wasm into `out`, with `--set` for each setting. */
   const trainTiny = (out: string, settings: string[]) =>
-    difft(['train', '--config', 'tiny', '--backend', 'wasm', '--out', out, ...[`data.dir=${join(work, 'data')}`, ...settings].flatMap((setting) => ['--set', setting])]);
+    difft([
+      'train',
+      '--config',
+      'tiny',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+      ...[`data.dir=${join(work, 'data')}`, ...settings].flatMap((setting) => ['--set', setting]),
+    ]);
   before(() => {
     for (const attention of ['standard', 'diff']) {
       runs[attention] = join(work, attention);
@@ -32,7 +47,18 @@ describe('difft analyze and eval --task', () => {
   it('prints the scores, allocation and outlier tables, writes analysis.json and the plots', () => {
     const out = join(work, 'analysis');
     const result = difft(['analyze', runs.standard, runs.diff, '--examples', '8', '--out', out, '--backend', 'wasm']);
-    const perHead = difft(['analyze', runs.diff, '--examples', '4', '--heads', '--no-plots', '--out', join(work, 'heads'), '--backend', 'wasm']);
+    const perHead = difft([
+      'analyze',
+      runs.diff,
+      '--examples',
+      '4',
+      '--heads',
+      '--no-plots',
+      '--out',
+      join(work, 'heads'),
+      '--backend',
+      'wasm',
+    ]);
     assert.equal(perHead.status, 0, perHead.stderr);
     assert.match(perHead.stdout, /\| 0 +\| a2 +\| 1 +\|/, 'diff with 4 baseline heads has differential heads 0 and 1');
     assert.ok(!existsSync(join(work, 'heads', 'allocation.png')));
@@ -60,13 +86,17 @@ describe('difft analyze and eval --task', () => {
       }
     }
     assert.equal(typeof analyses[1].layers[0].lambda, 'number');
-    for (const plot of ['allocation', 'outliers', 'attention-1-standard', 'attention-2-diff']) assert.ok(existsSync(join(out, `${plot}.png`)), plot);
+    for (const plot of ['allocation', 'outliers', 'attention-1-standard', 'attention-2-diff'])
+      assert.ok(existsSync(join(out, `${plot}.png`)), plot);
   });
 
   it('eval --task scores the trained-on task, or another one, with chance beside it', () => {
     const trained = difft(['eval', runs.diff, '--task', '--examples', '8', '--max-tokens', '200', '--backend', 'wasm']);
     assert.equal(trained.status, 0, trained.stderr);
-    assert.match(trained.stdout, /needles-2x1, 49 tokens \| 8 +\| \d+\.\d% +\| \d+\.\d% +\| \d+\.\d{3} +\| 1\.0% \/ 50\.0%/);
+    assert.match(
+      trained.stdout,
+      /needles-2x1, 49 tokens \| 8 +\| \d+\.\d% +\| \d+\.\d% +\| \d+\.\d{3} +\| 1\.0% \/ 50\.0%/,
+    );
     const other = difft([
       'eval',
       runs.diff,
@@ -79,7 +109,9 @@ describe('difft analyze and eval --task', () => {
       'cpu',
     ]);
     assert.equal(other.status, 0, other.stderr);
-    const [result] = JSON.parse(other.stdout) as { task: { task: string; length: number; scores: { answers: number; chance: { digits: number } } } }[];
+    const [result] = JSON.parse(other.stdout) as {
+      task: { task: string; length: number; scores: { answers: number; chance: { digits: number } } };
+    }[];
     assert.equal(result.task.task, 'mqar-3x2');
     assert.equal(result.task.length, 33);
     assert.equal(result.task.scores.answers, 8);

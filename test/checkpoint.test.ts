@@ -5,7 +5,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { CHECKPOINT_FORMAT, DIFFT_VERSION, saveCheckpoint, type CheckpointConfig } from '../src/checkpoint/checkpoint.js';
+import {
+  CHECKPOINT_FORMAT,
+  DIFFT_VERSION,
+  saveCheckpoint,
+  type CheckpointConfig,
+} from '../src/checkpoint/checkpoint.js';
 import { loadConfig } from '../src/config/load.js';
 import { Decoder } from '../src/model/decoder.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
@@ -19,7 +24,10 @@ before(() => engine('cpu'));
  * transpose; vectors and the embedding [V, D] as they are). Not a round trip: a transpose made
  * consistently on save and load would pass a round trip, and fails here.
  */
-function expectedSafetensorsData(tensors: { name: string; shape: number[]; values: number[][] | number[] }[]): { data: Buffer; header: Record<string, unknown> } {
+function expectedSafetensorsData(tensors: { name: string; shape: number[]; values: number[][] | number[] }[]): {
+  data: Buffer;
+  header: Record<string, unknown>;
+} {
   const chunks: Buffer[] = [];
   const header: Record<string, unknown> = {};
   let offset = 0;
@@ -50,7 +58,9 @@ describe('checkpoint bytes', () => {
       tokenizer: { kind: 'byte' },
       dataset: { dir: '', key: '' },
     } as CheckpointConfig;
-    const moments = Object.fromEntries(Object.entries(model.params).map(([name, v]) => [`${name}.exp_avg`, tf.zerosLike(v)]));
+    const moments = Object.fromEntries(
+      Object.entries(model.params).map(([name, v]) => [`${name}.exp_avg`, tf.zerosLike(v)]),
+    );
     saveCheckpoint(dir, model, moments, checkpointConfig, {
       step: 1,
       tokens: 0,
@@ -67,7 +77,9 @@ describe('checkpoint bytes', () => {
       const values = variable.arraySync() as number[][] | number[];
       if (variable.shape.length === 2 && name !== 'embed.weight') {
         const [inWidth, outWidth] = variable.shape;
-        const transposed = Array.from({ length: outWidth }, (_, o) => Array.from({ length: inWidth }, (_, i) => (values as number[][])[i][o]));
+        const transposed = Array.from({ length: outWidth }, (_, o) =>
+          Array.from({ length: inWidth }, (_, i) => (values as number[][])[i][o]),
+        );
         return { name, shape: [outWidth, inWidth], values: transposed };
       }
       return { name, shape: variable.shape, values };
@@ -84,7 +96,8 @@ describe('checkpoint bytes', () => {
     assert.ok(data.equals(expected.data), 'tensor bytes, little-endian, transposed where linear');
     assert.equal(metadata.format, 'pt');
     assert.equal(metadata['difft.sha256'], createHash('sha256').update(expected.data).digest('hex'));
-    // a named example, to make the layout concrete: q_proj [D, D] in memory → [out = D, in = D] on disk, row o = column o
+    // a named example, to make the layout concrete: q_proj [D, D] in memory → [out = D, in = D] on disk, row o = column
+    // o
     const q = model.params['layers.0.attn.q_proj.weight'].arraySync() as number[][];
     const [start] = (described['layers.0.attn.q_proj.weight'] as { data_offsets: number[] }).data_offsets;
     assert.equal(data.readFloatLE(start + 4 * 1), Math.fround(q[1][0]), 'stored[0][1] = W[1][0]');

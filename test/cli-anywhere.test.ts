@@ -17,7 +17,11 @@ describe('the CLI from any directory', () => {
   let runDir = '';
 
   it('npx --prefix <repo> difft train --config <preset> works from a directory outside the repository', () => {
-    const child = spawnSync('npx', ['--prefix', REPO_ROOT, 'difft', 'train', '--config', 'tiny', ...quick], { cwd: home, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    const child = spawnSync('npx', ['--prefix', REPO_ROOT, 'difft', 'train', '--config', 'tiny', ...quick], {
+      cwd: home,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
     assert.equal(child.status, 0, child.stderr);
     // data and runs land where the user typed the command
     assert.ok(existsSync(join(home, 'data')) && existsSync(join(home, 'checkpoints')));
@@ -35,13 +39,20 @@ describe('the CLI from any directory', () => {
     assert.equal(readCheckpoint(runDir).state.step, 6);
     assert.equal(readCheckpoint(runDir).config.run.train.steps, 6);
 
-    const engine = difft(['train', '--resume', runDir, '--set', 'train.steps=7', '--backend', 'cpu'], { cwd: elsewhere });
+    const engine = difft(['train', '--resume', runDir, '--set', 'train.steps=7', '--backend', 'cpu'], {
+      cwd: elsewhere,
+    });
     assert.equal(engine.status, 0, engine.stderr);
     assert.match(engine.stderr, /train\.backend wasm → cpu/);
 
-    const refused = difft(['train', '--resume', runDir, '--set', 'model.layers=3', '--set', 'train.lr=0.1'], { cwd: elsewhere });
+    const refused = difft(['train', '--resume', runDir, '--set', 'model.layers=3', '--set', 'train.lr=0.1'], {
+      cwd: elsewhere,
+    });
     assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /^difft: --set: model\.layers, train\.lr cannot change when resuming \(only train\.steps, train\.backend, train\.threads can\)/);
+    assert.match(
+      refused.stderr,
+      /^difft: --set: model\.layers, train\.lr cannot change when resuming \(only train\.steps, train\.backend, train\.threads can\)/,
+    );
     const withConfig = difft(['train', '--resume', runDir, '--config', 'tiny'], { cwd: elsewhere });
     assert.equal(withConfig.status, 2);
     assert.match(withConfig.stderr, /--config cannot be used with --resume/);
@@ -62,7 +73,10 @@ describe('the CLI from any directory', () => {
     assert.equal(readdirSync(join(project, 'runs')).length, 1, 'output.dir relative to the config file');
     const missing = difft(['train', '--config', 'no-such-preset'], { cwd: scratch() });
     assert.equal(missing.status, 2);
-    assert.match(missing.stderr, /config file not found: no-such-preset \(neither a file nor a shipped preset: baseline, .*default.*tiny\)/);
+    assert.match(
+      missing.stderr,
+      /config file not found: no-such-preset \(neither a file nor a shipped preset: baseline, .*default.*tiny\)/,
+    );
   });
 
   it('experiments and their base configs are found by name too', () => {

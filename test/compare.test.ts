@@ -28,7 +28,15 @@ function tinyExperiment(dataDir: string, extra = ''): string {
   return file;
 }
 
-type Record = { type: string; step: number; tokens: number; valLoss: number; loss: number; elapsedSeconds: number; evalFingerprint: string };
+type Record = {
+  type: string;
+  step: number;
+  tokens: number;
+  valLoss: number;
+  loss: number;
+  elapsedSeconds: number;
+  evalFingerprint: string;
+};
 const metricsOf = (runDir: string): Record[] =>
   readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
     .trim()
@@ -86,10 +94,16 @@ describe('difft compare', () => {
       }
       const reported = summary.groups.find((g) => g.variant === variant)!;
       const [finalMean, finalStd] = meanStd(finals[variant]);
-      assert.ok(Math.abs(reported.finalValLoss.mean - finalMean) < 1e-12 && Math.abs(reported.finalValLoss.std - finalStd) < 1e-12);
+      assert.ok(
+        Math.abs(reported.finalValLoss.mean - finalMean) < 1e-12 &&
+          Math.abs(reported.finalValLoss.std - finalStd) < 1e-12,
+      );
       assert.ok(Math.abs(reported.bestValLoss.mean - meanStd(bests)[0]) < 1e-12);
       assert.ok(Math.abs(reported.tokensPerSecond.mean - meanStd(rates)[0]) < 1e-9);
-      assert.ok(markdown.includes(`${finalMean.toFixed(4)} ± ${finalStd.toFixed(4)}`), `report.md shows ${variant}'s final loss`);
+      assert.ok(
+        markdown.includes(`${finalMean.toFixed(4)} ± ${finalStd.toFixed(4)}`),
+        `report.md shows ${variant}'s final loss`,
+      );
     }
 
     // paired differences per seed, their mean, standard error and t interval (published t for df = 1)
@@ -103,23 +117,44 @@ describe('difft compare', () => {
     close(paired.standardError, standardError, 1e-12, 'SE');
     close(paired.low, meanDelta - T_975_DF1 * standardError, 1e-4 * standardError + 1e-12, 'CI low');
     close(paired.high, meanDelta + T_975_DF1 * standardError, 1e-4 * standardError + 1e-12, 'CI high');
-    const expected = meanDelta + T_975_DF1 * standardError < 0 ? 'better' : meanDelta - T_975_DF1 * standardError > 0 ? 'worse' : 'no difference detectable';
+    const expected =
+      meanDelta + T_975_DF1 * standardError < 0
+        ? 'better'
+        : meanDelta - T_975_DF1 * standardError > 0
+          ? 'worse'
+          : 'no difference detectable';
     assert.equal(comparison.final.verdict, expected);
-    assert.ok(markdown.includes(`[${paired.low < 0 ? '−' : '+'}${Math.abs(paired.low).toFixed(4)}, `), 'report.md shows the interval');
+    assert.ok(
+      markdown.includes(`[${paired.low < 0 ? '−' : '+'}${Math.abs(paired.low).toFixed(4)}, `),
+      'report.md shows the interval',
+    );
     assert.match(markdown, /only 2 seed\(s\) finished by both diff and standard/, 'warned below 3 seeds');
 
     // the gap at every evaluation, and tokens to the baseline's final loss on the mean curves
     const curves = (variant: string) => [1, 2].map((seed) => evalsOf(join(out, `${variant}-seed${seed}`)));
     const [diffCurves, standardCurves] = [curves('diff'), curves('standard')];
     comparison.gap.forEach((point, i) => {
-      close(point.mean, (diffCurves[0][i].valLoss - standardCurves[0][i].valLoss + diffCurves[1][i].valLoss - standardCurves[1][i].valLoss) / 2, 1e-12, `gap at ${point.step}`);
+      close(
+        point.mean,
+        (diffCurves[0][i].valLoss -
+          standardCurves[0][i].valLoss +
+          diffCurves[1][i].valLoss -
+          standardCurves[1][i].valLoss) /
+          2,
+        1e-12,
+        `gap at ${point.step}`,
+      );
       assert.equal(point.tokens, standardCurves[0][i].tokens);
     });
-    const meanPoints = diffCurves[0].map((record, i) => ({ tokens: record.tokens, loss: (record.valLoss + diffCurves[1][i].valLoss) / 2 }));
+    const meanPoints = diffCurves[0].map((record, i) => ({
+      tokens: record.tokens,
+      loss: (record.valLoss + diffCurves[1][i].valLoss) / 2,
+    }));
     const target = (finals.standard[0] + finals.standard[1]) / 2;
     const tokens = tokensAt(meanPoints, target);
     assert.equal(comparison.tokensToTarget.tokens === undefined, tokens === undefined, 'reached, or not, alike');
-    if (tokens !== undefined) close(comparison.tokensToTarget.fraction, tokens / standardCurves[0].at(-1)!.tokens, 1e-12, 'tokens to target');
+    if (tokens !== undefined)
+      close(comparison.tokensToTarget.fraction, tokens / standardCurves[0].at(-1)!.tokens, 1e-12, 'tokens to target');
 
     for (const plot of ['loss-vs-step', 'loss-vs-tokens', 'gap-vs-tokens', 'lambda']) {
       assert.ok(readFileSync(join(out, `${plot}.svg`), 'utf8').startsWith('<svg'));
@@ -139,14 +174,25 @@ describe('difft compare', () => {
     assert.ok(sequentialOut, 'the sequential experiment ran first');
     const experiment = loadExperiment(tinyExperiment(data));
     const dataset = TokenDataset.open(readCheckpoint(join(sequentialOut, 'standard-seed1')).config.dataset.dir);
-    /** The scored windows' token ids, collected, and their sha256 computed here (fingerprint definition: src/data/eval-set.ts). */
+    /**
+     * The scored windows' token ids, collected, and their sha256 computed here (fingerprint definition: src/data/eval-
+     * set.ts).
+     */
     const scored = (config: RunConfig) => {
-      const set = evaluationSet(dataset.val, { seqLen: config.model.seqLen, batchSize: config.eval.batchSize, maxTokens: config.eval.maxTokens, seed: config.eval.seed });
+      const set = evaluationSet(dataset.val, {
+        seqLen: config.model.seqLen,
+        batchSize: config.eval.batchSize,
+        maxTokens: config.eval.maxTokens,
+        seed: config.eval.seed,
+      });
       const ids: number[] = [];
       const hash = createHash('sha256');
       for (const batch of set.batches()) {
         for (let row = 0; row < batch.batch; row++) {
-          const window = [...batch.inputs.subarray(row * batch.length, (row + 1) * batch.length), batch.targets[(row + 1) * batch.length - 1]];
+          const window = [
+            ...batch.inputs.subarray(row * batch.length, (row + 1) * batch.length),
+            batch.targets[(row + 1) * batch.length - 1],
+          ];
           ids.push(...window);
           const bytes = Buffer.alloc(4 * window.length);
           window.forEach((id, i) => {
@@ -157,13 +203,16 @@ describe('difft compare', () => {
       }
       return { ids: Buffer.from(Uint32Array.from(ids).buffer), fingerprint: hash.digest('hex').slice(0, 16) };
     };
-    const [seed1, seed2] = experiment.runs.filter((run) => run.variant === 'standard').map((run) => experiment.runConfig(run));
+    const [seed1, seed2] = experiment.runs
+      .filter((run) => run.variant === 'standard')
+      .map((run) => experiment.runConfig(run));
     assert.notEqual(seed1.train.seed, seed2.train.seed);
     const a = scored(seed1);
     const b = scored(seed2);
     assert.ok(a.ids.length > 0 && a.ids.equals(b.ids), 'byte-identical token lists');
     for (const run of experiment.runs) {
-      for (const record of evalsOf(join(sequentialOut, run.name))) assert.equal(record.evalFingerprint, a.fingerprint, `${run.name} step ${record.step}`);
+      for (const record of evalsOf(join(sequentialOut, run.name)))
+        assert.equal(record.evalFingerprint, a.fingerprint, `${run.name} step ${record.step}`);
     }
     // the check can fail: another eval.seed picks other windows (the split holds more than eval.maxTokens)
     assert.ok(dataset.val.length > 2 * seed1.eval.maxTokens);
@@ -181,7 +230,8 @@ describe('difft compare', () => {
         .split('\n')
         .map((line) => JSON.parse(line))
         .map((r) => (r.type === 'eval' ? r.valLoss : r.loss));
-    for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2']) assert.deepEqual(losses(out, run), losses(sequentialOut, run), run);
+    for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2'])
+      assert.deepEqual(losses(out, run), losses(sequentialOut, run), run);
     const summary = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ComparisonSummary;
     const finals = (dir: string) => summary(dir).groups.map((g) => [g.variant, g.finalValLoss, g.bestValLoss]);
     assert.deepEqual(finals(out), finals(sequentialOut));
@@ -191,7 +241,10 @@ describe('difft compare', () => {
     const experiment = tinyExperiment(data, 'sweep:\n  train.lr: [1.0e-3, 3.0e-3]\n');
     const out = join(scratch(), 'results');
     const firstDone = join(out, 'standard-lr0.001-seed1', 'step-000006');
-    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1'], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
     await new Promise<void>((done) => {
       const timer = setInterval(() => {
         if (existsSync(firstDone) && existsSync(join(out, 'diff-lr0.001-seed1'))) child.kill('SIGKILL');
@@ -214,7 +267,8 @@ describe('difft compare', () => {
     assert.deepEqual(summary.settings, ['train.lr=0.001', 'train.lr=0.003']);
     assert.equal(summary.groups.length, 4);
     for (const variant of ['standard', 'diff']) {
-      const meanFinal = (slug: string) => meanStd([1, 2].map((seed) => evalsOf(join(out, `${variant}-${slug}-seed${seed}`)).at(-1)!.valLoss))[0];
+      const meanFinal = (slug: string) =>
+        meanStd([1, 2].map((seed) => evalsOf(join(out, `${variant}-${slug}-seed${seed}`)).at(-1)!.valLoss))[0];
       const best = meanFinal('lr0.001') < meanFinal('lr0.003') ? 'train.lr=0.001' : 'train.lr=0.003';
       assert.equal(summary.bestSettings[variant], best, variant);
     }
@@ -222,7 +276,9 @@ describe('difft compare', () => {
     assert.equal(comparison.setting, summary.bestSettings.diff);
     assert.equal(comparison.baselineSetting, summary.bestSettings.standard);
     const markdown = readFileSync(join(out, 'report.md'), 'utf8');
-    assert.ok(markdown.includes(`diff (at ${summary.bestSettings.diff}) vs standard (at ${summary.bestSettings.standard})`));
+    assert.ok(
+      markdown.includes(`diff (at ${summary.bestSettings.diff}) vs standard (at ${summary.bestSettings.standard})`),
+    );
     assert.match(markdown, /## Sweep/);
     assert.ok(existsSync(join(out, 'sweep.png')));
   });
@@ -233,10 +289,14 @@ describe('difft compare', () => {
     const out = join(scratch(), 'results');
     const shard = (which: string) =>
       new Promise<{ code: number | null; stderr: string }>((done) => {
-        const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1', '--shard', which], {
-          cwd: REPO_ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        const child = spawn(
+          process.execPath,
+          [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1', '--shard', which],
+          {
+            cwd: REPO_ROOT,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
         let stderr = '';
         child.stderr.on('data', (chunk) => (stderr += chunk));
         child.on('exit', (code) => done({ code, stderr }));
@@ -250,7 +310,13 @@ describe('difft compare', () => {
       const summary = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ComparisonSummary;
       return {
         finals: summary.groups.map((g) => [g.variant, g.finalValLoss, g.bestValLoss]),
-        comparisons: summary.comparisons.map((c) => [c.final.deltas, c.final.paired, c.best.paired, c.gap, c.tokensToTarget]),
+        comparisons: summary.comparisons.map((c) => [
+          c.final.deltas,
+          c.final.paired,
+          c.best.paired,
+          c.gap,
+          c.tokensToTarget,
+        ]),
         missing: summary.missing,
       };
     };
@@ -285,9 +351,15 @@ describe('difft compare', () => {
     );
     await runExperiment(loadExperiment(file), { out, jobs: 1 });
     const summary = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as ComparisonSummary;
-    type TaskRecord = { accuracy: number; answerLoss: number; allocation: { [map: string]: { answer: number; otherNeedles: number; distractors: number }[] } };
+    type TaskRecord = {
+      accuracy: number;
+      answerLoss: number;
+      allocation: { [map: string]: { answer: number; otherNeedles: number; distractors: number }[] };
+    };
     const finalTask = (variant: string, seed: number): TaskRecord => {
-      const last = (evalsOf(join(out, `${variant}-seed${seed}`)) as unknown as { tasks: { [name: string]: TaskRecord } }[]).at(-1)!;
+      const last = (
+        evalsOf(join(out, `${variant}-seed${seed}`)) as unknown as { tasks: { [name: string]: TaskRecord } }[]
+      ).at(-1)!;
       return last.tasks['needles-2x1'];
     };
     const answerMass = (t: TaskRecord) => {
@@ -298,23 +370,36 @@ describe('difft compare', () => {
       const group = summary.groups.find((g) => g.variant === variant)!;
       const [mean] = meanStd([1, 2, 3].map((seed) => finalTask(variant, seed).accuracy));
       close(group.tasks['needles-2x1'].accuracy.mean, mean, 1e-12, `${variant} accuracy`);
-      close(group.tasks['needles-2x1'].answerMass.mean, meanStd([1, 2, 3].map((seed) => answerMass(finalTask(variant, seed))))[0], 1e-12, `${variant} answer mass`);
+      close(
+        group.tasks['needles-2x1'].answerMass.mean,
+        meanStd([1, 2, 3].map((seed) => answerMass(finalTask(variant, seed))))[0],
+        1e-12,
+        `${variant} answer mass`,
+      );
     }
-    const deltas = [1, 2, 3].map((seed) => answerMass(finalTask('diff', seed)) - answerMass(finalTask('standard', seed)));
+    const deltas = [1, 2, 3].map(
+      (seed) => answerMass(finalTask('diff', seed)) - answerMass(finalTask('standard', seed)),
+    );
     const [meanDelta, stdDelta] = meanStd(deltas);
     const paired = summary.comparisons[0].tasks['needles-2x1'].answerMass.paired!;
     close(paired.mean, meanDelta, 1e-12, 'paired Δ answer mass');
     close(paired.high - paired.mean, 4.3027 * (stdDelta / Math.sqrt(3)), 1e-3, 'half-width with t(2) = 4.3027'); // published t table
     const markdown = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(markdown, /## Retrieval/);
-    assert.match(markdown, /Chance on needles-2x1: 1\.0% guessing the digits, 50\.0% copying the value of a random fact/);
+    assert.match(
+      markdown,
+      /Chance on needles-2x1: 1\.0% guessing the digits, 50\.0% copying the value of a random fact/,
+    );
     for (const plot of ['retrieval', 'allocation']) assert.ok(existsSync(join(out, `${plot}.png`)), plot);
   });
 
   it('refuses a bad experiment file with a message naming the key', () => {
     const dir = scratch();
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, `name: bad\nbase: ${join(REPO_ROOT, 'configs/tiny.yaml')}\nvariants:\n  - name: a\n    set: { model.atention: diff }\nseeds: [1]\n`);
+    writeFileSync(
+      file,
+      `name: bad\nbase: ${join(REPO_ROOT, 'configs/tiny.yaml')}\nvariants:\n  - name: a\n    set: { model.atention: diff }\nseeds: [1]\n`,
+    );
     assert.throws(
       () => loadExperiment(file),
       (e: Error) => e instanceof UserError && /a: model\.atention: unknown config key/.test(e.message),
@@ -322,11 +407,20 @@ describe('difft compare', () => {
     writeFileSync(file, `name: bad\nvariants: [{ name: a }]\nseeds: [1]\nbaseline: b\n`);
     assert.throws(() => loadExperiment(file), /baseline b is not one of the variants: a/);
     const tiny = join(REPO_ROOT, 'configs/tiny.yaml');
-    writeFileSync(file, `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a, set: { train.lr: 0.01 } }\nsweep:\n  train.lr: [0.001, 0.003]\nseeds: [1]\n`);
+    writeFileSync(
+      file,
+      `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a, set: { train.lr: 0.01 } }\nsweep:\n  train.lr: [0.001, 0.003]\nseeds: [1]\n`,
+    );
     assert.throws(() => loadExperiment(file), /a sets train\.lr, which the sweep also sets/);
-    writeFileSync(file, `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsweep:\n  eval.seed: [1, 2]\nseeds: [1]\n`);
+    writeFileSync(
+      file,
+      `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsweep:\n  eval.seed: [1, 2]\nseeds: [1]\n`,
+    );
     assert.throws(() => loadExperiment(file), /sweep eval\.seed: eval\.seed chooses the tokens every run is scored on/);
-    writeFileSync(file, `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsweep:\n  train.lr: [0.001, 0.001]\nseeds: [1]\n`);
+    writeFileSync(
+      file,
+      `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsweep:\n  train.lr: [0.001, 0.001]\nseeds: [1]\n`,
+    );
     assert.throws(() => loadExperiment(file), /sweep train\.lr: a value is listed twice/);
   });
 });

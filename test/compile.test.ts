@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { compileFunction } from '../src/backend/compile.js';
+import { compileProgram } from '../src/backend/graph/compile.js';
 import { ATTENTIONS, type Attention } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
-import { createOptimizer, trainStep } from '../src/train/step.js';
+import { createOptimizer, Trainer } from '../src/train/step.js';
 import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, maxAbsDiff, randomTokens, tinyConfig } from './helpers/setup.js';
 
 /**
- * Compiled functions (backend/compile.ts): on tensorflow, traced once into a TensorFlow graph and run
+ * Compiled programs (backend/graph/compile.ts): on tensorflow, traced once into a TensorFlow graph and run
  * as one session call. What would go wrong if the trace were wrong: an input recorded as a constant
  * (later calls would repeat the traced values), a missing attribute (the graph would not load), a
  * captured variable (frozen parameters), a leak per call. Each has a case here; the training cases
@@ -28,13 +28,18 @@ function withGraphMode<T>(mode: string, f: () => T): T {
   }
 }
 
-describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the tensorflow engine is not installed here (npx difft setup tensorflow)' }, () => {
+describe('compiled functions on tensorflow', {
+  skip: onTensorflow ? false : 'the tensorflow engine is not installed here (npx difft setup tensorflow)',
+}, () => {
   before(() => engine('tensorflow'));
   after(() => engine('cpu'));
 
   it('computes from the inputs of every call, not from the traced ones', () => {
     const offset = tf.tensor1d([10, 20, 30]); // read, not an input: captured
-    const f = compileFunction('test', ([a, b]) => [tf.add(tf.mul(a, b), offset), tf.sum(a)]);
+    const f = compileProgram('test', ({ a, b }: { a: tf.Tensor; b: tf.Tensor }) => ({
+      product: tf.add(tf.mul(a, b), offset),
+      sum: tf.sum(a),
+    }));
     const calls = [
       [
         [1, 2, 3],
@@ -46,20 +51,30 @@ describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the
       ],
     ];
     for (const [a, b] of calls) {
-      const [product, sum] = withGraphMode('strict', () => tf.tidy(() => f([tf.tensor1d(a), tf.tensor1d(b)]).map((t) => Array.from(t.dataSync()))));
+      const [product, sum] = withGraphMode('strict', () =>
+        tf.tidy(() => {
+          const out = f({ a: tf.tensor1d(a), b: tf.tensor1d(b) });
+          return [Array.from(out.product.dataSync()), Array.from(out.sum.dataSync())];
+        }),
+      );
       assert.equal(f.lastRun, 'graph');
       assert.deepEqual(product, [a[0] * b[0] + 10, a[1] * b[1] + 20, a[2] * b[2] + 30]);
       assert.deepEqual(sum, [a[0] + a[1] + a[2]]);
     }
     // the program keeps what it captured alive
     offset.dispose();
-    const [product] = tf.tidy(() => f([tf.tensor1d([1, 1, 1]), tf.tensor1d([2, 2, 2])]).map((t) => Array.from(t.dataSync())));
+    const product = tf.tidy(() =>
+      Array.from(f({ a: tf.tensor1d([1, 1, 1]), b: tf.tensor1d([2, 2, 2]) }).product.dataSync()),
+    );
     assert.deepEqual(product, [12, 22, 32]);
     f.dispose();
   });
 
   it('traces once per input shape, and leaks no tensor per call', () => {
-    const f = compileFunction('test', ([x]) => [tf.softmax(x), tf.expandDims(x, 0)]);
+    const f = compileProgram('test', ({ x }: { x: tf.Tensor }) => ({
+      softmax: tf.softmax(x),
+      expanded: tf.expandDims(x, 0),
+    }));
     withGraphMode('strict', () => {
       for (const shape of [
         [2, 3],
@@ -68,7 +83,7 @@ describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the
       ]) {
         const before = tf.memory().numTensors;
         const x = tf.randomNormal(shape, 0, 1, 'float32', 3);
-        const [softmax, expanded] = f([x]);
+        const { softmax, expanded } = f({ x });
         const expected = tf.softmax(x);
         assert.ok(maxAbsDiff(softmax.dataSync(), expected.dataSync()) < 1e-6);
         assert.deepEqual(expanded.shape, [1, ...shape]);
@@ -81,19 +96,22 @@ describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the
 
   it('refuses to freeze a variable the function reads without taking it as an input', () => {
     const weight = tf.variable(tf.tensor1d([1, 2]));
-    const f = compileFunction('a function reading a variable', ([x]) => [tf.mul(x, weight)]);
-    assert.throws(() => withGraphMode('strict', () => tf.tidy(() => f([tf.tensor1d([3, 4])]))), new RegExp(`reads variable ${weight.name}`));
+    const f = compileProgram('a function reading a variable', ({ x }: { x: tf.Tensor }) => ({ y: tf.mul(x, weight) }));
+    assert.throws(
+      () => withGraphMode('strict', () => tf.tidy(() => f({ x: tf.tensor1d([3, 4]) }))),
+      new RegExp(`reads variable ${weight.name}`),
+    );
     // outside strict mode: a warning, and the function runs op by op, correctly
-    const g = compileFunction('a function reading a variable', ([x]) => [tf.mul(x, weight)]);
+    const g = compileProgram('a function reading a variable', ({ x }: { x: tf.Tensor }) => ({ y: tf.mul(x, weight) }));
     const warnings: string[] = [];
     const listener = (warning: Error) => warnings.push(warning.message);
     process.on('warning', listener);
-    const values = withGraphMode('on', () => tf.tidy(() => Array.from(g([tf.tensor1d([3, 4])])[0].dataSync())));
+    const values = withGraphMode('on', () => tf.tidy(() => Array.from(g({ x: tf.tensor1d([3, 4]) }).y.dataSync())));
     assert.equal(g.lastRun, 'eager');
     assert.deepEqual(values, [3, 8]);
     weight.assign(tf.tensor1d([5, 6]));
     assert.deepEqual(
-      tf.tidy(() => Array.from(g([tf.tensor1d([1, 1])])[0].dataSync())),
+      tf.tidy(() => Array.from(g({ x: tf.tensor1d([1, 1]) }).y.dataSync())),
       [5, 6],
     );
     return new Promise<void>((resolve) =>
@@ -114,19 +132,24 @@ describe('compiled functions on tensorflow', { skip: onTensorflow ? false : 'the
       const config = tinyConfig({ attention, width: 32, heads: 4, kvHeads, seqLen: 16, vocabSize: 20 });
       const model = Decoder.create(config, 5);
       const optimizer = createOptimizer(model);
+      const trainer = new Trainer(model, optimizer);
       const losses: number[] = [];
       const norms: number[] = [];
       for (let step = 0; step < 3; step++) {
         const tokens = randomTokens(3, config.seqLen + 1, config.vocabSize, 100 + step);
-        const batch = { inputs: tokens.slice([0, 0], [3, config.seqLen]) as tf.Tensor2D, targets: tokens.slice([0, 1], [3, config.seqLen]) as tf.Tensor2D };
+        const batch = {
+          inputs: tokens.slice([0, 0], [3, config.seqLen]) as tf.Tensor2D,
+          targets: tokens.slice([0, 1], [3, config.seqLen]) as tf.Tensor2D,
+        };
         // two micro-batches on the last step: the accumulation path too
         const micro = step === 2 ? [batch, batch] : [batch];
-        const outcome = trainStep(model, optimizer, micro, 1e-2, 0.5);
+        const outcome = trainer.step(micro, 1e-2, 0.5);
         losses.push(outcome.loss);
         norms.push(outcome.gradNorm);
         tf.dispose([tokens, batch.inputs, batch.targets]);
       }
       const params = model.variables.flatMap((v) => Array.from(v.dataSync()));
+      trainer.dispose();
       optimizer.dispose();
       model.dispose();
       return { losses, norms, params };

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { recoverLeftovers } from '../src/atomic.js';
 import { findCheckpoint, stepCheckpoints, stepDirName } from '../src/checkpoint/checkpoint.js';
-import { mulberry32 } from '../src/model/random.js';
+import { mulberry32 } from '../src/random.js';
 import { DIFFT_BIN, REPO_ROOT } from './helpers/cli.js';
 
 /**
@@ -39,13 +39,17 @@ function trainArgs(dataDir: string, out: string): string[] {
   ];
 }
 
-function run(args: string[], options: { crashAt?: number; killAfterMs?: number } = {}): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function run(
+  args: string[],
+  options: { crashAt?: number; killAfterMs?: number } = {},
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((done) => {
     const env = { ...process.env, CI: 'true', ...(options.crashAt ? { DIFFT_CRASH_AT: String(options.crashAt) } : {}) };
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    const timer =
+      options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       done({ code, signal, stderr });
@@ -117,7 +121,10 @@ describe('crash safety', () => {
       assert.equal(findCheckpoint(finalDir, { verify: true }), join(finalDir, 'step-000020'));
     }
     process.stderr.write(`# crash trials: ${JSON.stringify(outcomes)}\n`);
-    assert.ok(outcomes.resumed >= outcomes.killed / 2, `most kills leave a checkpoint to resume from: ${JSON.stringify(outcomes)}`);
+    assert.ok(
+      outcomes.resumed >= outcomes.killed / 2,
+      `most kills leave a checkpoint to resume from: ${JSON.stringify(outcomes)}`,
+    );
   });
 
   it('resume passes over a damaged newest checkpoint, says why, and continues from the one before', async () => {
@@ -132,7 +139,10 @@ describe('crash safety', () => {
     writeFileSync(newest, bytes);
     const resumed = await run([DIFFT_BIN, 'train', '--resume', out, '--backend', 'wasm']);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.match(resumed.stderr, /skipping checkpoint \S+step-000020: \S+optimizer\.safetensors: damaged weight file \(checksum mismatch\)/);
+    assert.match(
+      resumed.stderr,
+      /skipping checkpoint \S+step-000020: \S+optimizer\.safetensors: damaged weight file \(checksum mismatch\)/,
+    );
     assert.deepEqual(losses(out), losses(reference), 'continued from step 18 to the same end');
   });
 
@@ -140,7 +150,8 @@ describe('crash safety', () => {
     assert.equal(stepDirName(600), 'step-000600');
     assert.equal(stepDirName(5, 2_000_000), 'step-0000005');
     const dir = scratch();
-    for (const name of ['step-999999', 'step-1000000', 'step-000002', 'step-0000010', 'best', 'step-x']) mkdirSync(join(dir, name));
+    for (const name of ['step-999999', 'step-1000000', 'step-000002', 'step-0000010', 'best', 'step-x'])
+      mkdirSync(join(dir, name));
     assert.deepEqual(stepCheckpoints(dir), ['step-1000000', 'step-999999', 'step-0000010', 'step-000002']);
   });
 
@@ -157,10 +168,15 @@ describe('crash safety', () => {
     // a process that replaces best/ and is killed at its first crash point: right after the old one was renamed aside
     const atomic = pathToFileURL(join(REPO_ROOT, 'dist/src/atomic.js')).href;
     const script = `const { replaceDirectory } = await import('${atomic}'); replaceDirectory('${join(dir, 'best.tmp-4999999')}', '${join(dir, 'best')}');`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, DIFFT_CRASH_AT: '1' } });
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, DIFFT_CRASH_AT: '1' },
+    });
     assert.equal(child.signal, 'SIGKILL');
     const left = readdirSync(dir).sort();
-    assert.ok(!left.includes('best') && left.some((name) => /^best\.old-\d+$/.test(name)), `caught in the window: ${left}`);
+    assert.ok(
+      !left.includes('best') && left.some((name) => /^best\.old-\d+$/.test(name)),
+      `caught in the window: ${left}`,
+    );
     const actions = recoverLeftovers(dir);
     assert.match(actions.join('; '), /restored best from best\.old-\d+/);
     assert.deepEqual(readdirSync(dir).sort(), ['best'], 'the unfinished new version is removed too');

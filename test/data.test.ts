@@ -6,10 +6,11 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { brownFileToText, detokenizeBrownLine, stripTag } from '../src/data/brown.js';
 import { BatchSampler, evalBatches, seededSubset, TokenDataset } from '../src/data/dataset.js';
-import { uniformStream } from '../src/model/random.js';
+import { uniformStream } from '../src/random.js';
 import { isValidationSection, prepareDataset } from '../src/data/prepare.js';
 import { ShardedTokens, ShardWriter } from '../src/data/shards.js';
-import { charSymbols, createTokenizer, TIKTOKEN_NAMES, type TokenizerSpec } from '../src/data/tokenizer.js';
+import { TIKTOKEN_NAMES } from '../src/config/tokenizers.js';
+import { charSymbols, createTokenizer, type TokenizerSpec } from '../src/data/tokenizer.js';
 import { UserError } from '../src/errors.js';
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-data-'));
@@ -26,7 +27,10 @@ describe('Brown corpus', () => {
     );
     assert.equal(stripTag("Atlanta's/np$"), "Atlanta's");
     assert.equal(stripTag('1/2/cd'), '1/2');
-    assert.equal(detokenizeBrownLine("He/pps said/vbd ,/, ``/`` Go/vb (/( now/rb )/) !/. ''/''"), 'He said, "Go (now)!"');
+    assert.equal(
+      detokenizeBrownLine("He/pps said/vbd ,/, ``/`` Go/vb (/( now/rb )/) !/. ''/''"),
+      'He said, "Go (now)!"',
+    );
     const text = brownFileToText(readFileSync(join(brownDir, 'cb01'), 'utf8'));
     assert.ok(!/\/[a-z$*+-]+\b/.test(text.split('\n')[0]), 'no tags left');
   });
@@ -34,14 +38,19 @@ describe('Brown corpus', () => {
 
 describe('tokenizers', () => {
   const text = 'Crème brûlée à Zürich — naïve café. 東京で寿司を食べた。 Emoji: 🧪🚀👩‍💻! <|endoftext|> stays text.';
-  const specs: TokenizerSpec[] = [...TIKTOKEN_NAMES.map((name) => ({ kind: 'tiktoken' as const, name })), { kind: 'byte' }, { kind: 'char', symbols: charSymbols(text) }];
+  const specs: TokenizerSpec[] = [
+    ...TIKTOKEN_NAMES.map((name) => ({ kind: 'tiktoken' as const, name })),
+    { kind: 'byte' },
+    { kind: 'char', symbols: charSymbols(text) },
+  ];
   for (const spec of specs) {
     it(`${spec.kind === 'tiktoken' ? spec.name : spec.kind} round-trips accents, CJK and emoji`, () => {
       const tokenizer = createTokenizer(spec);
       const ids = tokenizer.encode(text);
       assert.equal(tokenizer.decode(ids), text);
       assert.ok(ids.every((id) => id >= 0 && id < tokenizer.vocabSize));
-      if (tokenizer.endOfText !== undefined) assert.ok(!ids.includes(tokenizer.endOfText), 'literal <|endoftext|> is not the special token');
+      if (tokenizer.endOfText !== undefined)
+        assert.ok(!ids.includes(tokenizer.endOfText), 'literal <|endoftext|> is not the special token');
       tokenizer.free();
     });
   }
@@ -57,7 +66,10 @@ describe('difft prepare', () => {
     const dir = scratch();
     mkdirSync(join(dir, 'texts', 'sub'), { recursive: true });
     for (let i = 0; i < 30; i++)
-      writeFileSync(join(dir, 'texts', i % 2 ? 'sub' : '', `doc${String(i).padStart(2, '0')}.txt`), `Document ${i}. ${'lorem ipsum dolor sit amet, '.repeat(40 + i)}\n`);
+      writeFileSync(
+        join(dir, 'texts', i % 2 ? 'sub' : '', `doc${String(i).padStart(2, '0')}.txt`),
+        `Document ${i}. ${'lorem ipsum dolor sit amet, '.repeat(40 + i)}\n`,
+      );
     return dir;
   };
 
@@ -93,7 +105,12 @@ describe('difft prepare', () => {
     const valText = 'Held-out text: only here.\n'.repeat(20);
     writeFileSync(join(dir, 'train.txt'), trainText);
     writeFileSync(join(dir, 'valid.txt'), valText);
-    const prepared = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') });
+    const prepared = await prepareDataset({
+      sources: [join(dir, 'train.txt')],
+      valSources: [join(dir, 'valid.txt')],
+      tokenizer: 'byte',
+      dataRoot: join(dir, 'data'),
+    });
     const { manifest } = prepared;
     // byte tokens are the UTF-8 bytes: each split holds exactly its own file
     const dataset = TokenDataset.open(prepared.dir);
@@ -102,17 +119,34 @@ describe('difft prepare', () => {
     assert.deepEqual(Buffer.from(dataset.train.slice(0, dataset.train.length)), Buffer.from(trainText));
     assert.equal(manifest.splits.val.bytes, Buffer.byteLength(valText));
     assert.equal(manifest.valFraction, 0);
-    assert.deepEqual(manifest.valSources, [{ source: join(dir, 'valid.txt'), files: 1, bytes: Buffer.byteLength(valText) }]);
+    assert.deepEqual(manifest.valSources, [
+      { source: join(dir, 'valid.txt'), files: 1, bytes: Buffer.byteLength(valText) },
+    ]);
     // a different validation file is a different dataset
     writeFileSync(join(dir, 'valid.txt'), `${valText}one more line\n`);
-    const changed = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') });
+    const changed = await prepareDataset({
+      sources: [join(dir, 'train.txt')],
+      valSources: [join(dir, 'valid.txt')],
+      tokenizer: 'byte',
+      dataRoot: join(dir, 'data'),
+    });
     assert.notEqual(changed.manifest.key, manifest.key);
     assert.equal(changed.reused, false);
     // char vocabularies come from the training text only: the validation split's own characters are unknown
-    const chars = await prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'valid.txt')], tokenizer: 'char', dataRoot: join(dir, 'data') });
+    const chars = await prepareDataset({
+      sources: [join(dir, 'train.txt')],
+      valSources: [join(dir, 'valid.txt')],
+      tokenizer: 'char',
+      dataRoot: join(dir, 'data'),
+    });
     assert.ok(chars.manifest.tokenizer.kind === 'char' && !chars.manifest.tokenizer.symbols.includes(':'));
     await assert.rejects(
-      prepareDataset({ sources: [join(dir, 'train.txt')], valSources: [join(dir, 'missing.txt')], tokenizer: 'byte', dataRoot: join(dir, 'data') }),
+      prepareDataset({
+        sources: [join(dir, 'train.txt')],
+        valSources: [join(dir, 'missing.txt')],
+        tokenizer: 'byte',
+        dataRoot: join(dir, 'data'),
+      }),
       /corpus path not found: .*missing\.txt/,
     );
   });
@@ -121,7 +155,8 @@ describe('difft prepare', () => {
     const dir = scratch();
     const value = (i: number) => (i * 7919 + 13) % 65536;
     const writer = new ShardWriter(dir, 'train', 'uint16', 70_000);
-    for (let start = 0; start < 300_000; start += 12_345) writer.write(Array.from({ length: Math.min(12_345, 300_000 - start) }, (_, k) => value(start + k)));
+    for (let start = 0; start < 300_000; start += 12_345)
+      writer.write(Array.from({ length: Math.min(12_345, 300_000 - start) }, (_, k) => value(start + k)));
     writer.finish();
     assert.equal(writer.shards.length, 5);
     const tokens = new ShardedTokens(dir, writer.shards, 'uint16');
@@ -142,7 +177,10 @@ describe('difft prepare', () => {
     }
     tokens.close();
     writeFileSync(join(dir, writer.shards[2].file), Buffer.alloc(10));
-    assert.throws(() => new ShardedTokens(dir, writer.shards, 'uint16'), /train-000002\.bin: 10 bytes, expected 140000 \(70000 tokens\): the dataset is damaged; prepare it again/);
+    assert.throws(
+      () => new ShardedTokens(dir, writer.shards, 'uint16'),
+      /train-000002\.bin: 10 bytes, expected 140000 \(70000 tokens\): the dataset is damaged; prepare it again/,
+    );
   });
 
   it('sends every (1/f)-th section to validation', () => {
@@ -161,20 +199,46 @@ describe('difft prepare', () => {
     );
     assert.ok(!existsSync(out) && !readdirSync(dir).some((name) => name.includes('.tmp-')));
     const warnings: string[] = [];
-    await prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'byte', out, valFraction: 0.1, onWarning: (w) => warnings.push(w) });
+    await prepareDataset({
+      sources: [join(dir, 'texts')],
+      tokenizer: 'byte',
+      out,
+      valFraction: 0.1,
+      onWarning: (w) => warnings.push(w),
+    });
     assert.ok(warnings.some((w) => /blob\.bin: binary file/.test(w)));
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'latin1.txt')], tokenizer: 'byte', onBadFile: 'stop', out: join(dir, 'x') }), /latin1\.txt: not valid UTF-8/);
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'missing.txt')], tokenizer: 'byte' }), /corpus path not found: .*missing\.txt/);
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'sentencepiece' }), /unknown tokenizer "sentencepiece": use one of gpt2/);
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'latin1.txt')], tokenizer: 'byte', onBadFile: 'stop', out: join(dir, 'x') }),
+      /latin1\.txt: not valid UTF-8/,
+    );
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'missing.txt')], tokenizer: 'byte' }),
+      /corpus path not found: .*missing\.txt/,
+    );
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'texts')], tokenizer: 'sentencepiece' }),
+      /unknown tokenizer "sentencepiece": use one of gpt2/,
+    );
     writeFileSync(join(dir, 'empty.txt'), '');
-    await assert.rejects(prepareDataset({ sources: [join(dir, 'empty.txt')], tokenizer: 'byte', out: join(dir, 'e') }), /contains no text/);
+    await assert.rejects(
+      prepareDataset({ sources: [join(dir, 'empty.txt')], tokenizer: 'byte', out: join(dir, 'e') }),
+      /contains no text/,
+    );
   });
 
   it('reads JSONL records by field and the built-in brown corpus', async () => {
     const dir = scratch();
-    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: i, body: `record ${i}: ${'text '.repeat(50)}` }));
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ id: i, body: `record ${i}: ${'text '.repeat(50)}` }),
+    );
     writeFileSync(join(dir, 'records.jsonl'), `${lines.join('\n')}\n`);
-    const jsonl = await prepareDataset({ sources: [join(dir, 'records.jsonl')], tokenizer: 'byte', textField: 'body', valFraction: 0.1, out: join(dir, 'j') });
+    const jsonl = await prepareDataset({
+      sources: [join(dir, 'records.jsonl')],
+      tokenizer: 'byte',
+      textField: 'body',
+      valFraction: 0.1,
+      out: join(dir, 'j'),
+    });
     assert.ok(jsonl.manifest.splits.train.tokens > 0 && jsonl.manifest.splits.val.tokens > 0);
     const brown = await prepareDataset({ sources: ['brown'], tokenizer: 'byte', out: join(dir, 'b') });
     assert.equal(brown.manifest.sources[0].files, 500);
@@ -241,6 +305,9 @@ describe('batches', () => {
   });
 
   it('a split shorter than one window is a clear error', () => {
-    assert.throws(() => new BatchSampler(tokens.slice(0, 10), 2, 16, 1), /training split has 10 tokens, fewer than one window of 17/);
+    assert.throws(
+      () => new BatchSampler(tokens.slice(0, 10), 2, 16, 1),
+      /training split has 10 tokens, fewer than one window of 17/,
+    );
   });
 });

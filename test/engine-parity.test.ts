@@ -8,7 +8,7 @@ import type { EngineName } from '../src/backend/engines.js';
 import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { readMetrics } from '../src/train/metrics.js';
-import { createOptimizer, trainStep } from '../src/train/step.js';
+import { createOptimizer, Trainer } from '../src/train/step.js';
 import { REPO_ROOT, difft } from './helpers/cli.js';
 import { FAST_ENGINES } from './helpers/engines.js';
 import { patternBatches } from './helpers/pattern.js';
@@ -27,13 +27,21 @@ async function onBoth<T>(name: EngineName, f: () => T): Promise<{ cpu: T; other:
  * A batched matrix product written out with loops, batch axes broadcast numpy-style — independent
  * of every tfjs kernel (tfjs's own cpu kernel gets mutual broadcasting, [2,1]·[3], wrong).
  */
-function productByHand(a: number[], aShape: number[], b: number[], bShape: number[], transposeA: boolean, transposeB: boolean) {
+function productByHand(
+  a: number[],
+  aShape: number[],
+  b: number[],
+  bShape: number[],
+  transposeA: boolean,
+  transposeB: boolean,
+) {
   const matrix = (shape: number[], transpose: boolean) => {
     const [r, c] = shape.slice(-2);
     return {
       rows: transpose ? c : r,
       cols: transpose ? r : c,
-      at: (data: number[], entry: number, i: number, j: number) => data[entry * r * c + (transpose ? j * c + i : i * c + j)],
+      at: (data: number[], entry: number, i: number, j: number) =>
+        data[entry * r * c + (transpose ? j * c + i : i * c + j)],
     };
   };
   const left = matrix(aShape, transposeA);
@@ -44,7 +52,8 @@ function productByHand(a: number[], aShape: number[], b: number[], bShape: numbe
   const padA = [...Array(rank - batchA.length).fill(1), ...batchA];
   const padB = [...Array(rank - batchB.length).fill(1), ...batchB];
   const batch = padA.map((n, i) => Math.max(n, padB[i]));
-  const entryOf = (pad: number[], index: number[]) => index.reduce((flat, position, axis) => flat * pad[axis] + (pad[axis] === 1 ? 0 : position), 0);
+  const entryOf = (pad: number[], index: number[]) =>
+    index.reduce((flat, position, axis) => flat * pad[axis] + (pad[axis] === 1 ? 0 : position), 0);
   const out: number[] = [];
   const total = batch.reduce((x, y) => x * y, 1);
   for (let flat = 0; flat < total; flat++) {
@@ -110,11 +119,18 @@ for (const name of FAST_ENGINES) {
         });
         const label = `${JSON.stringify(aShape)}${transposeA ? 'ᵀ' : ''}·${JSON.stringify(bShape)}${transposeB ? 'ᵀ' : ''}`;
         assert.deepEqual(got.shape, expected.shape, label);
-        assert.ok(maxAbsDiff(got.values, expected.values) < 1e-5, `${label}: ${maxAbsDiff(got.values, expected.values)}`);
+        assert.ok(
+          maxAbsDiff(got.values, expected.values) < 1e-5,
+          `${label}: ${maxAbsDiff(got.values, expected.values)}`,
+        );
       }
       const values = [...Array(15).keys()].map((i) => Math.sin(i));
       const { cpu, other } = await onBoth(name, () =>
-        tf.tidy(() => Array.from(tf.unsortedSegmentSum(tf.tensor2d(values, [5, 3]), tf.tensor1d([2, 0, 2, 1, 3], 'int32'), 4).dataSync())),
+        tf.tidy(() =>
+          Array.from(
+            tf.unsortedSegmentSum(tf.tensor2d(values, [5, 3]), tf.tensor1d([2, 0, 2, 1, 3], 'int32'), 4).dataSync(),
+          ),
+        ),
       );
       assert.ok(maxAbsDiff(cpu, other) < 1e-6);
       // splits and unstacks: contiguous pieces (1-D, or only length-1 axes before the axis) and strided ones
@@ -159,10 +175,12 @@ for (const name of FAST_ENGINES) {
       const runOnce = () => {
         const model = Decoder.create(config, 5);
         const optimizer = createOptimizer(model);
+        const trainer = new Trainer(model, optimizer);
         const batch = patternBatches(4, config.seqLen, 1)();
         const losses: number[] = [];
-        for (let step = 0; step < 3; step++) losses.push(trainStep(model, optimizer, [batch], 1e-2, 1).loss);
+        for (let step = 0; step < 3; step++) losses.push(trainer.step([batch], 1e-2, 1).loss);
         tf.dispose([batch.inputs, batch.targets]);
+        trainer.dispose();
         optimizer.dispose();
         model.dispose();
         return losses;
@@ -177,17 +195,19 @@ for (const name of FAST_ENGINES) {
         const config = tinyConfig({ attention, vocabSize: 4, width: 32, heads: 4, layers: 2, seqLen: 16 });
         const model = Decoder.create(config, 1);
         const optimizer = createOptimizer(model, { weightDecay: 0 });
+        const trainer = new Trainer(model, optimizer);
         const next = patternBatches(8, config.seqLen, 2);
         let loss = Infinity;
         for (let step = 0; step < 200; step++) {
           const batch = next();
           const lr = 1e-2 * Math.min(1, (step + 1) / 20); // short warm-up
-          const result = trainStep(model, optimizer, [batch], lr, 1);
+          const result = trainer.step([batch], lr, 1);
           if (step >= 190) loss = Math.min(loss, result.loss);
           tf.dispose([batch.inputs, batch.targets]);
         }
         // the first position of a window is ambiguous (0 is followed by 1, 2 or 3): ≈ 0.03 nats is irreducible
         assert.ok(loss < 0.1, `${attention}: loss ${loss}`);
+        trainer.dispose();
         optimizer.dispose();
         model.dispose();
       });
@@ -196,7 +216,17 @@ for (const name of FAST_ENGINES) {
     it('runs `difft train` on the tiny config from start to finish', () => {
       const scratch = mkdtempSync(join(tmpdir(), `difft-${name}-`));
       const out = join(scratch, 'run');
-      const result = difft(['train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--backend', name, '--out', out, '--set', `data.dir=${join(scratch, 'data')}`]);
+      const result = difft([
+        'train',
+        '--config',
+        join(REPO_ROOT, 'configs/tiny.yaml'),
+        '--backend',
+        name,
+        '--out',
+        out,
+        '--set',
+        `data.dir=${join(scratch, 'data')}`,
+      ]);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout + result.stderr, new RegExp(`engine: ${name}`));
       const records = readMetrics(join(out, 'metrics.jsonl'));

@@ -24,21 +24,34 @@ describe('engines', () => {
     const choice = await useEngine('auto');
     assert.equal(choice.name, first.name);
     assert.equal(tf.getBackend(), first.name);
-    for (const skipped of engines.slice(0, engines.indexOf(first))) assert.match(choice.summary, new RegExp(`skipped.*${skipped.name}`));
+    for (const skipped of engines.slice(0, engines.indexOf(first)))
+      assert.match(choice.summary, new RegExp(`skipped.*${skipped.name}`));
   });
 
   it('an engine that cannot load is a UserError that says how to get it', async (t) => {
     const engines = await listEngines();
     const missing = engines.filter((e) => !e.available);
     if (missing.length === 0) return t.skip('every engine loads on this machine');
-    const hints: Record<string, RegExp> = { tensorflow: /npx difft setup tensorflow/, webgpu: /webgpu/, wasm: /npm install/, cpu: /npm install/ };
+    const hints: Record<string, RegExp> = {
+      tensorflow: /npx difft setup tensorflow/,
+      webgpu: /webgpu/,
+      wasm: /npm install/,
+      cpu: /npm install/,
+    };
     for (const engine of missing) {
-      await assert.rejects(useEngine(engine.name), (error: Error) => error instanceof UserError && error.message.includes(engine.detail) && hints[engine.name].test(error.message));
+      await assert.rejects(
+        useEngine(engine.name),
+        (error: Error) =>
+          error instanceof UserError && error.message.includes(engine.detail) && hints[engine.name].test(error.message),
+      );
     }
   });
 
   it('an unknown engine name is a UserError listing the accepted ones', async () => {
-    await assert.rejects(useEngine('cuda' as EngineName), /unknown backend "cuda": use one of auto, tensorflow, webgpu, wasm, cpu/);
+    await assert.rejects(
+      useEngine('cuda' as EngineName),
+      /unknown backend "cuda": use one of auto, tensorflow, webgpu, wasm, cpu/,
+    );
   });
 
   it('honours a thread count for the native engine and refuses a bad one', async () => {
@@ -84,6 +97,9 @@ describe('difft setup tensorflow', () => {
     if (!TEST_ENGINES.includes('tensorflow')) return t.skip('the tensorflow engine is not built here');
     const again = difft(['setup', 'tensorflow']);
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stdout, /tensorflow engine ready: @tensorflow\/tfjs-node, TensorFlow [\d.]+ \(already installed, nothing to do\)/);
+    assert.match(
+      again.stdout,
+      /tensorflow engine ready: @tensorflow\/tfjs-node, TensorFlow [\d.]+ \(already installed, nothing to do\)/,
+    );
   });
 });

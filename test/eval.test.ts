@@ -10,14 +10,14 @@ import { ATTENTIONS } from '../src/config/model.js';
 import { TokenDataset } from '../src/data/dataset.js';
 import { evaluationSet } from '../src/data/eval-set.js';
 import { evaluateCheckpoint } from '../src/eval/evaluate.js';
-import { generateIds, generateText } from '../src/eval/generate.js';
-import { checkpointInfo } from '../src/eval/info.js';
-import { sampleToken } from '../src/eval/sample.js';
+import { generateIds, generateText } from '../src/generate/generate.js';
+import { checkpointInfo } from '../src/inspect/info.js';
+import { sampleToken } from '../src/generate/sample.js';
 import { UserError } from '../src/errors.js';
 import { Decoder } from '../src/model/decoder.js';
 import { train } from '../src/train/loop.js';
 import { readMetrics } from '../src/train/metrics.js';
-import { createOptimizer, trainStep } from '../src/train/step.js';
+import { createOptimizer, Trainer } from '../src/train/step.js';
 import { difft, REPO_ROOT } from './helpers/cli.js';
 import { PATTERN, patternBatches } from './helpers/pattern.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
@@ -60,16 +60,18 @@ describe('generation', () => {
     const config = tinyConfig({ attention: 'diff', vocabSize: 4, width: 32, heads: 4, layers: 2, seqLen: 16 });
     const model = Decoder.create(config, 1);
     const optimizer = createOptimizer(model, { weightDecay: 0 });
+    const trainer = new Trainer(model, optimizer);
     const next = patternBatches(8, config.seqLen, 2);
     for (let step = 0; step < 150; step++) {
       const batch = next();
-      trainStep(model, optimizer, [batch], 1e-2 * Math.min(1, (step + 1) / 20), 1);
+      trainer.step([batch], 1e-2 * Math.min(1, (step + 1) / 20), 1);
       tf.dispose([batch.inputs, batch.targets]);
     }
     const prompt = [...PATTERN, ...PATTERN.slice(0, 3)];
     const continued = generateIds(model, prompt, { temperature: 0, maxTokens: 13, seed: 0 });
     const expected = Array.from({ length: 13 }, (_, i) => PATTERN[(3 + i) % PATTERN.length]);
     assert.deepEqual(continued, expected);
+    trainer.dispose();
     optimizer.dispose();
     model.dispose();
   });
@@ -110,7 +112,12 @@ describe('eval, info and damaged checkpoints', () => {
     let total = 0;
     let count = 0;
     for (const batch of windows.batches()) {
-      const logits = tf.tidy(() => model.forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32')).logits.arraySync() as number[][][]);
+      const logits = tf.tidy(
+        () =>
+          model
+            .forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32'))
+            .logits.arraySync() as number[][][],
+      );
       logits.flat().forEach((row, i) => {
         const largest = Math.max(...row);
         const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
@@ -133,7 +140,10 @@ describe('eval, info and damaged checkpoints', () => {
     assert.equal(logged.step, 20);
     const result = await evaluateCheckpoint(runDir, { maxTokens: 512 });
     assert.equal(result.step, 20);
-    assert.ok(logged.type === 'eval' && Math.abs(result.loss - logged.valLoss) < 1e-5, `${result.loss} vs ${logged.type === 'eval' && logged.valLoss}`);
+    assert.ok(
+      logged.type === 'eval' && Math.abs(result.loss - logged.valLoss) < 1e-5,
+      `${result.loss} vs ${logged.type === 'eval' && logged.valLoss}`,
+    );
     assert.ok(Math.abs(result.bitsPerByte - (logged.type === 'eval' ? logged.valBitsPerByte : 0)) < 1e-5);
     // on a file of our own, with the checkpoint's tokenizer
     const file = join(scratch(), 'own.txt');
@@ -144,7 +154,14 @@ describe('eval, info and damaged checkpoints', () => {
 
   it('eval scores checkpoints of runs with different seeds on the same tokens', async () => {
     const otherRun = join(scratch(), 'other');
-    await train({ config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`, 'train.seed=7', 'train.steps=2']), out: otherRun });
+    await train({
+      config: loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [
+        `data.dir=${dataDir}`,
+        'train.seed=7',
+        'train.steps=2',
+      ]),
+      out: otherRun,
+    });
     const cli = difft(['eval', runDir, otherRun, '--max-tokens', '256', '--backend', 'cpu', '--json']);
     assert.equal(cli.status, 0, cli.stderr);
     const [a, b] = JSON.parse(cli.stdout) as { fingerprint: string; tokens: number; loss: number }[];
@@ -157,7 +174,11 @@ describe('eval, info and damaged checkpoints', () => {
       .at(-1)!;
     assert.ok(logged.type === 'eval' && logged.evalTokens === 512);
     const other = difft(['eval', runDir, '--max-tokens', '256', '--seed', '5', '--backend', 'cpu', '--json']);
-    assert.notEqual((JSON.parse(other.stdout) as { fingerprint: string }[])[0].fingerprint, a.fingerprint, 'another seed, another subset');
+    assert.notEqual(
+      (JSON.parse(other.stdout) as { fingerprint: string }[])[0].fingerprint,
+      a.fingerprint,
+      'another seed, another subset',
+    );
   });
 
   it('info reports progress, parameters and λ', () => {
@@ -173,7 +194,12 @@ describe('eval, info and damaged checkpoints', () => {
 
   it('generate streams text from a checkpoint and refuses what the tokenizer cannot encode', () => {
     let streamed = '';
-    const text = generateText(runDir, 'The ', { maxTokens: 12, temperature: 0.8, seed: 1, onText: (t) => (streamed += t) });
+    const text = generateText(runDir, 'The ', {
+      maxTokens: 12,
+      temperature: 0.8,
+      seed: 1,
+      onText: (t) => (streamed += t),
+    });
     assert.equal(streamed, text);
     const cli = difft(['generate', runDir, '--prompt', 'The jury', '--max-tokens', '10', '--backend', 'cpu']);
     assert.equal(cli.status, 0, cli.stderr);
@@ -189,7 +215,8 @@ describe('eval, info and damaged checkpoints', () => {
     writeFileSync(file, bytes);
     assert.throws(
       () => loadModel(readCheckpoint(copy)),
-      (e: Error) => e instanceof UserError && /model\.safetensors: damaged weight file \(checksum mismatch\)/.test(e.message),
+      (e: Error) =>
+        e instanceof UserError && /model\.safetensors: damaged weight file \(checksum mismatch\)/.test(e.message),
     );
     writeFileSync(file, bytes.subarray(0, bytes.length - 10));
     assert.throws(() => loadModel(readCheckpoint(copy)), /damaged weight file/);

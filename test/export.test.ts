@@ -5,7 +5,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { CHECKPOINT_FORMAT, DIFFT_VERSION, loadModel, readCheckpoint, saveCheckpoint } from '../src/checkpoint/checkpoint.js';
+import {
+  CHECKPOINT_FORMAT,
+  DIFFT_VERSION,
+  loadModel,
+  readCheckpoint,
+  saveCheckpoint,
+} from '../src/checkpoint/checkpoint.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { resolveConfig } from '../src/config/load.js';
 import type { Attention } from '../src/config/model.js';
@@ -28,7 +34,11 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'difft-export-'));
 before(() => engine('cpu'));
 
 /** A checkpoint of a tiny model with every parameter (λ, norms, subln included) far from its initialisation. */
-function scrambledCheckpoint(attention: Attention, kvHeads: number, tieEmbeddings: boolean): { dir: string; model: Decoder } {
+function scrambledCheckpoint(
+  attention: Attention,
+  kvHeads: number,
+  tieEmbeddings: boolean,
+): { dir: string; model: Decoder } {
   const model = Decoder.create(tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8 }), 3);
   scrambleParameters(model.params, 11);
   const optimizer = createOptimizer(model);
@@ -46,7 +56,15 @@ function scrambledCheckpoint(attention: Attention, kvHeads: number, tieEmbedding
       tokenizer: { kind: 'byte' },
       dataset: { dir: 'none', key: 'none' },
     },
-    { step: 1, tokens: 0, lr: 0, optimizerStep: 0, sampler: { seed: 0, rng: 0, batches: 0 }, elapsedSeconds: 0, engine: 'cpu' },
+    {
+      step: 1,
+      tokens: 0,
+      lr: 0,
+      optimizerStep: 0,
+      sampler: { seed: 0, rng: 0, batches: 0 },
+      elapsedSeconds: 0,
+      engine: 'cpu',
+    },
   );
   tf.dispose(moments);
   optimizer.dispose();
@@ -72,7 +90,10 @@ describe('difft export --format hf', () => {
       const out = join(scratch(), 'hf');
       const result = exportHf(dir, out);
       assert.equal(result.architecture, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
-      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as HfConfig & { architectures: string[]; vocab_size: number };
+      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as HfConfig & {
+        architectures: string[];
+        vocab_size: number;
+      };
       assert.equal(config.model_type, attention === 'diff' ? 'diffllama' : 'llama');
       assert.equal(config.num_key_value_heads, kvHeads);
       const { tensors } = readSafetensors(join(out, 'model.safetensors'));
@@ -96,8 +117,12 @@ describe('difft export --format hf', () => {
       const imported = loadModel(readCheckpoint(back.checkpoint));
       assert.deepEqual(imported.config, model.config);
       const tokens = tf.tensor2d([[3, 1, 4, 1, 5, 9, 2, 6]], undefined, 'int32');
-      const [original, again] = tf.tidy(() => [model.forward(tokens).logits.dataSync(), imported.forward(tokens).logits.dataSync()]);
-      if (attention === 'standard') assert.deepEqual(Array.from(again), Array.from(original), 'a permutation there and back: the same bits');
+      const [original, again] = tf.tidy(() => [
+        model.forward(tokens).logits.dataSync(),
+        imported.forward(tokens).logits.dataSync(),
+      ]);
+      if (attention === 'standard')
+        assert.deepEqual(Array.from(again), Array.from(original), 'a permutation there and back: the same bits');
       else {
         // diff: subln's weight comes back folded into out_proj (subln = 1): equal up to float32 rounding
         const scale = Math.max(...Array.from(original, Math.abs));
@@ -115,15 +140,22 @@ describe('difft export --format hf', () => {
     const out = join(scratch(), 'hf');
     exportHf(dir, out);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    const write = (changes: Record<string, unknown>) => writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, ...changes }));
+    const write = (changes: Record<string, unknown>) =>
+      writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, ...changes }));
     write({ architectures: ['MistralForCausalLM'] });
-    assert.throws(() => importHf(out, join(scratch(), 'x')), /architectures \["MistralForCausalLM"\]: difft imports LlamaForCausalLM/);
+    assert.throws(
+      () => importHf(out, join(scratch(), 'x')),
+      /architectures \["MistralForCausalLM"\]: difft imports LlamaForCausalLM/,
+    );
     write({ rope_scaling: { rope_type: 'llama3' } });
     assert.throws(() => importHf(out, join(scratch(), 'x')), /rope_scaling is set/);
     write({ intermediate_size: 7 });
     assert.throws(() => importHf(out, join(scratch(), 'x')), /intermediate_size 7/);
     write({ difft: undefined });
-    assert.throws(() => importHf(out, join(scratch(), 'x')), /was not written by difft: name its tokenizer with --tokenizer/);
+    assert.throws(
+      () => importHf(out, join(scratch(), 'x')),
+      /was not written by difft: name its tokenizer with --tokenizer/,
+    );
     assert.ok(importHf(out, join(scratch(), 'x'), { tokenizer: 'byte' }).checkpoint);
   });
 
@@ -138,7 +170,9 @@ describe('difft export --format hf', () => {
       const out = join(scratch(), 'hf');
       exportHf(dir, out);
       const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
-      const run = spawnSync(python!, [join(REPO_ROOT, 'scripts/hf-logits.py'), out, JSON.stringify(tokens)], { encoding: 'utf8' });
+      const run = spawnSync(python!, [join(REPO_ROOT, 'scripts/hf-logits.py'), out, JSON.stringify(tokens)], {
+        encoding: 'utf8',
+      });
       assert.equal(run.status, 0, run.stderr);
       const result = JSON.parse(run.stdout) as { class: string; logits: number[][] };
       assert.equal(result.class, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');

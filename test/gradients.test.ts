@@ -13,7 +13,15 @@ for (const name of TEST_ENGINES)
     for (const attention of ATTENTIONS) {
       it(attention, async () => {
         await engine(name);
-        const config = tinyConfig({ attention, layers: 1, width: 8, heads: 2, seqLen: 4, vocabSize: 5, ffnMultiple: 4 });
+        const config = tinyConfig({
+          attention,
+          layers: 1,
+          width: 8,
+          heads: 2,
+          seqLen: 4,
+          vocabSize: 5,
+          ffnMultiple: 4,
+        });
         const model = Decoder.create(config, 3);
         scrambleParameters(model.params, 4, 0.5);
         const inputs = randomTokens(2, config.seqLen, config.vocabSize, 1);
@@ -21,9 +29,13 @@ for (const name of TEST_ENGINES)
         const lossValue = () => tf.tidy(() => model.loss(inputs, targets).dataSync()[0]);
         const gradByName = tf.tidy(() => {
           const { grads } = lossAndGradients(model, { inputs, targets });
-          return Object.fromEntries(Object.entries(grads).map(([name, grad]) => [name, grad.dataSync() as Float32Array]));
+          return Object.fromEntries(
+            Object.entries(grads).map(([name, grad]) => [name, grad.dataSync() as Float32Array]),
+          );
         });
-        const names = Object.keys(model.params).filter((name) => name.startsWith('layers.0.attn.') || name === 'embed.weight');
+        const names = Object.keys(model.params).filter(
+          (name) => name.startsWith('layers.0.attn.') || name === 'embed.weight',
+        );
 
         const eps = 1e-2;
         let checked = 0;
@@ -40,7 +52,10 @@ for (const name of TEST_ENGINES)
             const numeric = (at(eps) - at(-eps)) / (2 * eps);
             variable.assign(tf.tensor(values, variable.shape));
             const analytic = gradByName[name][i];
-            assert.ok(Math.abs(numeric - analytic) < 2e-3 + 2e-2 * Math.abs(analytic), `${name}[${i}]: analytic ${analytic}, numeric ${numeric}`);
+            assert.ok(
+              Math.abs(numeric - analytic) < 2e-3 + 2e-2 * Math.abs(analytic),
+              `${name}[${i}]: analytic ${analytic}, numeric ${numeric}`,
+            );
             if (Math.abs(analytic) > 1e-2) checked++;
           }
         }

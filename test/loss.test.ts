@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { crossEntropy } from '../src/model/decoder.js';
-import { bitsPerByte } from '../src/model/evaluate.js';
+import { crossEntropy } from '../src/model/loss.js';
+import { bitsPerByte } from '../src/eval/loss.js';
 import { engine } from './helpers/setup.js';
 
 before(() => engine('cpu'));
@@ -22,7 +22,8 @@ function largestInt32Input(f: () => void): number {
       kernelFunc: (args) => {
         for (const input of Object.values(args.inputs)) {
           if (input?.dtype !== 'int32') continue;
-          for (const value of (args.backend as tf.KernelBackend).readSync(input.dataId) as Int32Array) largest = Math.max(largest, value);
+          for (const value of (args.backend as tf.KernelBackend).readSync(input.dataId) as Int32Array)
+            largest = Math.max(largest, value);
         }
         return config.kernelFunc(args);
       },
@@ -41,7 +42,8 @@ function largestInt32Input(f: () => void): number {
 
 describe('the loss', () => {
   it('cross-entropy and its gradient equal values computed by hand', () => {
-    // row 1: logits 1, 2, 3, target 2: log(e + e² + e³) − 3 = 0.4076060; row 2: logits 0, 0, 0, target 1: log 3 = 1.0986123
+    // row 1: logits 1, 2, 3, target 2: log(e + e² + e³) − 3 = 0.4076060; row 2: logits 0, 0, 0, target 1: log 3 =
+    // 1.0986123
     const logits = tf.tensor3d([
       [
         [1, 2, 3],
@@ -56,7 +58,9 @@ describe('the loss', () => {
       .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets))(logits)
       .dataSync();
     const expected = [0.0900306 / 2, 0.2447285 / 2, (0.665241 - 1) / 2, 1 / 6, (1 / 3 - 1) / 2, 1 / 6];
-    expected.forEach((value, i) => void assert.ok(Math.abs(grad[i] - value) < 1e-6, `gradient ${i}: ${grad[i]} vs ${value}`));
+    expected.forEach(
+      (value, i) => void assert.ok(Math.abs(grad[i] - value) < 1e-6, `gradient ${i}: ${grad[i]} vs ${value}`),
+    );
     tf.dispose([logits, targets]);
   });
 
@@ -84,7 +88,10 @@ describe('the loss', () => {
     const limit = 7 * vocab - 1;
     let chunked: number[] = [];
     const largest = largestInt32Input(() => (chunked = lossAndGradient(limit)));
-    assert.ok(largest <= limit, `an int32 input reached ${largest}, beyond the limit ${limit} (rows·vocab = ${rows * vocab})`);
+    assert.ok(
+      largest <= limit,
+      `an int32 input reached ${largest}, beyond the limit ${limit} (rows·vocab = ${rows * vocab})`,
+    );
     assert.ok(Math.abs(chunked[0] - whole[0]) < 1e-6, `loss ${chunked[0]} vs ${whole[0]}`);
     assert.ok(
       chunked.every((value, i) => Math.abs(value - whole[i]) < 1e-7),
@@ -93,7 +100,8 @@ describe('the loss', () => {
     // and the loss of the whole batch is the mean of per-row values computed here from the logits
     const values = logits.arraySync().flat();
     const ids = targets.arraySync().flat();
-    const byHand = values.reduce((sum, row, i) => sum + Math.log(row.reduce((s, x) => s + Math.exp(x), 0)) - row[ids[i]], 0) / rows;
+    const byHand =
+      values.reduce((sum, row, i) => sum + Math.log(row.reduce((s, x) => s + Math.exp(x), 0)) - row[ids[i]], 0) / rows;
     assert.ok(Math.abs(whole[0] - byHand) < 1e-5, `${whole[0]} vs ${byHand}`);
     tf.dispose([logits, targets]);
   });

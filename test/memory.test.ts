@@ -16,7 +16,14 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'difft-memory-'));
 function measuredPeak(dataDir: string, overrides: string[], steps = 3): number {
   const loop = pathToFileURL(join(REPO_ROOT, 'dist/src/train/loop.js')).href;
   const load = pathToFileURL(join(REPO_ROOT, 'dist/src/config/load.js')).href;
-  const sets = JSON.stringify([...overrides, `data.dir=${dataDir}`, `train.steps=${steps}`, 'train.backend=wasm', 'eval.every=0', 'output.saveEvery=0']);
+  const sets = JSON.stringify([
+    ...overrides,
+    `data.dir=${dataDir}`,
+    `train.steps=${steps}`,
+    'train.backend=wasm',
+    'eval.every=0',
+    'output.saveEvery=0',
+  ]);
   const script = `const { train } = await import('${loop}'); const { loadConfig } = await import('${load}');
     await train({ config: loadConfig('default', ${sets}), out: '${join(scratch(), 'run')}' });
     process.stdout.write(String(process.resourceUsage().maxRSS * 1024));`;
@@ -28,7 +35,15 @@ function measuredPeak(dataDir: string, overrides: string[], steps = 3): number {
 describe('training memory', () => {
   it('the estimate adds up its terms (by hand, for a small model)', () => {
     // L 2, D 32, H 4, T 16, V 256, SwiGLU hidden 88 (8/3·32 = 85.3 → multiple of 8), batch 4, diff
-    const model = resolveModelConfig({ vocabSize: 256, layers: 2, width: 32, heads: 4, seqLen: 16, ffnMultiple: 8, attention: 'diff' });
+    const model = resolveModelConfig({
+      vocabSize: 256,
+      layers: 2,
+      width: 32,
+      heads: 4,
+      seqLen: 16,
+      ffnMultiple: 8,
+      attention: 'diff',
+    });
     const { parts, bytes } = estimateTrainingMemory(model, 4, 'wasm');
     assert.equal(parts.attentionMaps, 2 * 20 * 4 * 4 * 16 * 16 * 4); // L · 20 copies · B · H maps · T² · 4 bytes
     assert.equal(parts.activations, 2 * (16 * 64 * 32 + 6 * 64 * 88) * 4); // L · (16·BT·D + 6·BT·F) · 4
@@ -47,7 +62,11 @@ describe('training memory', () => {
     const dataDir = scratch();
     for (const overrides of [[], ['model.seqLen=384', 'train.batchSize=4']]) {
       const config = loadConfig('default', overrides);
-      const estimate = estimateTrainingMemory(resolveModelConfig({ ...config.model, vocabSize: 256 }), config.train.batchSize, 'wasm').bytes;
+      const estimate = estimateTrainingMemory(
+        resolveModelConfig({ ...config.model, vocabSize: 256 }),
+        config.train.batchSize,
+        'wasm',
+      ).bytes;
       const measured = measuredPeak(dataDir, overrides);
       const ratio = estimate / measured;
       process.stderr.write(
@@ -58,7 +77,17 @@ describe('training memory', () => {
   });
 
   it('a run that cannot fit is refused at once, with the estimate and the memory available', () => {
-    const result = difft(['train', '--set', 'model.seqLen=64000', '--set', 'model.width=4096', '--backend', 'wasm', '--set', `data.dir=${scratch()}`]);
+    const result = difft([
+      'train',
+      '--set',
+      'model.seqLen=64000',
+      '--set',
+      'model.width=4096',
+      '--backend',
+      'wasm',
+      '--set',
+      `data.dir=${scratch()}`,
+    ]);
     assert.equal(result.status, 2);
     assert.match(
       result.stderr,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EngineName } from '../src/backend/engines.js';
 import { ATTENTIONS, resolveModelConfig, type Attention } from '../src/config/model.js';
-import { diffLambdas, lambdaInit } from '../src/model/attention/diff.js';
+import { lambdaInit } from '../src/model/attention/diff.js';
 import { Decoder } from '../src/model/decoder.js';
 import { countParameters } from '../src/model/parameters.js';
 import { applyRope, createRopeTables, ropeWindow } from '../src/model/rope.js';
@@ -16,7 +16,9 @@ before(() => engine('cpu'));
 describe('λ_init', () => {
   it('is 0.8 − 0.6·exp(−0.3·l) for layers 0..5', () => {
     // computed independently (python: 0.8 - 0.6*math.exp(-0.3*l))
-    const expected = [0.2, 0.35550906759096934, 0.4707130183435842, 0.5560582041556406, 0.6192834728526788, 0.6661219039109422];
+    const expected = [
+      0.2, 0.35550906759096934, 0.4707130183435842, 0.5560582041556406, 0.6192834728526788, 0.6661219039109422,
+    ];
     expected.forEach((value, layer) => void assert.ok(Math.abs(lambdaInit(layer) - value) < 1e-12, `layer ${layer}`));
   });
 });
@@ -27,7 +29,9 @@ describe('parameter counts', () => {
     L = 3,
     V = 50;
   const d = D / H;
-  const count = (attention: Attention) => countParameters(resolveModelConfig({ attention, vocabSize: V, layers: L, width: D, heads: H, ffnMultiple: 16 })).total;
+  const count = (attention: Attention) =>
+    countParameters(resolveModelConfig({ attention, vocabSize: V, layers: L, width: D, heads: H, ffnMultiple: 16 }))
+      .total;
 
   it('standard matches a hand count', () => {
     const hidden = 176; // ceil(8·64/3 = 170.67) rounded up to a multiple of 16
@@ -59,7 +63,9 @@ describe('RoPE', () => {
       length = 5;
     const tables = createRopeTables(length, dim, 10000);
     const values = Array.from({ length: length * dim }, (_, i) => Math.sin(i + 1));
-    const rotated = tf.tidy(() => applyRope(tf.tensor(values, [1, length, 1, dim]), ropeWindow(tables, 0, length), tables.rotation).arraySync()) as number[][][][];
+    const rotated = tf.tidy(() =>
+      applyRope(tf.tensor(values, [1, length, 1, dim]), ropeWindow(tables, 0, length), tables.rotation).arraySync(),
+    ) as number[][][][];
     for (let t = 0; t < length; t++) {
       const expected = ropeByHand(values.slice(t * dim, (t + 1) * dim), t, 10000);
       assert.ok(maxAbsDiff(rotated[0][t][0], expected) < 1e-6, `position ${t}`);
@@ -71,7 +77,12 @@ describe('RoPE', () => {
 });
 
 /** Model logits and captured maps for sequence `b` against the float64 reference. */
-async function compareWithReference(engineName: EngineName, attention: Attention, kvHeads: number, tieEmbeddings = true) {
+async function compareWithReference(
+  engineName: EngineName,
+  attention: Attention,
+  kvHeads: number,
+  tieEmbeddings = true,
+) {
   await engine(engineName);
   const config = tinyConfig({ attention, kvHeads, heads: 4, tieEmbeddings });
   const model = Decoder.create(config, 7);
@@ -79,7 +90,10 @@ async function compareWithReference(engineName: EngineName, attention: Attention
   const tokens = randomTokens(2, config.seqLen, config.vocabSize, 5);
   const { logits, maps } = tf.tidy(() => {
     const result = model.forward(tokens, { capture: true });
-    return { logits: result.logits.arraySync(), maps: result.captures!.map((c) => Object.fromEntries(Object.entries(c.maps).map(([k, v]) => [k, v.arraySync()]))) };
+    return {
+      logits: result.logits.arraySync(),
+      maps: result.captures!.map((c) => Object.fromEntries(Object.entries(c.maps).map(([k, v]) => [k, v.arraySync()]))),
+    };
   });
   const weights = weightsOf(model.params);
   const tokenRows = tokens.arraySync();
@@ -122,13 +136,23 @@ describe('diff attention', () => {
     model.params['layers.0.attn.lambda_q1'].assign(tf.zeros([d]));
     model.params['layers.0.attn.lambda_q2'].assign(tf.tensor(unit.map((u) => u * root)));
     model.params['layers.0.attn.lambda_k2'].assign(tf.tensor(unit.map((u) => u * root)));
-    assert.ok(Math.abs(diffLambdas(model.params, config)[0]) < 1e-6);
-    scrambleParameters({ q: model.params['layers.0.attn.q_proj.weight'], k: model.params['layers.0.attn.k_proj.weight'], s: model.params['layers.0.attn.subln.weight'] }, 9);
+    assert.ok(Math.abs(model.diagnostics().lambdas![0]) < 1e-6);
+    scrambleParameters(
+      {
+        q: model.params['layers.0.attn.q_proj.weight'],
+        k: model.params['layers.0.attn.k_proj.weight'],
+        s: model.params['layers.0.attn.subln.weight'],
+      },
+      9,
+    );
 
     const tokens = randomTokens(1, config.seqLen, config.vocabSize, 1);
     const { differential, a1 } = tf.tidy(() => {
       const maps = model.forward(tokens, { capture: true }).captures![0].maps;
-      return { differential: maps.differential.arraySync() as number[][][][], a1: maps.a1.arraySync() as number[][][][] };
+      return {
+        differential: maps.differential.arraySync() as number[][][][],
+        a1: maps.a1.arraySync() as number[][][][],
+      };
     });
     // the differential map is A1 alone
     assert.ok(maxAbsDiff(differential.flat(3), a1.flat(3)) < 1e-7);
@@ -146,7 +170,9 @@ describe('diff attention', () => {
     for (const name of ['q_proj.weight', 'k_proj.weight']) {
       const weight = model.params[`layers.0.attn.${name}`];
       const [rows, cols] = weight.shape;
-      const redrawn = (weight.arraySync() as number[][]).map((row, r) => row.map((value, c) => (Math.floor(c / d) % 2 === 1 ? Math.sin(r * 31 + c * 7) : value)));
+      const redrawn = (weight.arraySync() as number[][]).map((row, r) =>
+        row.map((value, c) => (Math.floor(c / d) % 2 === 1 ? Math.sin(r * 31 + c * 7) : value)),
+      );
       assert.equal(redrawn.length * redrawn[0].length, rows * cols);
       weight.assign(tf.tensor2d(redrawn));
     }
@@ -160,11 +186,15 @@ describe('diff attention', () => {
     const config = tinyConfig({ attention: 'diff', layers: 3 });
     const model = Decoder.create(config, 4);
     const weights = weightsOf(model.params);
-    const dot = (a: string, b: string) => (weights[a] as number[]).reduce((s, v, i) => s + v * (weights[b] as number[])[i], 0);
+    const dot = (a: string, b: string) =>
+      (weights[a] as number[]).reduce((s, v, i) => s + v * (weights[b] as number[])[i], 0);
     const expected = [0, 1, 2].map(
-      (l) => Math.exp(dot(`layers.${l}.attn.lambda_q1`, `layers.${l}.attn.lambda_k1`)) - Math.exp(dot(`layers.${l}.attn.lambda_q2`, `layers.${l}.attn.lambda_k2`)) + lambdaInit(l),
+      (l) =>
+        Math.exp(dot(`layers.${l}.attn.lambda_q1`, `layers.${l}.attn.lambda_k1`)) -
+        Math.exp(dot(`layers.${l}.attn.lambda_q2`, `layers.${l}.attn.lambda_k2`)) +
+        lambdaInit(l),
     );
-    assert.ok(maxAbsDiff(diffLambdas(model.params, config), expected) < 1e-6);
+    assert.ok(maxAbsDiff(model.diagnostics().lambdas!, expected) < 1e-6);
     model.dispose();
   });
 });
@@ -176,13 +206,17 @@ describe('causality', () => {
       const model = Decoder.create(config, 11);
       scrambleParameters(model.params, 12);
       const base = randomTokens(1, config.seqLen, config.vocabSize, 2).arraySync()[0];
-      const logitsOf = (tokens: number[]) => tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
+      const logitsOf = (tokens: number[]) =>
+        tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
       const before = logitsOf(base);
       for (const t of [0, 3, config.seqLen - 2]) {
         const changed = base.map((token, i) => (i > t ? (token + 1 + i) % config.vocabSize : token));
         const after = logitsOf(changed);
         assert.ok(maxAbsDiff(after.slice(0, t + 1).flat(), before.slice(0, t + 1).flat()) === 0, `t=${t}`);
-        assert.ok(maxAbsDiff(after.slice(t + 1).flat(), before.slice(t + 1).flat()) > 1e-4, `later positions change (t=${t})`);
+        assert.ok(
+          maxAbsDiff(after.slice(t + 1).flat(), before.slice(t + 1).flat()) > 1e-4,
+          `later positions change (t=${t})`,
+        );
       }
       model.dispose();
     });
@@ -222,7 +256,8 @@ describe('capture', () => {
       const captures = model.forward(tokens, { capture: true }).captures!;
       assert.equal(captures.length, config.layers);
       assert.deepEqual(captures[0].hidden.shape, [1, config.seqLen, config.width]);
-      for (const name of ['a1', 'a2', 'differential']) assert.deepEqual(captures[0].maps[name].shape, [1, config.heads, config.seqLen, config.seqLen]);
+      for (const name of ['a1', 'a2', 'differential'])
+        assert.deepEqual(captures[0].maps[name].shape, [1, config.heads, config.seqLen, config.seqLen]);
       assert.deepEqual(captures[0].maps.logits.shape, [1, config.heads, 2, config.seqLen, config.seqLen]);
       assert.deepEqual(captures[0].maps.gate.shape, [1, config.heads, config.seqLen]);
     });
@@ -257,8 +292,17 @@ describe('initialisation', () => {
 
 describe('config validation', () => {
   it('names the key and what is allowed', () => {
-    assert.throws(() => resolveModelConfig({ width: 100, heads: 3 }), /model\.width = 100: must be divisible by model\.heads \(3\)/);
-    assert.throws(() => resolveModelConfig({ attention: 'diff', heads: 4, kvHeads: 1 }), /model\.kvHeads = 1: must be even/);
-    assert.throws(() => resolveModelConfig({ attention: 'linear' as Attention }), /model\.attention = "linear": must be one of standard, diff, diff2/);
+    assert.throws(
+      () => resolveModelConfig({ width: 100, heads: 3 }),
+      /model\.width = 100: must be divisible by model\.heads \(3\)/,
+    );
+    assert.throws(
+      () => resolveModelConfig({ attention: 'diff', heads: 4, kvHeads: 1 }),
+      /model\.kvHeads = 1: must be even/,
+    );
+    assert.throws(
+      () => resolveModelConfig({ attention: 'linear' as Attention }),
+      /model\.attention = "linear": must be one of standard, diff, diff2/,
+    );
   });
 });

@@ -20,7 +20,9 @@ describe('the PyTorch reference of the bench', () => {
 
   const python = findPython(['torch']);
   for (const attention of PYTORCH_ATTENTIONS as Attention[]) {
-    it(`${attention}: torch counts difft's parameters and a step runs`, { skip: python ? false : 'no Python with torch here (set DIFFT_PYTHON)' }, () => {
+    it(`${attention}: torch counts difft's parameters and a step runs`, {
+      skip: python ? false : 'no Python with torch here (set DIFFT_PYTHON)',
+    }, () => {
       const config = tinyConfig({ attention, width: 16, heads: 4, seqLen: 8 });
       const result = runPytorchReference(python!, config, 2, { steps: 1, threads: 1 });
       assert.ok(!('error' in result), JSON.stringify(result));

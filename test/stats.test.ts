@@ -5,8 +5,8 @@ import { pairedInterval, spread, tQuantile, verdictOf, welchInterval } from '../
 
 /** Two-sided 95% critical values t_{0.975, df}, df = 1..30, as printed in standard statistical tables. */
 const PUBLISHED_T_975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056,
-  2.052, 2.048, 2.045, 2.042,
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
 /**
@@ -54,7 +54,10 @@ describe('statistics', () => {
     assert.ok(Math.abs(interval.mean + 0.04) < 1e-12);
     assert.ok(Math.abs(interval.standardError - 0.0057735) < 1e-7);
     assert.equal(interval.df, 2);
-    assert.ok(Math.abs(interval.low + 0.064842) < 1e-5 && Math.abs(interval.high + 0.015158) < 1e-5, `${interval.low} ${interval.high}`);
+    assert.ok(
+      Math.abs(interval.low + 0.064842) < 1e-5 && Math.abs(interval.high + 0.015158) < 1e-5,
+      `${interval.low} ${interval.high}`,
+    );
     assert.equal(verdictOf(interval), 'better');
     // the same differences, shifted to straddle zero: no difference; shifted above: worse
     assert.equal(verdictOf(pairedInterval([0.01, -0.01, 0])), 'no difference detectable');
@@ -85,7 +88,8 @@ describe('statistics', () => {
 });
 
 describe('the gap over training', () => {
-  const curve = (points: [number, number][]) => points.map(([step, valLoss]) => ({ step, tokens: step * 100, valLoss }));
+  const curve = (points: [number, number][]) =>
+    points.map(([step, valLoss]) => ({ step, tokens: step * 100, valLoss }));
 
   it('pairs seeds by step and gives each step its mean gap and interval', () => {
     const gap = gapCurve([
@@ -145,7 +149,10 @@ describe('the gap over training', () => {
       [30, 2.2],
     ]);
     const reached = tokensToReach(points, 2.5)!;
-    assert.ok(Math.abs(reached.tokens - 2250) < 1e-9 && Math.abs(reached.step - 22.5) < 1e-9 && !reached.atFirstEvaluation, JSON.stringify(reached));
+    assert.ok(
+      Math.abs(reached.tokens - 2250) < 1e-9 && Math.abs(reached.step - 22.5) < 1e-9 && !reached.atFirstEvaluation,
+      JSON.stringify(reached),
+    );
     assert.deepEqual(tokensToReach(points, 3.5), { tokens: 1000, step: 10, atFirstEvaluation: true });
     assert.equal(tokensToReach(points, 2.0), undefined);
   });

@@ -25,7 +25,9 @@ const SPECS = [
   parseTaskSpec('mqar:needles=6,queries=6,distractor=random'),
 ];
 const TOKENIZERS = ['byte', 'char', 'gpt2', 'cl100k_base'];
-const DISTRACTOR = 'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs!\n'.repeat(200);
+const DISTRACTOR = 'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs!\n'.repeat(
+  200,
+);
 
 function tokenizerFor(name: string): Tokenizer {
   return createTokenizer(taskTokenizerSpec(name, DISTRACTOR));
@@ -36,7 +38,8 @@ function examplesOf(spec: TaskSpec, tokenizer: Tokenizer, length: number, count:
   return Array.from({ length: count }, (_, i) => generateExample(spec, length, tokenizer, haystack, 'val', i));
 }
 
-const decode = (tokenizer: Tokenizer, example: TaskExample, from: number, to: number) => tokenizer.decode(example.tokens.subarray(from, to));
+const decode = (tokenizer: Tokenizer, example: TaskExample, from: number, to: number) =>
+  tokenizer.decode(example.tokens.subarray(from, to));
 
 describe('retrieval task examples', () => {
   for (const name of TOKENIZERS) {
@@ -48,11 +51,16 @@ describe('retrieval task examples', () => {
           assert.equal(example.tokens.length, length);
           assert.equal(new Set(example.needles.map((n) => n.key)).size, spec.needles, 'keys are distinct');
           assert.equal(example.answers.length, spec.queries);
-          assert.equal(example.answers[example.answers.length - 1].end, length, 'the example ends with its last answer');
+          assert.equal(
+            example.answers[example.answers.length - 1].end,
+            length,
+            'the example ends with its last answer',
+          );
           for (const needle of example.needles) {
             assert.equal(decode(tokenizer, example, needle.valueSpan.start, needle.valueSpan.end), needle.value);
             assert.match(needle.value, new RegExp(`^\\d{${spec.answerLength}}$`));
-            const fact = spec.kind === 'needles' ? `The code ${needle.key}${needle.value}.` : `${needle.key}${needle.value}`;
+            const fact =
+              spec.kind === 'needles' ? `The code ${needle.key}${needle.value}.` : `${needle.key}${needle.value}`;
             assert.equal(decode(tokenizer, example, needle.start, needle.end).trim(), fact);
             assert.ok(needle.end <= example.queryStart, 'every fact comes before the first query');
           }
@@ -61,12 +69,18 @@ describe('retrieval task examples', () => {
             const needle = example.needles[answer.needle];
             const answerText = decode(tokenizer, example, answer.start, answer.end);
             assert.equal(answerText, needle.value);
-            assert.deepEqual(Array.from(example.tokens.subarray(answer.start, answer.end)), Array.from(example.tokens.subarray(needle.valueSpan.start, needle.valueSpan.end)));
+            assert.deepEqual(
+              Array.from(example.tokens.subarray(answer.start, answer.end)),
+              Array.from(example.tokens.subarray(needle.valueSpan.start, needle.valueSpan.end)),
+            );
             // recoverable from the text alone: the query names the key, the context states its value
             const query = decode(tokenizer, example, example.queryStart, answer.start);
             assert.ok(query.endsWith(spec.kind === 'needles' ? ` The code ${needle.key}` : ` ${needle.key}`), query);
             assert.match(needle.key, new RegExp(`^[A-Z]{${spec.keyLength}}$`));
-            const stated = spec.kind === 'needles' ? new RegExp(`The code ${needle.key}(\\d+)\\.`) : new RegExp(` ${needle.key}(\\d+)`);
+            const stated =
+              spec.kind === 'needles'
+                ? new RegExp(`The code ${needle.key}(\\d+)\\.`)
+                : new RegExp(` ${needle.key}(\\d+)`);
             assert.equal(context.match(stated)?.[1], answerText);
             assert.ok(answer.depth >= 0 && answer.depth < 1);
             assert.equal(answer.depth, needle.start / example.queryStart);
@@ -95,11 +109,18 @@ describe('retrieval task examples', () => {
   });
 
   it('task specs on the command line: defaults, overrides and one-line errors', () => {
-    assert.deepEqual(parseTaskSpec('mqar:needles=8,queries=4'), { ...checkTaskSpec({ kind: 'mqar' }, 'x'), needles: 8, queries: 4 });
+    assert.deepEqual(parseTaskSpec('mqar:needles=8,queries=4'), {
+      ...checkTaskSpec({ kind: 'mqar' }, 'x'),
+      needles: 8,
+      queries: 4,
+    });
     assert.throws(() => parseTaskSpec('haystack'), /unknown task "haystack"/);
     assert.throws(() => parseTaskSpec('needles:depth=3'), /"depth=3" is not key=value with a known key/);
     assert.throws(() => parseTaskSpec('needles:needles=2,queries=3'), /task.queries = 3 exceeds task.needles = 2/);
-    assert.throws(() => parseTaskSpec('needles:distractor=noise'), /task.distractor must be equal to one of the allowed values/);
+    assert.throws(
+      () => parseTaskSpec('needles:distractor=noise'),
+      /task.distractor must be equal to one of the allowed values/,
+    );
   });
 });
 
@@ -107,12 +128,24 @@ describe('task datasets', () => {
   it('hold the examples back to back, their ground truth, and are read one whole example per window', async () => {
     const dir = scratch();
     const spec = checkTaskSpec({ kind: 'needles', needles: 2, examples: 40, valExamples: 12 }, 'test');
-    const prepared = await prepareTaskDataset({ spec, exampleLength: 97, tokenizer: 'byte', sources: ['brown'], dataRoot: dir });
+    const prepared = await prepareTaskDataset({
+      spec,
+      exampleLength: 97,
+      tokenizer: 'byte',
+      sources: ['brown'],
+      dataRoot: dir,
+    });
     assert.equal(prepared.manifest.splits.train.tokens, 40 * 97);
     assert.equal(prepared.manifest.splits.val.tokens, 12 * 97);
     assert.deepEqual(prepared.manifest.task, { spec, exampleLength: 97 });
     assert.ok(existsSync(join(prepared.dir, VAL_EXAMPLES_FILE)));
-    const again = await prepareTaskDataset({ spec, exampleLength: 97, tokenizer: 'byte', sources: ['brown'], dataRoot: dir });
+    const again = await prepareTaskDataset({
+      spec,
+      exampleLength: 97,
+      tokenizer: 'byte',
+      sources: ['brown'],
+      dataRoot: dir,
+    });
     assert.ok(again.reused);
 
     const dataset = TokenDataset.open(prepared.dir);
@@ -123,7 +156,9 @@ describe('task datasets', () => {
     assert.equal(JSON.parse(readFileSync(join(prepared.dir, VAL_EXAMPLES_FILE), 'utf8')).length, 12);
 
     // training windows start at example boundaries: every window is some example's first 97 tokens
-    const starts = new Set(Array.from({ length: 40 }, (_, k) => Buffer.from(dataset.train.slice(k * 97, k * 97 + 97)).toString('hex')));
+    const starts = new Set(
+      Array.from({ length: 40 }, (_, k) => Buffer.from(dataset.train.slice(k * 97, k * 97 + 97)).toString('hex')),
+    );
     const sampler = new BatchSampler(dataset.train, 8, 96, 3, 97);
     for (let b = 0; b < 5; b++) {
       const batch = sampler.next();
@@ -138,7 +173,10 @@ describe('task datasets', () => {
       windows.reduce((sum, b) => sum + b.batch, 0),
       12,
     );
-    assert.deepEqual(Array.from(windows[0].inputs.subarray(0, 96)), Array.from(probes.examples[0].tokens.subarray(0, 96)));
+    assert.deepEqual(
+      Array.from(windows[0].inputs.subarray(0, 96)),
+      Array.from(probes.examples[0].tokens.subarray(0, 96)),
+    );
     dataset.close();
   });
 
@@ -147,7 +185,8 @@ describe('task datasets', () => {
     const tokens = Uint32Array.from({ length: 1000 }, (_, i) => i % stride);
     const sampler = new BatchSampler(tokens, 16, 9, 1, stride);
     const batch = sampler.next();
-    for (let row = 0; row < 16; row++) assert.deepEqual(Array.from(batch.inputs.subarray(row * 9, row * 9 + 9)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (let row = 0; row < 16; row++)
+      assert.deepEqual(Array.from(batch.inputs.subarray(row * 9, row * 9 + 9)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     assert.throws(() => new BatchSampler(tokens, 1, 10, 1, stride), /shorter than one window/);
   });
 });

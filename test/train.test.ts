@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
-import { AdamW } from '../src/train/adamw.js';
-import { clipByGlobalNorm, createOptimizer, trainStep } from '../src/train/step.js';
+import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
+import { createOptimizer, Trainer } from '../src/train/step.js';
 import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, maxAbsDiff, tinyConfig } from './helpers/setup.js';
 import { patternBatches } from './helpers/pattern.js';
@@ -44,7 +44,11 @@ describe('AdamW', () => {
           return w - decay - (lrs[t] * mHat) / (Math.sqrt(vHat) + 1e-8);
         });
       });
-      tf.tidy(() => optimizer.apply({ matrix: tf.tensor2d([step[0]]), vector: tf.tensor1d(step[1]) }, lrs[t]));
+      // the path training takes: one flat gradient, proposed, then committed
+      tf.tidy(() => {
+        const gradient = optimizer.flatten({ matrix: tf.tensor2d([step[0]]), vector: tf.tensor1d(step[1]) });
+        optimizer.commit(optimizer.propose(gradient, { lr: lrs[t], clipNorm: 0, microBatches: 1 }));
+      });
     });
     const close = (a: ArrayLike<number>, b: number[]) => b.every((v, i) => Math.abs(a[i] - v) < 1e-6);
     assert.ok(close(params.matrix.dataSync(), expected.matrix), `${params.matrix.dataSync()} vs ${expected.matrix}`);
@@ -82,15 +86,17 @@ describe('training steps', () => {
       for (const attention of ATTENTIONS) {
         const model = Decoder.create(tinyConfig({ attention }), 1);
         const optimizer = createOptimizer(model);
+        const trainer = new Trainer(model, optimizer);
         const next = patternBatches(4, 8, 1);
         const batch = next();
         const counts: number[] = [];
         for (let step = 0; step < 10; step++) {
-          trainStep(model, optimizer, [batch, batch], 1e-3, 1);
+          trainer.step([batch, batch], 1e-3, 1);
           counts.push(tf.memory().numTensors);
         }
         assert.deepEqual(counts, new Array(10).fill(counts[0]), `${attention}: ${counts}`);
         tf.dispose([batch.inputs, batch.targets]);
+        trainer.dispose();
         optimizer.dispose();
         model.dispose();
       }
@@ -103,16 +109,20 @@ describe('training steps', () => {
     const [optA, optB] = [createOptimizer(a), createOptimizer(b)];
     const next = patternBatches(4, 8, 3);
     const [first, second] = [next(), next()];
-    const joined = { inputs: tf.concat([first.inputs, second.inputs]) as tf.Tensor2D, targets: tf.concat([first.targets, second.targets]) as tf.Tensor2D };
-    const accumulated = trainStep(a, optA, [first, second], 1e-2, 0.5);
-    const together = trainStep(b, optB, [joined], 1e-2, 0.5);
+    const joined = {
+      inputs: tf.concat([first.inputs, second.inputs]) as tf.Tensor2D,
+      targets: tf.concat([first.targets, second.targets]) as tf.Tensor2D,
+    };
+    const [trainerA, trainerB] = [new Trainer(a, optA), new Trainer(b, optB)];
+    const accumulated = trainerA.step([first, second], 1e-2, 0.5);
+    const together = trainerB.step([joined], 1e-2, 0.5);
     assert.ok(Math.abs(accumulated.loss - together.loss) < 1e-6);
     assert.ok(Math.abs(accumulated.gradNorm - together.gradNorm) < 1e-5);
     for (const name of Object.keys(a.params)) {
       assert.ok(maxAbsDiff(a.params[name].dataSync(), b.params[name].dataSync()) < 1e-6, name);
     }
     tf.dispose([first, second, joined] as unknown as tf.TensorContainer);
-    for (const x of [optA, optB, a, b]) x.dispose();
+    for (const x of [trainerA, trainerB, optA, optB, a, b]) x.dispose();
   });
 
   it('a non-finite loss leaves the weights untouched', () => {
@@ -121,12 +131,14 @@ describe('training steps', () => {
     model.params['norm.weight'].assign(tf.fill(model.params['norm.weight'].shape, NaN));
     const before = model.params['layers.0.attn.q_proj.weight'].dataSync().slice();
     const batch = patternBatches(2, 8, 1)();
-    const outcome = trainStep(model, optimizer, [batch], 1e-2, 1);
+    const trainer = new Trainer(model, optimizer);
+    const outcome = trainer.step([batch], 1e-2, 1);
     assert.equal(outcome.applied, false);
     assert.ok(Number.isNaN(outcome.loss));
     assert.deepEqual(model.params['layers.0.attn.q_proj.weight'].dataSync(), before);
     assert.equal(optimizer.step, 0);
     tf.dispose([batch.inputs, batch.targets]);
+    trainer.dispose();
     optimizer.dispose();
     model.dispose();
   });

@@ -14,8 +14,10 @@ import { DIFFT_BIN, REPO_ROOT, difft } from './helpers/cli.js';
 import { TEST_ENGINES } from './helpers/engines.js';
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-train-'));
-const tinyConfig = (dataDir: string, overrides: string[] = []) => loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`, ...overrides]);
-const trainLosses = (runDir: string) => readMetrics(join(runDir, 'metrics.jsonl')).flatMap((r) => (r.type === 'train' ? [r.loss] : []));
+const tinyConfig = (dataDir: string, overrides: string[] = []) =>
+  loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [`data.dir=${dataDir}`, ...overrides]);
+const trainLosses = (runDir: string) =>
+  readMetrics(join(runDir, 'metrics.jsonl')).flatMap((r) => (r.type === 'train' ? [r.loss] : []));
 
 describe('learning-rate schedule', () => {
   it('warms up linearly, then decays along a cosine to the floor', () => {
@@ -135,7 +137,20 @@ describe('difft train', () => {
     const out = join(scratch(), 'interrupted');
     const child = spawn(
       process.execPath,
-      [DIFFT_BIN, 'train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--set', `data.dir=${data}`, '--set', 'train.steps=100000', '--set', 'eval.every=0'],
+      [
+        DIFFT_BIN,
+        'train',
+        '--config',
+        join(REPO_ROOT, 'configs/tiny.yaml'),
+        '--out',
+        out,
+        '--set',
+        `data.dir=${data}`,
+        '--set',
+        'train.steps=100000',
+        '--set',
+        'eval.every=0',
+      ],
       { cwd: REPO_ROOT },
     );
     let stderr = '';
@@ -158,7 +173,10 @@ describe('difft train', () => {
 
   it('bad configs exit 2 with one line naming the key, and no stack trace', () => {
     const cases: [string[], RegExp][] = [
-      [['--set', 'model.width=100', '--set', 'model.heads=3'], /model\.width = 100: must be divisible by model\.heads \(3\)/],
+      [
+        ['--set', 'model.width=100', '--set', 'model.heads=3'],
+        /model\.width = 100: must be divisible by model\.heads \(3\)/,
+      ],
       [['--set', 'train.optimizer=sgd'], /unknown config key; known keys in train/],
       [['--set', 'model.attention=linear'], /model\.attention = "linear": must be one of standard, diff, diff2/],
       [['--config', 'missing.yaml'], /config file not found: missing\.yaml/],

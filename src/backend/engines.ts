@@ -47,7 +47,10 @@ function nvidiaGpuVisible(): boolean {
 
 /** Options that must be known before an engine loads. */
 export interface EngineOptions {
-  /** CPU threads for the native engine's kernels (TensorFlow's intra-op pool; read when it first loads in a process); default: see `nativeThreads`. */
+  /**
+   * CPU threads for the native engine's kernels (TensorFlow's intra-op pool; read when it first loads in a process);
+   * default: see `nativeThreads`.
+   */
   threads?: number;
   /** Floating-point operations of one training micro-batch (forward and backward), for that default. */
   stepFlops?: number;
@@ -110,14 +113,18 @@ export function loadedNativeEntry(): string | undefined {
 function loadNative(options: EngineOptions): Promise<EngineProbe> {
   nativeLoad ??= withNativeEnvironment(options, async (threads): Promise<EngineProbe> => {
     const reasons: string[] = [];
-    const candidates: NativePackage[] = nvidiaGpuVisible() ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] : ['@tensorflow/tfjs-node'];
+    const candidates: NativePackage[] = nvidiaGpuVisible()
+      ? ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']
+      : ['@tensorflow/tfjs-node'];
     if (!nvidiaGpuVisible()) reasons.push('no NVIDIA GPU visible, so tfjs-node-gpu was not tried');
     for (const pkg of candidates) {
       const entry = nativeEntry(pkg);
       try {
         await import(entry === pkg ? pkg : pathToFileURL(entry).href);
         nativeLoaded = entry === pkg ? createRequire(import.meta.url).resolve(pkg) : entry;
-        const label = pkg.endsWith('-gpu') ? 'tfjs-node-gpu (CUDA)' : `tfjs-node (native CPU, ${threads} thread${threads === 1 ? '' : 's'})`;
+        const label = pkg.endsWith('-gpu')
+          ? 'tfjs-node-gpu (CUDA)'
+          : `tfjs-node (native CPU, ${threads} thread${threads === 1 ? '' : 's'})`;
         return { name: 'tensorflow', available: true, detail: label };
       } catch (error) {
         const why = message(error);

@@ -1,5 +1,16 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -55,7 +66,9 @@ const BINDING_FRAMEWORK = 'libtensorflow_framework.so.2.9.1';
 type Progress = (line: string) => void;
 
 function tfjsVersion(root: string): string {
-  return (JSON.parse(readFileSync(join(root, 'node_modules/@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(join(root, 'node_modules/@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }
+  ).version;
 }
 
 function run(command: string, args: string[], options: SpawnSyncOptions = {}): { ok: boolean; output: string } {
@@ -66,7 +79,9 @@ function run(command: string, args: string[], options: SpawnSyncOptions = {}): {
 
 /** The last meaningful line of a tool's output, for a one-line error. */
 function lastLine(output: string): string {
-  const network = /getaddrinfo \w+ [\w.-]+|connect E\w+ [\d.:]+|E(AI_AGAIN|NOTFOUND|CONNREFUSED|TIMEDOUT) [\w.-]+/.exec(output);
+  const network = /getaddrinfo \w+ [\w.-]+|connect E\w+ [\d.:]+|E(AI_AGAIN|NOTFOUND|CONNREFUSED|TIMEDOUT) [\w.-]+/.exec(
+    output,
+  );
   if (network) return `no network access (${network[0]})`;
   const lines = output
     .split('\n')
@@ -80,7 +95,10 @@ function lastLine(output: string): string {
  * Loads the package in a child process (a native library loaded here could not be reloaded after a
  * rebuild) and returns the TensorFlow version it reports, or why it failed.
  */
-export function probeNative(root: string, pkg: NativePackage): { ok: true; version: string } | { ok: false; detail: string } {
+export function probeNative(
+  root: string,
+  pkg: NativePackage,
+): { ok: true; version: string } | { ok: false; detail: string } {
   const entry = nativeEntry(pkg, root);
   const specifier = entry === pkg ? pkg : pathToFileURL(entry).href;
   const script = `
@@ -115,13 +133,25 @@ function npmInstall(root: string, pkg: NativePackage, ignoreScripts: boolean): {
   const directory = enginesDir(root);
   mkdirSync(directory, { recursive: true });
   if (!existsSync(join(directory, 'package.json')))
-    writeFileSync(join(directory, 'package.json'), '{ "private": true, "description": "native engines installed by difft setup" }\n');
+    writeFileSync(
+      join(directory, 'package.json'),
+      '{ "private": true, "description": "native engines installed by difft setup" }\n',
+    );
   const spec = `${pkg}@${tfjsVersion(root)}`;
-  const args = ['install', '--prefix', directory, '--no-audit', '--no-fund', ...(ignoreScripts ? ['--ignore-scripts'] : []), spec];
+  const args = [
+    'install',
+    '--prefix',
+    directory,
+    '--no-audit',
+    '--no-fund',
+    ...(ignoreScripts ? ['--ignore-scripts'] : []),
+    spec,
+  ];
   const result = run(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd: directory });
   const scope = join(directory, 'node_modules', '@tensorflow');
   if (existsSync(scope)) {
-    for (const name of readdirSync(scope)) if (!name.startsWith('tfjs-node')) rmSync(join(scope, name), { recursive: true, force: true });
+    for (const name of readdirSync(scope))
+      if (!name.startsWith('tfjs-node')) rmSync(join(scope, name), { recursive: true, force: true });
   }
   return result;
 }
@@ -145,7 +175,9 @@ function pipWheel(version: string, gpu: boolean): string {
   ] as const) {
     const result = run(command, [...prefix, ...args]);
     if (result.ok) {
-      const name = readdirSync(directory).find((file) => file.startsWith(`${project.replace('-', '_')}-${version}-`) && file.endsWith('.whl'));
+      const name = readdirSync(directory).find(
+        (file) => file.startsWith(`${project.replace('-', '_')}-${version}-`) && file.endsWith('.whl'),
+      );
       if (name) return join(directory, name);
     }
     attempts.push(`${command}: ${lastLine(result.output)}`);
@@ -153,7 +185,8 @@ function pipWheel(version: string, gpu: boolean): string {
   }
   throw new UserError(
     `no ${project} ${version} wheel could be fetched with pip (${attempts.join('; ')}); ` +
-      'name a wheel with --wheel FILE or a libtensorflow archive with --libtensorflow FILE, or pick another version with --tf-version',
+      'name a wheel with --wheel FILE or a libtensorflow archive with --libtensorflow FILE, or pick another version ' +
+      'with --tf-version',
   );
 }
 
@@ -186,13 +219,18 @@ with zipfile.ZipFile(wheel) as archive:
   if (!result.ok) throw new UserError(`could not unpack ${wheel} with python3: ${lastLine(result.output)}`);
   const lib = join(staging, 'lib');
   if (!existsSync(join(lib, 'libtensorflow_cc.so.2'))) {
-    throw new UserError(`${wheel} holds no tensorflow/libtensorflow_cc.so.2: use a TensorFlow wheel for Linux x86-64 (tensorflow or tensorflow-cpu ≥ 2.18)`);
+    throw new UserError(
+      `${wheel} holds no tensorflow/libtensorflow_cc.so.2: use a TensorFlow wheel for Linux x86-64 (tensorflow ` +
+        `or tensorflow-cpu ≥ 2.18)`,
+    );
   }
   // The binding links -ltensorflow -ltensorflow_framework and loads the libraries' own names.
   renameSync(join(lib, 'libtensorflow_cc.so.2'), join(lib, BINDING_LIBRARY));
   renameSync(join(lib, 'libtensorflow_framework.so.2'), join(lib, BINDING_FRAMEWORK));
-  for (const name of ['libtensorflow_cc.so.2', 'libtensorflow.so.2', 'libtensorflow.so']) symlinkSync(BINDING_LIBRARY, join(lib, name));
-  for (const name of ['libtensorflow_framework.so.2', 'libtensorflow_framework.so']) symlinkSync(BINDING_FRAMEWORK, join(lib, name));
+  for (const name of ['libtensorflow_cc.so.2', 'libtensorflow.so.2', 'libtensorflow.so'])
+    symlinkSync(BINDING_LIBRARY, join(lib, name));
+  for (const name of ['libtensorflow_framework.so.2', 'libtensorflow_framework.so'])
+    symlinkSync(BINDING_FRAMEWORK, join(lib, name));
 }
 
 /** Unpacks a libtensorflow archive (include/ and lib/ at its top, as tensorflow.org publishes them). */
@@ -201,9 +239,16 @@ function unpackArchive(archive: string, staging: string): void {
   const result = run('tar', ['-xzf', archive, '-C', staging]);
   if (!result.ok) throw new UserError(`could not unpack ${archive} with tar: ${lastLine(result.output)}`);
   const lib = join(staging, 'lib');
-  const library = existsSync(lib) ? readdirSync(lib).find((name) => /^libtensorflow\.so\.\d/.test(name) && !lstatSync(join(lib, name)).isSymbolicLink()) : undefined;
+  const library = existsSync(lib)
+    ? readdirSync(lib).find(
+        (name) => /^libtensorflow\.so\.\d/.test(name) && !lstatSync(join(lib, name)).isSymbolicLink(),
+      )
+    : undefined;
   if (!library || !existsSync(join(staging, 'include/tensorflow/c/c_api.h'))) {
-    throw new UserError(`${archive} is not a libtensorflow archive (expected lib/libtensorflow.so.2.* and include/tensorflow/c/c_api.h at its top)`);
+    throw new UserError(
+      `${archive} is not a libtensorflow archive (expected lib/libtensorflow.so.2.* and include/tensorflow/c/c_api.h ` +
+        `at its top)`,
+    );
   }
   if (!existsSync(join(lib, BINDING_LIBRARY))) symlinkSync(library, join(lib, BINDING_LIBRARY));
 }
@@ -220,13 +265,23 @@ function compileBinding(root: string, packageDir: string): void {
   const args = [preGyp, 'install', '--build-from-source', ...(headers ? [`--nodedir=${headers}`] : [])];
   const result = run(process.execPath, args, { cwd: packageDir });
   if (!result.ok) {
-    throw new UserError(`compiling the TensorFlow binding failed (node-gyp needs python3, make and a C++ compiler): ${lastLine(result.output)}`);
+    throw new UserError(
+      `compiling the TensorFlow binding failed (node-gyp needs python3, make and a C++ compiler): ${lastLine(result.output)}`,
+    );
   }
 }
 
 /** Installs the package without its download script, stages the library, compiles the binding. */
-function installFromLibrary(root: string, pkg: NativePackage, stage: (staging: string) => void, progress: Progress, sourceLabel: string): void {
-  progress(`installing ${pkg}@${tfjsVersion(root)} into ${enginesDir(root)} (package files only, from the npm registry)`);
+function installFromLibrary(
+  root: string,
+  pkg: NativePackage,
+  stage: (staging: string) => void,
+  progress: Progress,
+  sourceLabel: string,
+): void {
+  progress(
+    `installing ${pkg}@${tfjsVersion(root)} into ${enginesDir(root)} (package files only, from the npm registry)`,
+  );
   const installed = npmInstall(root, pkg, true);
   if (!installed.ok) throw new UserError(`npm could not install ${pkg}: ${lastLine(installed.output)}`);
   const packageDir = join(enginesDir(root), 'node_modules', pkg);
@@ -283,13 +338,18 @@ export function installTensorflow(options: InstallOptions = {}, progress: Progre
     const installed = npmInstall(root, pkg, false);
     const probe = installed.ok ? probeNative(root, pkg) : undefined;
     if (probe?.ok) return { package: pkg, route: 'npm', tensorflowVersion: probe.version };
-    const why = installed.ok ? `installed but not loadable (${(probe as { detail: string }).detail})` : lastLine(installed.output);
+    const why = installed.ok
+      ? `installed but not loadable (${(probe as { detail: string }).detail})`
+      : lastLine(installed.output);
     if (source === 'npm') throw new UserError(`npm install ${pkg} failed: ${why}`);
     reasons.push(`npm: ${why}`);
     progress(`the ordinary install failed (${why}); trying a TensorFlow wheel from pip`);
   }
   const version = options.tensorflowVersion ?? DEFAULT_TENSORFLOW_VERSION;
-  progress(`fetching the ${options.gpu ? 'tensorflow' : 'tensorflow-cpu'} ${version} wheel with pip (about 270 MB, cached in ${cacheDir()})`);
+  progress(
+    `fetching the ${options.gpu ? 'tensorflow' : 'tensorflow-cpu'} ${version} wheel with pip (about 270 MB, cached ` +
+      `in ${cacheDir()})`,
+  );
   let wheel: string;
   try {
     wheel = pipWheel(version, options.gpu ?? false);

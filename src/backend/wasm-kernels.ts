@@ -55,13 +55,21 @@ function registerFastSplit(): void {
     const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
     const dim = tf.util.parseAxisParam(axis, x.shape)[0];
     const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, dim);
-    return copyPieces(args.backend as unknown as WasmBackend, x, dim, sizes, (size) => x.shape.map((n, i) => (i === dim ? size : n)));
+    return copyPieces(args.backend as unknown as WasmBackend, x, dim, sizes, (size) =>
+      x.shape.map((n, i) => (i === dim ? size : n)),
+    );
   });
   replaceKernel('Unpack', () => (args) => {
     const { value } = args.inputs as { value: TensorInfo };
     const dim = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, value.shape)[0];
     const shape = value.shape.filter((_, i) => i !== dim);
-    return copyPieces(args.backend as unknown as WasmBackend, value, dim, new Array(value.shape[dim]).fill(1), () => shape);
+    return copyPieces(
+      args.backend as unknown as WasmBackend,
+      value,
+      dim,
+      new Array(value.shape[dim]).fill(1),
+      () => shape,
+    );
   });
 }
 
@@ -74,7 +82,13 @@ function replaceKernel(name: string, build: (original: KernelFunc) => KernelFunc
 }
 
 /** x cut along `dim` into pieces of `sizes` entries on that axis, each a new output of `shapeOf(size)`. */
-function copyPieces(wasm: WasmBackend, x: TensorInfo, dim: number, sizes: number[], shapeOf: (size: number) => number[]): TensorInfo[] {
+function copyPieces(
+  wasm: WasmBackend,
+  x: TensorInfo,
+  dim: number,
+  sizes: number[],
+  shapeOf: (size: number) => number[],
+): TensorInfo[] {
   const outer = tf.util.sizeFromShape(x.shape.slice(0, dim));
   const inner = tf.util.sizeFromShape(x.shape.slice(dim + 1));
   const stride = x.shape[dim] * inner; // entries from one outer index to the next
@@ -88,10 +102,12 @@ function copyPieces(wasm: WasmBackend, x: TensorInfo, dim: number, sizes: number
     if (outer === 1) {
       target.set(source.subarray(start, start + block) as never);
     } else if (block >= 64) {
-      for (let o = 0; o < outer; o++) target.set(source.subarray(o * stride + start, o * stride + start + block) as never, o * block);
+      for (let o = 0; o < outer; o++)
+        target.set(source.subarray(o * stride + start, o * stride + start + block) as never, o * block);
     } else {
       // short blocks (pairs on the last axis): a plain loop beats a view per block
-      for (let o = 0; o < outer; o++) for (let j = 0; j < block; j++) target[o * block + j] = source[o * stride + start + j];
+      for (let o = 0; o < outer; o++)
+        for (let j = 0; j < block; j++) target[o * block + j] = source[o * stride + start + j];
     }
     start += block;
   });
@@ -126,7 +142,8 @@ const unsortedSegmentSumConfig: KernelConfig = {
 };
 
 /**
- * XNNPACK's product is fast only for one plain row-major pair of matrices (measured here: [24,64,32]·[24,32,64] batched takes 2.9 ms, the same 24 products one by one 0.6 ms).
+ * XNNPACK's product is fast only for one plain row-major pair of matrices (measured here: [24,64,32]·[24,32,64] batched
+ * takes 2.9 ms, the same 24 products one by one 0.6 ms).
  * So: transposed operands are transposed explicitly (a rank-3 Transpose is fast, rank 5 is not),
  * and a batch of products runs as one 2-D product per batch entry, on views into the operands'
  * memory, each written into its slice of the output.
@@ -151,7 +168,11 @@ function registerFastBatchMatMul(): void {
       const rank = x.shape.length;
       const view = { ...x, shape: [tf.util.sizeFromShape(x.shape.slice(0, -2)), x.shape[rank - 2], x.shape[rank - 1]] };
       if (!transpose) return view;
-      return transposeFn({ inputs: { x: view }, backend, attrs: { perm: [0, 2, 1] } as unknown as NamedAttrMap }) as TensorInfo;
+      return transposeFn({
+        inputs: { x: view },
+        backend,
+        attrs: { perm: [0, 2, 1] } as unknown as NamedAttrMap,
+      }) as TensorInfo;
     };
     const left = as3d(a, transposeA);
     const right = as3d(b, transposeB);
@@ -174,7 +195,11 @@ function registerFastBatchMatMul(): void {
       out = wasm.makeOutput([batch, rows, cols], 'float32');
       const offsetOf = (x: TensorInfo) => wasm.dataIdMap.get(x.dataId).memoryOffset;
       const view = (x: TensorInfo, index: number, shape: number[]) =>
-        (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(shape, 'float32', offsetOf(x) + index * shape[0] * shape[1] * 4);
+        (wasm as unknown as { makeOutput(s: number[], d: string, offset: number): TensorInfo }).makeOutput(
+          shape,
+          'float32',
+          offsetOf(x) + index * shape[0] * shape[1] * 4,
+        );
       const forget = (x: TensorInfo) => {
         // a view owns no memory: unregister it without freeing
         wasm.wasm.tfjs.disposeData(wasm.dataIdMap.get(x.dataId).id);
@@ -183,9 +208,16 @@ function registerFastBatchMatMul(): void {
       for (let i = 0; i < batch; i++) {
         const leftView = view(left, entryOfA(i), [rows, inner]);
         const rightView = view(right, entryOfB(i), [inner, cols]);
-        const product = plainProduct({ inputs: { a: leftView, b: rightView }, backend, attrs: noTranspose }) as TensorInfo;
+        const product = plainProduct({
+          inputs: { a: leftView, b: rightView },
+          backend,
+          attrs: noTranspose,
+        }) as TensorInfo;
         // views are taken after allocating: a growing heap detaches older ones
-        (wasm.typedArrayFromHeap(out) as Float32Array).set(wasm.typedArrayFromHeap(product) as Float32Array, i * rows * cols);
+        (wasm.typedArrayFromHeap(out) as Float32Array).set(
+          wasm.typedArrayFromHeap(product) as Float32Array,
+          i * rows * cols,
+        );
         wasm.disposeData(product.dataId);
         forget(leftView);
         forget(rightView);

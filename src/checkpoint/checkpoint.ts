@@ -57,20 +57,48 @@ function transpose(array: NamedArray): NamedArray {
   return { shape: [cols, rows], data: out };
 }
 
-/** Names whose tensors are held [in, out] in memory and stored [out, in] on disk. */
-function linearNames(model: ModelConfig): Set<string> {
-  return new Set(
+/** AdamW's two moments per parameter, named as PyTorch's optimizer state names them. */
+export const MOMENTS = ['exp_avg', 'exp_avg_sq'] as const;
+export type Moment = (typeof MOMENTS)[number];
+
+/** `<parameter>.exp_avg`: a moment's name in optimizer.safetensors. */
+export function momentName(parameter: string, moment: Moment): string {
+  return `${parameter}.${moment}`;
+}
+
+/** The parameter a name belongs to: itself, or the parameter of a moment. */
+function parameterOf(name: string): string {
+  const moment = MOMENTS.find((suffix) => name.endsWith(`.${suffix}`));
+  return moment ? name.slice(0, -(moment.length + 1)) : name;
+}
+
+/** Whether a stored tensor is a linear map's weight or its moment: held [in, out] in memory, [out, in] on disk. */
+function transposedOnDisk(model: ModelConfig): (name: string) => boolean {
+  const linearWeights = new Set(
     parameterSpecs(model)
       .filter((spec) => spec.isLinear)
       .map((spec) => spec.name),
   );
+  return (name) => linearWeights.has(parameterOf(name));
 }
 
-function toDisk(variables: Record<string, tf.Tensor>, linear: (name: string) => boolean): Record<string, NamedArray> {
+/** The moments a checkpoint of `model` holds, by name, with their (memory-layout) shapes. */
+function momentShapes(model: ModelConfig): Record<string, number[]> {
+  return Object.fromEntries(
+    parameterSpecs(model).flatMap((spec) => MOMENTS.map((moment) => [momentName(spec.name, moment), spec.shape])),
+  );
+}
+
+/** Zero moments: the optimizer state of a model with no training history (an imported one). */
+export function zeroMoments(model: ModelConfig): Record<string, tf.Tensor> {
+  return Object.fromEntries(Object.entries(momentShapes(model)).map(([name, shape]) => [name, tf.zeros(shape)]));
+}
+
+function toDisk(tensors: Record<string, tf.Tensor>, transposed: (name: string) => boolean): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
-  for (const [name, variable] of Object.entries(variables)) {
-    const array = { shape: variable.shape, data: variable.dataSync() as Float32Array };
-    out[name] = linear(name) ? transpose(array) : array;
+  for (const [name, tensor] of Object.entries(tensors)) {
+    const array = { shape: tensor.shape, data: tensor.dataSync() as Float32Array };
+    out[name] = transposed(name) ? transpose(array) : array;
   }
   return out;
 }
@@ -79,18 +107,19 @@ function writeJson(path: string, value: unknown): void {
   writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export function saveCheckpoint(dir: string, model: Decoder, optimizerState: Record<string, tf.Tensor>, config: CheckpointConfig, state: TrainState): void {
+export function saveCheckpoint(
+  dir: string,
+  model: Decoder,
+  optimizerState: Record<string, tf.Tensor>,
+  config: CheckpointConfig,
+  state: TrainState,
+): void {
   const temporary = temporaryDirectory(dir);
-  const linear = linearNames(model.config);
-  writeSafetensors(
-    join(temporary, 'model.safetensors'),
-    toDisk(model.params, (name) => linear.has(name)),
-    { 'difft.version': DIFFT_VERSION },
-  );
-  writeSafetensors(
-    join(temporary, 'optimizer.safetensors'),
-    toDisk(optimizerState, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, ''))),
-  );
+  const transposed = transposedOnDisk(model.config);
+  writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, transposed), {
+    'difft.version': DIFFT_VERSION,
+  });
+  writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, transposed));
   writeJson(join(temporary, 'config.json'), config);
   writeJson(join(temporary, 'state.json'), state);
   replaceDirectory(temporary, dir);
@@ -145,13 +174,18 @@ export function findCheckpoint(path: string, options: FindOptions = {}): string 
   if (!existsSync(dir)) throw new UserError(`checkpoint not found: ${path}`);
   if (existsSync(join(dir, 'model.safetensors'))) return dir;
   const steps = stepCheckpoints(dir);
-  if (steps.length === 0) throw new UserError(`${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`);
+  if (steps.length === 0)
+    throw new UserError(
+      `${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`,
+    );
   for (const name of steps) {
     const problem = checkpointProblem(join(dir, name), options.verify ?? false);
     if (!problem) return join(dir, name);
     options.onSkip?.(join(dir, name), problem);
   }
-  throw new UserError(`${path}: none of its ${steps.length} checkpoints is usable (newest: ${steps[0]}: ${checkpointProblem(join(dir, steps[0]), options.verify ?? false)})`);
+  throw new UserError(
+    `${path}: none of its ${steps.length} checkpoints is usable (newest: ${steps[0]}: ${checkpointProblem(join(dir, steps[0]), options.verify ?? false)})`,
+  );
 }
 
 export function readCheckpoint(path: string, options: FindOptions = {}): LoadedCheckpoint {
@@ -159,28 +193,44 @@ export function readCheckpoint(path: string, options: FindOptions = {}): LoadedC
   const config = readJson<CheckpointConfig>(join(dir, 'config.json'));
   if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
     throw new UserError(
-      `${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
+      `${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; ` +
+        `this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
     );
   }
   return { dir, config, state: readJson<TrainState>(join(dir, 'state.json')) };
 }
 
-/** The stored arrays named in `shapes`, in memory layout ([in, out] for linear weights), checked against their shapes. */
-function readArrays(shapes: Record<string, number[]>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): Record<string, NamedArray> {
+/**
+ * The stored arrays named in `shapes`, in memory layout ([in, out] for linear weights), checked against their shapes.
+ */
+function readArrays(
+  shapes: Record<string, number[]>,
+  arrays: Record<string, NamedArray>,
+  file: string,
+  transposed: (name: string) => boolean,
+): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
   for (const [name, shape] of Object.entries(shapes)) {
     const stored = arrays[name];
     if (!stored) throw new UserError(`${file}: tensor ${name} is missing`);
-    const array = linear(name) ? transpose(stored) : stored;
-    if (array.shape.join(',') !== shape.join(',')) throw new UserError(`${file}: tensor ${name} has shape [${stored.shape}], the config needs [${shape}]`);
+    const array = transposed(name) ? transpose(stored) : stored;
+    if (array.shape.join(',') !== shape.join(','))
+      throw new UserError(`${file}: tensor ${name} has shape [${stored.shape}], the config needs [${shape}]`);
     out[name] = array;
   }
   return out;
 }
 
-function assign(target: Record<string, tf.Variable>, arrays: Record<string, NamedArray>, file: string, linear: (name: string) => boolean): void {
+function assign(
+  target: Record<string, tf.Variable>,
+  arrays: Record<string, NamedArray>,
+  file: string,
+  transposed: (name: string) => boolean,
+): void {
   const shapes = Object.fromEntries(Object.entries(target).map(([name, variable]) => [name, variable.shape]));
-  for (const [name, array] of Object.entries(readArrays(shapes, arrays, file, linear))) target[name].assign(tf.tensor(array.data, array.shape, 'float32'));
+  for (const [name, array] of Object.entries(readArrays(shapes, arrays, file, transposed))) {
+    target[name].assign(tf.tensor(array.data, array.shape, 'float32'));
+  }
 }
 
 /** Builds the model the checkpoint describes and loads its weights. */
@@ -189,12 +239,13 @@ export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
   return modelFromStored(checkpoint.config.model, readSafetensors(file).tensors, file);
 }
 
-/** A model of `config` holding `tensors`, named and laid out as checkpoints store them; `source` names them in errors. */
+/**
+ * A model of `config` holding `tensors`, named and laid out as checkpoints store them; `source` names them in errors.
+ */
 export function modelFromStored(config: ModelConfig, tensors: Record<string, NamedArray>, source: string): Decoder {
   const model = Decoder.create(config, 0);
-  const linear = linearNames(model.config);
   try {
-    tf.tidy(() => assign(model.params, tensors, source, (name) => linear.has(name)));
+    tf.tidy(() => assign(model.params, tensors, source, transposedOnDisk(config)));
   } catch (error) {
     model.dispose();
     throw error;
@@ -202,13 +253,14 @@ export function modelFromStored(config: ModelConfig, tensors: Record<string, Nam
   return model;
 }
 
-/** The optimizer's moments stored in a checkpoint, as tensors shaped as `shapes` names them (the caller disposes them). */
-export function loadOptimizerState(checkpoint: LoadedCheckpoint, shapes: Record<string, number[]>): Record<string, tf.Tensor> {
+/** The optimizer's moments stored in a checkpoint, by name, as tensors (the caller disposes them). */
+export function loadOptimizerState(checkpoint: LoadedCheckpoint): Record<string, tf.Tensor> {
   const file = join(checkpoint.dir, 'optimizer.safetensors');
-  const linear = linearNames(checkpoint.config.model);
-  const { tensors } = readSafetensors(file);
-  const arrays = readArrays(shapes, tensors, file, (name) => linear.has(name.replace(/\.exp_avg(_sq)?$/, '')));
-  return Object.fromEntries(Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]));
+  const { model } = checkpoint.config;
+  const arrays = readArrays(momentShapes(model), readSafetensors(file).tensors, file, transposedOnDisk(model));
+  return Object.fromEntries(
+    Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]),
+  );
 }
 
 /**

@@ -16,7 +16,11 @@ export interface NamedArray {
 
 const CHECKSUM_KEY = 'difft.sha256';
 
-export function writeSafetensors(path: string, tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, NamedArray>,
+  metadata: Record<string, string> = {},
+): void {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   const hash = createHash('sha256');
@@ -24,7 +28,8 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
   for (const name of names) {
     const { shape, data } = tensors[name];
     const size = shape.reduce((a, b) => a * b, 1);
-    if (size !== data.length) throw new Error(`tensor ${name}: shape [${shape}] holds ${size} values, data has ${data.length}`);
+    if (size !== data.length)
+      throw new Error(`tensor ${name}: shape [${shape}] holds ${size} values, data has ${data.length}`);
     header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
     hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
@@ -35,7 +40,13 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
   const headerBytes = Buffer.from(json, 'utf8');
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(headerBytes.length));
-  const chunks = [length, headerBytes, ...names.map((name) => new Uint8Array(tensors[name].data.buffer, tensors[name].data.byteOffset, tensors[name].data.byteLength))];
+  const chunks = [
+    length,
+    headerBytes,
+    ...names.map(
+      (name) => new Uint8Array(tensors[name].data.buffer, tensors[name].data.byteOffset, tensors[name].data.byteLength),
+    ),
+  ];
   writeFileDurably(path, chunks);
 }
 
@@ -50,7 +61,10 @@ export function readSafetensors(path: string): Safetensors {
   if (bytes.length < 8) throw damaged(`only ${bytes.length} bytes`);
   const headerLength = Number(bytes.readBigUInt64LE(0));
   if (headerLength > bytes.length - 8) throw damaged(`header of ${headerLength} bytes in a file of ${bytes.length}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  let header: Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>
+  >;
   try {
     header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
   } catch {
@@ -70,13 +84,15 @@ export function readSafetensors(path: string): Safetensors {
     } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     if (dtype !== 'F32') throw new UserError(`${path}: tensor ${name} has dtype ${dtype}; difft reads F32 only`);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (end - start !== size * 4 || end > dataBytes.length) throw damaged(`tensor ${name} does not fit: offsets ${start}..${end}, data ${dataBytes.length} bytes`);
+    if (end - start !== size * 4 || end > dataBytes.length)
+      throw damaged(`tensor ${name} does not fit: offsets ${start}..${end}, data ${dataBytes.length} bytes`);
     const data = new Float32Array(size);
     new Uint8Array(data.buffer).set(dataBytes.subarray(start, end));
     tensors[name] = { shape, data };
     expectedEnd = Math.max(expectedEnd, end);
   }
-  if (expectedEnd !== dataBytes.length) throw damaged(`${dataBytes.length} data bytes, header describes ${expectedEnd}`);
+  if (expectedEnd !== dataBytes.length)
+    throw damaged(`${dataBytes.length} data bytes, header describes ${expectedEnd}`);
   const checksum = metadata[CHECKSUM_KEY];
   if (checksum) {
     const hash = createHash('sha256');

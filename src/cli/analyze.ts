@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
-import { analyzeCheckpoint, type CheckpointAnalysis } from '../eval/analyze.js';
-import { ROLES } from '../probe/analysis.js';
+import { analyzeCheckpoint, type CheckpointAnalysis } from '../inspect/analyze.js';
+import { ROLES } from '../measure/analysis.js';
 import { analysisLabels, analysisPlots } from '../report/analysis-plots.js';
 import { positiveInteger } from './eval.js';
 import { action } from './run.js';
@@ -23,7 +23,8 @@ interface AnalyzeFlags {
   json?: boolean;
 }
 
-const fixed = (value: number | undefined, digits = 3) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const fixed = (value: number | undefined, digits = 3) =>
+  value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
 
 function scoresTable(analyses: CheckpointAnalysis[], labels: string[]): string {
   return table(
@@ -45,7 +46,12 @@ function allocationTable(analysis: CheckpointAnalysis, perHead: boolean): string
   const rows = analysis.layers.flatMap((layer) =>
     maps.flatMap((map) => {
       const { mean, heads } = layer.allocation[map];
-      const row = (head: string, allocation: typeof mean) => [String(layer.layer), map, head, ...ROLES.map((role) => fixed(allocation[role]))];
+      const row = (head: string, allocation: typeof mean) => [
+        String(layer.layer),
+        map,
+        head,
+        ...ROLES.map((role) => fixed(allocation[role])),
+      ];
       return [row('mean', mean), ...(perHead ? heads.map((allocation, head) => row(String(head), allocation)) : [])];
     }),
   );
@@ -53,14 +59,35 @@ function allocationTable(analysis: CheckpointAnalysis, perHead: boolean): string
 }
 
 function outlierTable(analysis: CheckpointAnalysis): string {
-  const header = ['layer', 'attention logit: top-1', 'top-10', 'median', 'top/median', 'activation: top-1', 'top-10', 'median', 'top/median', 'kurtosis'];
+  const header = [
+    'layer',
+    'attention logit: top-1',
+    'top-10',
+    'median',
+    'top/median',
+    'activation: top-1',
+    'top-10',
+    'median',
+    'top/median',
+    'kurtosis',
+  ];
   if (analysis.attention === 'diff') header.push('λ');
   if (analysis.attention === 'diff2') header.push('gate σ(λ): mean (p5–p95)');
   return table(
     header,
     analysis.layers.map((layer) => {
-      const magnitudes = (m: CheckpointAnalysis['layers'][number]['logits']) => [fixed(m.top1, 2), fixed(m.top10, 2), fixed(m.median, 3), fixed(m.ratio, 1)];
-      const row = [String(layer.layer), ...magnitudes(layer.logits), ...magnitudes(layer.hidden), fixed(layer.hidden.kurtosis, 1)];
+      const magnitudes = (m: CheckpointAnalysis['layers'][number]['logits']) => [
+        fixed(m.top1, 2),
+        fixed(m.top10, 2),
+        fixed(m.median, 3),
+        fixed(m.ratio, 1),
+      ];
+      const row = [
+        String(layer.layer),
+        ...magnitudes(layer.logits),
+        ...magnitudes(layer.hidden),
+        fixed(layer.hidden.kurtosis, 1),
+      ];
       if (layer.lambda !== undefined) row.push(fixed(layer.lambda));
       if (layer.gate) row.push(`${fixed(layer.gate.mean)} (${fixed(layer.gate.p05)}–${fixed(layer.gate.p95)})`);
       return row;
@@ -71,12 +98,22 @@ function outlierTable(analysis: CheckpointAnalysis): string {
 export function analyzeCommand(program: Command): void {
   program
     .command('analyze')
-    .description('the mechanism: task accuracy, attention allocation to the answer vs noise, outliers, λ — checkpoints side by side on one probe set')
+    .description(
+      'the mechanism: task accuracy, attention allocation to the answer vs noise, outliers, λ — checkpoints side ' +
+        'by side on one probe set',
+    )
     .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
-    .option('-t, --task <spec>', 'probe task, e.g. needles or mqar:needles=8,queries=4 (default: the task the checkpoints were trained on)')
+    .option(
+      '-t, --task <spec>',
+      'probe task, e.g. needles or mqar:needles=8,queries=4 (default: the task the checkpoints were trained on)',
+    )
     .option('-n, --examples <n>', 'probe examples', '64')
     .option('--batch-size <n>', 'examples per forward pass', '16')
-    .option('--outlier-examples <n>', 'examples whose every attention logit and activation feed the outlier statistics', '16')
+    .option(
+      '--outlier-examples <n>',
+      'examples whose every attention logit and activation feed the outlier statistics',
+      '16',
+    )
     .option('-o, --out <dir>', 'where plots and analysis.json go', 'analysis')
     .option('--heads', 'allocation per head as well as the mean over heads')
     .option('--no-plots', 'skip the plots')
@@ -84,7 +121,16 @@ export function analyzeCommand(program: Command): void {
     .option('--json', 'print machine-readable results instead of tables')
     .addHelpText(
       'after',
-      '\nAllocation: mean attention mass from the positions that produce answer tokens on the needle holding the\nanswer, on the other needles, on the distractor text and on the query region (for diff and diff2 on the\ndifferential map A1 − λ·A2, whose rows sum to 1 − λ, and on A1 and A2, whose rows sum to 1).\n\nExamples:\n  $ difft analyze runs/standard-seed1 runs/diff-seed1\n  $ difft analyze checkpoints/default-20261124-170000 --task needles:needles=4,distractor=text',
+      [
+        '',
+        'Allocation: mean attention mass from the positions that produce answer tokens on the needle holding the',
+        'answer, on the other needles, on the distractor text and on the query region (for diff and diff2 on the',
+        'differential map A1 − λ·A2, whose rows sum to 1 − λ, and on A1 and A2, whose rows sum to 1).',
+        '',
+        'Examples:',
+        '  $ difft analyze runs/standard-seed1 runs/diff-seed1',
+        '  $ difft analyze checkpoints/default-20261124-170000 --task needles:needles=4,distractor=text',
+      ].join('\n'),
     )
     .action(
       action(async (paths: string[], flags: AnalyzeFlags) => {
@@ -118,10 +164,13 @@ export function analyzeCommand(program: Command): void {
         process.stdout.write(`${scoresTable(analyses, labels)}\n`);
         for (const [i, analysis] of analyses.entries()) {
           process.stdout.write(
-            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mass per key role)\n${allocationTable(analysis, flags.heads ?? false)}\noutliers\n${outlierTable(analysis)}\n`,
+            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mass ` +
+              `per key role)\n${allocationTable(analysis, flags.heads ?? false)}\noutliers\n${outlierTable(analysis)}\n`,
           );
         }
-        process.stdout.write(`written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`);
+        process.stdout.write(
+          `written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`,
+        );
       }),
     );
 }

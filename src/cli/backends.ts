@@ -7,7 +7,7 @@ export function backendsCommand(program: Command): void {
     .command('backends')
     .description('list the tfjs engines difft can use here, and why the others cannot load')
     .option('--json', 'print machine-readable results')
-    .addHelpText('after', '\nExample:\n  $ difft backends')
+    .addHelpText('after', ['', 'Example:', '  $ difft backends'].join('\n'))
     .action(
       action(async (options: { json?: boolean }) => {
         const engines = await listEngines();

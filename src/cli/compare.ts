@@ -19,10 +19,22 @@ export function compareCommand(program: Command): void {
   program
     .command('compare')
     .description('train every variant × seed of an experiment and report whether differential attention helps')
-    .argument('<experiment>', 'experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: compare-default, compare-tiny, compare-gpu')
+    .argument(
+      '<experiment>',
+      'experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: compare-default, ' +
+        'compare-tiny, compare-gpu',
+    )
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
-    .option('-j, --jobs <n>', 'runs trained at once, each in its own process (default: one per CPU core, each with an equal share of the cores; 1 on a GPU)')
-    .option('--shard <i/n>', 'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges them')
+    .option(
+      '-j, --jobs <n>',
+      'runs trained at once, each in its own process (default: one per CPU core, each with an equal share of the ' +
+        'cores; 1 on a GPU)',
+    )
+    .option(
+      '--shard <i/n>',
+      'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges ' +
+        'them',
+    )
     .addHelpText(
       'after',
       [
@@ -37,7 +49,8 @@ export function compareCommand(program: Command): void {
     .action(
       action(async (file: string, flags: { out?: string; jobs?: string; shard?: string }) => {
         const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
-        if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
+        if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1))
+          throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
         const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
         const experiment = loadExperiment(file);
         let stopRequested = false;
@@ -61,11 +74,18 @@ export function compareCommand(program: Command): void {
                 `run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`,
               ),
             onStep: ({ completedSteps, totalSteps, loss }) => {
-              bar ??= createProgress({ label: 'compare', total: totalSteps, fields: 'loss {loss}', plainEverySeconds: 30 });
+              bar ??= createProgress({
+                label: 'compare',
+                total: totalSteps,
+                fields: 'loss {loss}',
+                plainEverySeconds: 30,
+              });
               bar.update(completedSteps, { loss: Number.isNaN(loss) ? '-' : loss.toFixed(4) });
             },
             onEval: ({ name, step, valLoss, accuracy }) => {
-              const tasks = Object.entries(accuracy ?? {}).map(([task, value]) => `, ${task} accuracy ${percent(value)}`);
+              const tasks = Object.entries(accuracy ?? {}).map(
+                ([task, value]) => `, ${task} accuracy ${percent(value)}`,
+              );
               say(`  ${name}, step ${step}: val loss ${valLoss.toFixed(4)}${tasks.join('')}`);
             },
             onWarning: (message) => say(`warning: ${message}`),
@@ -75,13 +95,17 @@ export function compareCommand(program: Command): void {
         process.off('SIGINT', requestStop);
         process.off('SIGTERM', requestStop);
         if (result.interrupted) {
-          process.stderr.write(`interrupted; finished runs are kept in ${result.dir}. Run the same command again to continue.\n`);
+          process.stderr.write(
+            `interrupted; finished runs are kept in ${result.dir}. Run the same command again to continue.\n`,
+          );
           process.exitCode = EXIT.interrupted;
           return;
         }
         if (!result.report) {
           const what = shard ? `shard ${shard.index}/${shard.count} finished` : 'finished';
-          process.stderr.write(`${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ${result.unfinished.join(', ')}\n`);
+          process.stderr.write(
+            `${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ${result.unfinished.join(', ')}\n`,
+          );
           process.stderr.write(`difft report ${result.dir} merges whatever has finished, at any time\n`);
           return;
         }
@@ -91,9 +115,12 @@ export function compareCommand(program: Command): void {
 
   program
     .command('report')
-    .description('write the report of a comparison directory from the runs finished so far (report.md, report.html, plots); merges shards')
+    .description(
+      'write the report of a comparison directory from the runs finished so far (report.md, report.html, plots); ' +
+        'merges shards',
+    )
     .argument('<dir>', 'a results directory of difft compare')
-    .addHelpText('after', '\nExample:\n  $ difft report checkpoints/compare-default')
+    .addHelpText('after', ['', 'Example:', '  $ difft report checkpoints/compare-default'].join('\n'))
     .action(
       action(async (dir: string) => {
         printReport(await writeReport(dir));

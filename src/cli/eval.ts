@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
-import { taskScores } from '../eval/analyze.js';
+import { taskScores } from '../inspect/analyze.js';
 import { evaluateCheckpoint, sharedEvalSeed, type EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
@@ -36,7 +36,16 @@ export function positiveInteger(flag: string, value: string | undefined): number
 function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
   const depths = results[0].scores.byDepth.map((bin) => `depth ${bin.from.toFixed(1)}–${bin.to.toFixed(1)}`);
   return table(
-    ['checkpoint', 'task', 'answers', 'accuracy', 'exact match', 'answer loss', 'chance (digits / random fact)', ...depths],
+    [
+      'checkpoint',
+      'task',
+      'answers',
+      'accuracy',
+      'exact match',
+      'answer loss',
+      'chance (digits / random fact)',
+      ...depths,
+    ],
     results.map(({ checkpoint, task, length, scores }) => [
       checkpoint,
       `${task}, ${length} tokens`,
@@ -55,20 +64,33 @@ export function evalCommand(program: Command): void {
     .command('eval')
     .description('loss, perplexity and bits per byte of checkpoints on held-out text')
     .argument('<checkpoint...>', 'checkpoint directories, or run directories (their newest checkpoint)')
-    .option('-c, --corpus <source...>', "evaluate on these sources instead of the run's validation split (tokenised with the checkpoint's tokenizer)")
+    .option(
+      '-c, --corpus <source...>',
+      "evaluate on these sources instead of the run's validation split (tokenised with the checkpoint's tokenizer)",
+    )
     .option('--max-tokens <n>', 'evaluate a fixed, seeded subset of about n tokens (default: every token)')
-    .option('--seed <n>', "picks that subset, the same for every checkpoint (default: the first checkpoint's eval.seed)")
+    .option(
+      '--seed <n>',
+      "picks that subset, the same for every checkpoint (default: the first checkpoint's eval.seed)",
+    )
     .option('--batch-size <n>', "sequences per batch (default: the run's eval.batchSize)")
     .option(
       '-t, --task [spec]',
-      'also score a retrieval task: accuracy, exact match, answer loss, by needle depth (no spec: the task trained on; e.g. needles:needles=6,length=129)',
+      'also score a retrieval task: accuracy, exact match, answer loss, by needle depth (no spec: the task trained ' +
+        'on; e.g. needles:needles=6,length=129)',
     )
     .option('-n, --examples <n>', 'task examples scored with --task', '256')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .option('--json', 'print machine-readable results')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ difft eval checkpoints/default-20261124-170000\n  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json\n  $ difft eval run-a run-b --task needles:length=65   # accuracy at another context length',
+      [
+        '',
+        'Examples:',
+        '  $ difft eval checkpoints/default-20261124-170000',
+        '  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json',
+        '  $ difft eval run-a run-b --task needles:length=65   # accuracy at another context length',
+      ].join('\n'),
     )
     .action(
       action(async (paths: string[], flags: EvalFlags) => {
@@ -76,7 +98,8 @@ export function evalCommand(program: Command): void {
         const batchSize = positiveInteger('--batch-size', flags.batchSize);
         // one seed for all: checkpoints of different runs are scored on the same tokens
         const seed = flags.seed === undefined ? sharedEvalSeed(paths) : nonNegativeInteger('--seed', flags.seed);
-        const task = flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
+        const task =
+          flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
         const examples = positiveInteger('--examples', flags.examples)!;
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
@@ -95,13 +118,16 @@ export function evalCommand(program: Command): void {
             },
           });
           progress?.stop();
-          const scores = task ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16) : undefined;
+          const scores = task
+            ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16)
+            : undefined;
           results.push({ ...result, ...(scores ? { task: scores } : {}) });
         }
         const fingerprints = new Set(results.map((r) => r.fingerprint));
         if (fingerprints.size > 1) {
           process.stderr.write(
-            'warning: these checkpoints were scored on different tokens (different datasets or context lengths: see the fingerprint column), so their losses are not directly comparable\n',
+            'warning: these checkpoints were scored on different tokens (different datasets or context lengths: ' +
+              'see the fingerprint column), so their losses are not directly comparable\n',
           );
         }
         if (flags.json) {

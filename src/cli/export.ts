@@ -14,17 +14,31 @@ interface ExportFlags {
 export function exportCommand(program: Command): void {
   program
     .command('export')
-    .description("write a checkpoint in another framework's format: hf = a Hugging Face transformers directory (LlamaForCausalLM for standard, DiffLlamaForCausalLM for diff)")
+    .description(
+      "write a checkpoint in another framework's format: hf = a Hugging Face transformers directory (LlamaForCausalLM for standard, DiffLlamaForCausalLM for diff)",
+    )
     .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
     .option('-f, --format <name>', 'hf', 'hf')
-    .requiredOption('-o, --out <dir>', 'the directory to write (config.json, model.safetensors, generation_config.json)')
+    .requiredOption(
+      '-o, --out <dir>',
+      'the directory to write (config.json, model.safetensors, generation_config.json)',
+    )
     .addHelpText(
       'after',
-      "\nThe export equals the checkpoint to the logit: rotary rows reordered for rotate_half, diff's head pairs for\nDiffLlama's halves, the per-head norm weight folded into o_proj. The optimizer state is not exported.\n\nExample:\n  $ difft export checkpoints/default-20261124-170000 --format hf --out exported/default\n  $ python -c \"from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('exported/default')\"",
+      [
+        '',
+        "The export equals the checkpoint to the logit: rotary rows reordered for rotate_half, diff's head pairs for",
+        "DiffLlama's halves, the per-head norm weight folded into o_proj. The optimizer state is not exported.",
+        '',
+        'Example:',
+        '  $ difft export checkpoints/default-20261124-170000 --format hf --out exported/default',
+        '  $ python -c "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained(\'exported/default\')"',
+      ].join('\n'),
     )
     .action(
       action((path: string, flags: ExportFlags) => {
-        if (flags.format !== 'hf') throw new UserError(`--format ${flags.format}: unknown format; use hf (Hugging Face transformers)`);
+        if (flags.format !== 'hf')
+          throw new UserError(`--format ${flags.format}: unknown format; use hf (Hugging Face transformers)`);
         const result = exportHf(path, flags.out);
         process.stdout.write(`exported ${result.architecture} (${result.tensors} tensors) to ${result.dir}\n`);
       }),
@@ -41,17 +55,34 @@ interface ImportFlags {
 export function importCommand(program: Command): void {
   program
     .command('import')
-    .description('read a Hugging Face transformers LlamaForCausalLM or DiffLlamaForCausalLM directory (float32 safetensors) into a difft checkpoint')
+    .description(
+      'read a Hugging Face transformers LlamaForCausalLM or DiffLlamaForCausalLM directory (float32 safetensors) ' +
+        'into a difft checkpoint',
+    )
     .argument('<dir>', 'a directory with config.json and model.safetensors')
     .requiredOption('-o, --out <dir>', 'the run directory to write (its checkpoint: <dir>/step-000000)')
-    .option('--tokenizer <name>', 'the tokenizer, for a directory difft did not write: gpt2, r50k_base, p50k_base, cl100k_base, o200k_base or byte')
+    .option(
+      '--tokenizer <name>',
+      'the tokenizer, for a directory difft did not write: gpt2, r50k_base, p50k_base, cl100k_base, o200k_base or byte',
+    )
     .option('--seq-len <n>', 'context length to hold (default: max_position_embeddings)')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
-    .addHelpText('after', '\nExample:\n  $ difft import exported/default --out checkpoints/back\n  $ difft eval checkpoints/back --corpus notes.txt')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Example:',
+        '  $ difft import exported/default --out checkpoints/back',
+        '  $ difft eval checkpoints/back --corpus notes.txt',
+      ].join('\n'),
+    )
     .action(
       action(async (dir: string, flags: ImportFlags) => {
         await useEngine(flags.backend as EngineRequest);
-        const result = importHf(dir, flags.out, { tokenizer: flags.tokenizer, seqLen: positiveInteger('--seq-len', flags.seqLen) });
+        const result = importHf(dir, flags.out, {
+          tokenizer: flags.tokenizer,
+          seqLen: positiveInteger('--seq-len', flags.seqLen),
+        });
         process.stdout.write(`imported a ${result.attention} model: ${result.checkpoint}\n`);
       }),
     );

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
-import { generateText } from '../eval/generate.js';
+import { generateText } from '../generate/generate.js';
 import { UserError } from '../errors.js';
 import { positiveInteger } from './eval.js';
 import { action } from './run.js';
@@ -17,7 +17,8 @@ interface GenerateFlags {
 
 function numberIn(flag: string, value: string, low: number, high: number): number {
   const number = Number(value);
-  if (!Number.isFinite(number) || number < low || number > high) throw new UserError(`${flag} ${value}: must be a number from ${low} to ${high}`);
+  if (!Number.isFinite(number) || number < low || number > high)
+    throw new UserError(`${flag} ${value}: must be a number from ${low} to ${high}`);
   return number;
 }
 
@@ -35,7 +36,12 @@ export function generateCommand(program: Command): void {
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ difft generate checkpoints/default-20261124-170000 --prompt "The jury said" --max-tokens 300\n  $ difft generate run/step-000600 -p "It was" -t 0   # greedy',
+      [
+        '',
+        'Examples:',
+        '  $ difft generate checkpoints/default-20261124-170000 --prompt "The jury said" --max-tokens 300',
+        '  $ difft generate run/step-000600 -p "It was" -t 0   # greedy',
+      ].join('\n'),
     )
     .action(
       action(async (path: string, flags: GenerateFlags) => {

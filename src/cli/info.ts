@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { useEngine } from '../backend/engines.js';
-import { checkpointInfo } from '../eval/info.js';
+import { checkpointInfo } from '../inspect/info.js';
 import { action } from './run.js';
 
 export function infoCommand(program: Command): void {
@@ -10,7 +10,7 @@ export function infoCommand(program: Command): void {
     .description('show a checkpoint: config, parameter counts, λ, tokenizer, training progress')
     .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
     .option('--json', 'print machine-readable results')
-    .addHelpText('after', '\nExample:\n  $ difft info checkpoints/default-20261124-170000')
+    .addHelpText('after', ['', 'Example:', '  $ difft info checkpoints/default-20261124-170000'].join('\n'))
     .action(
       action(async (path: string, flags: { json?: boolean }) => {
         await useEngine('cpu'); // small reads only: the reference engine is enough
@@ -26,13 +26,16 @@ export function infoCommand(program: Command): void {
           `written by  difft ${info.difftVersion}, trained on the ${info.engine} engine`,
           `tokenizer   ${info.tokenizer} (vocab ${number(info.vocabSize)})`,
           `training    memory ${info.trainingMemory} on ${info.engine}`,
-          `progress    step ${number(p.step)} of ${number(p.steps)}, ${number(p.tokens)} tokens, ${p.elapsedSeconds.toFixed(0)} s`,
+          `progress    step ${number(p.step)} of ${number(p.steps)}, ${number(p.tokens)} tokens, ${p.elapsedSeconds.toFixed(0)} ` +
+            `s`,
           `val loss    last ${p.lastValLoss?.toFixed(4) ?? '-'}, best ${p.bestValLoss?.toFixed(4) ?? '-'}${p.bestStep !== undefined ? ` (step ${p.bestStep})` : ''}`,
           `parameters  ${number(info.parameters.total)} total: ${(['embedding', 'attention', 'ffn', 'norm', 'head'] as const).map((k) => `${k} ${number(info.parameters[k])}`).join(', ')}`,
         ];
         if (info.lambdas) lines.push(`λ per layer ${info.lambdas.map((l) => l.toFixed(4)).join(', ')}`);
         if (info.lambdaStats) {
-          lines.push(`λ per layer ${info.lambdaStats.map((s) => `${s.lambdaMean.toFixed(3)} ± ${s.lambdaStd.toFixed(3)}`).join(', ')} (mean ± std over validation tokens)`);
+          lines.push(
+            `λ per layer ${info.lambdaStats.map((s) => `${s.lambdaMean.toFixed(3)} ± ${s.lambdaStd.toFixed(3)}`).join(', ')} (mean ± std over validation tokens)`,
+          );
           lines.push(
             `gate sigmoid(λ) per layer ${info.lambdaStats.map((s) => `${s.gate.mean.toFixed(3)} (${s.gate.p05.toFixed(3)}–${s.gate.p95.toFixed(3)})`).join(', ')} (mean, 5th–95th percentile)`,
           );

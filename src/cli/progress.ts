@@ -38,7 +38,8 @@ export function createProgress(options: ProgressOptions): Progress {
     );
     bar.start(options.total, 0, { shown: unit(0), shownTotal: unit(options.total) });
     return {
-      update: (value, fields = {}) => bar.update(value, { ...fields, shown: unit(value), shownTotal: unit(options.total) }),
+      update: (value, fields = {}) =>
+        bar.update(value, { ...fields, shown: unit(value), shownTotal: unit(options.total) }),
       log: (line) => {
         stream.write('\r\x1b[K');
         stream.write(`${line}\n`);
@@ -52,7 +53,9 @@ export function createProgress(options: ProgressOptions): Progress {
   let lastLine = '';
   const started = Date.now();
   const line = (value: number, fields: Record<string, string | number>) => {
-    const extras = options.fields ? ` | ${options.fields.replace(/\{(\w+)\}/g, (_, key) => String(fields[key] ?? ''))}` : '';
+    const extras = options.fields
+      ? ` | ${options.fields.replace(/\{(\w+)\}/g, (_, key) => String(fields[key] ?? ''))}`
+      : '';
     const percent = options.total > 0 ? ` (${((100 * value) / options.total).toFixed(0)}%)` : '';
     const elapsed = ((Date.now() - started) / 1000).toFixed(0);
     return `${options.label} ${unit(value)}/${unit(options.total)}${percent}${extras} | ${elapsed}s`;

@@ -12,7 +12,9 @@ export function setVerbose(value: boolean): void {
  * Runs a command's action: a UserError becomes one line on stderr and exit code 2; anything else is
  * a bug, shown with its stack when --verbose is on.
  */
-export function action<Args extends unknown[]>(run: (...args: Args) => Promise<void> | void): (...args: Args) => Promise<void> {
+export function action<Args extends unknown[]>(
+  run: (...args: Args) => Promise<void> | void,
+): (...args: Args) => Promise<void> {
   return async (...args: Args) => {
     try {
       await run(...args);

@@ -36,25 +36,46 @@ export function trainCommand(program: Command): void {
     .option('--print-config', 'print the fully resolved config and exit')
     .option(
       '-r, --resume <dir>',
-      'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N trains it longer, --backend switches engines',
+      'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N ' +
+        'trains it longer, --backend switches engines',
     )
     .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
     .option('--skip-memory-check', 'train even when the memory estimate exceeds what this machine has')
-    .option('-b, --backend <name>', 'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)')
+    .option(
+      '-b, --backend <name>',
+      'tfjs engine: auto, tensorflow, webgpu, wasm, cpu (same as --set train.backend=...)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ difft train\n  $ difft train --config baseline --set train.steps=2000\n  $ difft train --config my-run.yaml\n  $ difft train --resume checkpoints/default-20261124-170000\n  $ difft train --resume checkpoints/default-20261124-170000 --set train.steps=2000',
+      [
+        '',
+        'Examples:',
+        '  $ difft train',
+        '  $ difft train --config baseline --set train.steps=2000',
+        '  $ difft train --config my-run.yaml',
+        '  $ difft train --resume checkpoints/default-20261124-170000',
+        '  $ difft train --resume checkpoints/default-20261124-170000 --set train.steps=2000',
+      ].join('\n'),
     )
     .action(
       action(async (flags: TrainFlags) => {
         const overrides = flags.backend ? [...flags.set, `train.backend=${flags.backend}`] : flags.set;
         if (flags.resume && flags.config)
-          throw new UserError('--config cannot be used with --resume: a resumed run keeps its own config (change train.steps or the engine with --set / --backend)');
-        if (flags.resume && flags.out) throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
-        const config = flags.resume ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides) : loadConfig(flags.config ?? 'default', overrides);
+          throw new UserError(
+            '--config cannot be used with --resume: a resumed run keeps its own config (change train.steps or the ' +
+              'engine with --set / --backend)',
+          );
+        if (flags.resume && flags.out)
+          throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
+        const config = flags.resume
+          ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides)
+          : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
           const engine = config.train.backend === 'auto' ? 'tensorflow' : config.train.backend;
-          process.stdout.write(`# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ${gibibytes(availableMemory())} here\n`);
+          process.stdout.write(
+            `# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ${gibibytes(availableMemory())} ` +
+              `here\n`,
+          );
           process.stdout.write(configToYaml(config));
           return;
         }
@@ -86,7 +107,10 @@ export function trainCommand(program: Command): void {
             onStart: (info) => {
               prepareBar?.stop();
               say(`data: ${relative(process.cwd(), info.datasetDir) || info.datasetDir}`);
-              say(`model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters; training memory ${info.memory}`);
+              say(
+                `model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters; ` +
+                  `training memory ${info.memory}`,
+              );
               say(`${info.resumedFrom ? `resuming from ${info.resumedFrom}` : 'run'}: ${info.runDir}`);
               bar = createProgress({ label: 'train', total: info.steps, fields: 'loss {loss} | {rate} tok/s' });
               bar.update(info.startStep, { loss: '-', rate: '-' });
@@ -96,9 +120,12 @@ export function trainCommand(program: Command): void {
               bar?.update(step, { loss: loss.toFixed(4), rate: rate.toFixed(0) });
             },
             onEval: (record) => {
-              const tasks = Object.entries(record.tasks ?? {}).map(([name, t]) => `; ${name} accuracy ${percent(t.accuracy)}, answer loss ${t.answerLoss.toFixed(3)}`);
+              const tasks = Object.entries(record.tasks ?? {}).map(
+                ([name, t]) => `; ${name} accuracy ${percent(t.accuracy)}, answer loss ${t.answerLoss.toFixed(3)}`,
+              );
               say(
-                `step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ${record.valBitsPerByte.toFixed(3)} bits/byte${tasks.join('')}`,
+                `step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ` +
+                  `${record.valBitsPerByte.toFixed(3)} bits/byte${tasks.join('')}`,
               );
             },
             onWarning: (message) => say(`warning: ${message}`),
@@ -108,7 +135,9 @@ export function trainCommand(program: Command): void {
         process.off('SIGINT', requestStop);
         process.off('SIGTERM', requestStop);
         if (result.interrupted) {
-          process.stderr.write(`interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ${result.runDir}\n`);
+          process.stderr.write(
+            `interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ${result.runDir}\n`,
+          );
           process.exitCode = EXIT.interrupted;
           return;
         }

@@ -68,7 +68,9 @@ export interface Variant {
   set: Record<string, unknown>;
 }
 
-/** One point of the sweep: its overrides, a label for reports and a slug for directory names ('' when nothing is swept). */
+/**
+ * One point of the sweep: its overrides, a label for reports and a slug for directory names ('' when nothing is swept).
+ */
 export interface Setting {
   label: string;
   slug: string;
@@ -125,17 +127,29 @@ export function loadExperiment(nameOrPath: string): Experiment {
   if (!validate(raw)) {
     const error = validate.errors![0];
     const where = error.instancePath.split('/').filter(Boolean).join('.') || '(top level)';
-    const extra = error.keyword === 'additionalProperties' ? ` (${(error.params as { additionalProperty: string }).additionalProperty}); allowed: ${ALLOWED_KEYS}` : '';
+    const extra =
+      error.keyword === 'additionalProperties'
+        ? ` (${(error.params as { additionalProperty: string }).additionalProperty}); allowed: ${ALLOWED_KEYS}`
+        : '';
     throw new UserError(`${file}: experiment key ${where}: ${error.message}${extra}`);
   }
-  const spec = raw as { name: string; base?: string; config?: Record<string, unknown>; baseline?: string; variants: Variant[]; sweep?: Record<string, unknown[]>; seeds: number[] };
+  const spec = raw as {
+    name: string;
+    base?: string;
+    config?: Record<string, unknown>;
+    baseline?: string;
+    variants: Variant[];
+    sweep?: Record<string, unknown[]>;
+    seeds: number[];
+  };
   const names = spec.variants.map((variant) => variant.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new UserError(`${file}: variant name ${duplicate} is used twice`);
   const duplicateSeed = spec.seeds.find((seed, i) => spec.seeds.indexOf(seed) !== i);
   if (duplicateSeed !== undefined) throw new UserError(`${file}: seed ${duplicateSeed} is listed twice`);
   const baseline = spec.baseline ?? names[0];
-  if (!names.includes(baseline)) throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
+  if (!names.includes(baseline))
+    throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
   const sweep = spec.sweep ?? {};
   checkOverrides(file, spec.variants, sweep);
   const base = spec.base ? readBase(file, spec.base) : {};
@@ -149,15 +163,25 @@ export function loadExperiment(nameOrPath: string): Experiment {
     const config = structuredClone(base) as Record<string, unknown>;
     const where = `${file}: ${run.name}`;
     // paths written in the experiment file are relative to it
-    for (const [key, value] of Object.entries(spec.config ?? {})) setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
-    for (const [key, value] of Object.entries(variant.set)) setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
-    for (const [key, value] of Object.entries(setting.set)) setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
+    for (const [key, value] of Object.entries(spec.config ?? {}))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
+    for (const [key, value] of Object.entries(variant.set))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
+    for (const [key, value] of Object.entries(setting.set))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
     setConfigValue(config, 'train.seed', run.seed);
     setConfigValue(config, 'name', run.name);
     return resolveConfig(config, where);
   };
   const runs = spec.seeds.flatMap((seed) =>
-    settings.flatMap((setting) => variants.map((variant) => ({ name: runName(variant.name, setting.slug, seed), variant: variant.name, setting: setting.label, seed }))),
+    settings.flatMap((setting) =>
+      variants.map((variant) => ({
+        name: runName(variant.name, setting.slug, seed),
+        variant: variant.name,
+        setting: setting.label,
+        seed,
+      })),
+    ),
   );
   // check every variant × setting now, not an hour into the experiment
   for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
@@ -166,17 +190,30 @@ export function loadExperiment(nameOrPath: string): Experiment {
 
 function checkOverrides(file: string, variants: Variant[], sweep: Record<string, unknown[]>): void {
   for (const key of MEASUREMENT_KEYS) {
-    if (key in sweep) throw new UserError(`${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an experiment; set it under config`);
+    if (key in sweep)
+      throw new UserError(
+        `${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an experiment; ` +
+          `set it under config`,
+      );
     const variant = variants.find((v) => v.set && key in v.set);
-    if (variant) throw new UserError(`${file}: ${variant.name} sets ${key}, which chooses the tokens every run is scored on; set it under config, for all runs`);
+    if (variant)
+      throw new UserError(
+        `${file}: ${variant.name} sets ${key}, which chooses the tokens every run is scored on; set it under config, ` +
+          `for all runs`,
+      );
   }
   for (const [key, values] of Object.entries(sweep)) {
-    if (key === 'train.seed' || key === 'name') throw new UserError(`${file}: sweep ${key}: not a key to sweep (seeds are listed under seeds)`);
+    if (key === 'train.seed' || key === 'name')
+      throw new UserError(`${file}: sweep ${key}: not a key to sweep (seeds are listed under seeds)`);
     const overlap = variants.find((v) => v.set && key in v.set);
-    if (overlap) throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
+    if (overlap)
+      throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
     for (const value of values) {
       if (!/^[A-Za-z0-9._+-]+$/.test(String(value)))
-        throw new UserError(`${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, . _ -)`);
+        throw new UserError(
+          `${file}: sweep ${key}: value ${JSON.stringify(value)} cannot name a run directory (use letters, digits, ` +
+            `. _ -)`,
+        );
     }
     const distinct = new Set(values.map(String));
     if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);
@@ -188,7 +225,8 @@ export function parseShard(text: string): { index: number; count: number } {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = match ? Number(match[1]) : NaN;
   const count = match ? Number(match[2]) : NaN;
-  if (!(count >= 1 && index >= 1 && index <= count)) throw new UserError(`--shard ${text}: expected i/n with 1 ≤ i ≤ n, e.g. --shard 1/4`);
+  if (!(count >= 1 && index >= 1 && index <= count))
+    throw new UserError(`--shard ${text}: expected i/n with 1 ≤ i ≤ n, e.g. --shard 1/4`);
   return { index, count };
 }
 

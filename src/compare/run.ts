@@ -24,7 +24,16 @@ import type { WorkerJob, WorkerMessage } from './worker.js';
 export type RunStatus = 'done' | 'resume' | 'new';
 
 export interface CompareEvents {
-  onRun?(info: { name: string; variant: string; setting: string; seed: number; dir: string; status: RunStatus; index: number; count: number }): void;
+  onRun?(info: {
+    name: string;
+    variant: string;
+    setting: string;
+    seed: number;
+    dir: string;
+    status: RunStatus;
+    index: number;
+    count: number;
+  }): void;
   /** Steps completed over all runs (finished ones included) and the latest loss of any run. */
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
   onEval?(info: { name: string; step: number; valLoss: number; accuracy?: Record<string, number> }): void;
@@ -73,7 +82,9 @@ export async function defaultJobs(experiment: Experiment, unfinishedRuns: number
   const engine = await useEngine(experiment.runConfig(experiment.runs[0]).train.backend);
   if (engine.name === 'webgpu' || /CUDA/.test(engine.detail)) return 1;
   // and no more runs at once than the memory holds (each child's estimate: src/train/memory.ts)
-  const largest = Math.max(...experiment.runs.map((run) => estimateForRun(experiment.runConfig(run), engine.name).bytes));
+  const largest = Math.max(
+    ...experiment.runs.map((run) => estimateForRun(experiment.runConfig(run), engine.name).bytes),
+  );
   const fitting = Math.floor(availableMemory() / largest);
   return Math.max(1, Math.min(availableParallelism(), unfinishedRuns, fitting));
 }
@@ -109,7 +120,8 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
   if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
   const progress = new StepCounter(runs, options.events);
-  const interrupted = jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
+  const interrupted =
+    jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
   // other shards may still be training: the report waits for the last run of the whole experiment
   const everyRun = jobsOf(experiment.runs);
   const left = everyRun.filter((run) => run.status !== 'done').map((run) => run.name);
@@ -137,7 +149,16 @@ class StepCounter {
 }
 
 function announce(run: RunJob, index: number, count: number, events: CompareEvents | undefined): void {
-  events?.onRun?.({ name: run.name, variant: run.variant, setting: run.setting, seed: run.seed, dir: run.dir, status: run.status, index, count });
+  events?.onRun?.({
+    name: run.name,
+    variant: run.variant,
+    setting: run.setting,
+    seed: run.seed,
+    dir: run.dir,
+    status: run.status,
+    index,
+    count,
+  });
 }
 
 /** Runs one after another in this process. Returns whether the experiment was interrupted. */
@@ -156,7 +177,13 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
       shouldStop: options.shouldStop,
       events: {
         onStep: (info) => progress.update(run, info.step, info.loss),
-        onEval: (record) => options.events?.onEval?.({ name: run.name, step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
+        onEval: (record) =>
+          options.events?.onEval?.({
+            name: run.name,
+            step: record.step,
+            valLoss: record.valLoss,
+            accuracy: taskAccuracy(record),
+          }),
         onWarning: options.events?.onWarning,
       },
     });
@@ -170,7 +197,12 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
  * here first, so that no two children write the same token shards. On a native engine each child
  * gets an equal share of the cores.
  */
-async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter, options: CompareOptions): Promise<boolean> {
+async function runInChildren(
+  runs: RunJob[],
+  jobs: number,
+  progress: StepCounter,
+  options: CompareOptions,
+): Promise<boolean> {
   const seen = new Set<string>();
   for (const { config } of runs) {
     const key = JSON.stringify(config.data);
@@ -181,7 +213,8 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
 
   const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
   // several jobs share the cores; one job chooses its own thread count (src/backend/engines.ts)
-  const threads: Record<string, string> = jobs > 1 ? { TF_NUM_INTRAOP_THREADS: String(Math.max(1, Math.floor(availableParallelism() / jobs))) } : {};
+  const threads: Record<string, string> =
+    jobs > 1 ? { TF_NUM_INTRAOP_THREADS: String(Math.max(1, Math.floor(availableParallelism() / jobs))) } : {};
   const children = new Set<ReturnType<typeof fork>>();
   let stopping = false;
   let failure: Error | undefined;
@@ -194,14 +227,23 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
 
   const trainInChild = (run: RunJob) =>
     new Promise<boolean>((done, fail) => {
-      const child = fork(worker, [], { env: { ...threads, ...process.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const child = fork(worker, [], {
+        env: { ...threads, ...process.env },
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
       children.add(child);
       let stderr = '';
       let outcome: WorkerMessage | undefined;
       child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
       child.on('message', (message: WorkerMessage) => {
         if (message.type === 'step') progress.update(run, message.step, message.loss);
-        else if (message.type === 'eval') options.events?.onEval?.({ name: run.name, step: message.step, valLoss: message.valLoss, accuracy: message.accuracy });
+        else if (message.type === 'eval')
+          options.events?.onEval?.({
+            name: run.name,
+            step: message.step,
+            valLoss: message.valLoss,
+            accuracy: message.accuracy,
+          });
         else if (message.type === 'warning') options.events?.onWarning?.(message.message);
         else outcome = message;
       });
@@ -209,11 +251,22 @@ async function runInChildren(runs: RunJob[], jobs: number, progress: StepCounter
         children.delete(child);
         if (outcome?.type === 'done') return done(outcome.interrupted);
         const name = run.name;
-        if (outcome?.type === 'error') return fail(outcome.userError ? new UserError(`${name}: ${outcome.message}`) : new Error(`${name}: ${outcome.message}`));
+        if (outcome?.type === 'error')
+          return fail(
+            outcome.userError ? new UserError(`${name}: ${outcome.message}`) : new Error(`${name}: ${outcome.message}`),
+          );
         const last = stderr.trim().split('\n').pop() ?? '';
-        fail(new Error(`${name}: its process ended (${signal ?? `exit code ${code}`}) without finishing${last ? `: ${last}` : ''}`));
+        fail(
+          new Error(
+            `${name}: its process ended (${signal ?? `exit code ${code}`}) without finishing${last ? `: ${last}` : ''}`,
+          ),
+        );
       });
-      const job: WorkerJob = { config: run.config, out: run.dir, resume: run.status === 'resume' ? run.dir : undefined };
+      const job: WorkerJob = {
+        config: run.config,
+        out: run.dir,
+        resume: run.status === 'resume' ? run.dir : undefined,
+      };
       child.send({ type: 'job', job });
     });
 

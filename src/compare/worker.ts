@@ -43,13 +43,18 @@ process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 
       shouldStop: () => stopRequested,
       events: {
         onStep: ({ step, loss }) => send({ type: 'step', step, loss }),
-        onEval: (record) => send({ type: 'eval', step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
+        onEval: (record) =>
+          send({ type: 'eval', step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
         onWarning: (text) => send({ type: 'warning', message: text }),
       },
     });
     send({ type: 'done', step: result.step, interrupted: result.interrupted });
   } catch (error) {
-    send({ type: 'error', message: error instanceof Error ? error.message : String(error), userError: (error as Error)?.name === 'UserError' });
+    send({
+      type: 'error',
+      message: error instanceof Error ? error.message : String(error),
+      userError: (error as Error)?.name === 'UserError',
+    });
   }
   stopRequested = true; // the disconnect below is ours
   process.disconnect?.();

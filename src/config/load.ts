@@ -22,7 +22,8 @@ export function readConfigFile(path: string): Plain {
   try {
     const parsed = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
     if (parsed === null || parsed === undefined) return {};
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('the top level must be a mapping of sections');
+    if (typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new Error('the top level must be a mapping of sections');
     return parsed as Plain;
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
@@ -49,7 +50,12 @@ function knownKeys(prefix: string): string[] {
 export function applyOverride(config: Plain, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq < 1) throw new UserError(`--set ${assignment}: expected key=value, e.g. --set model.layers=6`);
-  setConfigValue(config, assignment.slice(0, eq).trim(), assignment.slice(eq + 1), `--set ${assignment.slice(0, eq).trim()}`);
+  setConfigValue(
+    config,
+    assignment.slice(0, eq).trim(),
+    assignment.slice(eq + 1),
+    `--set ${assignment.slice(0, eq).trim()}`,
+  );
 }
 
 /**
@@ -60,7 +66,9 @@ export function setConfigValue(config: Plain, key: string, given: unknown, where
   const node = schemaAt(key);
   if (!node || node.type === 'object') {
     const parent = key.includes('.') ? key.slice(0, key.lastIndexOf('.')) : '';
-    throw new UserError(`${where}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`);
+    throw new UserError(
+      `${where}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`,
+    );
   }
   let value = typeof given === 'string' ? (YAML.parse(given) as unknown) : given;
   if (node.type === 'array' && typeof value === 'string') value = value.split(',').map((s) => s.trim());
@@ -85,7 +93,10 @@ function describeError(error: ErrorObject, config: Plain): string {
   let value: unknown = config;
   for (const part of path) value = (value as Plain)?.[part];
   const node = schemaAt(key.replace(/\.\d+$/, ''));
-  const allowed = error.keyword === 'enum' ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` : (error.message ?? 'is not allowed');
+  const allowed =
+    error.keyword === 'enum'
+      ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
+      : (error.message ?? 'is not allowed');
   const description = node?.description ? ` (${key}: ${node.description})` : '';
   return `config key ${key} = ${JSON.stringify(value)}: ${allowed}${description}`;
 }
@@ -101,7 +112,9 @@ export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
     throw new UserError(`${source}: ${(error as Error).message}`);
   }
   if (resolved.train.minLr > resolved.train.lr) {
-    throw new UserError(`${source}: config key train.minLr = ${resolved.train.minLr}: must not exceed train.lr (${resolved.train.lr})`);
+    throw new UserError(
+      `${source}: config key train.minLr = ${resolved.train.minLr}: must not exceed train.lr (${resolved.train.lr})`,
+    );
   }
   return resolved;
 }
@@ -122,7 +135,8 @@ export function changedKeys(before: RunConfig, after: RunConfig): string[] {
   const flat = (config: RunConfig) => {
     const out = new Map<string, string>();
     const walk = (node: unknown, prefix: string) => {
-      if (node && typeof node === 'object' && !Array.isArray(node)) for (const [key, value] of Object.entries(node)) walk(value, prefix ? `${prefix}.${key}` : key);
+      if (node && typeof node === 'object' && !Array.isArray(node))
+        for (const [key, value] of Object.entries(node)) walk(value, prefix ? `${prefix}.${key}` : key);
       else out.set(prefix, JSON.stringify(node));
     };
     walk(resolveConfig(structuredClone(config) as unknown as Plain), '');
@@ -145,7 +159,8 @@ export function checkResumable(stored: RunConfig, config: RunConfig, where: stri
   const refused = changedKeys(stored, config).filter((key) => !RESUMABLE_KEYS.includes(key) && key !== 'name');
   if (refused.length) {
     throw new UserError(
-      `${where}: ${refused.join(', ')} cannot change when resuming (only ${RESUMABLE_KEYS.join(', ')} can); start a new run to change ${refused.length > 1 ? 'them' : 'it'}`,
+      `${where}: ${refused.join(', ')} cannot change when resuming (only ${RESUMABLE_KEYS.join(', ')} can); start ` +
+        `a new run to change ${refused.length > 1 ? 'them' : 'it'}`,
     );
   }
 }

@@ -28,7 +28,9 @@ export function locateConfig(nameOrPath: string, what = 'config'): string {
       if (existsSync(preset)) return preset;
     }
   }
-  throw new UserError(`${what} file not found: ${nameOrPath} (neither a file nor a shipped preset: ${presetNames().join(', ')})`);
+  throw new UserError(
+    `${what} file not found: ${nameOrPath} (neither a file nor a shipped preset: ${presetNames().join(', ')})`,
+  );
 }
 
 /** Config keys whose values are paths: relative ones are anchored at the config file that wrote them. */
@@ -39,7 +41,11 @@ const CORPUS_KEYS: string[] = ['data.corpus', 'data.valCorpus'];
 export function anchorPath(key: string, value: unknown, baseDir: string): unknown {
   if (!(PATH_KEYS as readonly string[]).includes(key)) return value;
   const anchor = (path: unknown) =>
-    typeof path === 'string' && !isAbsolute(path) && !(CORPUS_KEYS.includes(key) && (BUILTIN_CORPORA as readonly string[]).includes(path)) ? join(baseDir, path) : path;
+    typeof path === 'string' &&
+    !isAbsolute(path) &&
+    !(CORPUS_KEYS.includes(key) && (BUILTIN_CORPORA as readonly string[]).includes(path))
+      ? join(baseDir, path)
+      : path;
   return Array.isArray(value) ? value.map(anchor) : anchor(value);
 }
 

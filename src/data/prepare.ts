@@ -6,7 +6,14 @@ import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
 import type { TaskSpec } from '../config/task.js';
-import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, type TIKTOKEN_NAMES, type TokenizerName, type TokenizerSpec } from './tokenizer.js';
+import type { TiktokenName, TokenizerName } from '../config/tokenizers.js';
+import {
+  charSymbols,
+  checkTokenizerName,
+  createTokenizer,
+  DOCUMENT_SEPARATOR,
+  type TokenizerSpec,
+} from './tokenizer.js';
 
 /**
  * `difft prepare`: text sources → tokenizer → train/validation token shards + manifest.json.
@@ -80,10 +87,16 @@ export interface PreparedDataset {
 export function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
   if (name === 'byte') return { kind: 'byte' };
   if (name === 'char') return { kind: 'char', symbols: [] }; // filled from the training split
-  return { kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] };
+  return { kind: 'tiktoken', name: name as TiktokenName };
 }
 
-function inputKey(entries: SourceEntry[], valEntries: SourceEntry[], tokenizer: TokenizerName, valFraction: number, textField: string): string {
+function inputKey(
+  entries: SourceEntry[],
+  valEntries: SourceEntry[],
+  tokenizer: TokenizerName,
+  valFraction: number,
+  textField: string,
+): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ format: DATASET_VERSION, tokenizer, valFraction, textField }));
   for (const entry of entries) hash.update(`\n${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
@@ -150,7 +163,8 @@ export function readMatchingManifest(path: string, key: string): DatasetManifest
 export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
   const tokenizerName = checkTokenizerName(options.tokenizer);
   const valFraction = options.valFraction ?? 0.05;
-  if (!(valFraction > 0 && valFraction < 0.5)) throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and below 0.5`);
+  if (!(valFraction > 0 && valFraction < 0.5))
+    throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and below 0.5`);
   const textField = options.textField ?? 'text';
   const entries = resolveSources(options.sources);
   const valEntries = options.valSources?.length ? resolveSources(options.valSources) : [];
@@ -158,7 +172,10 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   // with explicit validation text no section of the corpus is held out
   const heldOut = explicitVal ? 0 : valFraction;
   const key = inputKey(entries, valEntries, tokenizerName, valFraction, textField);
-  const dir = resolve(options.out ?? join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`));
+  const dir = resolve(
+    options.out ??
+      join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`),
+  );
 
   const manifestPath = join(dir, 'manifest.json');
   const existing = options.force ? undefined : readMatchingManifest(manifestPath, key);
@@ -174,9 +191,20 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   };
   const size = sectionSize(entries.reduce((sum, entry) => sum + entry.size, 0));
   let spec = tokenizerSpecFor(tokenizerName);
-  if (spec.kind === 'char') spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
+  if (spec.kind === 'char')
+    spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
   return buildDatasetDirectory(dir, key, options.force ?? false, (temporary) =>
-    writeSplits(temporary, options, { entries, valEntries, heldOut, key, size, spec, readOptions, progress: () => bytesDone, bytesTotal }),
+    writeSplits(temporary, options, {
+      entries,
+      valEntries,
+      heldOut,
+      key,
+      size,
+      spec,
+      readOptions,
+      progress: () => bytesDone,
+      bytesTotal,
+    }),
   );
 }
 
@@ -186,7 +214,12 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
  * of an experiment) preparing the same data at the same time — theirs is kept rather than pulled
  * from under a reader.
  */
-export async function buildDatasetDirectory(dir: string, key: string, force: boolean, build: (temporary: string) => Promise<DatasetManifest>): Promise<PreparedDataset> {
+export async function buildDatasetDirectory(
+  dir: string,
+  key: string,
+  force: boolean,
+  build: (temporary: string) => Promise<DatasetManifest>,
+): Promise<PreparedDataset> {
   const manifestPath = join(dir, 'manifest.json');
   const temporary = `${dir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
@@ -230,7 +263,8 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
       train: { writer: new ShardWriter(temporary, 'train', dtype), bytes: 0, sections: 0 } as SplitState,
       val: { writer: new ShardWriter(temporary, 'val', dtype), bytes: 0, sections: 0 } as SplitState,
     };
-    const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
+    const separator =
+      tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
     let sectionIndex = 0;
     const write = async (sourceEntries: SourceEntry[], splitOf: (section: number) => SplitState) => {
       for await (const document of readDocuments(sourceEntries, readOptions)) {
@@ -244,7 +278,11 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
           split.bytes += bytes;
           split.sections++;
           split.last = { document: document.name, section: sectionInDocument++ };
-          options.onProgress?.({ bytesDone: inputs.progress(), bytesTotal, tokens: splits.train.writer.tokens + splits.val.writer.tokens });
+          options.onProgress?.({
+            bytesDone: inputs.progress(),
+            bytesTotal,
+            tokens: splits.train.writer.tokens + splits.val.writer.tokens,
+          });
         }
       }
     };
@@ -252,7 +290,13 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
     await write(valEntries, () => splits.val);
     const finish = (state: SplitState): SplitInfo => {
       const sha256 = state.writer.finish();
-      return { tokens: state.writer.tokens, bytes: state.bytes, sections: state.sections, shards: state.writer.shards, sha256 };
+      return {
+        tokens: state.writer.tokens,
+        bytes: state.bytes,
+        sections: state.sections,
+        shards: state.writer.shards,
+        sha256,
+      };
     };
     const manifest: DatasetManifest = {
       format: DATASET_FORMAT,
@@ -269,10 +313,13 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
     };
     const corpus = options.sources.join(', ');
     if (manifest.splits.train.tokens === 0) throw new UserError(`corpus ${corpus} contains no text`);
-    if (manifest.splits.val.tokens === 0 && explicitVal) throw new UserError(`validation corpus ${options.valSources!.join(', ')} contains no text`);
+    if (manifest.splits.val.tokens === 0 && explicitVal)
+      throw new UserError(`validation corpus ${options.valSources!.join(', ')} contains no text`);
     if (manifest.splits.val.tokens === 0) {
       throw new UserError(
-        `corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction = ${options.valFraction ?? 0.05} needs at least ${Math.ceil(1 / (options.valFraction ?? 0.05))}; add text or raise data.valFraction`,
+        `corpus ${corpus} is too small for a validation split: ${sectionIndex} section(s) of text, and valFraction ` +
+          `= ${options.valFraction ?? 0.05} needs at least ${Math.ceil(1 / (options.valFraction ?? 0.05))}; add text ` +
+          `or raise data.valFraction`,
       );
     }
     return manifest;
@@ -282,7 +329,12 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
 }
 
 /** The characters of the training sections (first pass, for the char tokenizer). */
-async function trainingCharacters(entries: SourceEntry[], options: ReadOptions, size: number, valFraction: number): Promise<string[]> {
+async function trainingCharacters(
+  entries: SourceEntry[],
+  options: ReadOptions,
+  size: number,
+  valFraction: number,
+): Promise<string[]> {
   const seen = new Set<string>();
   let sectionIndex = 0;
   const quiet = { ...options, warn: () => {}, onBytes: undefined }; // the main pass warns and counts

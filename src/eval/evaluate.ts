@@ -9,7 +9,7 @@ import { prepareDataset } from '../data/prepare.js';
 import { readDocuments, resolveSources } from '../data/sources.js';
 import { createTokenizer, DOCUMENT_SEPARATOR } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { bitsPerByte, meanLoss } from '../model/evaluate.js';
+import { bitsPerByte, EvaluationLoss } from './loss.js';
 
 /**
  * `difft eval`: loss, perplexity and bits per byte of a checkpoint on its run's validation split,
@@ -20,7 +20,10 @@ export interface EvalOptions {
   corpus?: string[];
   /** Evaluate a fixed, seeded subset of about this many tokens (default: every token). */
   maxTokens?: number;
-  /** Picks that subset; give several checkpoints the same seed to score them on the same tokens (default: the run's eval.seed). */
+  /**
+   * Picks that subset; give several checkpoints the same seed to score them on the same tokens (default: the run's
+   * eval.seed).
+   */
   seed?: number;
   batchSize?: number;
   onProgress?: (tokensDone: number, tokensTotal: number) => void;
@@ -58,11 +61,19 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
     ).dir;
   }
   const opened = TokenDataset.open(dir);
-  if (opened.manifest.key !== dataset.key) onWarning?.(`the dataset in ${dir} differs from the one the run was trained on`);
+  if (opened.manifest.key !== dataset.key)
+    onWarning?.(`the dataset in ${dir} differs from the one the run was trained on`);
   const { val } = opened.manifest.splits;
   // a task dataset is scored example by example, as in training
   const stride = opened.manifest.task?.exampleLength;
-  return { tokens: opened.val, bytes: val.bytes, tokensInSplit: val.tokens, label: `${dir} (validation)`, stride, release: () => opened.close() };
+  return {
+    tokens: opened.val,
+    bytes: val.bytes,
+    tokensInSplit: val.tokens,
+    label: `${dir} (validation)`,
+    stride,
+    release: () => opened.close(),
+  };
 }
 
 /**
@@ -78,7 +89,11 @@ async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onW
     const writer = new ShardWriter(dir, 'corpus', dtype);
     let bytes = 0;
     const separator = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : tokenizer.encode(DOCUMENT_SEPARATOR);
-    for await (const document of readDocuments(resolveSources(sources), { textField: checkpoint.config.run.data.textField, onBadFile: 'skip', warn: onWarning ?? (() => {}) })) {
+    for await (const document of readDocuments(resolveSources(sources), {
+      textField: checkpoint.config.run.data.textField,
+      onBadFile: 'skip',
+      warn: onWarning ?? (() => {}),
+    })) {
       if (writer.tokens > 0) writer.write(separator);
       for await (const piece of document.pieces) {
         writer.write(tokenizer.encode(piece));
@@ -114,7 +129,9 @@ export function sharedEvalSeed(paths: string[]): number {
 
 export async function evaluateCheckpoint(path: string, options: EvalOptions = {}): Promise<EvalResult> {
   const checkpoint = readCheckpoint(path);
-  const data = options.corpus?.length ? await corpusTokens(checkpoint, options.corpus, options.onWarning) : await validationTokens(checkpoint, options.onWarning);
+  const data = options.corpus?.length
+    ? await corpusTokens(checkpoint, options.corpus, options.onWarning)
+    : await validationTokens(checkpoint, options.onWarning);
   let model: ReturnType<typeof loadModel> | undefined;
   try {
     model = loadModel(checkpoint);
@@ -126,7 +143,11 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
       seed: options.seed ?? run.eval.seed ?? DEFAULT_EVAL_SEED,
       stride: data.stride,
     });
-    const { loss, tokens } = meanLoss(model, evalSet.batches(), (done) => options.onProgress?.(done, evalSet.tokens));
+    const evaluationLoss = new EvaluationLoss(model);
+    const { loss, tokens } = evaluationLoss.mean(evalSet.batches(), (done) =>
+      options.onProgress?.(done, evalSet.tokens),
+    );
+    evaluationLoss.dispose();
     return {
       checkpoint: checkpoint.dir,
       attention: checkpoint.config.model.attention,

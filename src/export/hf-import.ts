@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CHECKPOINT_FORMAT, DIFFT_VERSION, modelFromStored, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import {
+  CHECKPOINT_FORMAT,
+  DIFFT_VERSION,
+  modelFromStored,
+  saveCheckpoint,
+  zeroMoments,
+} from '../checkpoint/checkpoint.js';
 import { readSafetensors } from '../checkpoint/safetensors.js';
 import { resolveConfig } from '../config/load.js';
 import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/model.js';
-import { checkTokenizerName, TIKTOKEN_NAMES, type TokenizerSpec } from '../data/tokenizer.js';
+import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
+import { checkTokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { createOptimizer } from '../train/step.js';
 import { difftWeights } from './hf.js';
 
 /**
@@ -19,7 +25,9 @@ import { difftWeights } from './hf.js';
 export interface ImportOptions {
   /** The tokenizer, when the directory was not written by difft (which records its own). */
   tokenizer?: string;
-  /** Context length, when max_position_embeddings is larger than wanted (RoPE tables and the mask grow with its square). */
+  /**
+   * Context length, when max_position_embeddings is larger than wanted (RoPE tables and the mask grow with its square).
+   */
   seqLen?: number;
 }
 
@@ -53,19 +61,33 @@ function refuse(dir: string, why: string): never {
 /** difft's model config for a transformers config, or a one-line refusal naming what does not fit. */
 export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number): ModelConfig {
   const architecture = hf.architectures?.[0];
-  const attention = architecture === 'LlamaForCausalLM' ? 'standard' : architecture === 'DiffLlamaForCausalLM' ? 'diff' : undefined;
-  if (!attention) refuse(dir, `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard) and DiffLlamaForCausalLM (diff)`);
+  const attention =
+    architecture === 'LlamaForCausalLM' ? 'standard' : architecture === 'DiffLlamaForCausalLM' ? 'diff' : undefined;
+  if (!attention)
+    refuse(
+      dir,
+      `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard) and DiffLlamaForCausalLM ` +
+        `(diff)`,
+    );
   if ((hf.hidden_act ?? 'silu') !== 'silu') refuse(dir, `hidden_act ${hf.hidden_act}: difft's FFN is SwiGLU (silu)`);
   if (hf.rope_scaling) refuse(dir, 'rope_scaling is set: difft has plain RoPE only');
   if (hf.attention_bias || hf.mlp_bias) refuse(dir, 'attention_bias / mlp_bias: difft has no biases');
   const headDim = hf.head_dim ?? hf.hidden_size / hf.num_attention_heads;
   if (headDim * hf.num_attention_heads !== hf.hidden_size)
-    refuse(dir, `head_dim ${headDim} × num_attention_heads ${hf.num_attention_heads} ≠ hidden_size ${hf.hidden_size}: difft needs d = D / H`);
+    refuse(
+      dir,
+      `head_dim ${headDim} × num_attention_heads ${hf.num_attention_heads} ≠ hidden_size ${hf.hidden_size}: difft ` +
+        `needs d = D / H`,
+    );
   const target = Math.ceil((8 * hf.hidden_size) / 3);
   const ffnMultiple = hf.difft?.ffnMultiple ?? hf.intermediate_size;
   const context = seqLen ?? hf.max_position_embeddings;
   if (context > LARGEST_CONTEXT)
-    refuse(dir, `max_position_embeddings ${hf.max_position_embeddings}: pass --seq-len N (at most ${LARGEST_CONTEXT}) for the context difft should hold`);
+    refuse(
+      dir,
+      `max_position_embeddings ${hf.max_position_embeddings}: pass --seq-len N (at most ${LARGEST_CONTEXT}) for ` +
+        `the context difft should hold`,
+    );
   const config = resolveModelConfig({
     attention,
     vocabSize: hf.vocab_size,
@@ -81,7 +103,11 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
     initStd: hf.initializer_range ?? 0.02,
   });
   if (ffnHiddenWidth(config) !== hf.intermediate_size) {
-    refuse(dir, `intermediate_size ${hf.intermediate_size}: difft's SwiGLU width is 8/3·D = ${target} rounded up to a multiple, which cannot give it`);
+    refuse(
+      dir,
+      `intermediate_size ${hf.intermediate_size}: difft's SwiGLU width is 8/3·D = ${target} rounded up to a multiple, ` +
+        `which cannot give it`,
+    );
   }
   return config;
 }
@@ -89,28 +115,38 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
 function tokenizerFor(dir: string, hf: HfConfigFile, given?: string): TokenizerSpec {
   const recorded = hf.difft?.tokenizer;
   const name = given ?? (recorded?.kind === 'tiktoken' ? recorded.encoding : recorded?.kind);
-  if (!name) throw new UserError(`${dir} was not written by difft: name its tokenizer with --tokenizer (${TIKTOKEN_NAMES.join(', ')} or byte)`);
+  if (!name)
+    throw new UserError(
+      `${dir} was not written by difft: name its tokenizer with --tokenizer (${TIKTOKEN_NAMES.join(', ')} or byte)`,
+    );
   const checked = checkTokenizerName(name);
   if (checked === 'byte') return { kind: 'byte' };
   if (checked === 'char') {
-    if (!recorded?.symbols) throw new UserError(`--tokenizer char needs the vocabulary of the model, which only a difft export carries`);
+    if (!recorded?.symbols)
+      throw new UserError(`--tokenizer char needs the vocabulary of the model, which only a difft export carries`);
     return { kind: 'char', symbols: recorded.symbols };
   }
-  return { kind: 'tiktoken', name: checked as (typeof TIKTOKEN_NAMES)[number] };
+  return { kind: 'tiktoken', name: checked as TiktokenName };
 }
 
-export function importHf(dir: string, out: string, options: ImportOptions = {}): { checkpoint: string; attention: string } {
+export function importHf(
+  dir: string,
+  out: string,
+  options: ImportOptions = {},
+): { checkpoint: string; attention: string } {
   const configPath = join(dir, 'config.json');
   const weightsPath = join(dir, 'model.safetensors');
   for (const path of [configPath, weightsPath])
-    if (!existsSync(path)) throw new UserError(`${path} not found: difft imports a transformers directory with config.json and model.safetensors (float32)`);
+    if (!existsSync(path))
+      throw new UserError(
+        `${path} not found: difft imports a transformers directory with config.json and model.safetensors (float32)`,
+      );
   const hf = JSON.parse(readFileSync(configPath, 'utf8')) as HfConfigFile;
   const model = modelConfigFromHf(dir, hf, options.seqLen);
   const tokenizer = tokenizerFor(dir, hf, options.tokenizer);
   const stored = difftWeights(model, readSafetensors(weightsPath).tensors, weightsPath);
   const decoder = modelFromStored(model, stored, weightsPath);
-  const optimizer = createOptimizer(decoder);
-  const moments = optimizer.momentTensors(); // zeros: optimizer state is not carried by an export
+  const moments = zeroMoments(model); // optimizer state is not carried by an export
   const checkpoint = resolve(join(out, 'step-000000'));
   try {
     const run = resolveConfig({
@@ -135,11 +171,18 @@ export function importHf(dir: string, out: string, options: ImportOptions = {}):
       decoder,
       moments,
       { difftVersion: DIFFT_VERSION, format: CHECKPOINT_FORMAT, run, model, tokenizer, dataset: { dir: '', key: '' } },
-      { step: 0, tokens: 0, lr: 0, optimizerStep: 0, sampler: { seed: run.train.seed, rng: run.train.seed, batches: 0 }, elapsedSeconds: 0, engine: tf.getBackend() },
+      {
+        step: 0,
+        tokens: 0,
+        lr: 0,
+        optimizerStep: 0,
+        sampler: { seed: run.train.seed, rng: run.train.seed, batches: 0 },
+        elapsedSeconds: 0,
+        engine: tf.getBackend(),
+      },
     );
   } finally {
     tf.dispose(moments);
-    optimizer.dispose();
     decoder.dispose();
   }
   return { checkpoint, attention: model.attention };

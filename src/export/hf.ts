@@ -39,7 +39,8 @@ function takeRows(array: NamedArray, from: number[]): NamedArray {
   const [rows, cols] = array.shape;
   if (from.length !== rows) throw new Error(`row permutation of ${from.length} for ${rows} rows`);
   const data = new Float32Array(rows * cols);
-  for (const [row, source] of from.entries()) data.set(array.data.subarray(source * cols, (source + 1) * cols), row * cols);
+  for (const [row, source] of from.entries())
+    data.set(array.data.subarray(source * cols, (source + 1) * cols), row * cols);
   return { shape: array.shape, data };
 }
 
@@ -87,10 +88,22 @@ export function hfMappings(config: ModelConfig): Mapping[] {
       { difft: `${from}.ffn_norm.weight`, hf: `${to}.post_attention_layernorm.weight` },
       { difft: `${from}.attn.q_proj.weight`, hf: `${to}.self_attn.q_proj.weight`, rows: headRows(queryHeads, d, true) },
       { difft: `${from}.attn.k_proj.weight`, hf: `${to}.self_attn.k_proj.weight`, rows: headRows(keyHeads, d, true) },
-      { difft: `${from}.attn.v_proj.weight`, hf: `${to}.self_attn.v_proj.weight`, rows: diff ? headRows(diffHeadOrder(kvHeads), d, false) : undefined },
+      {
+        difft: `${from}.attn.v_proj.weight`,
+        hf: `${to}.self_attn.v_proj.weight`,
+        rows: diff ? headRows(diffHeadOrder(kvHeads), d, false) : undefined,
+      },
       { difft: `${from}.attn.out_proj.weight`, hf: `${to}.self_attn.o_proj.weight` },
-      ...['gate', 'up', 'down'].map((name) => ({ difft: `${from}.ffn.${name}_proj.weight`, hf: `${to}.mlp.${name}_proj.weight` })),
-      ...(diff ? ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'].map((name) => ({ difft: `${from}.attn.${name}`, hf: `${to}.self_attn.${name}` })) : []),
+      ...['gate', 'up', 'down'].map((name) => ({
+        difft: `${from}.ffn.${name}_proj.weight`,
+        hf: `${to}.mlp.${name}_proj.weight`,
+      })),
+      ...(diff
+        ? ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'].map((name) => ({
+            difft: `${from}.attn.${name}`,
+            hf: `${to}.self_attn.${name}`,
+          }))
+        : []),
     );
   }
   if (!config.tieEmbeddings) mappings.push({ difft: 'lm_head.weight', hf: 'lm_head.weight' });
@@ -117,13 +130,19 @@ export function hfWeights(config: ModelConfig, stored: Tensors): Tensors {
       const subln = lookup(stored, `layers.${layer}.attn.subln.weight`, 'the checkpoint').data;
       const oProj = weights[`model.layers.${layer}.self_attn.o_proj.weight`];
       const columns = oProj.shape[1];
-      weights[`model.layers.${layer}.self_attn.o_proj.weight`] = { shape: oProj.shape, data: oProj.data.map((value, i) => value * subln[(i % columns) % width]) };
+      weights[`model.layers.${layer}.self_attn.o_proj.weight`] = {
+        shape: oProj.shape,
+        data: oProj.data.map((value, i) => value * subln[(i % columns) % width]),
+      };
     }
   }
   return weights;
 }
 
-/** difft's stored tensors from a transformers state dict: the mappings inverted; diff's subln weight is 1 (its scale lives in o_proj). */
+/**
+ * difft's stored tensors from a transformers state dict: the mappings inverted; diff's subln weight is 1 (its scale
+ * lives in o_proj).
+ */
 export function difftWeights(config: ModelConfig, weights: Tensors, where: string): Tensors {
   const stored: Tensors = {};
   for (const { difft, hf, rows } of hfMappings(config)) {
@@ -132,7 +151,10 @@ export function difftWeights(config: ModelConfig, weights: Tensors, where: strin
   }
   if (config.attention === 'diff') {
     for (let layer = 0; layer < config.layers; layer++)
-      stored[`layers.${layer}.attn.subln.weight`] = { shape: [2 * headDim(config)], data: new Float32Array(2 * headDim(config)).fill(1) };
+      stored[`layers.${layer}.attn.subln.weight`] = {
+        shape: [2 * headDim(config)],
+        data: new Float32Array(2 * headDim(config)).fill(1),
+      };
   }
   return stored;
 }
@@ -205,7 +227,11 @@ function describeTokenizer(checkpoint: LoadedCheckpoint): Record<string, unknown
     return { kind: 'tiktoken', encoding: spec.name, transformers: matching[spec.name] };
   }
   if (spec.kind === 'byte') return { kind: 'byte', rule: 'token id = UTF-8 byte value (0–255)' };
-  return { kind: 'char', rule: 'token id = index of the character in symbols; 0 is the unknown symbol', symbols: spec.symbols };
+  return {
+    kind: 'char',
+    rule: 'token id = index of the character in symbols; 0 is the unknown symbol',
+    symbols: spec.symbols,
+  };
 }
 
 export function exportHf(path: string, out: string): HfExport {
@@ -213,7 +239,8 @@ export function exportHf(path: string, out: string): HfExport {
   const { model } = checkpoint.config;
   if (model.attention === 'diff2') {
     throw new UserError(
-      `${checkpoint.dir} is a diff2 model (Differential Transformer V2): transformers has no class for it; export a standard (Llama) or diff (DiffLlama) checkpoint`,
+      `${checkpoint.dir} is a diff2 model (Differential Transformer V2): transformers has no class for it; export ` +
+        `a standard (Llama) or diff (DiffLlama) checkpoint`,
     );
   }
   const { tensors } = readSafetensors(join(checkpoint.dir, 'model.safetensors'));
@@ -224,7 +251,12 @@ export function exportHf(path: string, out: string): HfExport {
   const files = ['model.safetensors', 'config.json', 'generation_config.json'].map((file) => join(dir, file));
   writeSafetensors(files[0], weights, { 'difft.source': checkpoint.dir });
   writeFileAtomically(files[1], `${JSON.stringify(config, null, 2)}\n`);
-  const generation = { ...(config.eos_token_id !== undefined ? { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id } : {}), max_length: model.seqLen };
+  const generation = {
+    ...(config.eos_token_id !== undefined
+      ? { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id }
+      : {}),
+    max_length: model.seqLen,
+  };
   writeFileAtomically(files[2], `${JSON.stringify(generation, null, 2)}\n`);
   return { dir, architecture: (config.architectures as string[])[0], tensors: Object.keys(weights).length, files };
 }

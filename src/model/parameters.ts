@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
-import { normalSamples, streamFor } from './random.js';
+import { ffnHiddenWidth, headDim, type ModelConfig, queryHeads } from '../config/model.js';
+import { normalSamples, streamFor } from '../random.js';
 
 /**
  * Every parameter of a decoder: its stable name (the checkpoint key), shape, initialisation and
@@ -23,23 +23,22 @@ export interface ParameterSpec {
   isLinear: boolean;
 }
 
-function linear(name: string, inWidth: number, outWidth: number, std: number, component: Component): ParameterSpec {
+function linearSpec(name: string, inWidth: number, outWidth: number, std: number, component: Component): ParameterSpec {
   return { name, shape: [inWidth, outWidth], init: { kind: 'normal', std }, component, isLinear: true };
 }
 
-function normWeight(name: string, width: number): ParameterSpec {
+function normSpec(name: string, width: number): ParameterSpec {
   return { name, shape: [width], init: { kind: 'ones' }, component: 'norm', isLinear: false };
 }
 
 function attentionSpecs(config: ModelConfig, prefix: string, residualStd: number): ParameterSpec[] {
   const { width, heads, kvHeads, initStd } = config;
   const d = headDim(config);
-  const queryHeads = config.attention === 'diff2' ? 2 * heads : heads;
   const specs = [
-    linear(`${prefix}.q_proj.weight`, width, queryHeads * d, initStd, 'attention'),
-    linear(`${prefix}.k_proj.weight`, width, kvHeads * d, initStd, 'attention'),
-    linear(`${prefix}.v_proj.weight`, width, kvHeads * d, initStd, 'attention'),
-    linear(`${prefix}.out_proj.weight`, heads * d, width, residualStd, 'attention'),
+    linearSpec(`${prefix}.q_proj.weight`, width, queryHeads(config) * d, initStd, 'attention'),
+    linearSpec(`${prefix}.k_proj.weight`, width, kvHeads * d, initStd, 'attention'),
+    linearSpec(`${prefix}.v_proj.weight`, width, kvHeads * d, initStd, 'attention'),
+    linearSpec(`${prefix}.out_proj.weight`, heads * d, width, residualStd, 'attention'),
   ];
   if (config.attention === 'diff') {
     // λ = exp(λq1·λk1) − exp(λq2·λk2) + λ_init: four vectors of the sub-head width d, N(0, 0.1²).
@@ -53,10 +52,10 @@ function attentionSpecs(config: ModelConfig, prefix: string, residualStd: number
       });
     }
     // One RMSNorm weight over a differential head's 2d channels, shared by the layer's heads.
-    specs.push({ ...normWeight(`${prefix}.subln.weight`, 2 * d), component: 'attention' });
+    specs.push({ ...normSpec(`${prefix}.subln.weight`, 2 * d), component: 'attention' });
   }
   if (config.attention === 'diff2') {
-    specs.push(linear(`${prefix}.lambda_proj.weight`, width, heads, initStd, 'attention'));
+    specs.push(linearSpec(`${prefix}.lambda_proj.weight`, width, heads, initStd, 'attention'));
   }
   return specs;
 }
@@ -68,19 +67,25 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   const residualStd = initStd / Math.sqrt(2 * layers);
   const specs: ParameterSpec[] = [
     // [V, D] like PyTorch's nn.Embedding: not a linear map, so stored as it is
-    { name: 'embed.weight', shape: [vocabSize, width], init: { kind: 'normal', std: initStd }, component: 'embedding', isLinear: false },
+    {
+      name: 'embed.weight',
+      shape: [vocabSize, width],
+      init: { kind: 'normal', std: initStd },
+      component: 'embedding',
+      isLinear: false,
+    },
   ];
   for (let layer = 0; layer < layers; layer++) {
     const prefix = `layers.${layer}`;
-    specs.push(normWeight(`${prefix}.attn_norm.weight`, width));
+    specs.push(normSpec(`${prefix}.attn_norm.weight`, width));
     specs.push(...attentionSpecs(config, `${prefix}.attn`, residualStd));
-    specs.push(normWeight(`${prefix}.ffn_norm.weight`, width));
-    specs.push(linear(`${prefix}.ffn.gate_proj.weight`, width, hidden, initStd, 'ffn'));
-    specs.push(linear(`${prefix}.ffn.up_proj.weight`, width, hidden, initStd, 'ffn'));
-    specs.push(linear(`${prefix}.ffn.down_proj.weight`, hidden, width, residualStd, 'ffn'));
+    specs.push(normSpec(`${prefix}.ffn_norm.weight`, width));
+    specs.push(linearSpec(`${prefix}.ffn.gate_proj.weight`, width, hidden, initStd, 'ffn'));
+    specs.push(linearSpec(`${prefix}.ffn.up_proj.weight`, width, hidden, initStd, 'ffn'));
+    specs.push(linearSpec(`${prefix}.ffn.down_proj.weight`, hidden, width, residualStd, 'ffn'));
   }
-  specs.push(normWeight('norm.weight', width));
-  if (!config.tieEmbeddings) specs.push(linear('lm_head.weight', width, vocabSize, initStd, 'head'));
+  specs.push(normSpec('norm.weight', width));
+  if (!config.tieEmbeddings) specs.push(linearSpec('lm_head.weight', width, vocabSize, initStd, 'head'));
   return specs;
 }
 
@@ -102,8 +107,7 @@ export function countParameters(config: ModelConfig): ParameterCounts {
  * attention products, 12·L·(query heads)·d·T (nanoGPT's estimate; diff2 has 2H query heads).
  */
 export function trainingFlopsPerToken(config: ModelConfig): number {
-  const queryHeads = config.attention === 'diff2' ? 2 * config.heads : config.heads;
-  return 6 * countParameters(config).total + 12 * config.layers * queryHeads * headDim(config) * config.seqLen;
+  return 6 * countParameters(config).total + 12 * config.layers * queryHeads(config) * headDim(config) * config.seqLen;
 }
 
 export function initialValues(spec: ParameterSpec, seed: number): Float32Array {

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { CheckpointAnalysis } from '../eval/analyze.js';
+import type { CheckpointAnalysis } from '../inspect/analyze.js';
 import { allocationBars, common, render, type Plot } from './plots.js';
 
 /**
@@ -49,7 +49,15 @@ function outlierSpec(analyses: CheckpointAnalysis[], labels: string[]): TopLevel
 function heatmapSpec(analysis: CheckpointAnalysis, label: string): TopLevelSpec {
   const { snapshot } = analysis;
   const values = snapshot.weights.flatMap((rows, layer) =>
-    rows.flatMap((row, r) => row.map((weight, key) => ({ layer: `layer ${layer}`, row: `pos ${snapshot.rows[r]}`, key, keyEnd: key + 1, weight }))),
+    rows.flatMap((row, r) =>
+      row.map((weight, key) => ({
+        layer: `layer ${layer}`,
+        row: `pos ${snapshot.rows[r]}`,
+        key,
+        keyEnd: key + 1,
+        weight,
+      })),
+    ),
   );
   const spans = snapshot.example.needles.map((needle, index) => ({
     start: needle.start,
@@ -68,10 +76,20 @@ function heatmapSpec(analysis: CheckpointAnalysis, label: string): TopLevelSpec 
           data: { values: values.filter((v) => v.layer === `layer ${layer}`) },
           mark: 'rect',
           encoding: {
-            x: { field: 'key', type: 'quantitative', title: 'key position', scale: { domain: [0, snapshot.weights[0][0].length] } },
+            x: {
+              field: 'key',
+              type: 'quantitative',
+              title: 'key position',
+              scale: { domain: [0, snapshot.weights[0][0].length] },
+            },
             x2: { field: 'keyEnd' },
             y: { field: 'row', type: 'ordinal', title: null, sort: null },
-            color: { field: 'weight', type: 'quantitative', scale: { scheme: 'blueorange', domainMid: 0 }, title: 'weight' },
+            color: {
+              field: 'weight',
+              type: 'quantitative',
+              scale: { scheme: 'blueorange', domainMid: 0 },
+              title: 'weight',
+            },
           },
         },
         {

@@ -56,7 +56,8 @@ export function zeroCrossings(gap: GapPoint[]): number[] {
   const crossings: number[] = [];
   for (let i = 1; i < gap.length; i++) {
     const [a, b] = [gap[i - 1], gap[i]];
-    if ((a.mean < 0 && b.mean >= 0) || (a.mean > 0 && b.mean <= 0)) crossings.push(a.tokens + (a.mean / (a.mean - b.mean)) * (b.tokens - a.tokens));
+    if ((a.mean < 0 && b.mean >= 0) || (a.mean > 0 && b.mean <= 0))
+      crossings.push(a.tokens + (a.mean / (a.mean - b.mean)) * (b.tokens - a.tokens));
   }
   return crossings;
 }
@@ -64,10 +65,16 @@ export function zeroCrossings(gap: GapPoint[]): number[] {
 /** The mean of several seeds' curves at the steps all of them evaluated. */
 export function meanCurve(curves: CurvePoint[][]): CurvePoint[] {
   if (curves.length === 0) return [];
-  const steps = curves[0].map((point) => point.step).filter((step) => curves.every((curve) => curve.some((point) => point.step === step)));
+  const steps = curves[0]
+    .map((point) => point.step)
+    .filter((step) => curves.every((curve) => curve.some((point) => point.step === step)));
   return steps.map((step) => {
     const points = curves.map((curve) => curve.find((point) => point.step === step)!);
-    return { step, tokens: spread(points.map((p) => p.tokens)).mean, valLoss: spread(points.map((p) => p.valLoss)).mean };
+    return {
+      step,
+      tokens: spread(points.map((p) => p.tokens)).mean,
+      valLoss: spread(points.map((p) => p.valLoss)).mean,
+    };
   });
 }
 
@@ -76,7 +83,10 @@ export function meanCurve(curves: CurvePoint[][]): CurvePoint[] {
  * between the evaluation before and the one that reached it. Undefined when it never does; when the
  * first evaluation already does, its tokens (an upper bound: nothing was measured before it).
  */
-export function tokensToReach(curve: CurvePoint[], target: number): { tokens: number; step: number; atFirstEvaluation: boolean } | undefined {
+export function tokensToReach(
+  curve: CurvePoint[],
+  target: number,
+): { tokens: number; step: number; atFirstEvaluation: boolean } | undefined {
   const index = curve.findIndex((point) => point.valLoss <= target);
   if (index < 0) return undefined;
   const reached = curve[index];

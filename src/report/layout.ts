@@ -40,7 +40,8 @@ export function writePlan(dir: string, plan: Plan): void {
 /** The plan of a results directory. Directories written before sweeps list no runs: they are derived. */
 export function readPlan(dir: string): Plan {
   const file = join(dir, 'experiment.yaml');
-  if (!existsSync(file)) throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
+  if (!existsSync(file))
+    throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
   let plan: Partial<Plan>;
   try {
     plan = YAML.parse(readFileSync(file, 'utf8')) as Partial<Plan>;
@@ -52,6 +53,19 @@ export function readPlan(dir: string): Plan {
   }
   const { variants, seeds } = plan;
   // written before sweeps: no setting, runs named variant-seedN
-  const runs = plan.runs ?? seeds.flatMap((seed) => variants.map(({ name }) => ({ name: runName(name, '', seed), variant: name, setting: '', seed })));
-  return { name: plan.name ?? dir, source: plan.source ?? '', baseline: plan.baseline, variants, sweep: plan.sweep ?? {}, settings: plan.settings ?? [''], seeds, runs };
+  const runs =
+    plan.runs ??
+    seeds.flatMap((seed) =>
+      variants.map(({ name }) => ({ name: runName(name, '', seed), variant: name, setting: '', seed })),
+    );
+  return {
+    name: plan.name ?? dir,
+    source: plan.source ?? '',
+    baseline: plan.baseline,
+    variants,
+    sweep: plan.sweep ?? {},
+    settings: plan.settings ?? [''],
+    seeds,
+    runs,
+  };
 }

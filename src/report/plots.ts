@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { ROLE_TITLES, ROLES, type Allocation } from '../probe/analysis.js';
+import { ROLE_TITLES, ROLES, type Allocation } from '../measure/analysis.js';
 import type { ComparisonSummary, GroupSummary, RunSummary } from './summary.js';
 
 /**
@@ -11,13 +11,19 @@ import type { ComparisonSummary, GroupSummary, RunSummary } from './summary.js';
  * font that ships as an npm package so that the PNG looks the same on every machine.
  */
 const FONT_FAMILY = 'DejaVu Sans';
-const fontFile = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf', 'DejaVuSans.ttf');
+const fontFile = join(
+  dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')),
+  'ttf',
+  'DejaVuSans.ttf',
+);
 
 export const common = { width: 560, height: 300, config: { font: FONT_FAMILY, background: 'white' } };
 
 /** The groups the verdicts are about: each variant at its best setting. */
 function comparedGroups(summary: ComparisonSummary): GroupSummary[] {
-  return Object.entries(summary.bestSettings).map(([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!);
+  return Object.entries(summary.bestSettings).map(
+    ([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!,
+  );
 }
 
 function groupLabel(summary: ComparisonSummary, group: GroupSummary): string {
@@ -26,7 +32,9 @@ function groupLabel(summary: ComparisonSummary, group: GroupSummary): string {
 
 function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpec {
   const values = comparedGroups(summary).flatMap((group) =>
-    group.runs.flatMap((run) => run.curve.map((point) => ({ variant: groupLabel(summary, group), seed: run.seed, ...point }))),
+    group.runs.flatMap((run) =>
+      run.curve.map((point) => ({ variant: groupLabel(summary, group), seed: run.seed, ...point })),
+    ),
   );
   const xTitle = x === 'step' ? 'optimizer step' : 'tokens seen';
   return {
@@ -40,9 +48,14 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
     layer: [
       {
         mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 },
-        encoding: { y: { field: 'valLoss', type: 'quantitative', title: 'validation loss (nats/token)', scale: { zero: false } } },
+        encoding: {
+          y: { field: 'valLoss', type: 'quantitative', title: 'validation loss (nats/token)', scale: { zero: false } },
+        },
       },
-      { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'valLoss', type: 'quantitative' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: { y: { aggregate: 'mean', field: 'valLoss', type: 'quantitative' } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -50,7 +63,13 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
 /** Δ = variant − baseline over training with its 95% paired band; below zero the variant is ahead. */
 function gapSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = summary.comparisons.flatMap((comparison) =>
-    comparison.gap.map((point) => ({ variant: comparison.variant, tokens: point.tokens, mean: point.mean, low: point.low ?? point.mean, high: point.high ?? point.mean })),
+    comparison.gap.map((point) => ({
+      variant: comparison.variant,
+      tokens: point.tokens,
+      mean: point.mean,
+      low: point.low ?? point.mean,
+      high: point.high ?? point.mean,
+    })),
   );
   if (values.length === 0) return undefined;
   return {
@@ -59,13 +78,26 @@ function gapSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
     layer: [
       {
         data: { values },
-        encoding: { x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' }, color: { field: 'variant', type: 'nominal', title: 'variant' } },
+        encoding: {
+          x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' },
+          color: { field: 'variant', type: 'nominal', title: 'variant' },
+        },
         layer: [
-          { mark: { type: 'area', opacity: 0.2 }, encoding: { y: { field: 'low', type: 'quantitative', title: 'Δ validation loss (nats/token)' }, y2: { field: 'high' } } },
+          {
+            mark: { type: 'area', opacity: 0.2 },
+            encoding: {
+              y: { field: 'low', type: 'quantitative', title: 'Δ validation loss (nats/token)' },
+              y2: { field: 'high' },
+            },
+          },
           { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative' } } },
         ],
       },
-      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: 'black', strokeDash: [4, 4] }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+      {
+        data: { values: [{ zero: 0 }] },
+        mark: { type: 'rule', color: 'black', strokeDash: [4, 4] },
+        encoding: { y: { field: 'zero', type: 'quantitative' } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -76,7 +108,11 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   if (keys.length !== 1) return undefined;
   const [key] = keys;
   const values = summary.groups.flatMap((group) =>
-    group.runs.map((run) => ({ variant: group.variant, value: summary.sweep[key][summary.settings.indexOf(group.setting)], loss: run.finalValLoss })),
+    group.runs.map((run) => ({
+      variant: group.variant,
+      value: summary.sweep[key][summary.settings.indexOf(group.setting)],
+      loss: run.finalValLoss,
+    })),
   );
   const numeric = values.every((v) => typeof v.value === 'number' && v.value > 0);
   return {
@@ -84,13 +120,26 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
     title: `Final validation loss across the sweep of ${key} (mean over seeds; dots: seeds)`,
     data: { values },
     encoding: {
-      x: { field: 'value', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { type: 'log' } } : {}) },
+      x: {
+        field: 'value',
+        type: numeric ? 'quantitative' : 'ordinal',
+        title: key,
+        ...(numeric ? { scale: { type: 'log' } } : {}),
+      },
       color: { field: 'variant', type: 'nominal', title: 'variant' },
     },
     layer: [
       {
         mark: { type: 'line', point: true },
-        encoding: { y: { aggregate: 'mean', field: 'loss', type: 'quantitative', title: 'final validation loss (nats/token)', scale: { zero: false } } },
+        encoding: {
+          y: {
+            aggregate: 'mean',
+            field: 'loss',
+            type: 'quantitative',
+            title: 'final validation loss (nats/token)',
+            scale: { zero: false },
+          },
+        },
       },
       { mark: { type: 'point', opacity: 0.4 }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
     ],
@@ -98,10 +147,17 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
 }
 
 /** A per-layer quantity logged during training (diff's λ, diff2's gate), mean over seeds. */
-function perLayerSpec(summary: ComparisonSummary, series: (run: RunSummary) => { step: number; values: number[] }[], title: string, yTitle: string): TopLevelSpec | undefined {
+function perLayerSpec(
+  summary: ComparisonSummary,
+  series: (run: RunSummary) => { step: number; values: number[] }[],
+  title: string,
+  yTitle: string,
+): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
     group.runs.flatMap((run) =>
-      series(run).flatMap(({ step, values: perLayer }) => perLayer.map((value, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, value }))),
+      series(run).flatMap(({ step, values: perLayer }) =>
+        perLayer.map((value, layer) => ({ variant: groupLabel(summary, group), layer: `layer ${layer}`, step, value })),
+      ),
     ),
   );
   if (values.length === 0) return undefined;
@@ -124,8 +180,20 @@ function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
     group.runs.flatMap((run) =>
       run.taskCurve.flatMap((point) => [
-        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'accuracy', value: point.accuracy },
-        { variant: groupLabel(summary, group), task: point.task, tokens: point.tokens, measure: 'attention mass on the answer needle', value: point.answerMass },
+        {
+          variant: groupLabel(summary, group),
+          task: point.task,
+          tokens: point.tokens,
+          measure: 'accuracy',
+          value: point.accuracy,
+        },
+        {
+          variant: groupLabel(summary, group),
+          task: point.task,
+          tokens: point.tokens,
+          measure: 'attention mass on the answer needle',
+          value: point.answerMass,
+        },
       ]),
     ),
   );
@@ -135,14 +203,26 @@ function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
     width: 320,
     title: 'Retrieval over training (probe examples; mean over seeds, band: ±1 std)',
     data: { values },
-    facet: { column: { field: 'measure', type: 'nominal', title: null }, row: { field: 'task', type: 'nominal', title: null } },
+    facet: {
+      column: { field: 'measure', type: 'nominal', title: null },
+      row: { field: 'task', type: 'nominal', title: null },
+    },
     spec: {
       width: 320,
       height: 220,
-      encoding: { x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' }, color: { field: 'variant', type: 'nominal' } },
+      encoding: {
+        x: { field: 'tokens', type: 'quantitative', title: 'tokens seen' },
+        color: { field: 'variant', type: 'nominal' },
+      },
       layer: [
-        { mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 }, encoding: { y: { field: 'value', type: 'quantitative', title: null } } },
-        { mark: { type: 'line', point: true }, encoding: { y: { aggregate: 'mean', field: 'value', type: 'quantitative' } } },
+        {
+          mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 },
+          encoding: { y: { field: 'value', type: 'quantitative', title: null } },
+        },
+        {
+          mark: { type: 'line', point: true },
+          encoding: { y: { aggregate: 'mean', field: 'value', type: 'quantitative' } },
+        },
       ],
     },
     resolve: { scale: { y: 'independent' } },
@@ -152,7 +232,15 @@ function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
 /** Stacked bars of attention mass per role, one column of layers per entry. */
 export function allocationBars(columns: { label: string; layers: Allocation[] }[], title: string): TopLevelSpec {
   const values = columns.flatMap(({ label, layers }) =>
-    layers.flatMap((allocation, layer) => ROLES.map((role, order) => ({ column: label, layer: `layer ${layer}`, role: ROLE_TITLES[role], order, mass: allocation[role] }))),
+    layers.flatMap((allocation, layer) =>
+      ROLES.map((role, order) => ({
+        column: label,
+        layer: `layer ${layer}`,
+        role: ROLE_TITLES[role],
+        order,
+        mass: allocation[role],
+      })),
+    ),
   );
   return {
     ...common,
@@ -176,10 +264,17 @@ function allocationSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const columns = comparedGroups(summary).flatMap((group) =>
     Object.entries(group.tasks).map(([task, t]) => ({
       label: `${groupLabel(summary, group)} · ${task}`,
-      layers: t.allocation.map((layer) => Object.fromEntries(ROLES.map((role) => [role, layer[role].mean])) as Allocation),
+      layers: t.allocation.map(
+        (layer) => Object.fromEntries(ROLES.map((role) => [role, layer[role].mean])) as Allocation,
+      ),
     })),
   );
-  return columns.length ? allocationBars(columns, 'Attention mass from answer-producing positions at the end of training (mean over heads and seeds)') : undefined;
+  return columns.length
+    ? allocationBars(
+        columns,
+        'Attention mass from answer-producing positions at the end of training (mean over heads and seeds)',
+      )
+    : undefined;
 }
 
 export interface Plot {
@@ -212,7 +307,16 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
     { name: 'loss-vs-tokens', title: 'Validation loss against tokens', spec: lossSpec(summary, 'tokens') },
     { name: 'gap-vs-tokens', title: 'Gap to the baseline against tokens', spec: gapSpec(summary) },
     { name: 'sweep', title: 'Final loss across the sweep', spec: sweepSpec(summary) },
-    { name: 'lambda', title: 'λ per layer over training', spec: perLayerSpec(summary, (run) => run.lambdas, 'λ per layer during training (diff variants, mean over seeds)', 'λ') },
+    {
+      name: 'lambda',
+      title: 'λ per layer over training',
+      spec: perLayerSpec(
+        summary,
+        (run) => run.lambdas,
+        'λ per layer during training (diff variants, mean over seeds)',
+        'λ',
+      ),
+    },
     {
       name: 'diff2-gate',
       title: "diff2's gate per layer over training",

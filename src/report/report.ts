@@ -2,7 +2,13 @@ import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
 import { comparisonPlots, type Plot } from './plots.js';
 import type { Spread } from './stats.js';
-import { summarizeComparison, type ComparisonSummary, type Difference, type GroupSummary, type VariantComparison } from './summary.js';
+import {
+  summarizeComparison,
+  type ComparisonSummary,
+  type Difference,
+  type GroupSummary,
+  type VariantComparison,
+} from './summary.js';
 
 /**
  * The comparison report: report.md, report.html (plots inline), report.json (every number, for
@@ -23,7 +29,8 @@ type Block =
 
 const pm = (s: Spread, digits = 4) => (s.n ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : '-');
 const integer = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const signed = (x: number | undefined, digits = 4) => (x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`);
+const signed = (x: number | undefined, digits = 4) =>
+  x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
 export const SUMMARY_HEADER = [
@@ -60,8 +67,15 @@ export function summaryRows(summary: ComparisonSummary, groups: GroupSummary[] =
 
 /** The runs table; the setting column only when something is swept. */
 function runsTable(summary: ComparisonSummary): Block {
-  const keep = summary.settings.length > 1 ? () => true : (_: string, column: number) => column !== SUMMARY_HEADER.indexOf('setting');
-  return { kind: 'table', header: SUMMARY_HEADER.filter(keep), rows: summaryRows(summary).map((row) => row.filter(keep)) };
+  const keep =
+    summary.settings.length > 1
+      ? () => true
+      : (_: string, column: number) => column !== SUMMARY_HEADER.indexOf('setting');
+  return {
+    kind: 'table',
+    header: SUMMARY_HEADER.filter(keep),
+    rows: summaryRows(summary).map((row) => row.filter(keep)),
+  };
 }
 
 function differenceRow(variant: string, measure: string, d: Difference): string[] {
@@ -99,7 +113,9 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
 
 /** Task accuracy and attention allocation per variant, with the paired differences used for loss. */
 function taskBlocks(summary: ComparisonSummary): Block[] {
-  const groups = Object.entries(summary.bestSettings).map(([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!);
+  const groups = Object.entries(summary.bestSettings).map(
+    ([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!,
+  );
   const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
   if (names.length === 0) return [];
   const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
@@ -107,7 +123,14 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
     { kind: 'heading', text: 'Retrieval' },
     {
       kind: 'paragraph',
-      text: 'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per answer token. Allocation: the mean attention mass from the answer-producing positions on the needle that holds the answer and on noise (the other needles and the distractor text), averaged over heads and layers — on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are smaller by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as for the loss (accuracy and answer mass: higher is better).',
+      text:
+        'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction ' +
+        'under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per ' +
+        'answer token. Allocation: the mean attention mass from the answer-producing positions on the needle that ' +
+        'holds the answer and on noise (the other needles and the distractor text), averaged over heads and layers ' +
+        '— on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are smaller ' +
+        'by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as ' +
+        'for the loss (accuracy and answer mass: higher is better).',
     },
   ];
   for (const name of names) {
@@ -118,7 +141,15 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
       rows: groups.map((g) => {
         const t = g.tasks[name];
         return t
-          ? [g.variant, pm(t.accuracy, 3), pm(t.exactMatch, 3), pm(t.answerLoss, 3), mass(t.answerMass), mass(t.noiseMass), t.map]
+          ? [
+              g.variant,
+              pm(t.accuracy, 3),
+              pm(t.exactMatch, 3),
+              pm(t.answerLoss, 3),
+              mass(t.answerMass),
+              mass(t.noiseMass),
+              t.map,
+            ]
           : [g.variant, '-', '-', '-', '-', '-', '-'];
       }),
     });
@@ -145,7 +176,10 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
         String(layer),
         ...groups.map((g) => {
           const a = g.tasks[name]?.allocation[layer];
-          return a ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} / ${a.query.mean.toFixed(3)}` : '-';
+          return a
+            ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} ` +
+                `/ ${a.query.mean.toFixed(3)}`
+            : '-';
         }),
       ]),
     });
@@ -153,7 +187,9 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
       const { digits, randomFact } = chance.tasks[name].chance;
       out.push({
         kind: 'paragraph',
-        text: `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% copying the value of a random fact of the example.`,
+        text:
+          `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% ` +
+          `copying the value of a random fact of the example.`,
       });
     }
   }
@@ -188,7 +224,9 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
               .map(([key, values]) => `${key} ∈ {${values.join(', ')}}`)
               .join('; ')} (${summary.settings.length} settings per variant).`
           : '',
-        evalSet ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ${evalSet.fingerprint}).` : '',
+        evalSet
+          ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ${evalSet.fingerprint}).`
+          : '',
         'Losses are in nats per token.',
       ]
         .filter(Boolean)
@@ -196,7 +234,12 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
     },
   ];
   if (summary.missing.length)
-    out.push({ kind: 'paragraph', text: `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished runs only.` });
+    out.push({
+      kind: 'paragraph',
+      text:
+        `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished ` +
+        `runs only.`,
+    });
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) out.push({ kind: 'heading', text: 'Warnings' }, { kind: 'list', items: warnings });
 
@@ -205,21 +248,39 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
     { kind: 'list', items: summary.comparisons.map((c) => c.sentence) },
     {
       kind: 'paragraph',
-      text: 'Runs with the same seed share the data order and the initial values of their shared parameters, so each seed gives one difference Δ = variant − baseline. The verdict is the 95% Student t interval of the mean Δ with n − 1 degrees of freedom: entirely below zero, better; entirely above, worse; otherwise no difference is detectable at this budget (more seeds or steps narrow it). The unpaired (Welch) interval ignores the pairing and is shown for comparison.',
+      text:
+        'Runs with the same seed share the data order and the initial values of their shared parameters, so each ' +
+        'seed gives one difference Δ = variant − baseline. The verdict is the 95% Student t interval of the mean ' +
+        'Δ with n − 1 degrees of freedom: entirely below zero, better; entirely above, worse; otherwise no difference ' +
+        'is detectable at this budget (more seeds or steps narrow it). The unpaired (Welch) interval ignores the ' +
+        'pairing and is shown for comparison.',
     },
     {
       kind: 'table',
       header: ['variant', 'loss', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
-      rows: summary.comparisons.flatMap((c) => [differenceRow(c.variant, 'final', c.final), differenceRow(c.variant, 'best', c.best)]),
+      rows: summary.comparisons.flatMap((c) => [
+        differenceRow(c.variant, 'final', c.final),
+        differenceRow(c.variant, 'best', c.best),
+      ]),
     },
     { kind: 'heading', text: 'The gap over training' },
     {
       kind: 'paragraph',
-      text: `Δ at every evaluation, paired by seed (mean and 95% interval), and the tokens each variant needs to reach ${summary.baseline}'s final loss on the mean curve over seeds, interpolated linearly between evaluations — the paper's "same loss with a fraction of the tokens".`,
+      text:
+        `Δ at every evaluation, paired by seed (mean and 95% interval), and the tokens each variant needs to reach ` +
+        `${summary.baseline}'s final loss on the mean curve over seeds, interpolated linearly between evaluations ` +
+        `— the paper's "same loss with a fraction of the tokens".`,
     },
     {
       kind: 'table',
-      header: ['variant', 'Δ at first evaluation (tokens)', 'Δ at the end [95% CI]', 'mean Δ crosses zero at tokens', 'target loss', 'tokens to reach it'],
+      header: [
+        'variant',
+        'Δ at first evaluation (tokens)',
+        'Δ at the end [95% CI]',
+        'mean Δ crosses zero at tokens',
+        'target loss',
+        'tokens to reach it',
+      ],
       rows: summary.comparisons.map((c) => gapRow(summary, c)),
     },
     ...taskBlocks(summary),
@@ -230,7 +291,10 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
   if (sweeping) {
     out.push(
       { kind: 'heading', text: 'Sweep' },
-      { kind: 'paragraph', text: "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at which its verdict is given." },
+      {
+        kind: 'paragraph',
+        text: "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at which its verdict is given.",
+      },
       sweepGrid(summary),
     );
   }

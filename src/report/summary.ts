@@ -6,7 +6,7 @@ import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
-import type { Diff2LayerStats } from '../probe/analysis.js';
+import type { Diff2LayerStats } from '../model/attention/diff2.js';
 import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 
@@ -85,9 +85,18 @@ export interface VariantComparison {
   /** Tokens at which the mean gap changes sign. */
   gapCrossings: number[];
   /** Tokens the variant needs to reach the baseline's final loss (mean curves over the paired seeds). */
-  tokensToTarget: { target: number; baselineTokens: number; tokens?: number; fraction?: number; atFirstEvaluation?: boolean };
+  tokensToTarget: {
+    target: number;
+    baselineTokens: number;
+    tokens?: number;
+    fraction?: number;
+    atFirstEvaluation?: boolean;
+  };
   /** Per probe task: accuracy (higher is better), answer loss, and the attention mass on the answer needle. */
-  tasks: Record<string, { accuracy: Difference; answerLoss: Difference; answerMass: Difference; noiseMass: Difference }>;
+  tasks: Record<
+    string,
+    { accuracy: Difference; answerLoss: Difference; answerMass: Difference; noiseMass: Difference }
+  >;
   sentence: string;
   warnings: string[];
 }
@@ -115,7 +124,8 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   const records = readMetrics(join(dir, 'metrics.jsonl'));
   const trainRecords = records.flatMap((r) => (r.type === 'train' ? [r] : []));
   const evalRecords = records.flatMap((r) => (r.type === 'eval' ? [r] : []));
-  if (trainRecords.length === 0 || evalRecords.length === 0) throw new UserError(`${dir}/metrics.jsonl: no training or evaluation records`);
+  if (trainRecords.length === 0 || evalRecords.length === 0)
+    throw new UserError(`${dir}/metrics.jsonl: no training or evaluation records`);
   const last = trainRecords[trainRecords.length - 1];
   const finalEval = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
   const bestEval = evalRecords.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
@@ -142,7 +152,9 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
 }
 
 function summarizeGroup(variant: string, setting: string, seeds: number[], results: RunSummary[]): GroupSummary {
-  const runs = seeds.flatMap((seed) => results.find((r) => r.variant === variant && r.setting === setting && r.seed === seed) ?? []);
+  const runs = seeds.flatMap(
+    (seed) => results.find((r) => r.variant === variant && r.setting === setting && r.seed === seed) ?? [],
+  );
   const over = (pick: (run: RunSummary) => number) => spread(runs.map(pick));
   return {
     variant,
@@ -164,7 +176,12 @@ function summarizeGroup(variant: string, setting: string, seeds: number[], resul
 }
 
 /** Per-seed differences on one measure, over the seeds both groups finished (runs without the measure left out). */
-function difference(variant: GroupSummary, baseline: GroupSummary, pick: (run: RunSummary) => number | undefined, better: 'lower' | 'higher' = 'lower'): Difference {
+function difference(
+  variant: GroupSummary,
+  baseline: GroupSummary,
+  pick: (run: RunSummary) => number | undefined,
+  better: 'lower' | 'higher' = 'lower',
+): Difference {
   const measured = (runs: RunSummary[]) => runs.filter((run) => pick(run) !== undefined);
   const pairs = measured(variant.runs).flatMap((run) => {
     const partner = measured(baseline.runs).find((b) => b.seed === run.seed);
@@ -200,26 +217,47 @@ function compareTasks(variant: GroupSummary, baseline: GroupSummary): VariantCom
 
 const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 
-function sentenceFor(comparison: Omit<VariantComparison, 'sentence' | 'warnings'>, baseline: string, sweeping: boolean): string {
+function sentenceFor(
+  comparison: Omit<VariantComparison, 'sentence' | 'warnings'>,
+  baseline: string,
+  sweeping: boolean,
+): string {
   const { final } = comparison;
   const at = (setting: string) => (sweeping && setting ? ` (at ${setting})` : '');
   const who = `${comparison.variant}${at(comparison.setting)} vs ${baseline}${at(comparison.baselineSetting)}`;
-  const parameters = comparison.parameterRatio === 1 ? 'same parameter count' : `${comparison.parameterRatio.toFixed(3)}× the parameters`;
+  const parameters =
+    comparison.parameterRatio === 1
+      ? 'same parameter count'
+      : `${comparison.parameterRatio.toFixed(3)}× the parameters`;
   if (!final.paired) {
-    const delta = final.deltas.length ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed` : 'no seed finished by both';
+    const delta = final.deltas.length
+      ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed`
+      : 'no seed finished by both';
     return `${who}: ${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds) — ${parameters}.`;
   }
   const p = final.paired;
-  const verdict = final.verdict === 'no difference detectable' ? 'no difference detectable at this budget' : `${final.verdict} than ${baseline}`;
-  return `${who}: ${verdict} — Δ final validation loss ${signed(p.mean)} nats, 95% CI [${signed(p.low)}, ${signed(p.high)}] (paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)}); ${parameters}.`;
+  const verdict =
+    final.verdict === 'no difference detectable'
+      ? 'no difference detectable at this budget'
+      : `${final.verdict} than ${baseline}`;
+  return (
+    `${who}: ${verdict} — Δ final validation loss ${signed(p.mean)} nats, 95% CI [${signed(p.low)}, ${signed(p.high)}] ` +
+    `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)}); ${parameters}.`
+  );
 }
 
 function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, sweeping: boolean): VariantComparison {
   const final = difference(variant, baseline, (run) => run.finalValLoss);
   const best = difference(variant, baseline, (run) => run.bestValLoss);
   const pairedSeeds = final.seeds;
-  const curvesOf = (group: GroupSummary) => pairedSeeds.map((seed) => group.runs.find((run) => run.seed === seed)!.curve);
-  const gap = gapCurve(pairedSeeds.map((seed) => ({ variant: variant.runs.find((r) => r.seed === seed)!.curve, baseline: baseline.runs.find((r) => r.seed === seed)!.curve })));
+  const curvesOf = (group: GroupSummary) =>
+    pairedSeeds.map((seed) => group.runs.find((run) => run.seed === seed)!.curve);
+  const gap = gapCurve(
+    pairedSeeds.map((seed) => ({
+      variant: variant.runs.find((r) => r.seed === seed)!.curve,
+      baseline: baseline.runs.find((r) => r.seed === seed)!.curve,
+    })),
+  );
   const baselineRuns = baseline.runs.filter((run) => pairedSeeds.includes(run.seed));
   const target = spread(baselineRuns.map((run) => run.finalValLoss)).mean;
   const baselineTokens = spread(baselineRuns.map((run) => run.curve.at(-1)!.tokens)).mean;
@@ -235,18 +273,26 @@ function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, swee
     gap,
     gapCrossings: zeroCrossings(gap),
     tokensToTarget: reached
-      ? { target, baselineTokens, tokens: reached.tokens, fraction: reached.tokens / baselineTokens, atFirstEvaluation: reached.atFirstEvaluation }
+      ? {
+          target,
+          baselineTokens,
+          tokens: reached.tokens,
+          fraction: reached.tokens / baselineTokens,
+          atFirstEvaluation: reached.atFirstEvaluation,
+        }
       : { target, baselineTokens },
   };
   const warnings: string[] = [];
   if (pairedSeeds.length < 3)
     warnings.push(
-      `only ${pairedSeeds.length} seed(s) finished by both ${variant.variant} and ${baseline.variant}: with fewer than 3 the interval is very wide (t(1) = 12.71) or missing; run more seeds`,
+      `only ${pairedSeeds.length} seed(s) finished by both ${variant.variant} and ${baseline.variant}: with fewer ` +
+        `than 3 the interval is very wide (t(1) = 12.71) or missing; run more seeds`,
     );
   const fingerprints = new Set([...variant.runs, ...baseline.runs].map((run) => run.evalFingerprint ?? 'unknown'));
   if (fingerprints.size > 1)
     warnings.push(
-      `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): the differences mix model and sample`,
+      `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): ` +
+        `the differences mix model and sample`,
     );
   return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping), warnings };
 }
@@ -267,19 +313,27 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     }
   }
 
-  const groups = plan.variants.flatMap(({ name }) => plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, [...results.values()])));
+  const groups = plan.variants.flatMap(({ name }) =>
+    plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, [...results.values()])),
+  );
   const bestSettings: Record<string, string> = {};
   for (const { name } of plan.variants) {
     const finished = groups.filter((g) => g.variant === name && g.runs.length > 0);
-    const best = finished.reduce<GroupSummary | undefined>((a, b) => (!a || b.finalValLoss.mean < a.finalValLoss.mean ? b : a), undefined);
+    const best = finished.reduce<GroupSummary | undefined>(
+      (a, b) => (!a || b.finalValLoss.mean < a.finalValLoss.mean ? b : a),
+      undefined,
+    );
     bestSettings[name] = best?.setting ?? plan.settings[0];
   }
-  const groupOf = (variant: string) => groups.find((g) => g.variant === variant && g.setting === bestSettings[variant])!;
+  const groupOf = (variant: string) =>
+    groups.find((g) => g.variant === variant && g.setting === bestSettings[variant])!;
   const baseline = groupOf(plan.baseline);
   for (const group of groups) group.parameterRatio = group.parameters / baseline.parameters;
 
   const sweeping = plan.settings.length > 1;
-  const comparisons = plan.variants.filter(({ name }) => name !== plan.baseline).map(({ name }) => compareWithBaseline(groupOf(name), baseline, sweeping));
+  const comparisons = plan.variants
+    .filter(({ name }) => name !== plan.baseline)
+    .map(({ name }) => compareWithBaseline(groupOf(name), baseline, sweeping));
 
   const evalSets = new Map<string, { fingerprint: string; tokens: number; runs: string[] }>();
   for (const run of results.values()) {
@@ -289,9 +343,16 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     evalSets.set(fingerprint, entry);
   }
   const warnings: string[] = [];
-  if (evalSets.size > 1) warnings.push(`the runs were scored on ${evalSets.size} different evaluation sets (see evalSets): their losses are not measured on the same tokens`);
+  if (evalSets.size > 1)
+    warnings.push(
+      `the runs were scored on ${evalSets.size} different evaluation sets (see evalSets): their losses are not ` +
+        `measured on the same tokens`,
+    );
   if (sweeping) {
-    warnings.push('each variant is compared at its best setting, chosen on the same validation tokens that score it: the selection flatters every variant alike, but slightly');
+    warnings.push(
+      'each variant is compared at its best setting, chosen on the same validation tokens that score it: the selection ' +
+        'flatters every variant alike, but slightly',
+    );
   }
   return {
     dir,

@@ -1,5 +1,5 @@
-import { ROLES, type Allocation } from '../probe/analysis.js';
-import type { Diff2LayerStats } from '../probe/analysis.js';
+import { ROLES, type Allocation } from '../measure/analysis.js';
+import type { Diff2LayerStats } from '../model/attention/diff2.js';
 import type { MetricsRecord } from '../train/metrics.js';
 import { spread, type Spread } from './stats.js';
 
@@ -54,11 +54,23 @@ function taskResult(record: NonNullable<EvalRecord['tasks']>[string]): RunTaskRe
 }
 
 /** A run's task results at its final evaluation, and their course over all evaluations. */
-export function runTasks(evalRecords: EvalRecord[]): { tasks: Record<string, RunTaskResult>; taskCurve: TaskCurvePoint[]; diff2: { step: number; layers: Diff2LayerStats[] }[] } {
+export function runTasks(evalRecords: EvalRecord[]): {
+  tasks: Record<string, RunTaskResult>;
+  taskCurve: TaskCurvePoint[];
+  diff2: { step: number; layers: Diff2LayerStats[] }[];
+} {
   const final = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
-  const tasks = Object.fromEntries(Object.entries(final.tasks ?? {}).map(([name, record]) => [name, taskResult(record)]));
+  const tasks = Object.fromEntries(
+    Object.entries(final.tasks ?? {}).map(([name, record]) => [name, taskResult(record)]),
+  );
   const taskCurve = evalRecords.flatMap((r) =>
-    Object.entries(r.tasks ?? {}).map(([task, record]) => ({ step: r.step, tokens: r.tokens, task, accuracy: record.accuracy, answerMass: taskResult(record).answerMass })),
+    Object.entries(r.tasks ?? {}).map(([task, record]) => ({
+      step: r.step,
+      tokens: r.tokens,
+      task,
+      accuracy: record.accuracy,
+      answerMass: taskResult(record).answerMass,
+    })),
   );
   const diff2 = evalRecords.flatMap((r) => (r.diff2 ? [{ step: r.step, layers: r.diff2 }] : []));
   return { tasks, taskCurve, diff2 };
@@ -93,7 +105,11 @@ export function groupTasks(runs: { tasks: Record<string, RunTaskResult> }[]): Re
           map: results[0].map,
           allocation: Array.from(
             { length: layers },
-            (_, layer) => Object.fromEntries(ROLES.map((role) => [role, over((r) => r.allocation[layer][role])])) as Record<keyof Allocation, Spread>,
+            (_, layer) =>
+              Object.fromEntries(ROLES.map((role) => [role, over((r) => r.allocation[layer][role])])) as Record<
+                keyof Allocation,
+                Spread
+              >,
           ),
         },
       ];

@@ -23,18 +23,16 @@ import { BatchSampler, TokenDataset } from '../data/dataset.js';
 import { evaluationSet, type EvaluationSet } from '../data/eval-set.js';
 import { prepareTaskDataset } from '../data/tasks/prepare.js';
 import { exampleLength, taskOf } from '../config/task.js';
-import { diff2Stats, type Diff2LayerStats } from '../probe/analysis.js';
-import { probeRecord, runProbeSets, type NamedProbeSet } from '../probe/sets.js';
+import { probeRecord, runProbeSets, type NamedProbeSet } from '../measure/sets.js';
 import { prepareDataset, type PrepareProgress } from '../data/prepare.js';
 import { UserError } from '../errors.js';
-import { diffLambdas } from '../model/attention/diff.js';
 import { Decoder } from '../model/decoder.js';
-import { batchTensors, bitsPerByte, meanLoss } from '../model/evaluate.js';
 import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
-import { createOptimizer, trainStep } from './step.js';
+import { createOptimizer, Trainer } from './step.js';
+import { batchTensors, bitsPerByte, EvaluationLoss } from '../eval/loss.js';
 
 /**
  * The training loop, top to bottom: engine, data, model, optimizer, schedule, then per step
@@ -43,7 +41,15 @@ import { createOptimizer, trainStep } from './step.js';
 export interface TrainEvents {
   onEngine?(choice: EngineChoice): void;
   onPrepare?(progress: PrepareProgress): void;
-  onStart?(info: { runDir: string; startStep: number; steps: number; parameters: number; datasetDir: string; resumedFrom?: string; memory: string }): void;
+  onStart?(info: {
+    runDir: string;
+    startStep: number;
+    steps: number;
+    parameters: number;
+    datasetDir: string;
+    resumedFrom?: string;
+    memory: string;
+  }): void;
   onStep?(info: { step: number; loss: number; lr: number; tokensPerSecond: number }): void;
   onEval?(record: Extract<MetricsRecord, { type: 'eval' }>): void;
   onCheckpoint?(dir: string): void;
@@ -73,13 +79,17 @@ export interface TrainResult {
 }
 
 /** Tokenises (or reuses) the token shards a run's `data` section describes: its corpus, or its task. */
-export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onPrepare' | 'onWarning'> = {}): ReturnType<typeof prepareDataset> {
+export function prepareRunData(
+  config: RunConfig,
+  events: Pick<TrainEvents, 'onPrepare' | 'onWarning'> = {},
+): ReturnType<typeof prepareDataset> {
   const task = taskOf(config.data.task);
   if (task) {
     const length = exampleLength(task, config.model.seqLen);
     if (length !== config.model.seqLen + 1) {
       throw new UserError(
-        `data.task.length = ${length}: a task trained on has examples of model.seqLen + 1 = ${config.model.seqLen + 1} tokens (one window each); set it to 0 or ${config.model.seqLen + 1}`,
+        `data.task.length = ${length}: a task trained on has examples of model.seqLen + 1 = ${config.model.seqLen + 1} ` +
+          `tokens (one window each); set it to 0 or ${config.model.seqLen + 1}`,
       );
     }
     return prepareTaskDataset({
@@ -113,7 +123,10 @@ export function prepareRunData(config: RunConfig, events: Pick<TrainEvents, 'onP
 function openForResume(path: string, events: TrainEvents): LoadedCheckpoint {
   const runDir = existsSync(join(path, 'model.safetensors')) ? join(path, '..') : path;
   for (const action of recoverLeftovers(resolve(runDir))) events.onWarning?.(`${runDir}: ${action}`);
-  return readCheckpoint(path, { verify: true, onSkip: (dir, why) => events.onWarning?.(`skipping checkpoint ${dir}: ${why}`) });
+  return readCheckpoint(path, {
+    verify: true,
+    onSkip: (dir, why) => events.onWarning?.(`skipping checkpoint ${dir}: ${why}`),
+  });
 }
 
 /**
@@ -128,42 +141,57 @@ function resumedConfig(resumed: LoadedCheckpoint, given: RunConfig | undefined, 
     const step = resumed.state.step;
     events.onWarning?.(
       given.train.steps > step
-        ? `train.steps ${stored.train.steps} → ${given.train.steps}: the learning-rate schedule from step ${step} on now decays to step ${given.train.steps} (steps before it are unchanged)`
+        ? `train.steps ${stored.train.steps} → ${given.train.steps}: the learning-rate schedule from step ${step} ` +
+            `on now decays to step ${given.train.steps} (steps before it are unchanged)`
         : `train.steps ${given.train.steps}: the run is already at step ${step}, nothing left to train`,
     );
   }
   if (given.train.backend !== stored.train.backend) {
     events.onWarning?.(
-      `train.backend ${stored.train.backend} → ${given.train.backend}: same data order and schedule; from here on the arithmetic is the new engine's (agreeing to float32 round-off, not bit for bit)`,
+      `train.backend ${stored.train.backend} → ${given.train.backend}: same data order and schedule; from here ` +
+        `on the arithmetic is the new engine's (agreeing to float32 round-off, not bit for bit)`,
     );
   }
   return given;
 }
 
-/** Refuses, before anything is allocated, a run whose memory estimate exceeds the machine's; returns the estimate's description. */
+/**
+ * Refuses, before anything is allocated, a run whose memory estimate exceeds the machine's; returns the estimate's
+ * description.
+ */
 function checkMemory(model: ModelConfig, batchSize: number, engine: string, skip: boolean): string {
   const estimate = estimateTrainingMemory(model, batchSize, engine);
   const available = availableMemory();
   const line = `${describeEstimate(estimate)} of ${gibibytes(available)}`;
   if (estimate.bytes > available && !skip) {
     throw new UserError(
-      `this run needs ${describeEstimate(estimate)} on ${engine}, more than the ${gibibytes(available)} this machine has: lower model.seqLen, train.batchSize (train.gradAccum keeps the tokens per step) or model.width, or pass --skip-memory-check`,
+      `this run needs ${describeEstimate(estimate)} on ${engine}, more than the ${gibibytes(available)} this machine ` +
+        `has: lower model.seqLen, train.batchSize (train.gradAccum keeps the tokens per step) or model.width, or ` +
+        `pass --skip-memory-check`,
     );
   }
   return line;
 }
 
-/** What an evaluation adds beyond the loss: task metrics per probe set, and diff2's λ and gate statistics. */
-function probeFields(model: Decoder, probeSets: NamedProbeSet[], evalSet: EvaluationSet, batchSize: number): Pick<Extract<MetricsRecord, { type: 'eval' }>, 'tasks' | 'diff2'> {
-  const tasks = probeSets.length ? Object.fromEntries(probeSets.map(({ name, probes }) => [name, probeRecord(model, probes, batchSize)])) : undefined;
-  let diff2: Diff2LayerStats[] | undefined;
-  if (model.config.attention === 'diff2') {
-    const first = evalSet.batches().next().value!;
-    const inputs = tf.tensor2d(first.inputs, [first.batch, first.length], 'int32');
-    diff2 = diff2Stats(model, inputs);
-    inputs.dispose();
-  }
-  return { ...(tasks ? { tasks } : {}), ...(diff2 ? { diff2 } : {}) };
+/**
+ * What an evaluation adds beyond the loss: task metrics per probe set, and the attention's gates (diff2) on the first
+ * batch.
+ */
+type ProbeFields = Pick<Extract<MetricsRecord, { type: 'eval' }>, 'tasks' | 'diff2'>;
+function probeFields(
+  model: Decoder,
+  probeSets: NamedProbeSet[],
+  evalSet: EvaluationSet,
+  batchSize: number,
+): ProbeFields {
+  const tasks = probeSets.length
+    ? Object.fromEntries(probeSets.map(({ name, probes }) => [name, probeRecord(model, probes, batchSize)]))
+    : undefined;
+  const first = evalSet.batches().next().value!;
+  const inputs = tf.tensor2d(first.inputs, [first.batch, first.length], 'int32');
+  const { gates } = model.diagnostics(inputs);
+  inputs.dispose();
+  return { ...(tasks ? { tasks } : {}), ...(gates ? { diff2: gates } : {}) };
 }
 
 function timestamp(): string {
@@ -193,15 +221,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed, stride);
   // runs written before eval.seed existed were scored on a subset drawn with train.seed: keep it on resume
   const evalSeed = config.eval.seed ?? settings.seed;
-  const evalSet = evaluationSet(dataset.val, { seqLen: config.model.seqLen, batchSize: config.eval.batchSize, maxTokens: config.eval.maxTokens, seed: evalSeed, stride });
+  const evalSet = evaluationSet(dataset.val, {
+    seqLen: config.model.seqLen,
+    batchSize: config.eval.batchSize,
+    maxTokens: config.eval.maxTokens,
+    seed: evalSeed,
+    stride,
+  });
   const probeSets = await runProbeSets(config, dataset);
 
   // model and optimizer
   const memory = checkMemory(modelConfig, settings.batchSize, engine.name, options.skipMemoryCheck ?? false);
   const model = resumed ? loadModel(resumed) : Decoder.create(modelConfig, settings.seed);
-  const optimizer = createOptimizer(model, { beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps, weightDecay: settings.weightDecay });
+  const { beta1, beta2, eps, weightDecay } = settings;
+  const optimizer = createOptimizer(model, { beta1, beta2, eps, weightDecay });
+  const trainer = new Trainer(model, optimizer);
+  const evaluationLoss = new EvaluationLoss(model);
 
-  const runDir = resolve(resumed ? join(resumed.dir, '..') : (options.out ?? join(config.output.dir, `${config.name}-${timestamp()}`)));
+  const runDir = resolve(
+    resumed ? join(resumed.dir, '..') : (options.out ?? join(config.output.dir, `${config.name}-${timestamp()}`)),
+  );
   mkdirSync(runDir, { recursive: true });
   const metricsPath = join(runDir, 'metrics.jsonl');
   const checkpointConfig: CheckpointConfig = {
@@ -216,7 +255,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     ? { ...resumed.state, engine: engine.name }
     : { step: 0, tokens: 0, lr: 0, optimizerStep: 0, sampler: sampler.state(), elapsedSeconds: 0, engine: engine.name };
   if (resumed) {
-    const moments = loadOptimizerState(resumed, optimizer.momentShapes());
+    const moments = loadOptimizerState(resumed);
     optimizer.setMoments(moments);
     tf.dispose(moments);
     optimizer.step = resumed.state.optimizerStep;
@@ -230,14 +269,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     syncMetrics(metricsPath);
     const moments = optimizer.momentTensors();
     try {
-      saveCheckpoint(dir, model, moments, checkpointConfig, { ...state, sampler: sampler.state(), optimizerStep: optimizer.step });
+      saveCheckpoint(dir, model, moments, checkpointConfig, {
+        ...state,
+        sampler: sampler.state(),
+        optimizerStep: optimizer.step,
+      });
     } finally {
       tf.dispose(moments);
     }
     events.onCheckpoint?.(dir);
   };
   const evaluate = (): Extract<MetricsRecord, { type: 'eval' }> => {
-    const { loss, tokens } = meanLoss(model, evalSet.batches());
+    const { loss, tokens } = evaluationLoss.mean(evalSet.batches());
     const val = manifest.splits.val;
     const record = {
       type: 'eval' as const,
@@ -282,13 +325,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const lr = learningRate(step, settings);
       const started = performance.now();
       const microBatches = Array.from({ length: settings.gradAccum }, () => batchTensors(sampler.next()));
-      const outcome = trainStep(model, optimizer, microBatches, lr, settings.clipNorm);
+      const outcome = trainer.step(microBatches, lr, settings.clipNorm);
       tf.dispose(microBatches as unknown as tf.TensorContainer);
       const seconds = (performance.now() - started) / 1000;
       if (!outcome.applied) {
         const what = `non-finite loss at step ${step} (loss ${outcome.loss}, gradient norm ${outcome.gradNorm})`;
         if (settings.onNonFinite === 'stop') {
-          throw new UserError(`${what}: the run stopped; its last good checkpoint is in ${runDir} (lower train.lr, or set train.onNonFinite=skip)`);
+          throw new UserError(
+            `${what}: the run stopped; its last good checkpoint is in ${runDir} (lower train.lr, or set train.onNonFinite=skip)`,
+          );
         }
         events.onWarning?.(`${what}: step skipped`);
       }
@@ -308,7 +353,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           gradNorm: outcome.gradNorm,
           tokensPerSecond,
           elapsedSeconds: state.elapsedSeconds,
-          lambdas: diffLambdas(model.params, modelConfig),
+          lambdas: model.diagnostics().lambdas ?? [],
         });
       }
       const last = step === settings.steps;
@@ -338,6 +383,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       valBitsPerByte: lastEval?.valBitsPerByte,
     };
   } finally {
+    evaluationLoss.dispose();
+    trainer.dispose();
     optimizer.dispose();
     model.dispose();
     dataset.close();

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/model.js';
+import { ffnHiddenWidth, type ModelConfig, queryHeads, resolveModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
-import { createTokenizer, type TIKTOKEN_NAMES } from '../data/tokenizer.js';
+import type { TiktokenName } from '../config/tokenizers.js';
+import { createTokenizer } from '../data/tokenizer.js';
 import { countParameters } from '../model/parameters.js';
 
 /**
@@ -29,9 +30,9 @@ export interface MemoryEstimate {
 }
 
 export function estimateTrainingMemory(model: ModelConfig, batchSize: number, engine: string): MemoryEstimate {
-  const { layers, width, heads, seqLen: length, vocabSize, attention } = model;
+  const { layers, width, seqLen: length, vocabSize, attention } = model;
   const float = 4;
-  const maps = attention === 'diff2' ? 2 * heads : heads;
+  const maps = queryHeads(model);
   const tokens = batchSize * length;
   const parts = {
     parameters: 28 * countParameters(model).total,
@@ -49,7 +50,7 @@ function vocabSizeOf(name: string): number {
   if (name === 'byte' || name === 'char') return 256; // char vocabularies are rarely larger
   let size = vocabSizes.get(name);
   if (size === undefined) {
-    const tokenizer = createTokenizer({ kind: 'tiktoken', name: name as (typeof TIKTOKEN_NAMES)[number] });
+    const tokenizer = createTokenizer({ kind: 'tiktoken', name: name as TiktokenName });
     size = tokenizer.vocabSize;
     tokenizer.free();
     vocabSizes.set(name, size);

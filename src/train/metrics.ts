@@ -1,7 +1,7 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../atomic.js';
-import type { Diff2LayerStats } from '../probe/analysis.js';
-import type { ProbeRecord } from '../probe/sets.js';
+import type { Diff2LayerStats } from '../model/attention/diff2.js';
+import type { ProbeRecord } from '../measure/sets.js';
 
 /** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */
 export type MetricsRecord =
@@ -36,7 +36,9 @@ export type MetricsRecord =
 
 /** Task accuracy per probe set of an evaluation record, for progress lines (undefined without probes). */
 export function taskAccuracy(record: Extract<MetricsRecord, { type: 'eval' }>): Record<string, number> | undefined {
-  return record.tasks ? Object.fromEntries(Object.entries(record.tasks).map(([name, t]) => [name, t.accuracy])) : undefined;
+  return record.tasks
+    ? Object.fromEntries(Object.entries(record.tasks).map(([name, t]) => [name, t.accuracy]))
+    : undefined;
 }
 
 export function appendMetrics(path: string, record: MetricsRecord): void {

@@ -4,7 +4,14 @@ import { fileURLToPath } from 'node:url';
 export const DIFFT_BIN = fileURLToPath(new URL('../../../bin/difft.js', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export function difft(args: string[], options: { cwd?: string } = {}): { status: number | null; stdout: string; stderr: string } {
-  const child = spawnSync(process.execPath, [DIFFT_BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+export function difft(
+  args: string[],
+  options: { cwd?: string } = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const child = spawnSync(process.execPath, [DIFFT_BIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
   return { status: child.status, stdout: child.stdout, stderr: child.stderr };
 }

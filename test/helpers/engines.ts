@@ -14,11 +14,16 @@ async function chooseTestEngines(): Promise<EngineName[]> {
   if (named?.length) {
     for (const name of named) {
       const probe = probes.find((p) => p.name === name);
-      if (!probe?.available) throw new Error(`DIFFT_TEST_ENGINES names ${name}, which does not load here: ${probe?.detail ?? 'unknown engine'}`);
+      if (!probe?.available)
+        throw new Error(
+          `DIFFT_TEST_ENGINES names ${name}, which does not load here: ${probe?.detail ?? 'unknown engine'}`,
+        );
     }
     return named;
   }
-  return (['cpu', 'wasm', 'tensorflow'] as EngineName[]).filter((name) => probes.find((p) => p.name === name)?.available);
+  return (['cpu', 'wasm', 'tensorflow'] as EngineName[]).filter(
+    (name) => probes.find((p) => p.name === name)?.available,
+  );
 }
 
 export const TEST_ENGINES: EngineName[] = await chooseTestEngines();

@@ -23,7 +23,9 @@ type Matrix = number[][];
 /** x [T, in] · Wᵀ for a PyTorch weight W [out, in]. */
 function project(x: Matrix, w: NamedArray): Matrix {
   const [outWidth, inWidth] = w.shape;
-  return x.map((row) => Array.from({ length: outWidth }, (_, o) => row.reduce((sum, value, i) => sum + value * w.data[o * inWidth + i], 0)));
+  return x.map((row) =>
+    Array.from({ length: outWidth }, (_, o) => row.reduce((sum, value, i) => sum + value * w.data[o * inWidth + i], 0)),
+  );
 }
 
 function rmsNorm(row: number[], eps: number, weight?: NamedArray): number[] {
@@ -43,7 +45,11 @@ function rotateHalf(head: number[], position: number, theta: number): number[] {
 
 /** Heads of width d from [T, n·d]: [n][T][d], rotated or not. */
 function heads(x: Matrix, count: number, d: number, theta?: number): Matrix[] {
-  return Array.from({ length: count }, (_, h) => x.map((row, t) => (theta === undefined ? row.slice(h * d, (h + 1) * d) : rotateHalf(row.slice(h * d, (h + 1) * d), t, theta))));
+  return Array.from({ length: count }, (_, h) =>
+    x.map((row, t) =>
+      theta === undefined ? row.slice(h * d, (h + 1) * d) : rotateHalf(row.slice(h * d, (h + 1) * d), t, theta),
+    ),
+  );
 }
 
 function causalSoftmax(q: Matrix, k: Matrix): Matrix {
@@ -57,7 +63,8 @@ function causalSoftmax(q: Matrix, k: Matrix): Matrix {
   });
 }
 
-const times = (a: Matrix, b: Matrix): Matrix => a.map((row) => b[0].map((_, j) => row.reduce((sum, v, s) => sum + v * b[s][j], 0)));
+const times = (a: Matrix, b: Matrix): Matrix =>
+  a.map((row) => b[0].map((_, j) => row.reduce((sum, v, s) => sum + v * b[s][j], 0)));
 
 function attention(config: HfConfig, w: (name: string) => NamedArray, layer: number, x: Matrix): Matrix {
   const { num_attention_heads: H, num_key_value_heads: Hkv, head_dim: d, rope_theta: theta } = config;
@@ -74,7 +81,8 @@ function attention(config: HfConfig, w: (name: string) => NamedArray, layer: num
   } else {
     const sum = (a: NamedArray, b: NamedArray) => a.data.reduce((s, value, i) => s + value * b.data[i], 0);
     const lambdaInit = 0.8 - 0.6 * Math.exp(-0.3 * layer);
-    const lambda = Math.exp(sum(p('lambda_q1'), p('lambda_k1'))) - Math.exp(sum(p('lambda_q2'), p('lambda_k2'))) + lambdaInit;
+    const lambda =
+      Math.exp(sum(p('lambda_q1'), p('lambda_k1'))) - Math.exp(sum(p('lambda_q2'), p('lambda_k2'))) + lambdaInit;
     // value_states = cat(chunk(v, 2, heads), last axis), repeated twice over heads
     const valueHead = (j: number): Matrix => vRepeated(j).map((row, t) => [...row, ...vRepeated(j + H / 2)[t]]);
     const outputs = maps.map((map, h) => times(map, valueHead(h % (H / 2))));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { uniformStream } from '../../src/model/random.js';
+import { uniformStream } from '../../src/random.js';
 import type { Batch } from '../../src/train/step.js';
 
 /**

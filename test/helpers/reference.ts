@@ -62,7 +62,13 @@ export interface ReferenceMaps {
 }
 
 /** One sequence's attention output [T, D] for layer `layer` of the given config. */
-export function referenceAttention(config: ModelConfig, weights: Weights, layer: number, x: Matrix, maps?: Record<string, Matrix>[]): Matrix {
+export function referenceAttention(
+  config: ModelConfig,
+  weights: Weights,
+  layer: number,
+  x: Matrix,
+  maps?: Record<string, Matrix>[],
+): Matrix {
   const p = (name: string) => `layers.${layer}.attn.${name}`;
   const d = config.width / config.heads;
   const base = config.ropeBase;
@@ -101,7 +107,11 @@ export function referenceAttention(config: ModelConfig, weights: Weights, layer:
       const differential = a1.map((row, t) => row.map((value, j) => value - lambda * a2[t][j]));
       maps?.push({ a1, a2, differential });
       const out = matmul(differential, headSlice(v, group, 2 * d));
-      headOutputs.push(out.map((row) => rmsNormRow(row, vector(weights, p('subln.weight')), config.normEps).map((value) => value * (1 - lambdaInit))));
+      headOutputs.push(
+        out.map((row) =>
+          rmsNormRow(row, vector(weights, p('subln.weight')), config.normEps).map((value) => value * (1 - lambdaInit)),
+        ),
+      );
     }
   } else {
     const groupSize = config.heads / config.kvHeads;
@@ -126,7 +136,12 @@ export function referenceAttention(config: ModelConfig, weights: Weights, layer:
 const silu = (z: number) => z / (1 + Math.exp(-z));
 
 /** Logits [T, V] of one token sequence. */
-export function referenceForward(config: ModelConfig, weights: Weights, tokens: number[], maps?: Record<string, Matrix>[][]): Matrix {
+export function referenceForward(
+  config: ModelConfig,
+  weights: Weights,
+  tokens: number[],
+  maps?: Record<string, Matrix>[][],
+): Matrix {
   const embedding = matrix(weights, 'embed.weight');
   let x: Matrix = tokens.map((token) => embedding[token].slice());
   for (let layer = 0; layer < config.layers; layer++) {
@@ -144,6 +159,7 @@ export function referenceForward(config: ModelConfig, weights: Weights, tokens: 
     x = x.map((row, t) => row.map((value, i) => value + down[t][i]));
   }
   const final = x.map((row) => rmsNormRow(row, vector(weights, 'norm.weight'), config.normEps));
-  if (config.tieEmbeddings) return final.map((row) => embedding.map((e) => row.reduce((s, value, i) => s + value * e[i], 0)));
+  if (config.tieEmbeddings)
+    return final.map((row) => embedding.map((e) => row.reduce((s, value, i) => s + value * e[i], 0)));
   return matmul(final, matrix(weights, 'lm_head.weight'));
 }

@@ -30,7 +30,11 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function scrambleParameters(params: Parameters, seed: number, std = 0.3): void {
   let index = 0;
   for (const variable of Object.values(params)) {
-    variable.assign(tf.tidy(() => tf.randomNormal(variable.shape, 0, std, 'float32', seed + index++).add(variable.shape.length === 1 ? 1 : 0)));
+    variable.assign(
+      tf.tidy(() =>
+        tf.randomNormal(variable.shape, 0, std, 'float32', seed + index++).add(variable.shape.length === 1 ? 1 : 0),
+      ),
+    );
   }
 }
 

@@ -31,7 +31,8 @@ function shapeProto(pb: Proto, dims: number[]): Proto {
 function attrValue(pb: Proto, binding: NativeBinding, attr: OpAttr): Proto {
   const value = new pb.AttrValue();
   // an array is a list attribute, except for a shape, which is one value made of dimensions
-  const list = Array.isArray(attr.value) && attr.type !== binding.TF_ATTR_SHAPE ? new pb.AttrValue.ListValue() : undefined;
+  const list =
+    Array.isArray(attr.value) && attr.type !== binding.TF_ATTR_SHAPE ? new pb.AttrValue.ListValue() : undefined;
   switch (attr.type) {
     case binding.TF_ATTR_STRING:
       value.setS(Buffer.from(String(attr.value)));

@@ -39,7 +39,10 @@ export interface Trace {
   nodes: GraphNode[];
   /** Placeholder names ("input_0:0", …) of the declared inputs, in order. */
   inputNames: string[];
-  /** Tensors the function read that existed before it ran: the placeholder each feeds, and an id that keeps the tensor alive. */
+  /**
+   * Tensors the function read that existed before it ran: the placeholder each feeds, and an id that keeps the tensor
+   * alive.
+   */
   captured: { name: string; keepId: number }[];
   /** "node:output" of each result, in the order the function returned them. */
   outputNames: string[];
@@ -76,7 +79,11 @@ function variableIds(backend: NativeBackend): Map<number, string> {
  * Runs `fn(inputs)` (inside tf.tidy) and returns its graph. The eager results are disposed: callers
  * run the graph, so that every result they see comes from the same program.
  */
-export function traceGraph(backend: NativeBackend, fn: (inputs: tf.Tensor[]) => tf.Tensor[], inputs: tf.Tensor[]): Trace {
+export function traceGraph(
+  backend: NativeBackend,
+  fn: (inputs: tf.Tensor[]) => tf.Tensor[],
+  inputs: tf.Tensor[],
+): Trace {
   const real = backend.binding;
   const nodes: GraphNode[] = [];
   const source = new Map<number, string>(); // binding id → "node:output"
@@ -84,7 +91,13 @@ export function traceGraph(backend: NativeBackend, fn: (inputs: tf.Tensor[]) => 
   const inputIds = backend.getInputTensorIds(inputs);
   const inputNames = inputs.map((input, i) => {
     const name = `input_${i}`;
-    nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [shapeAttr(real, input.shape)], dtype: backend.getDTypeInteger(input.dtype) });
+    nodes.push({
+      name,
+      op: 'Placeholder',
+      inputs: [],
+      attrs: [shapeAttr(real, input.shape)],
+      dtype: backend.getDTypeInteger(input.dtype),
+    });
     source.set(inputIds[i], `${name}:0`);
     dtypes.set(`${name}:0`, backend.getDTypeInteger(input.dtype));
     return `${name}:0`;
@@ -96,7 +109,8 @@ export function traceGraph(backend: NativeBackend, fn: (inputs: tf.Tensor[]) => 
     const known = source.get(id);
     if (known) return known;
     const variable = variables.get(id);
-    if (variable !== undefined) throw new Error(`the traced function reads variable ${variable}, which is not one of its inputs`);
+    if (variable !== undefined)
+      throw new Error(`the traced function reads variable ${variable}, which is not one of its inputs`);
     // an Identity shares the tensor's buffer under a new id, so the graph keeps it alive; TensorFlow infers its dtype
     const [keep] = real.executeOp('Identity', [], [id], 1);
     const name = `captured_${captured.length}`;
@@ -110,13 +124,20 @@ export function traceGraph(backend: NativeBackend, fn: (inputs: tf.Tensor[]) => 
   const recording: NativeBinding = Object.create(null);
   for (const key of Object.getOwnPropertyNames(real) as (keyof NativeBinding)[]) {
     const value = real[key];
-    Object.defineProperty(recording, key, { value: typeof value === 'function' ? value.bind(real) : value, configurable: true });
+    Object.defineProperty(recording, key, {
+      value: typeof value === 'function' ? value.bind(real) : value,
+      configurable: true,
+    });
   }
   Object.defineProperty(recording, 'executeOp', {
     value: (op: string, attrs: OpAttr[], ids: number[], outputs: number) => {
       const inputs = ids.map(sourceOf);
       const missing = (INFERRED_TYPE_ATTRS[op] ?? []).filter(([name]) => !attrs.some((attr) => attr.name === name));
-      const inferred = missing.map(([name, index]) => ({ name, type: real.TF_ATTR_TYPE, value: dtypes.get(inputs[index]) ?? 0 }));
+      const inferred = missing.map(([name, index]) => ({
+        name,
+        type: real.TF_ATTR_TYPE,
+        value: dtypes.get(inputs[index]) ?? 0,
+      }));
       const node: GraphNode = { name: `op_${nodes.length}`, op, inputs, attrs: [...attrs, ...inferred] };
       const results = real.executeOp(op, attrs, ids, outputs);
       nodes.push(node);
@@ -131,7 +152,13 @@ export function traceGraph(backend: NativeBackend, fn: (inputs: tf.Tensor[]) => 
     value: (shape: number[], dtype: number, values: ArrayBufferView) => {
       const id = real.createTensor(shape, dtype, values);
       const bytes = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
-      const node: GraphNode = { name: `const_${nodes.length}`, op: 'Const', inputs: [], attrs: [], constant: { dtype, shape: [...shape], bytes } };
+      const node: GraphNode = {
+        name: `const_${nodes.length}`,
+        op: 'Const',
+        inputs: [],
+        attrs: [],
+        constant: { dtype, shape: [...shape], bytes },
+      };
       nodes.push(node);
       source.set(id, `${node.name}:0`);
       dtypes.set(`${node.name}:0`, dtype);

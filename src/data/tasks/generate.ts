@@ -1,5 +1,5 @@
 import { UserError } from '../../errors.js';
-import { streamFor } from '../../model/random.js';
+import { streamFor } from '../../random.js';
 import type { TokenSource } from '../shards.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { TaskSpec } from '../../config/task.js';
@@ -75,9 +75,14 @@ function randomInt(uniform: () => number, below: number): number {
 }
 
 function randomKeys(count: number, letters: number, uniform: () => number): string[] {
-  if (count > 26 ** letters) throw new UserError(`task.needles = ${count} needs more distinct keys than ${letters} letter(s) make (${26 ** letters}): raise task.keyLength`);
+  if (count > 26 ** letters)
+    throw new UserError(
+      `task.needles = ${count} needs more distinct keys than ${letters} letter(s) make (${26 ** letters}): raise ` +
+        `task.keyLength`,
+    );
   const keys = new Set<string>();
-  while (keys.size < count) keys.add(Array.from({ length: letters }, () => KEY_LETTERS[randomInt(uniform, 26)]).join(''));
+  while (keys.size < count)
+    keys.add(Array.from({ length: letters }, () => KEY_LETTERS[randomInt(uniform, 26)]).join(''));
   return [...keys];
 }
 
@@ -103,7 +108,8 @@ export function randomWordsHaystack(tokenizer: Tokenizer): Haystack {
       let ids: ArrayLike<number> = [];
       while (ids.length < count) {
         const words: string[] = [];
-        for (let i = 0; i < count + 8; i++) words.push(Array.from({ length: 2 + randomInt(uniform, 6) }, () => LETTERS[randomInt(uniform, 26)]).join(''));
+        for (let i = 0; i < count + 8; i++)
+          words.push(Array.from({ length: 2 + randomInt(uniform, 6) }, () => LETTERS[randomInt(uniform, 26)]).join(''));
         text += ` ${words.join(' ')}`;
         ids = tokenizer.encode(text);
       }
@@ -117,7 +123,10 @@ export function textHaystack(tokens: TokenSource): Haystack {
   return {
     draw(count, uniform) {
       if (tokens.length < count)
-        throw new UserError(`the distractor text has ${tokens.length} tokens, fewer than the ${count} one example needs: use more text in data.corpus or task.distractor=random`);
+        throw new UserError(
+          `the distractor text has ${tokens.length} tokens, fewer than the ${count} one example needs: use more ` +
+            `text in data.corpus or task.distractor=random`,
+        );
       const start = randomInt(uniform, tokens.length - count + 1);
       return tokens.slice(start, start + count);
     },
@@ -127,11 +136,22 @@ export function textHaystack(tokens: TokenSource): Haystack {
 interface Piece {
   ids: ArrayLike<number>;
   /** What the piece is, so that its span can be recorded once positions are known. */
-  role: { kind: 'fact'; needle: number; valueFrom: number; valueTo: number } | { kind: 'answer'; needle: number } | { kind: 'query' } | { kind: 'text' };
+  role:
+    | { kind: 'fact'; needle: number; valueFrom: number; valueTo: number }
+    | { kind: 'answer'; needle: number }
+    | { kind: 'query' }
+    | { kind: 'text' };
 }
 
 /** Example `index` of `split`. */
-export function generateExample(spec: TaskSpec, length: number, tokenizer: Tokenizer, haystack: Haystack, split: Split, index: number): TaskExample {
+export function generateExample(
+  spec: TaskSpec,
+  length: number,
+  tokenizer: Tokenizer,
+  haystack: Haystack,
+  split: Split,
+  index: number,
+): TaskExample {
   const uniform = streamFor(spec.seed, `task:${spec.kind}:${split}:${index}`);
   const text = templates(spec);
   const keys = randomKeys(spec.needles, spec.keyLength, uniform);
@@ -141,7 +161,10 @@ export function generateExample(spec: TaskSpec, length: number, tokenizer: Token
   const facts: Piece[] = keys.map((key, needle) => {
     const head = encode(text.fact(key));
     const value = encode(values[needle]);
-    return { ids: [...head, ...value, ...encode(text.factEnd)], role: { kind: 'fact', needle, valueFrom: head.length, valueTo: head.length + value.length } };
+    return {
+      ids: [...head, ...value, ...encode(text.factEnd)],
+      role: { kind: 'fact', needle, valueFrom: head.length, valueTo: head.length + value.length },
+    };
   });
   const asked = pick(spec.needles, spec.queries, uniform);
   const queries: Piece[] = asked.flatMap((needle) => [
@@ -152,7 +175,8 @@ export function generateExample(spec: TaskSpec, length: number, tokenizer: Token
   const fill = length - fixed;
   if (fill < 0) {
     throw new UserError(
-      `task.length = ${length} tokens is too short for ${spec.needles} facts and ${spec.queries} queries (${fixed} tokens with this tokenizer): raise task.length (or model.seqLen), or lower task.needles`,
+      `task.length = ${length} tokens is too short for ${spec.needles} facts and ${spec.queries} queries (${fixed} ` +
+        `tokens with this tokenizer): raise task.length (or model.seqLen), or lower task.needles`,
     );
   }
   const distractor = Array.from(haystack.draw(fill, uniform));
@@ -184,7 +208,13 @@ function assemble(pieces: Piece[], keys: string[], values: string[], length: num
     tokens.set(ids, at);
     at += ids.length;
     if (role.kind === 'fact') {
-      needles[role.needle] = { start, end: at, key: keys[role.needle], value: values[role.needle], valueSpan: { start: start + role.valueFrom, end: start + role.valueTo } };
+      needles[role.needle] = {
+        start,
+        end: at,
+        key: keys[role.needle],
+        value: values[role.needle],
+        valueSpan: { start: start + role.valueFrom, end: start + role.valueTo },
+      };
     } else if (role.kind === 'answer') {
       answers.push({ start, end: at, needle: role.needle });
     } else if (role.kind === 'query' && queryStart < 0) {

@@ -14,8 +14,23 @@ import {
 } from '../prepare.js';
 import { dtypeFor, ShardWriter } from '../shards.js';
 import { readDocuments, resolveSources } from '../sources.js';
-import { charSymbols, checkTokenizerName, createTokenizer, DOCUMENT_SEPARATOR, type Tokenizer, type TokenizerSpec } from '../tokenizer.js';
-import { generateExample, randomWordsHaystack, TASK_ALPHABET, textHaystack, type Haystack, type Split, type TaskExample } from './generate.js';
+import {
+  charSymbols,
+  checkTokenizerName,
+  createTokenizer,
+  DOCUMENT_SEPARATOR,
+  type Tokenizer,
+  type TokenizerSpec,
+} from '../tokenizer.js';
+import {
+  generateExample,
+  randomWordsHaystack,
+  TASK_ALPHABET,
+  textHaystack,
+  type Haystack,
+  type Split,
+  type TaskExample,
+} from './generate.js';
 import { taskLabel, type TaskSpec } from '../../config/task.js';
 
 /**
@@ -50,7 +65,11 @@ export interface TaskPrepareOptions {
 export type StoredExample = Omit<TaskExample, 'tokens'>;
 
 /** The corpus's text, documents separated as in prepared datasets, up to MAX_DISTRACTOR_CHARS. */
-export async function distractorText(sources: string[], textField: string, warn: (message: string) => void): Promise<string> {
+export async function distractorText(
+  sources: string[],
+  textField: string,
+  warn: (message: string) => void,
+): Promise<string> {
   let text = '';
   for await (const document of readDocuments(resolveSources(sources), { textField, onBadFile: 'skip', warn })) {
     if (text) text += DOCUMENT_SEPARATOR;
@@ -64,7 +83,8 @@ export async function distractorText(sources: string[], textField: string, warn:
 
 /** Haystacks for the two splits: disjoint stretches of the corpus, or random words. */
 export function splitHaystacks(spec: TaskSpec, tokenizer: Tokenizer, text: string): Record<Split, Haystack> {
-  if (spec.distractor === 'random') return { train: randomWordsHaystack(tokenizer), val: randomWordsHaystack(tokenizer) };
+  if (spec.distractor === 'random')
+    return { train: randomWordsHaystack(tokenizer), val: randomWordsHaystack(tokenizer) };
   const ids = tokenizer.encode(text);
   const cut = Math.floor(ids.length * TRAIN_TEXT_SHARE);
   return { train: textHaystack(ids.subarray(0, cut)), val: textHaystack(ids.subarray(cut)) };
@@ -73,26 +93,44 @@ export function splitHaystacks(spec: TaskSpec, tokenizer: Tokenizer, text: strin
 /** A char tokenizer for a task knows the distractor's characters and every character the task writes. */
 export function taskTokenizerSpec(name: string, text: string): TokenizerSpec {
   const spec = tokenizerSpecFor(checkTokenizerName(name));
-  return spec.kind === 'char' ? { kind: 'char', symbols: charSymbols([...text, ...TASK_ALPHABET, DOCUMENT_SEPARATOR[0]]) } : spec;
+  return spec.kind === 'char'
+    ? { kind: 'char', symbols: charSymbols([...text, ...TASK_ALPHABET, DOCUMENT_SEPARATOR[0]]) }
+    : spec;
 }
 
 function datasetKey(options: TaskPrepareOptions): string {
   const hash = createHash('sha256');
   hash.update(
-    JSON.stringify({ format: DATASET_VERSION, task: options.spec, exampleLength: options.exampleLength, tokenizer: options.tokenizer, textField: options.textField ?? 'text' }),
+    JSON.stringify({
+      format: DATASET_VERSION,
+      task: options.spec,
+      exampleLength: options.exampleLength,
+      tokenizer: options.tokenizer,
+      textField: options.textField ?? 'text',
+    }),
   );
-  if (options.spec.distractor === 'text') for (const entry of resolveSources(options.sources)) hash.update(`\n${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
+  if (options.spec.distractor === 'text')
+    for (const entry of resolveSources(options.sources))
+      hash.update(`\n${entry.kind}\t${entry.path}\t${entry.size}\t${entry.mtimeMs}`);
   return hash.digest('hex');
 }
 
 export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<PreparedDataset> {
   const { spec, exampleLength } = options;
   const key = datasetKey(options);
-  const dir = resolve(join(options.dataRoot ?? 'data', `task-${taskLabel(spec)}-${exampleLength}-${options.tokenizer}-${key.slice(0, 10)}`));
+  const dir = resolve(
+    join(
+      options.dataRoot ?? 'data',
+      `task-${taskLabel(spec)}-${exampleLength}-${options.tokenizer}-${key.slice(0, 10)}`,
+    ),
+  );
   const existing = options.force ? undefined : readMatchingManifest(join(dir, 'manifest.json'), key);
   if (existing) return { dir, manifest: existing, reused: true };
 
-  const text = spec.distractor === 'text' ? await distractorText(options.sources, options.textField ?? 'text', options.onWarning ?? (() => {})) : '';
+  const text =
+    spec.distractor === 'text'
+      ? await distractorText(options.sources, options.textField ?? 'text', options.onWarning ?? (() => {}))
+      : '';
   const tokenizerSpec = taskTokenizerSpec(options.tokenizer, text);
   const tokenizer = createTokenizer(tokenizerSpec);
   try {

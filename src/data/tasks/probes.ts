@@ -29,17 +29,29 @@ export function datasetProbes(dataset: TokenDataset, count: number): ProbeSet {
   if (!existsSync(path)) throw new UserError(`${path} is missing: the dataset is damaged; prepare it again`);
   const stored = JSON.parse(readFileSync(path, 'utf8')) as StoredExample[];
   const length = task.exampleLength;
-  const examples = stored.slice(0, count).map((where, index) => ({ ...where, tokens: Int32Array.from(dataset.val.slice(index * length, (index + 1) * length)) }));
+  const examples = stored.slice(0, count).map((where, index) => ({
+    ...where,
+    tokens: Int32Array.from(dataset.val.slice(index * length, (index + 1) * length)),
+  }));
   return { spec: task.spec, length, examples, tokenizer: dataset.manifest.tokenizer };
 }
 
 /** `count` validation examples of a task, generated with a checkpoint's tokenizer. */
-export async function generatedProbes(spec: TaskSpec, length: number, tokenizerSpec: TokenizerSpec, count: number, sources: string[], textField: string): Promise<ProbeSet> {
+export async function generatedProbes(
+  spec: TaskSpec,
+  length: number,
+  tokenizerSpec: TokenizerSpec,
+  count: number,
+  sources: string[],
+  textField: string,
+): Promise<ProbeSet> {
   const tokenizer = createTokenizer(tokenizerSpec);
   try {
     const text = spec.distractor === 'text' ? await distractorText(sources, textField, () => {}) : '';
     const haystack = splitHaystacks(spec, tokenizer, text).val;
-    const examples = Array.from({ length: count }, (_, index) => generateExample(spec, length, tokenizer, haystack, 'val', index));
+    const examples = Array.from({ length: count }, (_, index) =>
+      generateExample(spec, length, tokenizer, haystack, 'val', index),
+    );
     return { spec, length, examples, tokenizer: tokenizerSpec };
   } finally {
     tokenizer.free();
@@ -49,6 +61,7 @@ export async function generatedProbes(spec: TaskSpec, length: number, tokenizerS
 /** The examples' first `length − 1` tokens, row-major [examples, length − 1]: the model's inputs. */
 export function probeInputs(examples: TaskExample[], length: number): Int32Array {
   const inputs = new Int32Array(examples.length * (length - 1));
-  for (const [row, example] of examples.entries()) inputs.set(example.tokens.subarray(0, length - 1), row * (length - 1));
+  for (const [row, example] of examples.entries())
+    inputs.set(example.tokens.subarray(0, length - 1), row * (length - 1));
   return inputs;
 }

@@ -2,7 +2,18 @@ import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig } from '../../config/model.js';
 import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameters.js';
-import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
+import {
+  attentionLogits,
+  attentionWeight,
+  causalSoftmax,
+  headsFirst,
+  mergeHeads,
+  projectQkv,
+  repeatKv,
+  type AttentionContext,
+  type AttentionDiagnostics,
+  type AttentionResult,
+} from './shared.js';
 
 /**
  * Differential attention, V1 (Ye et al., "Differential Transformer", ICLR 2025).
@@ -25,10 +36,12 @@ export function diffLambda(params: Parameters, layer: number): tf.Scalar {
   return tf.add(tf.sub(first, second), lambdaInit(layer)) as tf.Scalar;
 }
 
-/** λ of every layer, as numbers (for logs and reports; not for the training step). */
-export function diffLambdas(params: Parameters, config: ModelConfig): number[] {
-  if (config.attention !== 'diff') return [];
-  return tf.tidy(() => Array.from(tf.stack(Array.from({ length: config.layers }, (_, l) => diffLambda(params, l))).dataSync()));
+/** diff's diagnostics: λ of every layer, read from the weights (for logs and reports; not for training). */
+export function diffDiagnostics(params: Parameters, config: ModelConfig): AttentionDiagnostics {
+  const lambdas = tf.tidy(() =>
+    tf.stack(Array.from({ length: config.layers }, (_, l) => diffLambda(params, l))).dataSync(),
+  );
+  return { lambdas: Array.from(lambdas) };
 }
 
 export function diffAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
@@ -37,7 +50,13 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const diffHeads = heads / 2;
   const diffKvHeads = kvHeads / 2;
   // Q: 2h sub-heads of width d; K: 2h_kv sub-heads of width d; V: h_kv heads of width 2d
-  const { queries, keys, values } = projectQkv(x, context, { queries: 2 * diffHeads, keys: 2 * diffKvHeads, values: diffKvHeads, width: d, valueWidth: 2 * d });
+  const { queries, keys, values } = projectQkv(x, context, {
+    queries: 2 * diffHeads,
+    keys: 2 * diffKvHeads,
+    values: diffKvHeads,
+    width: d,
+    valueWidth: 2 * d,
+  });
 
   // Adjacent sub-heads (2i, 2i+1) form differential head i's pair: [B, T, 2n, d] → [B, n, 2, T, d],
   // so that A1 and A2 come from one batched product.
@@ -57,6 +76,8 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   // (1 − λ_init) scales the norm's weight: the same product, on 2d entries rather than B·h·T·2d
   const normed = rmsNorm(perHead, attentionWeight(context, 'subln.weight').mul(1 - lambdaInit(context.layer)), normEps);
   const out = linear(mergeHeads(normed), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
-  const maps = context.capture ? { a1, a2, differential, logits: attentionLogits(queryPairs, keyPairs, 1 / Math.sqrt(d)) } : undefined; // logits: [B, h, 2, Tq, Tk]
+  const maps = context.capture
+    ? { a1, a2, differential, logits: attentionLogits(queryPairs, keyPairs, 1 / Math.sqrt(d)) }
+    : undefined; // logits: [B, h, 2, Tq, Tk]
   return { out, maps };
 }

@@ -3,6 +3,7 @@ import type { ModelConfig } from '../../config/model.js';
 import { linear } from '../layers.js';
 import type { Parameters } from '../parameters.js';
 import { applyRope } from '../rope.js';
+import type { Diff2LayerStats } from './diff2.js';
 
 /**
  * What the three attentions share: the per-call context, head reshapes, key/value repetition for
@@ -24,8 +25,6 @@ export interface AttentionContext {
   rotation: tf.Tensor2D;
   /** Additive causal mask [Tq, Tk]: 0 where the key is visible, a large negative number where not. */
   mask: tf.Tensor;
-  /** The mask twice over, [2·Tq, Tk], for diff2's stacked query heads: built on first use, once per forward. */
-  stackedMask: () => tf.Tensor;
   /** Return the attention maps (analyses only; off in training). */
   capture: boolean;
   /** Present during incremental decoding: keys/values are appended to it. */
@@ -40,6 +39,25 @@ export interface AttentionResult {
 }
 
 export type AttentionFn = (x: tf.Tensor, context: AttentionContext) => AttentionResult;
+
+/** What one layer of a forward pass with `capture` on returns. */
+export interface LayerCapture {
+  /** The residual stream after the block, [B, T, D]. */
+  hidden: tf.Tensor;
+  /**
+   * The attention maps [B, heads, Tq, Tk] — standard: `attention`; diff and diff2: `a1`, `a2` and the
+   * `differential` map the output is made of — the pre-softmax `logits`, and diff2's `lambda` and `gate` [B, H, Tq].
+   */
+  maps: Record<string, tf.Tensor>;
+}
+
+/** What an attention tells of its learned state, per layer (absent where it has no such state). */
+export interface AttentionDiagnostics {
+  /** diff: λ of every layer, from the weights. */
+  lambdas?: number[];
+  /** diff2: λ = x·W_λ and the gate sigmoid(λ) per layer, over the positions of a captured batch. */
+  gates?: Diff2LayerStats[];
+}
 
 /** The weight named `attn.<name>` of the context's layer. */
 export function attentionWeight(context: AttentionContext, name: string): tf.Variable {
@@ -86,7 +104,11 @@ export function repeatKv(x: tf.Tensor, repeats: number, headAxis: number): tf.Te
  * Appends this call's keys and values ([B, Tq, nKv, width]) to the cache and returns the full ones.
  * Without a cache they pass through.
  */
-export function extendCache(cache: LayerCache | undefined, keys: tf.Tensor, values: tf.Tensor): { keys: tf.Tensor; values: tf.Tensor } {
+export function extendCache(
+  cache: LayerCache | undefined,
+  keys: tf.Tensor,
+  values: tf.Tensor,
+): { keys: tf.Tensor; values: tf.Tensor } {
   if (!cache) return { keys, values };
   const allKeys = cache.keys ? tf.concat([cache.keys, keys], 1) : keys;
   const allValues = cache.values ? tf.concat([cache.values, values], 1) : values;
@@ -108,9 +130,14 @@ export function projectQkv(
   heads: { queries: number; keys: number; values: number; width: number; valueWidth: number },
 ): { queries: tf.Tensor; keys: tf.Tensor; values: tf.Tensor } {
   const rotate = (t: tf.Tensor) => applyRope(t, context.rope, context.rotation);
-  const project = (name: string, count: number, width: number) => splitHeads(linear(x, attentionWeight(context, name)), count, width);
+  const project = (name: string, count: number, width: number) =>
+    splitHeads(linear(x, attentionWeight(context, name)), count, width);
   const queries = rotate(project('q_proj.weight', heads.queries, heads.width));
-  const { keys, values } = extendCache(context.cache, rotate(project('k_proj.weight', heads.keys, heads.width)), project('v_proj.weight', heads.values, heads.valueWidth));
+  const { keys, values } = extendCache(
+    context.cache,
+    rotate(project('k_proj.weight', heads.keys, heads.width)),
+    project('v_proj.weight', heads.values, heads.valueWidth),
+  );
   return { queries, keys, values };
 }
 

@@ -1,13 +1,29 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim } from '../../config/model.js';
 import { linear } from '../layers.js';
-import { attentionLogits, attentionWeight, causalSoftmax, headsFirst, mergeHeads, projectQkv, repeatKv, type AttentionContext, type AttentionResult } from './shared.js';
+import {
+  attentionLogits,
+  attentionWeight,
+  causalSoftmax,
+  headsFirst,
+  mergeHeads,
+  projectQkv,
+  repeatKv,
+  type AttentionContext,
+  type AttentionResult,
+} from './shared.js';
 
 /** The baseline: H causal softmax heads of width d = D/H (H_kv key/value heads), concatenated, W_o. */
 export function standardAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
   const { heads, kvHeads } = context.config;
   const d = headDim(context.config);
-  const { queries, keys, values } = projectQkv(x, context, { queries: heads, keys: kvHeads, values: kvHeads, width: d, valueWidth: d }); // [B, T, H|Hkv, d]
+  const { queries, keys, values } = projectQkv(x, context, {
+    queries: heads,
+    keys: kvHeads,
+    values: kvHeads,
+    width: d,
+    valueWidth: d,
+  }); // [B, T, H|Hkv, d]
 
   const repeats = heads / kvHeads;
   const [q, k] = [headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1)];
@@ -15,5 +31,8 @@ export function standardAttention(x: tf.Tensor, context: AttentionContext): Atte
   const perHead = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   // captured for analyses only: the logits cost a second product, never paid in training
-  return { out, maps: context.capture ? { attention: probs, logits: attentionLogits(q, k, 1 / Math.sqrt(d)) } : undefined };
+  return {
+    out,
+    maps: context.capture ? { attention: probs, logits: attentionLogits(q, k, 1 / Math.sqrt(d)) } : undefined,
+  };
 }

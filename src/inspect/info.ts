@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
-import { diffLambdas } from '../model/attention/diff.js';
-import { diff2Stats, type Diff2LayerStats } from '../probe/analysis.js';
+import type { Diff2LayerStats } from '../model/attention/diff2.js';
+import type { AttentionDiagnostics } from '../model/attention/shared.js';
+import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
 import { countParameters, type ParameterCounts } from '../model/parameters.js';
 import { describeEstimate, estimateTrainingMemory } from '../train/memory.js';
 
@@ -19,7 +20,15 @@ export interface CheckpointInfo {
   engine: string;
   /** What training this config needs, estimated (src/train/memory.ts). */
   trainingMemory: string;
-  progress: { step: number; steps: number; tokens: number; elapsedSeconds: number; lastValLoss?: number; bestValLoss?: number; bestStep?: number };
+  progress: {
+    step: number;
+    steps: number;
+    tokens: number;
+    elapsedSeconds: number;
+    lastValLoss?: number;
+    bestValLoss?: number;
+    bestStep?: number;
+  };
   /** diff: λ of every layer. */
   lambdas?: number[];
   /** diff2: λ = x·W_λ (mean, std) and the gate sigmoid(λ) per layer, over a sample of validation tokens. */
@@ -52,16 +61,19 @@ export function checkpointInfo(path: string): CheckpointInfo {
   if (config.model.attention === 'standard') return info;
   const model = loadModel(checkpoint);
   try {
-    if (config.model.attention === 'diff') info.lambdas = diffLambdas(model.params, config.model);
-    else info.lambdaStats = diff2LambdaStats(checkpoint.config.dataset.dir, model);
+    const { lambdas, gates } = ATTENTION_VARIANTS[config.model.attention].readsActivations
+      ? diagnosticsOnValidation(checkpoint.config.dataset.dir, model)
+      : model.diagnostics();
+    if (lambdas) info.lambdas = lambdas;
+    if (gates) info.lambdaStats = gates;
   } finally {
     model.dispose();
   }
   return info;
 }
 
-/** λ and gate statistics of diff2 on 8 validation windows (random tokens if the dataset is gone). */
-function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel>): Diff2LayerStats[] {
+/** The attention's diagnostics on 8 validation windows (fixed pseudo-random tokens if the dataset is gone). */
+function diagnosticsOnValidation(datasetDir: string, model: ReturnType<typeof loadModel>): AttentionDiagnostics {
   const { seqLen, vocabSize } = model.config;
   const dataset = existsSync(join(datasetDir, 'manifest.json')) ? TokenDataset.open(datasetDir) : undefined;
   const tokens = dataset?.val ?? Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
@@ -69,7 +81,7 @@ function diff2LambdaStats(datasetDir: string, model: ReturnType<typeof loadModel
   dataset?.close();
   const inputs = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
   try {
-    return diff2Stats(model, inputs);
+    return model.diagnostics(inputs);
   } finally {
     inputs.dispose();
   }

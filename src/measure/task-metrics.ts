@@ -48,13 +48,23 @@ export interface AnswerOutcome {
 
 const DEPTH_BINS = 5;
 
-export function summarizeOutcomes(outcomes: AnswerOutcome[], examples: number, spec: { answerLength: number; needles: number }): TaskScores {
+export function summarizeOutcomes(
+  outcomes: AnswerOutcome[],
+  examples: number,
+  spec: { answerLength: number; needles: number },
+): TaskScores {
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN);
   const right = (o: AnswerOutcome) => (o.correctTokens === o.tokens ? 1 : 0);
   const tokens = outcomes.reduce((sum, o) => sum + o.tokens, 0);
   const byDepth = Array.from({ length: DEPTH_BINS }, (_, bin) => {
     const inBin = outcomes.filter((o) => Math.min(DEPTH_BINS - 1, Math.floor(o.depth * DEPTH_BINS)) === bin);
-    return { from: bin / DEPTH_BINS, to: (bin + 1) / DEPTH_BINS, answers: inBin.length, accuracy: mean(inBin.map(right)), exactMatch: mean(inBin.map((o) => (o.exact ? 1 : 0))) };
+    return {
+      from: bin / DEPTH_BINS,
+      to: (bin + 1) / DEPTH_BINS,
+      answers: inBin.length,
+      accuracy: mean(inBin.map(right)),
+      exactMatch: mean(inBin.map((o) => (o.exact ? 1 : 0))),
+    };
   });
   return {
     examples,
@@ -95,7 +105,10 @@ export function predictionsAt(logits: tf.Tensor3D, picks: Pick[]): { predicted: 
         'int32',
       ),
     );
-    return { predicted: tf.argMax(rows, 1).dataSync() as Int32Array, logProb: targetLogProb.dataSync() as Float32Array };
+    return {
+      predicted: tf.argMax(rows, 1).dataSync() as Int32Array,
+      logProb: targetLogProb.dataSync() as Float32Array,
+    };
   });
 }
 
@@ -103,7 +116,11 @@ export function predictionsAt(logits: tf.Tensor3D, picks: Pick[]): { predicted: 
 function answerPicks(examples: TaskExample[]): Pick[] {
   return examples.flatMap((example, row) =>
     example.answers.flatMap((answer) =>
-      Array.from({ length: answer.end - answer.start }, (_, k) => ({ row, position: answer.start + k - 1, target: example.tokens[answer.start + k] })),
+      Array.from({ length: answer.end - answer.start }, (_, k) => ({
+        row,
+        position: answer.start + k - 1,
+        target: example.tokens[answer.start + k],
+      })),
     ),
   );
 }
@@ -125,7 +142,11 @@ function greedyAnswers(model: Decoder, examples: TaskExample[], length: number):
     length,
   );
   const picks = queries.flatMap(({ example, answer }, row) =>
-    Array.from({ length: answer.end - answer.start }, (_, k) => ({ row, position: answer.start + k - 1, target: example.tokens[answer.start + k] })),
+    Array.from({ length: answer.end - answer.start }, (_, k) => ({
+      row,
+      position: answer.start + k - 1,
+      target: example.tokens[answer.start + k],
+    })),
   );
   const longest = Math.max(...queries.map((q) => q.answer.end - q.answer.start));
   let predicted: Int32Array = new Int32Array(picks.length);
@@ -156,7 +177,9 @@ function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tok
   for (let from = 0; from < probes.examples.length; from += batchSize) {
     const examples = probes.examples.slice(from, from + batchSize);
     const picks = answerPicks(examples);
-    const forced = tf.tidy(() => predictionsAt(logitsFor(model, probeInputs(examples, probes.length), examples.length), picks));
+    const forced = tf.tidy(() =>
+      predictionsAt(logitsFor(model, probeInputs(examples, probes.length), examples.length), picks),
+    );
     const greedy = greedyAnswers(model, examples, probes.length);
     let i = 0;
     for (const example of examples) {
@@ -166,7 +189,9 @@ function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tok
           tokens,
           correctTokens: 0,
           logProb: 0,
-          exact: tokenizer.decode(greedy.subarray(i, i + tokens)) === tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
+          exact:
+            tokenizer.decode(greedy.subarray(i, i + tokens)) ===
+            tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
           depth: answer.depth,
         };
         for (let k = 0; k < tokens; k++, i++) {

@@ -3,7 +3,7 @@ import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { createTokenizer, DOCUMENT_SEPARATOR, UNKNOWN_SYMBOL } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { disposeCache, type Decoder } from '../model/decoder.js';
-import { uniformStream } from '../model/random.js';
+import { uniformStream } from '../random.js';
 import { sampleToken, type SamplingOptions } from './sample.js';
 
 /**
@@ -18,7 +18,12 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 /** Next-token ids, decoding incrementally with a cache; `context` holds the prompt's ids. */
-export function generateIds(model: Decoder, context: number[], options: SamplingOptions & { maxTokens: number; seed: number }, onToken?: (id: number) => void): number[] {
+export function generateIds(
+  model: Decoder,
+  context: number[],
+  options: SamplingOptions & { maxTokens: number; seed: number },
+  onToken?: (id: number) => void,
+): number[] {
   const window = model.config.seqLen;
   const uniform = uniformStream(options.seed);
   const tokens = context.slice(-window);
@@ -67,7 +72,8 @@ export function generateText(checkpointPath: string, prompt: string, options: Ge
         );
       }
     }
-    const start = tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
+    const start =
+      tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
     const context = prompt ? Array.from(tokenizer.encode(prompt)) : start;
     const model = loadModel(checkpoint);
     try {

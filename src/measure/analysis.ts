@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskExample } from '../data/tasks/generate.js';
 import { probeInputs, type ProbeSet } from '../data/tasks/probes.js';
-import { diffLambdas } from '../model/attention/diff.js';
+import { gateStats, type GateStats } from '../model/attention/diff2.js';
+import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
 import type { Decoder, LayerCapture } from '../model/decoder.js';
 
 /**
@@ -14,7 +15,12 @@ import type { Decoder, LayerCapture } from '../model/decoder.js';
 export const ROLES = ['answer', 'otherNeedles', 'distractors', 'query'] as const;
 export type Role = (typeof ROLES)[number];
 export type Allocation = Record<Role, number>;
-export const ROLE_TITLES: Record<Role, string> = { answer: 'answer needle', otherNeedles: 'other needles', distractors: 'distractors', query: 'query region' };
+export const ROLE_TITLES: Record<Role, string> = {
+  answer: 'answer needle',
+  otherNeedles: 'other needles',
+  distractors: 'distractors',
+  query: 'query region',
+};
 
 /**
  * Roles of the keys 0..keys−1 for rows producing an answer held by `needle`: its fact's tokens are
@@ -24,7 +30,8 @@ export const ROLE_TITLES: Record<Role, string> = { answer: 'answer needle', othe
 export function keyRoles(example: Omit<TaskExample, 'tokens'>, needle: number, keys: number): Uint8Array {
   const roles = new Uint8Array(keys).fill(ROLES.indexOf('distractors'));
   example.needles.forEach((span, index) => {
-    for (let k = span.start; k < Math.min(span.end, keys); k++) roles[k] = index === needle ? ROLES.indexOf('answer') : ROLES.indexOf('otherNeedles');
+    for (let k = span.start; k < Math.min(span.end, keys); k++)
+      roles[k] = index === needle ? ROLES.indexOf('answer') : ROLES.indexOf('otherNeedles');
   });
   for (let k = example.queryStart; k < keys; k++) roles[k] = ROLES.indexOf('query');
   return roles;
@@ -49,7 +56,9 @@ export function allocationOf(rows: Float32Array, heads: number, keys: number, ro
 }
 
 export function meanAllocation(allocations: Allocation[]): Allocation {
-  return Object.fromEntries(ROLES.map((role) => [role, allocations.reduce((sum, a) => sum + a[role], 0) / allocations.length])) as Allocation;
+  return Object.fromEntries(
+    ROLES.map((role) => [role, allocations.reduce((sum, a) => sum + a[role], 0) / allocations.length]),
+  ) as Allocation;
 }
 
 /** Magnitudes of a set of values: largest, 10th largest, median, their ratio; kurtosis of the values. */
@@ -95,22 +104,6 @@ export function visibleEntries(values: Float32Array, length: number): Float32Arr
   return out;
 }
 
-export interface GateStats {
-  mean: number;
-  std: number;
-  p05: number;
-  p50: number;
-  p95: number;
-}
-
-export function gateStats(values: ArrayLike<number>): GateStats {
-  const sorted = Float64Array.from(values).sort();
-  const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
-  const std = Math.sqrt(sorted.reduce((sum, v) => sum + (v - mean) ** 2, 0) / sorted.length);
-  return { mean, std, p05: quantile(0.05), p50: quantile(0.5), p95: quantile(0.95) };
-}
-
 export interface LayerAnalysis {
   layer: number;
   /** Per map (attention; a1, a2 and differential for diff and diff2): the mean over heads, and each head. */
@@ -139,15 +132,16 @@ export interface ModelAnalysis {
   snapshot: AttentionSnapshot;
 }
 
-/** The maps allocation is measured on: the map an attention's output is made of first. */
-export function allocationMaps(attention: string): string[] {
-  return attention === 'standard' ? ['attention'] : ['differential', 'a1', 'a2'];
-}
-
 /** Answer-producing rows of a batch: (example, position, needle) for each answer token. */
 function answerRows(examples: TaskExample[]): { example: number; position: number; needle: number }[] {
   return examples.flatMap((example, index) =>
-    example.answers.flatMap((answer) => Array.from({ length: answer.end - answer.start }, (_, k) => ({ example: index, position: answer.start + k - 1, needle: answer.needle }))),
+    example.answers.flatMap((answer) =>
+      Array.from({ length: answer.end - answer.start }, (_, k) => ({
+        example: index,
+        position: answer.start + k - 1,
+        needle: answer.needle,
+      })),
+    ),
   );
 }
 
@@ -190,12 +184,21 @@ function concat(chunks: Float32Array[]): Float32Array {
  * Outlier statistics use the first `outlierExamples` examples (all their visible logits and
  * activations); allocation uses every example.
  */
-export function analyzeModel(model: Decoder, probes: ProbeSet, options: { batchSize: number; outlierExamples?: number }): ModelAnalysis {
+export function analyzeModel(
+  model: Decoder,
+  probes: ProbeSet,
+  options: { batchSize: number; outlierExamples?: number },
+): ModelAnalysis {
   const { config } = model;
-  const mapNames = allocationMaps(config.attention);
+  const mapNames = ATTENTION_VARIANTS[config.attention].allocationMaps;
   const outlierExamples = options.outlierExamples ?? 16;
   const inputLength = probes.length - 1;
-  const perLayer: Accumulator[] = Array.from({ length: config.layers }, () => ({ allocation: {}, logits: [], hidden: [], gates: [] }));
+  const perLayer: Accumulator[] = Array.from({ length: config.layers }, () => ({
+    allocation: {},
+    logits: [],
+    hidden: [],
+    gates: [],
+  }));
   let snapshot: AttentionSnapshot | undefined;
   for (let from = 0; from < probes.examples.length; from += options.batchSize) {
     const examples = probes.examples.slice(from, from + options.batchSize);
@@ -203,13 +206,17 @@ export function analyzeModel(model: Decoder, probes: ProbeSet, options: { batchS
     const roles = rows.map((row) => keyRoles(examples[row.example], row.needle, inputLength));
     tf.tidy(() => {
       const inputs = probeInputs(examples, probes.length);
-      const captures = model.forward(tf.tensor2d(inputs, [examples.length, inputLength], 'int32'), { capture: true }).captures!;
+      const captures = model.forward(tf.tensor2d(inputs, [examples.length, inputLength], 'int32'), { capture: true })
+        .captures!;
       captures.forEach((capture, layer) => {
         const acc = perLayer[layer];
         for (const name of mapNames) {
           const map = capture.maps[name];
           const allocations = allocationOf(gatherRows(map, rows), map.shape[1]!, inputLength, roles);
-          acc.allocation[name] ??= { rows: 0, sums: allocations.map(() => Object.fromEntries(ROLES.map((r) => [r, 0])) as Allocation) };
+          acc.allocation[name] ??= {
+            rows: 0,
+            sums: allocations.map(() => Object.fromEntries(ROLES.map((r) => [r, 0])) as Allocation),
+          };
           const entry = acc.allocation[name];
           allocations.forEach((allocation, head) => {
             for (const role of ROLES) entry.sums[head][role] += allocation[role] * rows.length;
@@ -221,7 +228,7 @@ export function analyzeModel(model: Decoder, probes: ProbeSet, options: { batchS
       if (!snapshot) snapshot = snapshotOf(captures, mapNames[0], examples[0]);
     });
   }
-  const lambdas = diffLambdas(model.params, config);
+  const { lambdas } = model.diagnostics();
   const layers = perLayer.map((acc, layer) => ({
     layer,
     allocation: Object.fromEntries(
@@ -232,13 +239,19 @@ export function analyzeModel(model: Decoder, probes: ProbeSet, options: { batchS
     ),
     logits: magnitudeStats(concat(acc.logits)),
     hidden: magnitudeStats(concat(acc.hidden)),
-    ...(config.attention === 'diff' ? { lambda: lambdas[layer] } : {}),
+    ...(lambdas ? { lambda: lambdas[layer] } : {}),
     ...(config.attention === 'diff2' ? { gate: gateStats(concat(acc.gates)) } : {}),
   }));
   return { layers, snapshot: snapshot! };
 }
 
-function collectOutliers(acc: Accumulator, capture: LayerCapture, from: number, outlierExamples: number, length: number): void {
+function collectOutliers(
+  acc: Accumulator,
+  capture: LayerCapture,
+  from: number,
+  outlierExamples: number,
+  length: number,
+): void {
   const keep = Math.min(capture.hidden.shape[0]!, outlierExamples - from);
   if (keep <= 0) return;
   const first = (t: tf.Tensor) => (keep === t.shape[0] ? t : t.slice(0, keep));
@@ -257,23 +270,4 @@ function snapshotOf(captures: LayerCapture[], map: string, example: TaskExample)
     }),
   );
   return { map, rows, weights, example: where };
-}
-
-/** diff2 per layer: λ = x·W_λ (mean, std) and the gate sigmoid(λ), over the positions and heads of `inputs`. */
-export interface Diff2LayerStats {
-  lambdaMean: number;
-  lambdaStd: number;
-  gate: GateStats;
-}
-
-export function diff2Stats(model: Decoder, inputs: tf.Tensor2D): Diff2LayerStats[] {
-  if (model.config.attention !== 'diff2') return [];
-  let stats: Diff2LayerStats[] = [];
-  tf.tidy(() => {
-    stats = model.forward(inputs, { capture: true }).captures!.map(({ maps }) => {
-      const lambda = gateStats(maps.lambda.dataSync());
-      return { lambdaMean: lambda.mean, lambdaStd: lambda.std, gate: gateStats(maps.gate.dataSync()) };
-    });
-  });
-  return stats;
 }

@@ -6,8 +6,16 @@ import type { ProbeSet } from '../src/data/tasks/probes.js';
 import { ATTENTIONS } from '../src/config/model.js';
 import { checkTaskSpec } from '../src/config/task.js';
 import { Decoder } from '../src/model/decoder.js';
-import { allocationOf, analyzeModel, gateStats, keyRoles, magnitudeStats, ROLES, visibleEntries } from '../src/probe/analysis.js';
-import { predictionsAt, scoreProbes, summarizeOutcomes } from '../src/probe/task-metrics.js';
+import {
+  allocationOf,
+  analyzeModel,
+  keyRoles,
+  magnitudeStats,
+  ROLES,
+  visibleEntries,
+} from '../src/measure/analysis.js';
+import { gateStats } from '../src/model/attention/diff2.js';
+import { predictionsAt, scoreProbes, summarizeOutcomes } from '../src/measure/task-metrics.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
 /**
@@ -65,7 +73,9 @@ describe('task metrics', () => {
     // logits[p] = one-hot(input[p] + 1): the prediction for position p+1 is input[p] + 1
     const fake = {
       forward: (tokens: tf.Tensor2D) => ({
-        logits: tf.oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab).toFloat() as tf.Tensor3D,
+        logits: tf
+          .oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab)
+          .toFloat() as tf.Tensor3D,
       }),
     } as unknown as Decoder;
     const example = (tokens: number[], answers: { start: number; end: number }[]): TaskExample => ({
@@ -123,7 +133,8 @@ describe('attention allocation', () => {
       0.25, 0.25, 0, 0, 0, 0, 0.5, 0,
     ]);
     const [head0, head1] = allocationOf(rows, 2, 8, roles);
-    // head 0: row 0 answer 0.6, other 0.1, distractors 0.2, query 0.1; row 1 answer 0.5, other 0, distractors 0.5, query 0
+    // head 0: row 0 answer 0.6, other 0.1, distractors 0.2, query 0.1; row 1 answer 0.5, other 0, distractors 0.5,
+    // query 0
     close(head0.answer, (0.6 + 0.5) / 2);
     close(head0.otherNeedles, (0.1 + 0) / 2);
     close(head0.distractors, (0.2 + 0.5) / 2);
@@ -142,7 +153,12 @@ describe('attention allocation', () => {
       scrambleParameters(model.params, 5);
       const tokens = Int32Array.from({ length: 13 }, (_, i) => (i * 5) % 11);
       const example: TaskExample = { tokens, ...where, answers: [{ start: 11, end: 13, needle: 0, depth: 0 }] };
-      const probes: ProbeSet = { spec: checkTaskSpec({ kind: 'needles', needles: 2 }, 'test'), length: 13, examples: [example, example], tokenizer: { kind: 'byte' } };
+      const probes: ProbeSet = {
+        spec: checkTaskSpec({ kind: 'needles', needles: 2 }, 'test'),
+        length: 13,
+        examples: [example, example],
+        tokenizer: { kind: 'byte' },
+      };
       const before = tf.memory().numTensors;
       const { layers, snapshot } = analyzeModel(model, probes, { batchSize: 2, outlierExamples: 2 });
       assert.equal(tf.memory().numTensors, before);
@@ -182,7 +198,10 @@ describe('outlier statistics', () => {
     // one 3×3 block: visible are (0,0), (1,0), (1,1), (2,0), (2,1), (2,2)
     const block = Float32Array.from([1, 99, 99, 2, 3, 99, 4, 5, 6]);
     assert.deepEqual(Array.from(visibleEntries(block, 3)), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(Array.from(visibleEntries(Float32Array.from([...block, ...block]), 3)), [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      Array.from(visibleEntries(Float32Array.from([...block, ...block]), 3)),
+      [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6],
+    );
   });
 
   it('gate quantiles and moments', () => {
@@ -206,7 +225,8 @@ describe('outlier statistics', () => {
         const mask = tf.linalg.bandPart(tf.ones([8, 8]), -1, 0); // 1 where key ≤ query
         const softmax = (logits: tf.Tensor) => tf.softmax(tf.add(logits, tf.mul(tf.sub(1, mask), -1e9)));
         const expected = attention === 'standard' ? maps.attention : maps.a1;
-        const logits = attention === 'standard' ? maps.logits : maps.logits.slice([0, 0, 0, 0, 0], [-1, -1, 1, -1, -1]).squeeze([2]);
+        const logits =
+          attention === 'standard' ? maps.logits : maps.logits.slice([0, 0, 0, 0, 0], [-1, -1, 1, -1, -1]).squeeze([2]);
         assert.ok(tf.max(tf.abs(tf.sub(softmax(logits), expected))).dataSync()[0] < 1e-5);
       });
       model.dispose();

@@ -2,10 +2,10 @@ import type * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadedNativeEntry } from './engines.js';
-import { type NativeBackend, nativeBackend } from './graph/native.js';
-import { savedModelBytes } from './graph/saved-model.js';
-import { type Trace, traceGraph } from './graph/trace.js';
+import { loadedNativeEntry } from '../engines.js';
+import { type NativeBackend, nativeBackend } from './native.js';
+import { savedModelBytes } from './saved-model.js';
+import { type Trace, traceGraph } from './trace.js';
 
 /**
  * Whole functions of tensors as one program, where the engine has programs.
@@ -14,26 +14,38 @@ import { type Trace, traceGraph } from './graph/trace.js';
  * TensorFlow's per-op dispatch and a fresh allocation (measured, baby model: forward and backward
  * 98-120 ms eagerly). The same ops as one graph run in a TensorFlow session, which plans memory once,
  * reuses buffers in place and runs independent ops side by side: 29-36 ms. So on that engine the
- * function is traced once per input shape (see graph/trace.ts) and from then on executed as a graph.
+ * function is traced once per input signature (see trace.ts) and from then on executed as a graph.
  * On every other engine the function simply runs.
  *
- * The function must be pure: its results depend only on its inputs and on tensors that stay
- * unchanged while the program lives (a model's constant tables). Parameters and optimizer state are
- * inputs, and results are new tensors the caller adopts. JavaScript numbers inside it are frozen
- * into the program, so whatever changes between calls (learning rate, step count) is an input too.
+ * A program takes and returns named records of tensors. The function must be pure: its results
+ * depend only on its inputs and on tensors that stay unchanged while the program lives (a model's
+ * constant tables). Parameters and optimizer state are inputs, and results are new tensors the
+ * caller adopts. JavaScript numbers inside it are frozen into the program, so whatever changes
+ * between calls (learning rate, step count) is an input too.
+ *
+ * What this relies on of @tensorflow/tfjs-node 4.22.0 that is not its public API (native.ts names
+ * each piece): the backend's `binding` (executeOp, createTensor, deleteTensor, loadSavedModel,
+ * runSavedModel, deleteSavedModel, TF_ATTR_*), which trace.ts swaps for a recording one for one
+ * call; the backend's getInputTensorIds, createOutputTensor and getDTypeInteger; and the protobuf
+ * classes tfjs-node ships for SavedModels (saved-model.ts). A tfjs-node that changes them makes
+ * compilation fail, and every program falls back to running op by op with a warning (or fails
+ * under DIFFT_GRAPH=strict, as CI runs).
  *
  * DIFFT_GRAPH=off runs op by op on every engine (for comparisons); DIFFT_GRAPH=strict makes a
  * function that cannot be compiled an error instead of a warning and a fallback.
  */
-export type TensorFunction = (inputs: tf.Tensor[]) => tf.Tensor[];
+export type Tensors = Record<string, tf.Tensor>;
 
-export interface CompiledFunction {
-  (inputs: tf.Tensor[]): tf.Tensor[];
+export interface Program<In extends Tensors, Out extends Tensors> {
+  (inputs: In): Out;
   /** How the last call ran: 'graph' (one TensorFlow session run) or 'eager' (op by op). */
   readonly lastRun: 'graph' | 'eager' | undefined;
   /** Releases the programs (TensorFlow sessions and the tensors they keep alive). */
   dispose(): void;
 }
+
+/** The positional form the tracer and TensorFlow sessions work with. */
+type TensorFunction = (inputs: tf.Tensor[]) => tf.Tensor[];
 
 type GraphMode = 'on' | 'off' | 'strict';
 
@@ -66,6 +78,8 @@ class GraphProgram {
   constructor(
     private readonly backend: NativeBackend,
     private readonly trace: Trace,
+    /** The keys of the function's result, in the order of the trace's outputs. */
+    readonly outputKeys: string[],
     label: string,
   ) {
     const dir = mkdtempSync(join(tmpdir(), 'difft-graph-'));
@@ -84,7 +98,9 @@ class GraphProgram {
 
   run(inputs: tf.Tensor[]): tf.Tensor[] {
     const ids = [...this.backend.getInputTensorIds(inputs), ...this.trace.captured.map((c) => c.keepId)];
-    return this.backend.binding.runSavedModel(this.session, ids, this.feeds, this.fetches).map((meta) => this.backend.createOutputTensor(meta));
+    return this.backend.binding
+      .runSavedModel(this.session, ids, this.feeds, this.fetches)
+      .map((meta) => this.backend.createOutputTensor(meta));
   }
 
   dispose(): void {
@@ -93,28 +109,43 @@ class GraphProgram {
   }
 }
 
-function signature(inputs: tf.Tensor[]): string {
-  return inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(' ');
+/** Input names, dtypes and shapes: one program per signature. */
+function signature(inputs: Tensors): string {
+  return Object.entries(inputs)
+    .map(([name, t]) => `${name}:${t.dtype}[${t.shape.join(',')}]`)
+    .join(' ');
 }
 
 /** `label` names the function in the warning shown if it cannot be compiled. */
-export function compileFunction(label: string, fn: TensorFunction): CompiledFunction {
+export function compileProgram<In extends Tensors, Out extends Tensors>(
+  label: string,
+  fn: (inputs: In) => Out,
+): Program<In, Out> {
   const programs = new Map<string, GraphProgram | 'eager'>();
-  let lastRun: CompiledFunction['lastRun'];
+  let lastRun: Program<In, Out>['lastRun'];
 
-  const programFor = (backend: NativeBackend, inputs: tf.Tensor[]): GraphProgram | 'eager' => {
+  const programFor = (backend: NativeBackend, inputs: In): GraphProgram | 'eager' => {
     const key = signature(inputs);
     let program = programs.get(key);
     if (program === undefined) {
+      const inputKeys = Object.keys(inputs);
+      let outputKeys: string[] = [];
+      const positional: TensorFunction = (list) => {
+        const result = fn(Object.fromEntries(inputKeys.map((name, i) => [name, list[i]])) as In);
+        outputKeys = Object.keys(result);
+        return outputKeys.map((name) => result[name]);
+      };
       let trace: Trace | undefined;
       try {
-        trace = traceGraph(backend, fn, inputs);
-        program = new GraphProgram(backend, trace, label);
+        trace = traceGraph(backend, positional, Object.values(inputs));
+        program = new GraphProgram(backend, trace, outputKeys, label);
       } catch (error) {
         for (const { keepId } of trace?.captured ?? []) backend.binding.deleteTensor(keepId);
         if (graphMode() === 'strict') throw error;
         const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-        process.emitWarning(`${label} runs op by op on the tensorflow engine: it could not be compiled into a graph (${reason})`);
+        process.emitWarning(
+          `${label} runs op by op on the tensorflow engine: it could not be compiled into a graph (${reason})`,
+        );
         program = 'eager';
       }
       programs.set(key, program);
@@ -122,18 +153,20 @@ export function compileFunction(label: string, fn: TensorFunction): CompiledFunc
     return program;
   };
 
-  const compiled = (inputs: tf.Tensor[]): tf.Tensor[] => {
+  const run = (inputs: In): Out => {
     const backend = graphMode() === 'off' ? undefined : nativeBackend();
     const program = backend ? programFor(backend, inputs) : 'eager';
     lastRun = program === 'eager' ? 'eager' : 'graph';
-    return program === 'eager' ? fn(inputs) : program.run(inputs);
+    if (program === 'eager') return fn(inputs);
+    const outputs = program.run(Object.values(inputs));
+    return Object.fromEntries(program.outputKeys.map((name, i) => [name, outputs[i]])) as Out;
   };
-  Object.defineProperty(compiled, 'lastRun', { get: () => lastRun });
-  Object.defineProperty(compiled, 'dispose', {
+  Object.defineProperty(run, 'lastRun', { get: () => lastRun });
+  Object.defineProperty(run, 'dispose', {
     value: () => {
       for (const program of programs.values()) if (program !== 'eager') program.dispose();
       programs.clear();
     },
   });
-  return compiled as CompiledFunction;
+  return run as Program<In, Out>;
 }

@@ -3,7 +3,8 @@ import { parseTaskSpec, exampleLength, taskLabel } from '../config/task.js';
 import type { TokenDataset } from '../data/dataset.js';
 import { datasetProbes, generatedProbes, type ProbeSet } from '../data/tasks/probes.js';
 import type { Decoder } from '../model/decoder.js';
-import { allocationMaps, analyzeModel, type Allocation } from './analysis.js';
+import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
+import { analyzeModel, type Allocation } from './analysis.js';
 import { scoreProbes, type TaskScores } from './task-metrics.js';
 
 /**
@@ -20,16 +21,27 @@ export async function runProbeSets(config: RunConfig, dataset: TokenDataset): Pr
   const sets: NamedProbeSet[] = [];
   const count = config.eval.probes;
   if (count === 0) return sets;
-  if (dataset.manifest.task) sets.push({ name: taskLabel(dataset.manifest.task.spec), probes: datasetProbes(dataset, count) });
+  if (dataset.manifest.task)
+    sets.push({ name: taskLabel(dataset.manifest.task.spec), probes: datasetProbes(dataset, count) });
   for (const text of config.eval.tasks) {
     const spec = parseTaskSpec(text);
-    const probes = await generatedProbes(spec, exampleLength(spec, config.model.seqLen), dataset.manifest.tokenizer, count, config.data.corpus, config.data.textField);
+    const probes = await generatedProbes(
+      spec,
+      exampleLength(spec, config.model.seqLen),
+      dataset.manifest.tokenizer,
+      count,
+      config.data.corpus,
+      config.data.textField,
+    );
     sets.push({ name: text, probes });
   }
   return sets;
 }
 
-/** What an evaluation record holds for one probe set: task metrics and the attention allocation per layer (mean over heads). */
+/**
+ * What an evaluation record holds for one probe set: task metrics and the attention allocation per layer (mean over
+ * heads).
+ */
 export interface ProbeRecord extends TaskScores {
   allocation: Record<string, Allocation[]>;
 }
@@ -37,6 +49,11 @@ export interface ProbeRecord extends TaskScores {
 export function probeRecord(model: Decoder, set: ProbeSet, batchSize: number): ProbeRecord {
   const scores = scoreProbes(model, set, batchSize);
   const { layers } = analyzeModel(model, set, { batchSize, outlierExamples: 0 });
-  const allocation = Object.fromEntries(allocationMaps(model.config.attention).map((map) => [map, layers.map((layer) => layer.allocation[map].mean)]));
+  const allocation = Object.fromEntries(
+    ATTENTION_VARIANTS[model.config.attention].allocationMaps.map((map) => [
+      map,
+      layers.map((layer) => layer.allocation[map].mean),
+    ]),
+  );
   return { ...scores, allocation };
 }

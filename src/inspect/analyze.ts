@@ -5,8 +5,8 @@ import { exampleLength, taskLabel, type TaskSpec } from '../config/task.js';
 import { TokenDataset } from '../data/dataset.js';
 import { datasetProbes, generatedProbes, type ProbeSet } from '../data/tasks/probes.js';
 import { UserError } from '../errors.js';
-import { analyzeModel, type ModelAnalysis } from '../probe/analysis.js';
-import { scoreProbes, type TaskScores } from '../probe/task-metrics.js';
+import { analyzeModel, type ModelAnalysis } from '../measure/analysis.js';
+import { scoreProbes, type TaskScores } from '../measure/task-metrics.js';
 
 /**
  * `difft analyze`: checkpoints side by side on one fixed probe set — task accuracy, where attention
@@ -34,20 +34,36 @@ export interface CheckpointAnalysis extends ModelAnalysis {
  * checkpoint's tokenizer (distractor text from its corpus), or the first validation examples of
  * the task it was trained on. The same task and tokenizer give every checkpoint the same examples.
  */
-export async function probeSetFor(checkpoint: LoadedCheckpoint, task: TaskSpec | undefined, count: number): Promise<ProbeSet> {
+export async function probeSetFor(
+  checkpoint: LoadedCheckpoint,
+  task: TaskSpec | undefined,
+  count: number,
+): Promise<ProbeSet> {
   const { run, model, dataset } = checkpoint.config;
   if (task) {
     const length = exampleLength(task, model.seqLen);
-    if (length - 1 > model.seqLen) throw new UserError(`--task length ${length}: ${checkpoint.dir} reads at most model.seqLen + 1 = ${model.seqLen + 1} tokens`);
+    if (length - 1 > model.seqLen)
+      throw new UserError(
+        `--task length ${length}: ${checkpoint.dir} reads at most model.seqLen + 1 = ${model.seqLen + 1} tokens`,
+      );
     return generatedProbes(task, length, checkpoint.config.tokenizer, count, run.data.corpus, run.data.textField);
   }
-  if (!existsSync(join(dataset.dir, 'manifest.json'))) throw new UserError(`${checkpoint.dir}: its dataset ${dataset.dir} is gone; name a task with --task (e.g. --task needles)`);
+  if (!existsSync(join(dataset.dir, 'manifest.json')))
+    throw new UserError(
+      `${checkpoint.dir}: its dataset ${dataset.dir} is gone; name a task with --task (e.g. --task needles)`,
+    );
   const opened = TokenDataset.open(dataset.dir);
   try {
     if (!opened.manifest.task)
-      throw new UserError(`${checkpoint.dir} was trained on text, not on a task: name one with --task (e.g. --task needles or --task mqar:needles=8,queries=4)`);
+      throw new UserError(
+        `${checkpoint.dir} was trained on text, not on a task: name one with --task (e.g. --task needles or --task ` +
+          `mqar:needles=8,queries=4)`,
+      );
     const probes = datasetProbes(opened, count);
-    if (probes.examples.length < count) throw new UserError(`${dataset.dir} holds ${probes.examples.length} validation examples, fewer than --examples ${count}`);
+    if (probes.examples.length < count)
+      throw new UserError(
+        `${dataset.dir} holds ${probes.examples.length} validation examples, fewer than --examples ${count}`,
+      );
     return probes;
   } finally {
     opened.close();
@@ -60,12 +76,20 @@ export async function analyzeCheckpoint(path: string, options: AnalyzeOptions): 
   const model = loadModel(checkpoint);
   try {
     const scores = scoreProbes(model, probes, options.batchSize);
-    const analysis = analyzeModel(model, probes, { batchSize: options.batchSize, outlierExamples: options.outlierExamples });
+    const analysis = analyzeModel(model, probes, {
+      batchSize: options.batchSize,
+      outlierExamples: options.outlierExamples,
+    });
     return {
       checkpoint: checkpoint.dir,
       attention: checkpoint.config.model.attention,
       step: checkpoint.state.step,
-      probes: { task: taskLabel(probes.spec), spec: probes.spec, length: probes.length, examples: probes.examples.length },
+      probes: {
+        task: taskLabel(probes.spec),
+        spec: probes.spec,
+        length: probes.length,
+        examples: probes.examples.length,
+      },
       scores,
       ...analysis,
     };
