@@ -14,7 +14,7 @@ import {
   ROLES,
   visibleEntries,
 } from '../src/measure/analysis.js';
-import { gateStats } from '../src/model/attention/diff2.js';
+import { gateStats } from '../src/model/attention/diagnostics.js';
 import { predictionsAt, scoreProbes, summarizeOutcomes } from '../src/measure/task-metrics.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskExample } from '../data/tasks/generate.js';
 import { probeInputs, type ProbeSet } from '../data/tasks/probes.js';
-import { gateStats, type GateStats } from '../model/attention/diff2.js';
+import { gateStats, type GateStats } from '../model/attention/diagnostics.js';
 import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
 import type { Decoder, LayerCapture } from '../model/decoder.js';
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig } from '../config/model.js';
-import type { AttentionDiagnostics, LayerCache, LayerCapture } from './attention/shared.js';
+import type { AttentionDiagnostics } from './attention/diagnostics.js';
+import type { LayerCache, LayerCapture } from './attention/shared.js';
 import { ATTENTION_VARIANTS } from './attention/variants.js';
 import { linear, rmsNorm, swiGlu } from './layers.js';
 import { createParameters, type Parameters } from './parameters.js';

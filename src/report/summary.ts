@@ -6,7 +6,7 @@ import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
-import type { Diff2LayerStats } from '../model/attention/diff2.js';
+import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 

@@ -1,5 +1,5 @@
 import { ROLES, type Allocation } from '../measure/analysis.js';
-import type { Diff2LayerStats } from '../model/attention/diff2.js';
+import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import type { MetricsRecord } from '../train/metrics.js';
 import { spread, type Spread } from './stats.js';
 

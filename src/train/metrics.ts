@@ -1,6 +1,6 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../atomic.js';
-import type { Diff2LayerStats } from '../model/attention/diff2.js';
+import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import type { ProbeRecord } from '../measure/sets.js';
 
 /** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */

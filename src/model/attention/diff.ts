@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig } from '../../config/model.js';
 import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameters.js';
+import type { AttentionDiagnostics } from './diagnostics.js';
 import {
   attentionLogits,
   attentionWeight,
@@ -11,7 +12,6 @@ import {
   projectQkv,
   repeatKv,
   type AttentionContext,
-  type AttentionDiagnostics,
   type AttentionResult,
 } from './shared.js';
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig, queryHeads } from '../../config/model.js';
 import { linear } from '../layers.js';
 import type { Parameters } from '../parameters.js';
+import { type AttentionDiagnostics, gateStats } from './diagnostics.js';
 import {
   attentionLogits,
   attentionWeight,
@@ -10,7 +11,6 @@ import {
   projectQkv,
   repeatKv,
   type AttentionContext,
-  type AttentionDiagnostics,
   type AttentionResult,
   type LayerCapture,
 } from './shared.js';
@@ -46,29 +46,6 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   const maps = context.capture ? { a1, a2, differential, lambda, gate, logits } : undefined;
   return { out, maps };
-}
-
-export interface GateStats {
-  mean: number;
-  std: number;
-  p05: number;
-  p50: number;
-  p95: number;
-}
-
-export function gateStats(values: ArrayLike<number>): GateStats {
-  const sorted = Float64Array.from(values).sort();
-  const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
-  const std = Math.sqrt(sorted.reduce((sum, v) => sum + (v - mean) ** 2, 0) / sorted.length);
-  return { mean, std, p05: quantile(0.05), p50: quantile(0.5), p95: quantile(0.95) };
-}
-
-/** diff2 per layer: λ = x·W_λ (mean, std) and the gate sigmoid(λ), over the positions and heads of a batch. */
-export interface Diff2LayerStats {
-  lambdaMean: number;
-  lambdaStd: number;
-  gate: GateStats;
 }
 
 /** diff2's diagnostics from one forward pass's captures (the weights alone say nothing of the gates). */

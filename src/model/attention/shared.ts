@@ -3,7 +3,6 @@ import type { ModelConfig } from '../../config/model.js';
 import { linear } from '../layers.js';
 import type { Parameters } from '../parameters.js';
 import { applyRope } from '../rope.js';
-import type { Diff2LayerStats } from './diff2.js';
 
 /**
  * What the three attentions share: the per-call context, head reshapes, key/value repetition for
@@ -49,14 +48,6 @@ export interface LayerCapture {
    * `differential` map the output is made of — the pre-softmax `logits`, and diff2's `lambda` and `gate` [B, H, Tq].
    */
   maps: Record<string, tf.Tensor>;
-}
-
-/** What an attention tells of its learned state, per layer (absent where it has no such state). */
-export interface AttentionDiagnostics {
-  /** diff: λ of every layer, from the weights. */
-  lambdas?: number[];
-  /** diff2: λ = x·W_λ and the gate sigmoid(λ) per layer, over the positions of a captured batch. */
-  gates?: Diff2LayerStats[];
 }
 
 /** The weight named `attn.<name>` of the context's layer. */

@@ -2,7 +2,8 @@ import type { Attention, ModelConfig } from '../../config/model.js';
 import type { Parameters } from '../parameters.js';
 import { diffAttention, diffDiagnostics } from './diff.js';
 import { diff2Attention, diff2Diagnostics } from './diff2.js';
-import type { AttentionDiagnostics, AttentionFn, LayerCapture } from './shared.js';
+import type { AttentionDiagnostics } from './diagnostics.js';
+import type { AttentionFn, LayerCapture } from './shared.js';
 import { standardAttention } from './standard.js';
 
 /** Everything the rest of difft asks of an attention, in one row per attention. */
