@@ -1,4 +1,5 @@
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   fsyncSync,
@@ -10,6 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { onPath } from './errors.js';
 
 /**
  * Nothing half-written, nothing lost. Files and directories are written next to their destination
@@ -21,12 +23,19 @@ import { dirname, join } from 'node:path';
 
 /** Writes and fsyncs a file in place (for files inside a temporary directory that is renamed later). */
 export function writeFileDurably(path: string, content: string | Uint8Array | Uint8Array[]): void {
+  onPath(path, () => writeAndSync(path, content));
+}
+
+function writeAndSync(path: string, content: string | Uint8Array | Uint8Array[]): void {
   const fd = openSync(path, 'w');
   try {
     for (const chunk of Array.isArray(content) ? content : [content]) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
       let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+      while (written < bytes.length) {
+        injectedFault(path, 'write');
+        written += writeSync(fd, bytes, written, bytes.length - written);
+      }
       crashPoint();
     }
     fsyncSync(fd);
@@ -34,6 +43,14 @@ export function writeFileDurably(path: string, content: string | Uint8Array | Ui
     closeSync(fd);
   }
   crashPoint();
+}
+
+/** Appends to a log file (metrics.jsonl); made durable by an fsync before each checkpoint. */
+export function appendToFile(path: string, text: string): void {
+  onPath(path, () => {
+    injectedFault(path, 'write');
+    appendFileSync(path, text);
+  });
 }
 
 /** fsync of a directory: makes the creation, renaming and removal of its entries durable. */
@@ -53,8 +70,15 @@ export function fsyncDirectory(dir: string): void {
 
 export function writeFileAtomically(path: string, content: string | Uint8Array): void {
   const temporary = `${path}.tmp-${process.pid}`;
-  writeFileDurably(temporary, content);
-  renameSync(temporary, path);
+  try {
+    onPath(path, () => {
+      writeAndSync(temporary, content);
+      renameSync(temporary, path);
+    });
+  } catch (error) {
+    rmSync(temporary, { force: true }); // a failed write leaves nothing behind
+    throw error;
+  }
   crashPoint();
   fsyncDirectory(dirname(path));
 }
@@ -62,9 +86,27 @@ export function writeFileAtomically(path: string, content: string | Uint8Array):
 /** A fresh temporary sibling of `dir` to write a new version into. */
 export function temporaryDirectory(dir: string): string {
   const temporary = `${dir}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  onPath(dir, () => {
+    rmSync(temporary, { recursive: true, force: true });
+    injectedFault(temporary, 'mkdir');
+    mkdirSync(temporary, { recursive: true });
+  });
   return temporary;
+}
+
+/**
+ * Fills a temporary sibling of `dir` with `write` and puts it in place; on any failure the
+ * temporary is removed, so a full disk leaves the old version and nothing else.
+ */
+export function writeDirectoryAtomically(dir: string, write: (temporary: string) => void): void {
+  const temporary = temporaryDirectory(dir);
+  try {
+    write(temporary);
+    replaceDirectory(temporary, dir);
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /**
@@ -73,15 +115,23 @@ export function temporaryDirectory(dir: string): string {
  */
 export function replaceDirectory(temporary: string, dir: string): void {
   const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
+  onPath(parent, () => mkdirSync(parent, { recursive: true }));
   fsyncDirectory(temporary);
   const old = `${dir}.old-${process.pid}`;
   const hadOld = existsSync(dir);
-  if (hadOld) {
-    renameSync(dir, old);
-    crashPoint();
-  }
-  renameSync(temporary, dir);
+  onPath(dir, () => {
+    injectedFault(dir, 'rename');
+    if (hadOld) {
+      renameSync(dir, old);
+      crashPoint();
+    }
+    try {
+      renameSync(temporary, dir);
+    } catch (error) {
+      if (hadOld) renameSync(old, dir); // put the old version back
+      throw error;
+    }
+  });
   crashPoint();
   fsyncDirectory(parent);
   if (hadOld) rmSync(old, { recursive: true, force: true });
@@ -101,16 +151,18 @@ function isAlive(pid: number): boolean {
 /**
  * Cleans what crashed writers left in `dir`: `<name>.tmp-<pid>` (a version never finished) is
  * removed; `<name>.old-<pid>` is put back as `<name>` when the crash came between the two renames of
- * `replaceDirectory`, and removed otherwise. Entries of processes still running are left alone.
+ * `replaceDirectory`, and removed otherwise. Entries of processes still running are left alone, and
+ * with `only`, every entry but those of that one name (for directories difft shares with others).
  * Returns what it did, for the caller to report.
  */
-export function recoverLeftovers(dir: string): string[] {
+export function recoverLeftovers(dir: string, only?: string): string[] {
   if (!existsSync(dir)) return [];
   const actions: string[] = [];
   for (const name of readdirSync(dir)) {
     const match = /^(.+)\.(tmp|old)-(\d+)$/.exec(name);
     if (!match || isAlive(Number(match[3]))) continue;
     const [, base, kind] = match;
+    if (only !== undefined && base !== only) continue;
     if (kind === 'old' && !existsSync(join(dir, base))) {
       renameSync(join(dir, name), join(dir, base));
       actions.push(`restored ${base} from ${name}, left by an interrupted replacement`);
@@ -130,4 +182,17 @@ export function recoverLeftovers(dir: string): string[] {
 let crashCountdown = Number(process.env.DIFFT_CRASH_AT ?? 0);
 function crashPoint(): void {
   if (crashCountdown > 0 && --crashCountdown === 0) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Fault injection for the failure tests: with DIFFT_FAIL_WRITE=CODE[:text] (ENOSPC, EROFS, EACCES, …),
+ * every write, directory creation and rename below whose path contains `text` (any path without it)
+ * fails with that error code, as a full disk or a read-only mount would: from then on, not once.
+ */
+const failure = /^([A-Z]+)(?::(.*))?$/.exec(process.env.DIFFT_FAIL_WRITE ?? '');
+export function injectedFault(path: string, syscall: string): void {
+  if (!failure || !path.includes(failure[2] ?? '')) return;
+  const error = new Error(`${failure[1]}: injected by DIFFT_FAIL_WRITE, ${syscall} '${path}'`) as NodeJS.ErrnoException;
+  Object.assign(error, { code: failure[1], syscall, path });
+  throw error;
 }

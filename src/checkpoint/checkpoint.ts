@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
-import { fsyncDirectory, replaceDirectory, temporaryDirectory, writeFileDurably } from '../atomic.js';
+import { fsyncDirectory, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import type { SamplerState } from '../data/dataset.js';
 import type { TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
@@ -114,15 +114,15 @@ export function saveCheckpoint(
   config: CheckpointConfig,
   state: TrainState,
 ): void {
-  const temporary = temporaryDirectory(dir);
   const transposed = transposedOnDisk(model.config);
-  writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, transposed), {
-    'difft.version': DIFFT_VERSION,
+  writeDirectoryAtomically(dir, (temporary) => {
+    writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, transposed), {
+      'difft.version': DIFFT_VERSION,
+    });
+    writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, transposed));
+    writeJson(join(temporary, 'config.json'), config);
+    writeJson(join(temporary, 'state.json'), state);
   });
-  writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, transposed));
-  writeJson(join(temporary, 'config.json'), config);
-  writeJson(join(temporary, 'state.json'), state);
-  replaceDirectory(temporary, dir);
 }
 
 function readJson<T>(path: string): T {
@@ -168,12 +168,13 @@ function checkpointProblem(dir: string, verify: boolean): string | undefined {
   return undefined;
 }
 
-/** A checkpoint directory, or the newest usable checkpoint inside a run directory. */
+/** A checkpoint directory, or the newest usable step checkpoint inside a run directory (else its best/). */
 export function findCheckpoint(path: string, options: FindOptions = {}): string {
   const dir = resolve(path);
   if (!existsSync(dir)) throw new UserError(`checkpoint not found: ${path}`);
   if (existsSync(join(dir, 'model.safetensors'))) return dir;
-  const steps = stepCheckpoints(dir);
+  // best/ is a full checkpoint too: the one left when a run stopped before its first step-* save
+  const steps = [...stepCheckpoints(dir), ...(existsSync(join(dir, 'best')) ? ['best'] : [])];
   if (steps.length === 0)
     throw new UserError(
       `${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
+import { checkOutputDirectory } from '../directories.js';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
 import { analyzeCheckpoint, type CheckpointAnalysis } from '../inspect/analyze.js';
@@ -141,6 +142,13 @@ export function analyzeCommand(program: Command): void {
           batchSize: positiveInteger('--batch-size', flags.batchSize)!,
           outlierExamples: positiveInteger('--outlier-examples', flags.outlierExamples)!,
         };
+        const out = resolve(flags.out);
+        checkOutputDirectory(
+          out,
+          'analyze --out',
+          ['analysis'],
+          'choose a new or empty directory, or an earlier analysis',
+        );
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
         const analyses: CheckpointAnalysis[] = [];
@@ -148,7 +156,6 @@ export function analyzeCommand(program: Command): void {
           if (!flags.json) process.stderr.write(`analyzing ${path}\n`);
           analyses.push(await analyzeCheckpoint(path, options));
         }
-        const out = resolve(flags.out);
         mkdirSync(out, { recursive: true });
         writeFileAtomically(join(out, 'analysis.json'), `${JSON.stringify(analyses, null, 2)}\n`);
         const plots = flags.plots ? await analysisPlots(analyses) : [];

@@ -31,6 +31,11 @@ export function compareCommand(program: Command): void {
         'cores; 1 on a GPU)',
     )
     .option(
+      '--retrain-changed',
+      'runs trained under another configuration than the experiment now gives them (an edited experiment): train ' +
+        'them again (without it, such a re-run is refused)',
+    )
+    .option(
       '--shard <i/n>',
       'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges ' +
         'them',
@@ -47,7 +52,7 @@ export function compareCommand(program: Command): void {
       ].join('\n'),
     )
     .action(
-      action(async (file: string, flags: { out?: string; jobs?: string; shard?: string }) => {
+      action(async (file: string, flags: { out?: string; jobs?: string; shard?: string; retrainChanged?: boolean }) => {
         const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
         if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1))
           throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
@@ -65,6 +70,7 @@ export function compareCommand(program: Command): void {
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await runExperiment(experiment, {
           out: flags.out,
+          retrainChanged: flags.retrainChanged,
           jobs,
           shard,
           shouldStop: () => stopRequested,

@@ -21,7 +21,8 @@ export function exportCommand(program: Command): void {
     .option('-f, --format <name>', 'hf', 'hf')
     .requiredOption(
       '-o, --out <dir>',
-      'the directory to write (config.json, model.safetensors, generation_config.json)',
+      'the directory to write (config.json, model.safetensors, generation_config.json): new, empty, or an earlier ' +
+        'export, which is replaced',
     )
     .addHelpText(
       'after',
@@ -50,6 +51,7 @@ interface ImportFlags {
   tokenizer?: string;
   seqLen?: string;
   backend: string;
+  skipMemoryCheck?: boolean;
 }
 
 export function importCommand(program: Command): void {
@@ -60,7 +62,8 @@ export function importCommand(program: Command): void {
         'into a difft checkpoint',
     )
     .argument('<dir>', 'a directory with config.json and model.safetensors')
-    .requiredOption('-o, --out <dir>', 'the run directory to write (its checkpoint: <dir>/step-000000)')
+    .requiredOption('-o, --out <dir>', 'the run directory to write, new or empty (its checkpoint: <dir>/step-000000)')
+    .option('--skip-memory-check', 'import even when the memory estimate exceeds what this machine has')
     .option(
       '--tokenizer <name>',
       'the tokenizer, for a directory difft did not write: gpt2, r50k_base, p50k_base, cl100k_base, o200k_base or byte',
@@ -82,6 +85,7 @@ export function importCommand(program: Command): void {
         const result = importHf(dir, flags.out, {
           tokenizer: flags.tokenizer,
           seqLen: positiveInteger('--seq-len', flags.seqLen),
+          skipMemoryCheck: flags.skipMemoryCheck,
         });
         process.stdout.write(`imported a ${result.attention} model: ${result.checkpoint}\n`);
       }),

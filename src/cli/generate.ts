@@ -3,6 +3,7 @@ import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { generateText } from '../generate/generate.js';
 import { UserError } from '../errors.js';
 import { positiveInteger } from './eval.js';
+import { writeStdout } from './output.js';
 import { action } from './run.js';
 
 interface GenerateFlags {
@@ -29,9 +30,12 @@ export function generateCommand(program: Command): void {
     .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
     .option('-p, --prompt <text>', 'text to continue (empty: start of a document)', '')
     .option('-n, --max-tokens <n>', 'tokens to generate', '200')
-    .option('-t, --temperature <t>', '0 for greedy decoding', '0.8')
-    .option('-k, --top-k <k>', 'sample among the k most likely tokens')
-    .option('--top-p <p>', 'sample from the smallest set of tokens holding probability p')
+    .option('-t, --temperature <t>', 'from 0 (greedy: the most likely token) to 100', '0.8')
+    .option('-k, --top-k <k>', 'sample among the k most likely tokens (1: greedy; more than the vocabulary: all)')
+    .option(
+      '--top-p <p>',
+      'sample from the smallest set of most likely tokens holding probability p, from 0 (the most likely alone) to 1 (all)',
+    )
     .option('--seed <n>', 'seed of the sampler', '0')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
     .addHelpText(
@@ -53,9 +57,9 @@ export function generateCommand(program: Command): void {
           seed: numberIn('--seed', flags.seed, 0, 2 ** 32 - 1),
         };
         await useEngine(flags.backend as EngineRequest);
-        process.stdout.write(flags.prompt);
-        generateText(path, flags.prompt, { ...options, onText: (text) => process.stdout.write(text) });
-        process.stdout.write('\n');
+        writeStdout(flags.prompt);
+        generateText(path, flags.prompt, { ...options, onText: writeStdout });
+        writeStdout('\n');
       }),
     );
 }

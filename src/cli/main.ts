@@ -9,12 +9,14 @@ import { evalCommand } from './eval.js';
 import { exportCommand, importCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
+import { exitQuietlyOnClosedOutput } from './output.js';
 import { reportError, setVerbose } from './run.js';
 import { setupCommand } from './setup.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnClosedOutput();
   const program = new Command();
   program
     .name('difft')

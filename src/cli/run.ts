@@ -1,4 +1,5 @@
-import { UserError } from '../errors.js';
+import { fileSystemError, UserError } from '../errors.js';
+import { OutputClosed } from './output.js';
 
 /** Exit codes: 0 done, 1 a bug, 2 a user mistake, 130 interrupted. */
 export const EXIT = { ok: 0, bug: 1, usage: 2, interrupted: 130 } as const;
@@ -24,10 +25,12 @@ export function action<Args extends unknown[]>(
   };
 }
 
-export function reportError(error: unknown): number {
+export function reportError(thrown: unknown): number {
+  if (thrown instanceof OutputClosed) return EXIT.ok;
+  const error = fileSystemError(thrown) ?? thrown;
   if (error instanceof UserError) {
     process.stderr.write(`difft: ${error.message}\n`);
-    if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
+    if (verbose && thrown instanceof Error && thrown.stack) process.stderr.write(`${thrown.stack}\n`);
     return EXIT.usage;
   }
   const text = error instanceof Error ? error.message : String(error);

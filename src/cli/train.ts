@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configToYaml, loadConfig, resumeConfig } from '../config/load.js';
 import { presetNames } from '../config/locate.js';
 import { UserError } from '../errors.js';
 import { train } from '../train/loop.js';
+import { storedRunConfig } from '../train/run-dir.js';
 import { availableMemory, describeEstimate, estimateForRun, gibibytes } from '../train/memory.js';
 import { percent } from './table.js';
 import { createProgress, megabytes, type Progress } from './progress.js';
@@ -18,6 +18,7 @@ interface TrainFlags {
   out?: string;
   backend?: string;
   skipMemoryCheck?: boolean;
+  overwrite?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -39,7 +40,8 @@ export function trainCommand(program: Command): void {
       'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N ' +
         'trains it longer, --backend switches engines',
     )
-    .option('-o, --out <dir>', 'run directory (default: <output.dir>/<name>-<time>)')
+    .option('-o, --out <dir>', 'run directory, new or empty (default: <output.dir>/<name>-<time>)')
+    .option('--overwrite', 'when --out holds an earlier run: remove it and start over (never mixing the two)')
     .option('--skip-memory-check', 'train even when the memory estimate exceeds what this machine has')
     .option(
       '-b, --backend <name>',
@@ -67,8 +69,10 @@ export function trainCommand(program: Command): void {
           );
         if (flags.resume && flags.out)
           throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
+        if (flags.resume && flags.overwrite)
+          throw new UserError('--overwrite cannot be used with --resume: a resumed run keeps what it trained');
         const config = flags.resume
-          ? resumeConfig(readCheckpoint(flags.resume).config.run, overrides)
+          ? resumeConfig(storedRunConfig(flags.resume), overrides)
           : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
           const engine = config.train.backend === 'auto' ? 'tensorflow' : config.train.backend;
@@ -96,6 +100,7 @@ export function trainCommand(program: Command): void {
           config,
           out: flags.out,
           resume: flags.resume,
+          overwrite: flags.overwrite,
           skipMemoryCheck: flags.skipMemoryCheck,
           shouldStop: () => stopRequested,
           events: {

@@ -1,13 +1,16 @@
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import { configFingerprint, fingerprintChanges } from '../config/fingerprint.js';
 import type { RunConfig } from '../config/schema.js';
+import { checkOutputDirectory } from '../directories.js';
+import { lockDirectory, type DirectoryLock } from '../lock.js';
 import { UserError } from '../errors.js';
-import { writePlan, type Plan } from '../report/layout.js';
+import { readPlan, writePlan, type Plan } from '../report/layout.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
@@ -42,6 +45,8 @@ export interface CompareEvents {
 
 export interface CompareOptions {
   out?: string;
+  /** Runs trained under another configuration than the experiment now asks for: train them again. */
+  retrainChanged?: boolean;
   events?: CompareEvents;
   shouldStop?: () => boolean;
   /** Runs trained at once, each in its own process; default: `defaultJobs`. */
@@ -92,6 +97,9 @@ export async function defaultJobs(experiment: Experiment, unfinishedRuns: number
 /** What `difft report` reads: the plan of the whole experiment, written by every shard alike. */
 function planOf(experiment: Experiment): Plan {
   return {
+    fingerprints: Object.fromEntries(
+      experiment.runs.map((run) => [run.name, configFingerprint(experiment.runConfig(run))]),
+    ),
     name: experiment.name,
     source: experiment.file,
     baseline: experiment.baseline,
@@ -105,28 +113,91 @@ function planOf(experiment: Experiment): Plan {
 
 export async function runExperiment(experiment: Experiment, options: CompareOptions = {}): Promise<CompareResult> {
   const dir = resolve(options.out ?? join('checkpoints', experiment.name));
-  mkdirSync(dir, { recursive: true });
-  writePlan(dir, planOf(experiment));
+  checkResultsDirectory(dir, experiment);
+  const mine = options.shard ? shardRuns(experiment.runs, options.shard) : experiment.runs;
+  // the runs this process trains are its own until it ends: a second compare (or train) is refused
+  const locks = lockRuns(
+    mine.map((run) => join(dir, run.name)),
+    options.events?.onWarning,
+  );
+  try {
+    const changed = changedRuns(experiment, dir);
+    if (changed.size > 0 && !options.retrainChanged) throw changedRefusal(experiment, dir, changed);
+    writePlan(dir, planOf(experiment));
+    const jobsOf = (runs: PlannedRun[]): RunJob[] =>
+      runs.map((run) => {
+        const config = experiment.runConfig(run);
+        const runDir = join(dir, run.name);
+        const status = changed.has(run.name) ? 'new' : runStatus(runDir, config.train.steps);
+        return { ...run, config, dir: runDir, status };
+      });
+    const runs = jobsOf(mine);
+    const unfinished = runs.filter((run) => run.status !== 'done').length;
+    const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
+    if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
-  const jobsOf = (runs: PlannedRun[]): RunJob[] =>
-    runs.map((run) => {
-      const config = experiment.runConfig(run);
-      const runDir = join(dir, run.name);
-      return { ...run, config, dir: runDir, status: runStatus(runDir, config.train.steps) };
-    });
-  const runs = jobsOf(options.shard ? shardRuns(experiment.runs, options.shard) : experiment.runs);
-  const unfinished = runs.filter((run) => run.status !== 'done').length;
-  const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
+    const progress = new StepCounter(runs, options.events);
+    const interrupted =
+      jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
+    // other shards may still be training: the report waits for the last run of the whole experiment
+    const left = jobsOf(experiment.runs)
+      .filter((run) => run.status !== 'done')
+      .map((run) => run.name);
+    if (interrupted || left.length > 0) return { dir, interrupted, jobs, unfinished: left };
+    return { dir, interrupted: false, jobs, unfinished: [], report: await writeReport(dir) };
+  } finally {
+    for (const lock of locks) lock.release();
+  }
+}
 
-  const progress = new StepCounter(runs, options.events);
-  const interrupted =
-    jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
-  // other shards may still be training: the report waits for the last run of the whole experiment
-  const everyRun = jobsOf(experiment.runs);
-  const left = everyRun.filter((run) => run.status !== 'done').map((run) => run.name);
-  if (interrupted || left.length > 0) return { dir, interrupted, jobs, unfinished: left };
-  return { dir, interrupted: false, jobs, unfinished: [], report: await writeReport(dir) };
+/** A results directory is new, empty, or this experiment's own: never a run, a checkpoint or someone's folder. */
+function checkResultsDirectory(dir: string, experiment: Experiment): void {
+  const kind = checkOutputDirectory(dir, 'compare --out', ['comparison'], 'choose a new or empty --out');
+  if (kind !== 'comparison') return;
+  const plan = readPlan(dir);
+  if (plan.name !== experiment.name)
+    throw new UserError(
+      `compare --out: ${dir} holds the results of experiment ${plan.name}, not ${experiment.name}; choose another --out`,
+    );
+}
+
+/** Takes every run directory's lock, or none: refuses naming the holder of the first one taken. */
+function lockRuns(dirs: string[], onWarning?: (message: string) => void): DirectoryLock[] {
+  const locks: DirectoryLock[] = [];
+  try {
+    for (const dir of dirs) locks.push(lockDirectory(dir, 'comparing', onWarning));
+  } catch (error) {
+    for (const lock of locks) lock.release();
+    throw error;
+  }
+  return locks;
+}
+
+/**
+ * Runs of the experiment (any shard's) already trained, finished or not, under another
+ * configuration than the experiment now plans for them, with the keys that differ.
+ */
+function changedRuns(experiment: Experiment, dir: string): Map<string, string[]> {
+  const changed = new Map<string, string[]>();
+  for (const run of experiment.runs) {
+    const runDir = join(dir, run.name);
+    if (runStatus(runDir, Infinity) === 'new') continue;
+    const keys = fingerprintChanges(readCheckpoint(runDir).config.run, experiment.runConfig(run));
+    if (keys.length > 0) changed.set(run.name, keys);
+  }
+  return changed;
+}
+
+/** One line: which runs changed in which keys, and the two ways on. */
+function changedRefusal(experiment: Experiment, dir: string, changed: Map<string, string[]>): UserError {
+  const byKeys = new Map<string, string[]>();
+  for (const [run, keys] of changed) byKeys.set(keys.join(', '), [...(byKeys.get(keys.join(', ')) ?? []), run]);
+  const list = [...byKeys].map(([keys, runs]) => `${runs.join(', ')} (${keys})`).join('; ');
+  return new UserError(
+    `${experiment.file} changed since ${changed.size} run(s) in ${dir} were trained: ${list}; their results would be ` +
+      `reported under a configuration they were not trained with. Pass --retrain-changed to train them again, or ` +
+      `choose a new --out`,
+  );
 }
 
 /** Steps done per run, summed into the experiment's progress. */
@@ -169,11 +240,12 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
       progress.update(run, run.config.train.steps, NaN);
       continue;
     }
-    if (run.status === 'new') rmSync(run.dir, { recursive: true, force: true }); // a run killed before its first checkpoint
     const result = await train({
       config: run.config,
       out: run.dir,
       resume: run.status === 'resume' ? run.dir : undefined,
+      overwrite: true, // a 'new' run's directory may hold one killed before its first checkpoint, or a changed one
+      lockHeld: true,
       shouldStop: options.shouldStop,
       events: {
         onStep: (info) => progress.update(run, info.step, info.loss),
@@ -281,7 +353,6 @@ async function runInChildren(
         progress.update(run, run.config.train.steps, NaN);
         continue;
       }
-      if (run.status === 'new') rmSync(run.dir, { recursive: true, force: true });
       try {
         if (await trainInChild(run)) interrupted = true;
       } catch (error) {

@@ -40,6 +40,8 @@ process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 
       config: job.config,
       out: job.out,
       resume: job.resume,
+      overwrite: true, // as in runInProcess (src/compare/run.ts): the parent holds the lock and chose the status
+      lockHeld: true,
       shouldStop: () => stopRequested,
       events: {
         onStep: ({ step, loss }) => send({ type: 'step', step, loss }),

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { UserError } from '../errors.js';
@@ -18,6 +18,8 @@ type Plain = Record<string, unknown>;
 
 export function readConfigFile(path: string): Plain {
   if (!existsSync(path)) throw new UserError(`config file not found: ${path}`);
+  if (statSync(path).isDirectory())
+    throw new UserError(`${path} is a directory: give a config file (.yaml or .json) or a preset name`);
   const text = readFileSync(path, 'utf8');
   try {
     const parsed = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
@@ -70,7 +72,7 @@ export function setConfigValue(config: Plain, key: string, given: unknown, where
       `${where}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`,
     );
   }
-  let value = typeof given === 'string' ? (YAML.parse(given) as unknown) : given;
+  let value = typeof given === 'string' ? parseValue(given, where) : given;
   if (node.type === 'array' && typeof value === 'string') value = value.split(',').map((s) => s.trim());
   if (node.type === 'string' && typeof value !== 'string' && typeof given === 'string') value = given;
   const parts = key.split('.');
@@ -80,6 +82,16 @@ export function setConfigValue(config: Plain, key: string, given: unknown, where
     target = target[part] as Plain;
   }
   target[parts[parts.length - 1]] = value;
+}
+
+/** A value typed on the command line, read as YAML (3e-4, true, [a, b]); a broken one named with its key. */
+function parseValue(text: string, where: string): unknown {
+  try {
+    return YAML.parse(text) as unknown;
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new UserError(`${where}: cannot read ${JSON.stringify(text)} as a value (${reason}); quote it if it is text`);
+  }
 }
 
 function describeError(error: ErrorObject, config: Plain): string {

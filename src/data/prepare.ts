@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { replaceDirectory, writeFileDurably } from '../atomic.js';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { recoverLeftovers, replaceDirectory, temporaryDirectory, writeFileDurably } from '../atomic.js';
+import { checkOutputDirectory } from '../directories.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
@@ -221,9 +222,10 @@ export async function buildDatasetDirectory(
   build: (temporary: string) => Promise<DatasetManifest>,
 ): Promise<PreparedDataset> {
   const manifestPath = join(dir, 'manifest.json');
-  const temporary = `${dir}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  checkOutputDirectory(dir, 'dataset directory', ['dataset']);
+  // what an interrupted prepare of this same directory left (only its own: the parent may be anyone's)
+  recoverLeftovers(dirname(dir), basename(dir));
+  const temporary = temporaryDirectory(dir);
   try {
     const manifest = await build(temporary);
     writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

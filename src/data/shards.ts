@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { injectedFault } from '../atomic.js';
+import { onPath, UserError } from '../errors.js';
 
 /**
  * Token shards: flat little-endian uint8 (vocab ≤ 256: bytes), uint16 (≤ 65,536) or uint32 arrays,
@@ -78,7 +79,11 @@ export class ShardWriter {
         start * this.buffer.BYTES_PER_ELEMENT,
         count * this.buffer.BYTES_PER_ELEMENT,
       );
-      writeSync(this.fd!, bytes);
+      const path = join(this.dir, shard.file);
+      onPath(path, () => {
+        injectedFault(path, 'write');
+        writeSync(this.fd!, bytes);
+      });
       this.hash.update(bytes);
       shard.tokens += count;
       this.tokens += count;
@@ -90,7 +95,8 @@ export class ShardWriter {
   private openShard(): void {
     this.closeShard();
     const file = `${this.prefix}-${String(this.shards.length).padStart(6, '0')}.bin`;
-    this.fd = openSync(join(this.dir, file), 'w');
+    const path = join(this.dir, file);
+    this.fd = onPath(path, () => openSync(path, 'w'));
     this.shards.push({ file, tokens: 0 });
   }
 

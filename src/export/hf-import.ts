@@ -14,6 +14,9 @@ import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
 import { checkTokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
+import { checkOutputDirectory } from '../directories.js';
+import { lockDirectory } from '../lock.js';
+import { availableMemory, describeEstimate, estimateImportMemory, gibibytes } from '../train/memory.js';
 import { difftWeights } from './hf.js';
 
 /**
@@ -29,6 +32,8 @@ export interface ImportOptions {
    * Context length, when max_position_embeddings is larger than wanted (RoPE tables and the mask grow with its square).
    */
   seqLen?: number;
+  /** Import even when the memory estimate exceeds what the machine has. */
+  skipMemoryCheck?: boolean;
 }
 
 interface HfConfigFile {
@@ -141,13 +146,51 @@ export function importHf(
       throw new UserError(
         `${path} not found: difft imports a transformers directory with config.json and model.safetensors (float32)`,
       );
-  const hf = JSON.parse(readFileSync(configPath, 'utf8')) as HfConfigFile;
+  const hf = readHfConfig(configPath);
   const model = modelConfigFromHf(dir, hf, options.seqLen);
   const tokenizer = tokenizerFor(dir, hf, options.tokenizer);
+  checkImportMemory(dir, model, options.skipMemoryCheck ?? false);
+  const runDir = resolve(out);
+  checkOutputDirectory(runDir, 'import --out', [], 'an import goes into a new or empty directory');
+  const lock = lockDirectory(runDir, 'importing');
+  try {
+    return writeImport(runDir, model, tokenizer, weightsPath);
+  } finally {
+    lock.release();
+  }
+}
+
+function readHfConfig(path: string): HfConfigFile {
+  try {
+    const config = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    if (!config || typeof config !== 'object' || Array.isArray(config)) throw new Error('not a JSON object');
+    return config as HfConfigFile;
+  } catch (error) {
+    throw new UserError(`${path}: not a transformers config (${(error as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** Refuses, before the weights are read, an import the machine cannot hold (as training does). */
+function checkImportMemory(dir: string, model: ModelConfig, skip: boolean): void {
+  const estimate = estimateImportMemory(model, tf.getBackend());
+  const available = availableMemory();
+  if (estimate.bytes > available && !skip)
+    throw new UserError(
+      `importing ${dir} needs ${describeEstimate(estimate)}, more than the ${gibibytes(available)} this machine ` +
+        `has; pass --skip-memory-check to try anyway`,
+    );
+}
+
+function writeImport(
+  runDir: string,
+  model: ModelConfig,
+  tokenizer: TokenizerSpec,
+  weightsPath: string,
+): { checkpoint: string; attention: string } {
   const stored = difftWeights(model, readSafetensors(weightsPath).tensors, weightsPath);
   const decoder = modelFromStored(model, stored, weightsPath);
   const moments = zeroMoments(model); // optimizer state is not carried by an export
-  const checkpoint = resolve(join(out, 'step-000000'));
+  const checkpoint = join(runDir, 'step-000000');
   try {
     const run = resolveConfig({
       name: 'imported',

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { writeFileAtomically } from '../atomic.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
+import { checkOutputDirectory } from '../directories.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
 import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
@@ -246,17 +246,22 @@ export function exportHf(path: string, out: string): HfExport {
   const { tensors } = readSafetensors(join(checkpoint.dir, 'model.safetensors'));
   const weights = hfWeights(model, tensors);
   const dir = resolve(out);
-  mkdirSync(dir, { recursive: true });
+  // an earlier export is replaced whole; anything else (a run, a checkpoint, someone's folder) is left alone
+  checkOutputDirectory(dir, 'export --out', ['export'], 'choose a new or empty directory, or an earlier export');
+  recoverLeftovers(dirname(dir), basename(dir));
   const config = hfConfig(checkpoint);
-  const files = ['model.safetensors', 'config.json', 'generation_config.json'].map((file) => join(dir, file));
-  writeSafetensors(files[0], weights, { 'difft.source': checkpoint.dir });
-  writeFileAtomically(files[1], `${JSON.stringify(config, null, 2)}\n`);
   const generation = {
     ...(config.eos_token_id !== undefined
       ? { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id }
       : {}),
     max_length: model.seqLen,
   };
-  writeFileAtomically(files[2], `${JSON.stringify(generation, null, 2)}\n`);
+  const names = ['model.safetensors', 'config.json', 'generation_config.json'];
+  writeDirectoryAtomically(dir, (temporary) => {
+    writeSafetensors(join(temporary, names[0]), weights, { 'difft.source': checkpoint.dir });
+    writeFileDurably(join(temporary, names[1]), `${JSON.stringify(config, null, 2)}\n`);
+    writeFileDurably(join(temporary, names[2]), `${JSON.stringify(generation, null, 2)}\n`);
+  });
+  const files = names.map((name) => join(dir, name));
   return { dir, architecture: (config.architectures as string[])[0], tensors: Object.keys(weights).length, files };
 }

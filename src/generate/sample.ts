@@ -23,7 +23,9 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   if (options.topP !== undefined && options.topP < 1) {
     let kept = 0;
     let mass = 0;
-    while (kept < weights.length && mass < options.topP * total) mass += weights[kept++];
+    // the most likely token always stays: p = 0 is greedy, not an empty set
+    do mass += weights[kept++];
+    while (kept < weights.length && mass < options.topP * total);
     order = order.slice(0, kept);
     weights = weights.slice(0, kept);
     total = mass;

@@ -26,6 +26,8 @@ export interface Plan {
   settings: string[];
   seeds: number[];
   runs: PlannedRun[];
+  /** Each run's configuration fingerprint (src/config/fingerprint.ts); absent in plans written before it. */
+  fingerprints?: Record<string, string>;
 }
 
 /** A run's directory: `diff-seed1`, or with a sweep setting's slug `diff-lr0.003-seed1`. */
@@ -67,5 +69,6 @@ export function readPlan(dir: string): Plan {
     settings: plan.settings ?? [''],
     seeds,
     runs,
+    fingerprints: plan.fingerprints,
   };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import { configFingerprint } from '../config/fingerprint.js';
 import { UserError } from '../errors.js';
 import { countParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
@@ -23,6 +24,8 @@ export interface RunSummary {
   seed: number;
   dir: string;
   attention: string;
+  /** Of the configuration it was trained with (src/config/fingerprint.ts). */
+  fingerprint: string;
   parameters: number;
   steps: number;
   /** The steps the run was set to train (it is finished when `steps` reaches them). */
@@ -133,6 +136,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     ...run,
     dir,
     attention: checkpoint.config.model.attention,
+    fingerprint: configFingerprint(checkpoint.config.run),
     parameters: countParameters(checkpoint.config.model).total,
     steps: last.step,
     plannedSteps: checkpoint.config.run.train.steps,
@@ -301,17 +305,26 @@ export function summarizeComparison(dir: string): ComparisonSummary {
   const plan = readPlan(dir);
   const results = new Map<string, RunSummary>();
   const missing: string[] = [];
+  const mismatched: string[] = [];
   for (const run of plan.runs) {
     const runDir = join(dir, run.name);
     try {
       if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
       const summary = summarizeRun(runDir, run);
       if (summary.steps < summary.plannedSteps) throw new Error('unfinished');
+      const planned = plan.fingerprints?.[run.name];
+      if (planned !== undefined && planned !== summary.fingerprint) mismatched.push(run.name);
       results.set(run.name, summary);
     } catch {
       missing.push(run.name); // not started, unfinished or damaged
     }
   }
+  if (mismatched.length > 0)
+    throw new UserError(
+      `${dir}: ${mismatched.length} run(s) were trained under another configuration than the experiment plans: ` +
+        `${mismatched.join(', ')}; run difft compare on ${plan.source || 'the experiment'} to see which keys ` +
+        `changed (--retrain-changed trains them again)`,
+    );
 
   const groups = plan.variants.flatMap(({ name }) =>
     plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, [...results.values()])),

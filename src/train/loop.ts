@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync } from 'node:fs';
-import { recoverLeftovers, writeFileAtomically } from '../atomic.js';
+import { existsSync } from 'node:fs';
+import { writeFileAtomically } from '../atomic.js';
 import { join, resolve } from 'node:path';
 import { useEngine, type EngineChoice } from '../backend/engines.js';
 import { checkResumable, configToYaml } from '../config/load.js';
@@ -31,6 +31,7 @@ import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
+import { claimForNewRun, claimForResume, defaultRunDirectory, runDirectoryOf } from './run-dir.js';
 import { createOptimizer, Trainer } from './step.js';
 import { batchTensors, bitsPerByte, EvaluationLoss } from '../eval/loss.js';
 
@@ -67,6 +68,10 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Train even when the memory estimate exceeds what the machine has. */
   skipMemoryCheck?: boolean;
+  /** A new run into `out` that holds an old one: remove the old run first (never mixing the two). */
+  overwrite?: boolean;
+  /** The caller holds the run directory's lock (a comparison). */
+  lockHeld?: boolean;
 }
 
 export interface TrainResult {
@@ -116,13 +121,10 @@ export function prepareRunData(
 }
 
 /**
- * The checkpoint a resume continues from: leftovers of a crashed save are cleaned first (a `best/`
- * caught between its two renames is put back), then the newest checkpoint whose files all verify is
- * taken; newer ones that do not are named, with the reason, and left in place.
+ * The checkpoint a resume continues from: the newest whose files all verify; newer ones that do not
+ * are named, with the reason, and left in place.
  */
 function openForResume(path: string, events: TrainEvents): LoadedCheckpoint {
-  const runDir = existsSync(join(path, 'model.safetensors')) ? join(path, '..') : path;
-  for (const action of recoverLeftovers(resolve(runDir))) events.onWarning?.(`${runDir}: ${action}`);
   return readCheckpoint(path, {
     verify: true,
     onSkip: (dir, why) => events.onWarning?.(`skipping checkpoint ${dir}: ${why}`),
@@ -194,14 +196,39 @@ function probeFields(
   return { ...(tasks ? { tasks } : {}), ...(gates ? { diff2: gates } : {}) };
 }
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
+/**
+ * Trains one run. Its directory is taken first (src/train/run-dir.ts: locked, and checked to hold
+ * this run and no other), then everything below happens under that lock.
+ */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const events = options.events ?? {};
-  const resumed: LoadedCheckpoint | undefined = options.resume ? openForResume(options.resume, events) : undefined;
-  const config = resumed ? resumedConfig(resumed, options.config, events) : options.config;
+  const claim = { overwrite: options.overwrite, lockHeld: options.lockHeld, onWarning: events.onWarning };
+  if (!options.resume) {
+    const runDir = resolve(options.out ?? defaultRunDirectory(options.config));
+    const lock = claimForNewRun(runDir, claim);
+    try {
+      return await trainIn(runDir, undefined, options.config, options);
+    } finally {
+      lock.release();
+    }
+  }
+  const { lock, startOver } = claimForResume(options.resume, claim);
+  try {
+    const resumed = startOver ? undefined : openForResume(options.resume, events);
+    const config = resumed ? resumedConfig(resumed, options.config, events) : options.config;
+    return await trainIn(runDirectoryOf(options.resume), resumed, config, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainIn(
+  runDir: string,
+  resumed: LoadedCheckpoint | undefined,
+  config: RunConfig,
+  options: TrainOptions,
+): Promise<TrainResult> {
+  const events = options.events ?? {};
   const { train: settings } = config;
 
   // data
@@ -238,10 +265,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const trainer = new Trainer(model, optimizer);
   const evaluationLoss = new EvaluationLoss(model);
 
-  const runDir = resolve(
-    resumed ? join(resumed.dir, '..') : (options.out ?? join(config.output.dir, `${config.name}-${timestamp()}`)),
-  );
-  mkdirSync(runDir, { recursive: true });
   const metricsPath = join(runDir, 'metrics.jsonl');
   const checkpointConfig: CheckpointConfig = {
     difftVersion: DIFFT_VERSION,

@@ -44,6 +44,25 @@ export function estimateTrainingMemory(model: ModelConfig, batchSize: number, en
   return { bytes: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
+/**
+ * What `difft import` holds at its peak, in float32 values per parameter: the weight file read whole
+ * (1), the arrays rearranged from transformers' layout (1), the model's variables (1), zero AdamW
+ * moments (2), and while the checkpoint is written each tensor read back and transposed (model 2,
+ * moments 4): 11, or 44 bytes.
+ */
+const IMPORT_BYTES_PER_PARAMETER = 44;
+
+export function estimateImportMemory(model: ModelConfig, engine: string): MemoryEstimate {
+  const parts = {
+    parameters: IMPORT_BYTES_PER_PARAMETER * countParameters(model).total,
+    attentionMaps: 0,
+    activations: 0,
+    logits: 0,
+    engine: (ENGINE_BASE_MIB[engine] ?? ENGINE_BASE_MIB.tensorflow) * 2 ** 20,
+  };
+  return { bytes: Object.values(parts).reduce((a, b) => a + b, 0), parts };
+}
+
 /** Vocabulary sizes by tokenizer name, each encoding loaded once (an experiment asks for every run). */
 const vocabSizes = new Map<string, number>();
 function vocabSizeOf(name: string): number {

@@ -1,5 +1,5 @@
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
-import { writeFileAtomically } from '../atomic.js';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { appendToFile, writeFileAtomically } from '../atomic.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import type { ProbeRecord } from '../measure/sets.js';
 
@@ -42,7 +42,7 @@ export function taskAccuracy(record: Extract<MetricsRecord, { type: 'eval' }>): 
 }
 
 export function appendMetrics(path: string, record: MetricsRecord): void {
-  appendFileSync(path, `${JSON.stringify(record)}\n`);
+  appendToFile(path, `${JSON.stringify(record)}\n`);
 }
 
 /** Makes the records appended so far durable: called before each checkpoint, so none it covers is lost. */

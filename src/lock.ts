@@ -1,0 +1,177 @@
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fsyncDirectory } from './atomic.js';
+import { onPath, UserError } from './errors.js';
+
+/**
+ * A directory written by one process at a time. `.difft.lock` holds the writer's pid, host, command
+ * and start time; it is created with O_EXCL, so of two processes starting at once exactly one gets
+ * it, and removed when the holder finishes (on exit as well, should it fail).
+ *
+ * A lock whose holder is no longer running on this host (killed, crashed, the machine rebooted) is
+ * stale and taken over. A lock held from another host cannot be checked from here: it is refused,
+ * naming the host, and the user removes the file once sure its holder is gone.
+ *
+ * Weighed: proper-lockfile (npm) decides staleness by a modification time it refreshes on a timer;
+ * a training step is synchronous and can outlast any sensible refresh period, so a live run would
+ * look stale. A dead pid is the fact that matters here.
+ */
+export const LOCK_FILE = '.difft.lock';
+
+interface Holder {
+  pid: number;
+  host: string;
+  command: string;
+  started: string;
+}
+
+export interface DirectoryLock {
+  dir: string;
+  release(): void;
+}
+
+const held = new Map<string, number>(); // lock path → how many times this process holds it
+
+/** Whether a process with this id runs on this host (ours counts). */
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
+  }
+}
+
+function readHolder(path: string): Holder | undefined {
+  try {
+    const holder = JSON.parse(readFileSync(path, 'utf8')) as Holder;
+    return Number.isInteger(holder.pid) ? holder : undefined;
+  } catch {
+    return undefined; // vanished meanwhile, or cut short when its writer died between open and write
+  }
+}
+
+function describe(holder: Holder): string {
+  const where = holder.host === hostname() ? '' : ` on host ${holder.host}`;
+  return `process ${holder.pid}${where} (${holder.command}, since ${holder.started})`;
+}
+
+function tryCreate(path: string, holder: Holder): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeSync(fd, `${JSON.stringify(holder)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/**
+ * Moves a stale lock aside and removes it. Two processes may find the same stale lock: the rename
+ * lets one of them take it; should the one that comes second have moved a fresh lock (the first's
+ * new one), it links it back and reports that the directory is taken.
+ */
+function takeOverStale(path: string, stale: Holder | undefined): boolean {
+  const aside = `${path}.stale-${process.pid}`;
+  try {
+    renameSync(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // someone else removed it
+    throw error;
+  }
+  const moved = readHolder(aside);
+  if (moved && stale && moved.pid !== stale.pid && isRunning(moved.pid)) {
+    try {
+      linkSync(aside, path);
+    } catch {
+      // a third process created one meanwhile: that one stands
+    }
+    rmSync(aside, { force: true });
+    return false;
+  }
+  rmSync(aside, { force: true });
+  return true;
+}
+
+/**
+ * Takes the lock of `dir` (created if missing) for `purpose` ("training", "comparing"), or refuses
+ * in one line naming the holder. The same process may take it again (a comparison's in-process runs).
+ * `onTakeOver` hears about a stale lock taken over.
+ */
+export function lockDirectory(dir: string, purpose: string, onTakeOver?: (message: string) => void): DirectoryLock {
+  const path = join(dir, LOCK_FILE);
+  const count = held.get(path) ?? 0;
+  if (count === 0) acquire(dir, path, purpose, onTakeOver);
+  held.set(path, count + 1);
+  let released = false;
+  return {
+    dir,
+    release: () => {
+      if (released) return;
+      released = true;
+      const left = (held.get(path) ?? 1) - 1;
+      if (left > 0) return void held.set(path, left);
+      held.delete(path);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+function acquire(dir: string, path: string, purpose: string, onTakeOver?: (message: string) => void): void {
+  const holder: Holder = {
+    pid: process.pid,
+    host: hostname(),
+    command: `${purpose}: difft ${process.argv.slice(2).join(' ')}`.trim(),
+    started: new Date().toISOString(),
+  };
+  onPath(dir, () => {
+    mkdirSync(dir, { recursive: true });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (tryCreate(path, holder)) {
+        fsyncDirectory(dir);
+        return;
+      }
+      const current = readHolder(path);
+      if (current && current.host !== hostname()) {
+        throw new UserError(
+          `${dir} is in use by ${describe(current)}; if that process is gone, remove ${path} and run again`,
+        );
+      }
+      if (current && isRunning(current.pid)) {
+        throw new UserError(
+          `${dir} is in use by ${describe(current)}: wait for it to finish, or use another directory`,
+        );
+      }
+      if (!current && existsSync(path) && attempt === 0) continue; // being written right now: look again
+      if (takeOverStale(path, current)) {
+        onTakeOver?.(
+          `${dir}: took over the lock of ${current ? describe(current) : 'a process'} that is no longer running`,
+        );
+      }
+    }
+    throw new UserError(`${dir}: could not take its lock (${path}): another difft started here at the same moment`);
+  });
+}
+
+// a lock must not outlive its holder, whatever way the process ends (SIGKILL aside: that one is taken over)
+process.on('exit', () => {
+  for (const path of held.keys()) rmSync(path, { force: true });
+});
