@@ -6,12 +6,12 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function difft(
   args: string[],
-  options: { cwd?: string } = {},
+  options: { cwd?: string; env?: Record<string, string> } = {},
 ): { status: number | null; stdout: string; stderr: string } {
   const child = spawnSync(process.execPath, [DIFFT_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true' },
+    env: { ...process.env, CI: 'true', ...options.env },
   });
   return { status: child.status, stdout: child.stdout, stderr: child.stderr };
 }

@@ -27,7 +27,14 @@ export function datasetProbes(dataset: TokenDataset, count: number): ProbeSet {
   if (!task) throw new UserError(`${dataset.dir} is not a task dataset: name a task with --task (e.g. --task needles)`);
   const path = join(dataset.dir, VAL_EXAMPLES_FILE);
   if (!existsSync(path)) throw new UserError(`${path} is missing: the dataset is damaged; prepare it again`);
-  const stored = JSON.parse(readFileSync(path, 'utf8')) as StoredExample[];
+  let stored: StoredExample[];
+  try {
+    stored = JSON.parse(readFileSync(path, 'utf8')) as StoredExample[];
+  } catch (error) {
+    throw new UserError(
+      `${path}: not valid JSON (${(error as Error).message}): the dataset is damaged; prepare it again`,
+    );
+  }
   const length = task.exampleLength;
   const examples = stored.slice(0, count).map((where, index) => ({
     ...where,

@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import YAML from 'yaml';
+import { DIFFT_BIN, REPO_ROOT, difft } from './helpers/cli.js';
+
+/**
+ * The ordinary mistakes of a busy researcher, each of which used to lose data or report wrong
+ * results with exit code 0: two runs in one directory, a new run over a finished one, an edited
+ * experiment re-run into its old results, an export over a run, a full or read-only disk. Every
+ * case goes through the command line, as a user meets it.
+ */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-misuse-'));
+const data = scratch(); // token shards shared by every case (prepared once, by the first run)
+const TINY = join(REPO_ROOT, 'configs/tiny.yaml');
+
+function trainArgs(out: string, ...extra: string[]): string[] {
+  return ['train', '--config', TINY, '--out', out, '--set', `data.dir=${data}`, '--backend', 'wasm', ...extra];
+}
+
+/** One line on stderr, naming `mentions`, exit code 2, no stack trace. */
+function assertRefused(result: { status: number | null; stderr: string }, ...mentions: (string | RegExp)[]): void {
+  assert.equal(result.status, 2, result.stderr);
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('difft:'));
+  assert.equal(lines.length, 1, result.stderr);
+  assert.doesNotMatch(result.stderr, /internal error|\n\s+at /, 'no stack trace');
+  for (const mention of mentions) {
+    if (typeof mention === 'string') assert.ok(lines[0].includes(mention), `"${mention}" in: ${lines[0]}`);
+    else assert.match(lines[0], mention);
+  }
+}
+
+type MetricsLine = { type: string; step: number };
+const metricsOf = (runDir: string): MetricsLine[] =>
+  readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as MetricsLine);
+
+/** Each training step logged exactly once, 1..steps. */
+function assertOneRun(runDir: string, steps: number): void {
+  const trainSteps = metricsOf(runDir)
+    .filter((r) => r.type === 'train')
+    .map((r) => r.step);
+  assert.deepEqual(
+    trainSteps,
+    Array.from({ length: steps }, (_, i) => i + 1),
+  );
+}
+
+/** A pid that certainly ran and is certainly gone. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(child.stdout);
+}
+
+describe('misuse: a run directory belongs to one run', () => {
+  it('a second train into a directory in use is refused, naming the holder; the first run ends intact', async () => {
+    const out = join(scratch(), 'run');
+    const first = spawn(process.execPath, [DIFFT_BIN, ...trainArgs(out, '--set', 'train.steps=150')], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CI: 'true' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let firstErr = '';
+    first.stderr.on('data', (chunk) => (firstErr += chunk));
+    const exited = new Promise<number | null>((done) => first.on('exit', (code) => done(code)));
+    while (!existsSync(join(out, 'metrics.jsonl'))) await new Promise((wait) => setTimeout(wait, 50));
+    const second = difft(trainArgs(out, '--set', 'train.steps=150'));
+    assertRefused(second, out, 'is in use by process', String(first.pid));
+    assert.equal(await exited, 0, firstErr);
+    assertOneRun(out, 150);
+    assert.ok(!existsSync(join(out, '.difft.lock')), 'the lock is gone with its holder');
+  });
+
+  it('a lock left by a dead process is taken over, with a warning', () => {
+    const out = join(scratch(), 'run');
+    mkdirSync(out);
+    const stale = { pid: deadPid(), host: hostname(), command: 'training', started: '2026-01-01T00:00:00Z' };
+    writeFileSync(join(out, '.difft.lock'), JSON.stringify(stale));
+    const result = difft(trainArgs(out));
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stderr, /took over the lock of process \d+/);
+    assertOneRun(out, 20);
+  });
+
+  it('train into a finished run without --resume is refused and leaves it untouched; --overwrite starts over', () => {
+    const out = join(scratch(), 'run');
+    assert.equal(difft(trainArgs(out)).status, 0);
+    const before = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    assertRefused(difft(trainArgs(out, '--set', 'train.lr=0.002')), out, '--resume', '--overwrite', 'step 20 of 20');
+    assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8'), before);
+    const again = difft(trainArgs(out, '--set', 'train.steps=10', '--overwrite'));
+    assert.equal(again.status, 0, again.stderr);
+    assertOneRun(out, 10);
+    assert.deepEqual(
+      readdirSync(out).filter((name) => name.startsWith('step-')),
+      ['step-000010'],
+      'no step directory of the old run is left',
+    );
+  });
+
+  it('a new run goes only into a new or empty directory, never into a checkpoint or a stranger folder', () => {
+    const folder = join(scratch(), 'notes');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'ideas.txt'), 'mine\n');
+    assertRefused(difft(trainArgs(folder)), folder, 'not empty');
+    assert.equal(readFileSync(join(folder, 'ideas.txt'), 'utf8'), 'mine\n');
+    const file = join(scratch(), 'a-file');
+    writeFileSync(file, 'x');
+    assertRefused(difft(trainArgs(file)), file, 'is a file');
+  });
+});
+
+describe('misuse: experiments notice edits', () => {
+  const experimentText = readFileSync(join(REPO_ROOT, 'configs/compare-tiny.yaml'), 'utf8')
+    .replace('base: tiny.yaml', `base: ${TINY}`)
+    .replace('config:\n', `config:\n  data.dir: ${data}\n  train.backend: wasm\n`);
+  const write = (dir: string, text: string) => {
+    const file = join(dir, 'experiment.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('an edited model, train or variant key is refused, naming runs and keys; longer train.steps resumes', () => {
+    const dir = scratch();
+    const out = join(dir, 'results');
+    const file = write(dir, experimentText);
+    const first = difft(['compare', file, '--out', out, '--jobs', '1']);
+    assert.equal(first.status, 0, first.stderr);
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+
+    const edits: [string, string, string][] = [
+      ['model', experimentText.replace('config:\n', 'config:\n  model.layers: 1\n'), 'model.layers'],
+      ['train', experimentText.replace('config:\n', 'config:\n  train.lr: 0.002\n'), 'train.lr'],
+      ['variant', experimentText.replace('model.attention: diff }', 'model.attention: diff2 }'), 'model.attention'],
+    ];
+    for (const [kind, text, key] of edits) {
+      const refused = difft(['compare', write(dir, text), '--out', out, '--jobs', '1']);
+      assertRefused(refused, key, '--retrain-changed', kind === 'variant' ? 'diff-seed1' : 'standard-seed1');
+      assert.equal(readFileSync(join(out, 'report.md'), 'utf8'), report, `${kind} edit: the report is unchanged`);
+    }
+
+    const longer = difft([
+      'compare',
+      write(dir, experimentText.replace('train.steps: 6', 'train.steps: 9')),
+      '--out',
+      out,
+    ]);
+    assert.equal(longer.status, 0, longer.stderr);
+    assert.match(longer.stderr, /resuming/);
+    assertOneRun(join(out, 'diff-seed2'), 9);
+
+    const retrained = difft([
+      'compare',
+      write(
+        dir,
+        experimentText.replace('train.steps: 6', 'train.steps: 9').replace('config:\n', 'config:\n  train.lr: 0.002\n'),
+      ),
+      '--out',
+      out,
+      '--jobs',
+      '1',
+      '--retrain-changed',
+    ]);
+    assert.equal(retrained.status, 0, retrained.stderr);
+    assertOneRun(join(out, 'standard-seed1'), 9);
+    const trained = YAML.parse(readFileSync(join(out, 'standard-seed1', 'config.yaml'), 'utf8')) as {
+      train: { lr: number };
+    };
+    assert.equal(trained.train.lr, 0.002);
+
+    // difft report checks the same: a run whose configuration is not the plan's is refused
+    const planFile = join(out, 'experiment.yaml');
+    const plan = YAML.parse(readFileSync(planFile, 'utf8')) as { fingerprints: Record<string, string> };
+    plan.fingerprints['diff-seed1'] = '0000000000000000';
+    writeFileSync(planFile, YAML.stringify(plan));
+    assertRefused(difft(['report', out]), 'diff-seed1', 'another configuration');
+  });
+
+  it('a second compare while one holds a run is refused, naming the holder', () => {
+    const dir = scratch();
+    const out = join(dir, 'results');
+    const oneStep = experimentText.replace('train.steps: 6', 'train.steps: 1');
+    assert.equal(difft(['compare', write(dir, oneStep), '--out', out, '--jobs', '1']).status, 0);
+    // as if another compare (this test process, which is alive) were training diff-seed2 right now
+    const holder = { pid: process.pid, host: hostname(), command: 'comparing: difft compare', started: 'now' };
+    writeFileSync(join(out, 'diff-seed2', '.difft.lock'), JSON.stringify(holder));
+    const longer = write(dir, experimentText.replace('train.steps: 6', 'train.steps: 2'));
+    assertRefused(difft(['compare', longer, '--out', out, '--jobs', '1']), 'in use by process', String(process.pid));
+    assertOneRun(join(out, 'standard-seed1'), 1);
+  });
+
+  it('compare --out into a run directory is refused', () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'train.steps=2')).status, 0);
+    assertRefused(difft(['compare', write(dir, experimentText), '--out', run]), run, 'run directory');
+  });
+});
+
+describe('misuse: nothing overwritten that difft did not make for the purpose', () => {
+  it('export into a run directory is refused and the run stays resumable; an earlier export is replaced', () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'model.attention=standard', '--set', 'train.steps=4')).status, 0);
+    assertRefused(difft(['export', run, '--out', run]), run, 'run directory');
+    assertRefused(difft(['export', run, '--out', join(run, 'step-000004')]), 'checkpoint');
+    const resumed = difft(['train', '--resume', run, '--set', 'train.steps=6', '--backend', 'wasm']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assertOneRun(run, 6);
+
+    const exported = join(dir, 'exported');
+    assert.equal(difft(['export', run, '--out', exported]).status, 0);
+    const again = difft(['export', run, '--out', exported]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual(readdirSync(dir).sort(), ['exported', 'run'], 'no temporary left beside it');
+  });
+
+  it('prepare --out into a folder that is not a dataset is refused and leaves its files', () => {
+    const folder = join(scratch(), 'mine');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'thesis.tex'), 'precious\n');
+    const corpus = join(scratch(), 'corpus.txt');
+    writeFileSync(corpus, 'some text to tokenise.\n'.repeat(5000));
+    assertRefused(difft(['prepare', '--corpus', corpus, '--tokenizer', 'byte', '--out', folder]), folder);
+    assert.equal(readFileSync(join(folder, 'thesis.tex'), 'utf8'), 'precious\n');
+  });
+
+  it('import into a non-empty directory is refused; a malformed config.json is named', () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'model.attention=standard', '--set', 'train.steps=2')).status, 0);
+    const exported = join(dir, 'exported');
+    assert.equal(difft(['export', run, '--out', exported]).status, 0);
+    assertRefused(difft(['import', exported, '--out', run, '--backend', 'cpu']), run, 'new or empty');
+    writeFileSync(join(exported, 'config.json'), '{"hidden_size": 32,');
+    assertRefused(
+      difft(['import', exported, '--out', join(dir, 'back'), '--backend', 'cpu']),
+      join(exported, 'config.json'),
+      'not a transformers config',
+    );
+  });
+});
+
+describe('misuse: every file-system and format failure is one line naming the path', () => {
+  it('no space at the first checkpoint: one line, no temporary left, and the run resumes', () => {
+    const out = join(scratch(), 'run');
+    const full = difft(trainArgs(out), { env: { DIFFT_FAIL_WRITE: 'ENOSPC:step-' } });
+    assertRefused(full, join(out, 'step-000010'), 'no space left on device (ENOSPC)');
+    assert.deepEqual(
+      readdirSync(out).filter((name) => /\.(tmp|old)-\d+$/.test(name)),
+      [],
+    );
+    const resumed = difft(['train', '--resume', out, '--backend', 'wasm']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assertOneRun(out, 20);
+  });
+
+  it('a read-only location and a full disk elsewhere: one line each, exit 2', () => {
+    const out = join(scratch(), 'run');
+    assertRefused(
+      difft(trainArgs(out), { env: { DIFFT_FAIL_WRITE: 'EROFS:metrics.jsonl' } }),
+      join(out, 'metrics.jsonl'),
+      'read-only file system (EROFS)',
+    );
+    // the run never saved: resuming it starts over with its config
+    const resumed = difft(['train', '--resume', out, '--backend', 'wasm']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assertOneRun(out, 20);
+
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'model.attention=standard', '--set', 'train.steps=2')).status, 0);
+    const exported = join(dir, 'exported');
+    assertRefused(
+      difft(['export', run, '--out', exported], { env: { DIFFT_FAIL_WRITE: 'ENOSPC:exported' } }),
+      exported,
+      'ENOSPC',
+    );
+    assert.deepEqual(readdirSync(dir), ['run'], 'nothing half-written');
+    const corpus = join(dir, 'corpus.txt');
+    writeFileSync(corpus, 'some text to tokenise.\n'.repeat(5000));
+    const dataset = join(dir, 'dataset');
+    assertRefused(
+      difft(['prepare', '--corpus', corpus, '--tokenizer', 'byte', '--out', dataset], {
+        env: { DIFFT_FAIL_WRITE: 'EACCES:dataset' },
+      }),
+      dataset,
+      'permission denied (EACCES)',
+    );
+    assert.deepEqual(readdirSync(dir).sort(), ['corpus.txt', 'run'], 'no half-prepared dataset left');
+  });
+
+  it('a directory as config, a file as a config directory, broken --set values: one line each', () => {
+    const dir = scratch();
+    assertRefused(difft(['train', '--config', dir]), dir, 'is a directory');
+    assertRefused(difft(['train', '--set', 'model.layers=[1,']), '--set model.layers', 'cannot read');
+    const file = join(dir, 'file');
+    writeFileSync(file, 'x');
+    assertRefused(difft(trainArgs(join(file, 'run'))), file);
+    assertRefused(difft(['eval', file]), file);
+    writeFileSync(join(dir, 'metrics.jsonl'), '');
+    assertRefused(difft(['train', '--resume', dir, '--backend', 'wasm']), dir);
+  });
+});
+
+describe('misuse: sampling and output streams at their edges', () => {
+  it('--top-p 0 and --top-k 1 are greedy; a closed pipe ends generation quietly', () => {
+    const run = join(scratch(), 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'train.steps=2')).status, 0);
+    const generate = (...flags: string[]) =>
+      difft(['generate', run, '--prompt', 'The', '-n', '12', '--backend', 'wasm', ...flags]);
+    const greedy = generate('--temperature', '0');
+    assert.equal(greedy.status, 0, greedy.stderr);
+    for (const flags of [
+      ['--top-p', '0'],
+      ['--top-k', '1'],
+      ['--top-p', '0', '--temperature', '5'],
+    ]) {
+      const sampled = generate(...flags);
+      assert.equal(sampled.status, 0, sampled.stderr);
+      assert.equal(sampled.stdout, greedy.stdout, flags.join(' '));
+    }
+    const piped = spawnSync(
+      'sh',
+      ['-c', `"${process.execPath}" "${DIFFT_BIN}" generate "${run}" -n 4000 --backend wasm | head -c 16`],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, CI: 'true' },
+      },
+    );
+    assert.equal(piped.status, 0);
+    assert.doesNotMatch(piped.stderr, /EPIPE|Error/, piped.stderr);
+  });
+});
