@@ -298,6 +298,34 @@ describe('misuse: every file-system and format failure is one line naming the pa
     assert.deepEqual(readdirSync(dir).sort(), ['corpus.txt', 'run'], 'no half-prepared dataset left');
   });
 
+  it('a real full disk, then a real read-only file system (a tmpfs, where the machine lets the tests mount one)', (t) => {
+    const mountPoint = scratch();
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=300k', 'tmpfs', mountPoint]).status !== 0)
+      return t.skip('cannot mount a tmpfs here (needs root on Linux); the injected failures above stand in');
+    const mount = (options: string) => assert.equal(spawnSync('mount', ['-o', options, mountPoint]).status, 0);
+    try {
+      const out = join(mountPoint, 'run');
+      assertRefused(difft(trainArgs(out)), out, 'no space left on device (ENOSPC)');
+      assert.deepEqual(
+        readdirSync(out).filter((name) => /\.(tmp|old)-\d+$/.test(name)),
+        [],
+        'the partial checkpoint is removed',
+      );
+      mount('remount,size=20m');
+      const resumed = difft(['train', '--resume', out, '--backend', 'wasm']);
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assertOneRun(out, 20);
+      mount('remount,ro');
+      assertRefused(
+        difft(['train', '--resume', out, '--set', 'train.steps=30', '--backend', 'wasm']),
+        out,
+        'read-only file system (EROFS)',
+      );
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+  });
+
   it('a directory as config, a file as a config directory, broken --set values: one line each', () => {
     const dir = scratch();
     assertRefused(difft(['train', '--config', dir]), dir, 'is a directory');

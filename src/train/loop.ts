@@ -31,7 +31,7 @@ import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { learningRate } from './schedule.js';
-import { claimForNewRun, claimForResume, defaultRunDirectory, runDirectoryOf } from './run-dir.js';
+import { claimForNewRun, claimForResume, defaultRunDirectory, removeIfEmpty, runDirectoryOf } from './run-dir.js';
 import { createOptimizer, Trainer } from './step.js';
 import { batchTensors, bitsPerByte, EvaluationLoss } from '../eval/loss.js';
 
@@ -205,11 +205,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const claim = { overwrite: options.overwrite, lockHeld: options.lockHeld, onWarning: events.onWarning };
   if (!options.resume) {
     const runDir = resolve(options.out ?? defaultRunDirectory(options.config));
+    const created = !existsSync(runDir);
     const lock = claimForNewRun(runDir, claim);
     try {
       return await trainIn(runDir, undefined, options.config, options);
     } finally {
       lock.release();
+      if (created) removeIfEmpty(runDir); // a run that failed before writing anything leaves no trace
     }
   }
   const { lock, startOver } = claimForResume(options.resume, claim);

@@ -111,6 +111,10 @@ export function claimForNewRun(runDir: string, options: ClaimOptions = {}): Dire
   }
 }
 
+export function removeIfEmpty(dir: string): void {
+  if (directoryKind(dir) === 'empty') rmSync(dir, { recursive: true, force: true });
+}
+
 /** How far the run in `runDir` got, for the refusal. */
 function lastStep(runDir: string): string {
   const newest = stepCheckpoints(runDir)[0];
