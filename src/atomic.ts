@@ -46,7 +46,7 @@ function writeAndSync(path: string, content: string | Uint8Array | Uint8Array[])
 }
 
 /** Appends to a log file (metrics.jsonl); made durable by an fsync before each checkpoint. */
-export function appendToFile(path: string, text: string): void {
+export function appendToFile(path: string, text: string | Uint8Array): void {
   onPath(path, () => {
     injectedFault(path, 'write');
     appendFileSync(path, text);

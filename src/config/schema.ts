@@ -218,6 +218,11 @@ export const CONFIG_SCHEMA = {
           description: 'steps between checkpoints (0: only at the end)',
         },
         keepLast: { type: 'integer', minimum: 1, default: 2, description: 'checkpoints kept besides the best' },
+        tensorboard: {
+          type: 'boolean',
+          default: true,
+          description: 'write TensorBoard event files into the run directory (tensorboard --logdir <dir>)',
+        },
       },
     },
   },
@@ -255,5 +260,5 @@ export interface RunConfig {
     logEvery: number;
   };
   eval: { every: number; maxTokens: number; seed: number; batchSize: number; probes: number; tasks: string[] };
-  output: { dir: string; saveEvery: number; keepLast: number };
+  output: { dir: string; saveEvery: number; keepLast: number; tensorboard: boolean };
 }

@@ -29,7 +29,10 @@ import { UserError } from '../errors.js';
 import { Decoder } from '../model/decoder.js';
 import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
-import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
+import type { MetricsRecord } from './metrics.js';
+import { RunLog } from './run-log.js';
+import { attentionImages } from './tensorboard.js';
+import { meanAttentionMaps } from '../measure/maps.js';
 import { learningRate } from './schedule.js';
 import { claimForNewRun, claimForResume, defaultRunDirectory, removeIfEmpty, runDirectoryOf } from './run-dir.js';
 import { createOptimizer, Trainer } from './step.js';
@@ -258,6 +261,9 @@ async function trainIn(
     stride,
   });
   const probeSets = await runProbeSets(config, dataset);
+  // the example whose attention maps TensorBoard shows at every evaluation: the first scored window (a task's first)
+  const firstBatch = evalSet.batches().next().value!;
+  const exampleTokens = firstBatch.inputs.slice(0, firstBatch.length);
 
   // model and optimizer
   const memory = checkMemory(modelConfig, settings.batchSize, engine.name, options.skipMemoryCheck ?? false);
@@ -267,7 +273,7 @@ async function trainIn(
   const trainer = new Trainer(model, optimizer);
   const evaluationLoss = new EvaluationLoss(model);
 
-  const metricsPath = join(runDir, 'metrics.jsonl');
+  const log = new RunLog(runDir, config.output.tensorboard);
   const checkpointConfig: CheckpointConfig = {
     difftVersion: DIFFT_VERSION,
     format: CHECKPOINT_FORMAT,
@@ -285,13 +291,13 @@ async function trainIn(
     tf.dispose(moments);
     optimizer.step = resumed.state.optimizerStep;
     sampler.restore(resumed.state.sampler);
-    truncateMetrics(metricsPath, resumed.state.step);
+    log.truncate(resumed.state.step);
   } else {
     writeFileAtomically(join(runDir, 'config.yaml'), configToYaml(config));
   }
 
   const save = (dir: string) => {
-    syncMetrics(metricsPath);
+    log.sync();
     const moments = optimizer.momentTensors();
     try {
       saveCheckpoint(dir, model, moments, checkpointConfig, {
@@ -319,7 +325,8 @@ async function trainIn(
       elapsedSeconds: state.elapsedSeconds,
       ...probeFields(model, probeSets, evalSet, config.eval.batchSize),
     };
-    appendMetrics(metricsPath, record);
+    log.append(record);
+    log.appendEvents(state.step, () => attentionImages(meanAttentionMaps(model, exampleTokens), exampleTokens.length));
     events.onEval?.(record);
     state.lastValLoss = loss;
     if (state.bestValLoss === undefined || loss < state.bestValLoss) {
@@ -369,7 +376,7 @@ async function trainIn(
       const tokensPerSecond = tokensPerStep / seconds;
       events.onStep?.({ step, loss: outcome.loss, lr, tokensPerSecond });
       if (step % settings.logEvery === 0 || step === settings.steps) {
-        appendMetrics(metricsPath, {
+        log.append({
           type: 'train',
           step,
           tokens: state.tokens,

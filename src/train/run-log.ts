@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { EventFile, type SummaryValue } from './events.js';
+import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
+import { scalarValues } from './tensorboard.js';
+
+/**
+ * Where a run's records go: `metrics.jsonl` always, and TensorBoard's event file unless
+ * `output.tensorboard` is off. Both are made durable before each checkpoint and cut back to the
+ * checkpoint's step on resume, so either one has every step exactly once.
+ */
+export class RunLog {
+  readonly metricsPath: string;
+  private readonly events?: EventFile;
+
+  constructor(runDir: string, tensorboard: boolean) {
+    this.metricsPath = join(runDir, 'metrics.jsonl');
+    this.events = tensorboard ? EventFile.open(runDir) : undefined;
+  }
+
+  append(record: MetricsRecord): void {
+    appendMetrics(this.metricsPath, record);
+    this.events?.write(record.step, scalarValues(record));
+  }
+
+  /** Images and other values that have no place in metrics.jsonl. */
+  appendEvents(step: number, values: () => SummaryValue[]): void {
+    if (this.events) this.events.write(step, values());
+  }
+
+  sync(): void {
+    syncMetrics(this.metricsPath);
+    this.events?.sync();
+  }
+
+  truncate(step: number): void {
+    truncateMetrics(this.metricsPath, step);
+    this.events?.truncate(step);
+  }
+}
