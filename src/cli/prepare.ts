@@ -22,7 +22,8 @@ export function prepareCommand(program: Command): void {
     .description('tokenise text corpora into train/validation token shards')
     .requiredOption(
       '-c, --corpus <source...>',
-      'text file, folder, .jsonl file, or built-in corpus (brown, nlp-corpus); repeatable',
+      'text file, folder, .jsonl or .parquet file (text and .jsonl may be .gz), or built-in corpus (brown, ' +
+        'nlp-corpus); repeatable',
     )
     .option('-t, --tokenizer <name>', `one of ${TOKENIZER_NAMES.join(', ')}`, 'gpt2')
     .option('--val-fraction <f>', 'fraction of the text kept for validation', '0.05')
@@ -31,7 +32,7 @@ export function prepareCommand(program: Command): void {
       "validation text instead of a held-out fraction (a held-out file, a benchmark's validation set)",
     )
     .option('-o, --out <dir>', 'dataset directory (default: data/<corpus>-<tokenizer>-<hash>)')
-    .option('--text-field <name>', 'field holding the text in .jsonl records', 'text')
+    .option('--text-field <name>', 'field holding the text in .jsonl records, column in .parquet files', 'text')
     .option('--on-bad-file <what>', 'binary or non-UTF-8 file: skip (with a warning) or stop', 'skip')
     .option('--force', 'rebuild even if an identical dataset exists')
     .addHelpText(
@@ -42,6 +43,8 @@ export function prepareCommand(program: Command): void {
         '  $ difft prepare --corpus brown --tokenizer gpt2',
         '  $ difft prepare --corpus notes/ book.txt --tokenizer byte --val-fraction 0.1',
         '  $ difft prepare --corpus train.jsonl --val-corpus valid.jsonl --tokenizer gpt2',
+        '  $ difft prepare --corpus dataset/data/ --text-field content   # a folder of train-0000N-of-000M.parquet',
+        '  $ difft prepare --corpus pile-sample.jsonl.gz --tokenizer gpt2',
       ].join('\n'),
     )
     .action(

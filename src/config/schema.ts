@@ -95,7 +95,9 @@ export const CONFIG_SCHEMA = {
           items: { type: 'string', minLength: 1 },
           minItems: 1,
           default: ['brown'],
-          description: 'text files, folders, .jsonl files or built-in corpora (brown, nlp-corpus)',
+          description:
+            'text files, folders, .jsonl or .parquet files (text and .jsonl may be .gz), or built-in corpora (brown, ' +
+            'nlp-corpus)',
         },
         valCorpus: {
           type: 'array',

@@ -3,21 +3,27 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { UserError } from '../errors.js';
+import { checkParquetFile, parquetTexts } from './parquet.js';
 import { brownFileToText } from './brown.js';
 import { BUILTIN_CORPORA } from '../config/schema.js';
 
 /**
- * Where text comes from: files, folders (recursive, sorted), JSONL files with a text field, and the
- * built-in corpora that ship as npm packages. A source is resolved to a list of entries first, so
+ * Where text comes from: files, folders (recursive, sorted), JSONL files with a text field, Parquet
+ * files with a text column, any text or JSONL file gzip-compressed (`.gz`, decompressed as a stream),
+ * and the built-in corpora that ship as npm packages. A source is resolved to a list of entries first, so
  * that sizes (for progress) and a fingerprint (to reuse prepared data) are known before reading.
  */
 export { BUILTIN_CORPORA };
 
-export type EntryKind = 'text' | 'jsonl' | 'brown' | 'json-sentences';
+export type EntryKind = 'text' | 'jsonl' | 'parquet' | 'brown' | 'json-sentences';
 
 export interface SourceEntry {
   kind: EntryKind;
+  /** gzip-compressed (`.gz`): read through a streaming gunzip. */
+  gzip?: boolean;
   path: string;
   /** Shown in messages and used to name documents. */
   label: string;
@@ -58,6 +64,14 @@ function fileEntry(kind: EntryKind, path: string, label = path): SourceEntry {
   return { kind, path, label, size: stat.size, mtimeMs: stat.mtimeMs };
 }
 
+/** A corpus file by its name: `.parquet`, `.jsonl`, anything else text; `.gz` on either of the last two. */
+function corpusFile(path: string, label = path): SourceEntry {
+  const gzip = extname(path) === '.gz';
+  const inner = extname(gzip ? path.slice(0, -3) : path);
+  const kind: EntryKind = inner === '.parquet' && !gzip ? 'parquet' : inner === '.jsonl' ? 'jsonl' : 'text';
+  return { ...fileEntry(kind, path, label), ...(gzip ? { gzip } : {}) };
+}
+
 /** Regular files under `dir`, depth first, sorted by name at every level, hidden ones left out. */
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -91,15 +105,16 @@ export function resolveSource(source: string): SourceEntry[] {
   const path = resolve(source);
   if (!existsSync(path)) {
     throw new UserError(
-      `corpus path not found: ${source} (give a text file, a folder, a .jsonl file, or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`,
+      `corpus path not found: ${source} (give a text file, a folder, a .jsonl or .parquet file (text and JSONL may ` +
+        `be .gz), or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`,
     );
   }
   if (statSync(path).isDirectory()) {
     const files = filesUnder(path);
     if (files.length === 0) throw new UserError(`corpus folder ${source} contains no files`);
-    return files.map((file) => fileEntry(extname(file) === '.jsonl' ? 'jsonl' : 'text', file));
+    return files.map((file) => corpusFile(file));
   }
-  return [fileEntry(extname(path) === '.jsonl' ? 'jsonl' : 'text', path, source)];
+  return [corpusFile(path, source)];
 }
 
 export function resolveSources(sources: string[]): SourceEntry[] {
@@ -110,29 +125,48 @@ export function resolveSources(sources: string[]): SourceEntry[] {
   return sources.flatMap(resolveSource);
 }
 
-/** Why a file is not UTF-8 text, or undefined when it is. Reads it once, streaming. */
-export async function checkTextFile(path: string): Promise<string | undefined> {
+/**
+ * The bytes of a text or JSONL entry, decompressed when it is gzip; `onBytes` counts the file's own
+ * (compressed) bytes, the measure of progress.
+ */
+function openBytes(entry: SourceEntry, onBytes?: (bytes: number) => void): NodeJS.ReadableStream {
+  const file = createReadStream(entry.path, { highWaterMark: 1 << 18 });
+  if (onBytes) file.on('data', (chunk) => onBytes(chunk.length));
+  if (!entry.gzip) return file;
+  return pipeline(file, createGunzip(), () => {}); // errors reach the reader through the returned stream
+}
+
+/** Why an entry is not UTF-8 text (or, gzip, not a whole gzip stream), or undefined when it is. Reads it once. */
+export async function checkTextFile(entry: SourceEntry): Promise<string | undefined> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let first = true;
   let offset = 0;
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of openBytes(entry) as AsyncIterable<Buffer>) {
       if (first && chunk.subarray(0, 8192).includes(0)) return 'binary file (contains NUL bytes)';
       first = false;
-      decoder.decode(chunk, { stream: true });
+      try {
+        decoder.decode(chunk, { stream: true });
+      } catch {
+        return `not valid UTF-8 (near byte ${offset})`;
+      }
       offset += chunk.length;
     }
     decoder.decode();
-  } catch {
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const message = (error as Error).message;
+    if (entry.gzip && /unexpected end of file/.test(message)) return `a gzip file cut short (${message})`;
+    if (entry.gzip && code.startsWith('Z_')) return `not a valid gzip file (${message})`;
+    if (code) throw error;
     return `not valid UTF-8 (near byte ${offset})`;
   }
   return undefined;
 }
 
-async function* textPieces(path: string, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
+async function* textPieces(entry: SourceEntry, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
-    onBytes?.(chunk.length);
+  for await (const chunk of openBytes(entry, onBytes) as AsyncIterable<Buffer>) {
     const text = decoder.decode(chunk, { stream: true });
     if (text) yield text;
   }
@@ -145,11 +179,10 @@ async function* once(text: string): AsyncGenerator<string> {
 }
 
 async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncGenerator<Document> {
-  const lines = createInterface({ input: createReadStream(entry.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const lines = createInterface({ input: openBytes(entry, options.onBytes), crlfDelay: Infinity });
   let lineNumber = 0;
   for await (const line of lines) {
     lineNumber++;
-    options.onBytes?.(Buffer.byteLength(line) + 1);
     if (!line.trim()) continue;
     let text: unknown;
     try {
@@ -157,22 +190,41 @@ async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncG
     } catch {
       text = undefined;
     }
-    if (typeof text !== 'string') {
-      const problem =
-        `${entry.label}:${lineNumber}: not a JSON object with a string field "${options.textField}" (choose the field ` +
-        `with --text-field)`;
-      if (options.onBadFile === 'stop') throw new UserError(problem);
-      options.warn(`skipping ${problem}`);
-      continue;
-    }
-    yield { name: `${entry.label}:${lineNumber}`, pieces: once(text) };
+    const document = recordDocument(entry, `${lineNumber}`, text, 'a JSON object', options);
+    if (document) yield document;
+  }
+}
+
+/** A record's text as a document, or undefined (with a warning, or a stop) when it has none. */
+function recordDocument(
+  entry: SourceEntry,
+  where: string,
+  text: unknown,
+  what: string,
+  options: ReadOptions,
+): Document | undefined {
+  if (typeof text === 'string') return { name: `${entry.label}:${where}`, pieces: once(text) };
+  const problem =
+    `${entry.label}:${where}: not ${what} with a string field "${options.textField}" (choose the field with ` +
+    `--text-field)`;
+  if (options.onBadFile === 'stop') throw new UserError(problem);
+  options.warn(`skipping ${problem}`);
+  return undefined;
+}
+
+async function* parquetDocuments(entry: SourceEntry, options: ReadOptions): AsyncGenerator<Document> {
+  const onShare = (fraction: number) => options.onBytes?.(Math.round(fraction * entry.size));
+  for await (const { row, text } of parquetTexts(entry.path, options.textField, onShare)) {
+    const document = recordDocument(entry, `row ${row}`, text, 'a row', options);
+    if (document) yield document;
   }
 }
 
 /** Every document of the entries, in order. Bad files are skipped with a warning or stop the run. */
 export async function* readDocuments(entries: SourceEntry[], options: ReadOptions): AsyncGenerator<Document> {
   for (const entry of entries) {
-    const problem = await checkTextFile(entry.path);
+    const problem =
+      entry.kind === 'parquet' ? await checkParquetFile(entry.path, options.textField) : await checkTextFile(entry);
     if (problem) {
       const message = `${entry.label}: ${problem}`;
       if (options.onBadFile === 'stop') throw new UserError(`${message} (use --on-bad-file skip to leave it out)`);
@@ -180,10 +232,13 @@ export async function* readDocuments(entries: SourceEntry[], options: ReadOption
       options.onBytes?.(entry.size);
       continue;
     }
-    if (entry.kind !== 'text' && entry.kind !== 'jsonl') options.onBytes?.(entry.size);
+    if (entry.kind === 'brown' || entry.kind === 'json-sentences') options.onBytes?.(entry.size);
     switch (entry.kind) {
       case 'text':
-        yield { name: entry.label, pieces: textPieces(entry.path, options.onBytes) };
+        yield { name: entry.label, pieces: textPieces(entry, options.onBytes) };
+        break;
+      case 'parquet':
+        yield* parquetDocuments(entry, options);
         break;
       case 'brown':
         yield { name: entry.label, pieces: once(brownFileToText(await readFile(entry.path, 'utf8'))) };
@@ -206,7 +261,7 @@ export function sourcesSlug(sources: string[]): string {
   const names = sources.map((source) =>
     (BUILTIN_CORPORA as readonly string[]).includes(source)
       ? source
-      : basename(resolve(source)).replace(/\.[^.]+$/, ''),
+      : basename(resolve(source)).replace(/(\.[^.]+)?(\.gz)?$/, ''),
   );
   return (
     names
