@@ -36,9 +36,10 @@ export function compareCommand(program: Command): void {
         'them again (without it, such a re-run is refused)',
     )
     .option(
-      '--shard <i/n>',
-      'train only share i of n of the runs (job arrays across machines, into one shared --out); difft report merges ' +
-        'them',
+      '--shard <i/n|auto>',
+      "train only share i of n of the runs (job arrays across machines, into one shared --out; auto: from Slurm's " +
+        "SLURM_ARRAY_TASK_* or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX and JOB_COMPLETIONS); difft report " +
+        'merges them',
     )
     .addHelpText(
       'after',
@@ -49,6 +50,7 @@ export function compareCommand(program: Command): void {
         '  $ difft compare configs/compare-default.yaml --jobs 2',
         '  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
         '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard $SLURM_ARRAY_TASK_ID/4',
+        '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard auto   # in a Slurm array or Indexed Job',
       ].join('\n'),
     )
     .action(

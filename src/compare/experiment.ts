@@ -220,14 +220,53 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
   }
 }
 
-/** `--shard i/n`: parses it, or says what is accepted. */
-export function parseShard(text: string): { index: number; count: number } {
+/** `--shard i/n` or `--shard auto`: parses it, or says what is accepted. */
+export function parseShard(text: string, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } {
+  if (text.trim() === 'auto') return schedulerShard(env);
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = match ? Number(match[1]) : NaN;
   const count = match ? Number(match[2]) : NaN;
   if (!(count >= 1 && index >= 1 && index <= count))
-    throw new UserError(`--shard ${text}: expected i/n with 1 ≤ i ≤ n, e.g. --shard 1/4`);
+    throw new UserError(`--shard ${text}: expected i/n with 1 ≤ i ≤ n, e.g. --shard 1/4, or auto`);
   return { index, count };
+}
+
+/**
+ * `--shard auto`: this task's share from the scheduler's environment.
+ * - Slurm job arrays (`sbatch --array=A-B[:S]`): SLURM_ARRAY_TASK_ID, _MIN, _MAX and _STEP give the
+ *   task's position among the array's tasks, whatever the first id and step.
+ * - Kubernetes Indexed Jobs: JOB_COMPLETION_INDEX (0-based) is set by Kubernetes; the number of
+ *   completions is not, so the Job sets JOB_COMPLETIONS itself (README example).
+ */
+function schedulerShard(env: NodeJS.ProcessEnv): { index: number; count: number } {
+  const whole = (name: string) => {
+    const value = env[name];
+    return value !== undefined && /^\d+$/.test(value.trim()) ? Number(value) : undefined;
+  };
+  const task = whole('SLURM_ARRAY_TASK_ID');
+  if (task !== undefined) {
+    const min = whole('SLURM_ARRAY_TASK_MIN');
+    const max = whole('SLURM_ARRAY_TASK_MAX');
+    const step = whole('SLURM_ARRAY_TASK_STEP') ?? 1;
+    if (min === undefined || max === undefined || step < 1 || (task - min) % step !== 0)
+      throw new UserError(
+        `--shard auto: SLURM_ARRAY_TASK_ID=${task} without a usable SLURM_ARRAY_TASK_MIN/MAX/STEP; give --shard i/n`,
+      );
+    return { index: (task - min) / step + 1, count: Math.floor((max - min) / step) + 1 };
+  }
+  const completion = whole('JOB_COMPLETION_INDEX');
+  if (completion !== undefined) {
+    const count = whole('JOB_COMPLETIONS');
+    if (count === undefined || completion >= count)
+      throw new UserError(
+        `--shard auto: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX=${completion}) needs JOB_COMPLETIONS set to its ` +
+          `completions in the Job's env (see the README's example)`,
+      );
+    return { index: completion + 1, count };
+  }
+  throw new UserError(
+    '--shard auto: no job array here (neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set); give --shard i/n',
+  );
 }
 
 /** The runs of shard i of n: every n-th run, starting at the i-th — the same split on every machine. */
