@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -152,10 +152,11 @@ describe('difft export --format hf', () => {
     write({ intermediate_size: 7 });
     assert.throws(() => importHf(out, join(scratch(), 'x')), /intermediate_size 7/);
     write({ difft: undefined });
-    assert.throws(
-      () => importHf(out, join(scratch(), 'x')),
-      /was not written by difft: name its tokenizer with --tokenizer/,
-    );
+    // no difft section: the tokenizer files say which tokenizer it is; without them, --tokenizer must
+    const fromFiles = importHf(out, join(scratch(), 'x'));
+    assert.deepEqual(readCheckpoint(fromFiles.checkpoint).config.tokenizer, { kind: 'byte' });
+    rmSync(join(out, 'tokenizer.json'));
+    assert.throws(() => importHf(out, join(scratch(), 'x')), /its tokenizer is none difft holds .*--tokenizer/);
     assert.ok(importHf(out, join(scratch(), 'x'), { tokenizer: 'byte' }).checkpoint);
   });
 

@@ -21,7 +21,8 @@ export function exportCommand(program: Command): void {
     .option('-f, --format <name>', 'hf', 'hf')
     .requiredOption(
       '-o, --out <dir>',
-      'the directory to write (config.json, model.safetensors, generation_config.json): new, empty, or an earlier ' +
+      'the directory to write (config.json, model.safetensors, generation_config.json, tokenizer files): new, empty, ' +
+        'or an earlier ' +
         'export, which is replaced',
     )
     .addHelpText(

@@ -18,6 +18,7 @@ import { checkOutputDirectory } from '../directories.js';
 import { lockDirectory } from '../lock.js';
 import { availableMemory, describeEstimate, estimateImportMemory, gibibytes } from '../train/memory.js';
 import { difftWeights } from './hf.js';
+import { tokenizerFromHfFile } from './hf-tokenizer.js';
 
 /**
  * `difft import DIR`: a transformers Llama or DiffLlama directory (config.json + model.safetensors,
@@ -117,12 +118,26 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
   return config;
 }
 
+/** The tokenizer its `tokenizer.json` expresses, when that is one difft can hold. */
+function tokenizerFromFiles(dir: string): TokenizerSpec | undefined {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) return undefined;
+  try {
+    return tokenizerFromHfFile(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (error) {
+    throw new UserError(`${path}: not a tokenizers file (${(error as Error).message.split('\n')[0]})`);
+  }
+}
+
 function tokenizerFor(dir: string, hf: HfConfigFile, given?: string): TokenizerSpec {
   const recorded = hf.difft?.tokenizer;
+  const fromFiles = given ? undefined : tokenizerFromFiles(dir);
+  if (fromFiles) return fromFiles;
   const name = given ?? (recorded?.kind === 'tiktoken' ? recorded.encoding : recorded?.kind);
   if (!name)
     throw new UserError(
-      `${dir} was not written by difft: name its tokenizer with --tokenizer (${TIKTOKEN_NAMES.join(', ')} or byte)`,
+      `${dir}: its tokenizer is none difft holds (byte, char, or a tiktoken encoding: ${TIKTOKEN_NAMES.join(', ')}); ` +
+        `name the one the model was trained with by --tokenizer`,
     );
   const checked = checkTokenizerName(name);
   if (checked === 'byte') return { kind: 'byte' };

@@ -1,6 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import { checkOutputDirectory } from '../directories.js';
+import { hfTokenizerFiles } from './hf-tokenizer.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
 import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
@@ -256,12 +257,15 @@ export function exportHf(path: string, out: string): HfExport {
       : {}),
     max_length: model.seqLen,
   };
-  const names = ['model.safetensors', 'config.json', 'generation_config.json'];
+  const texts: Record<string, string> = {
+    'config.json': `${JSON.stringify(config, null, 2)}\n`,
+    'generation_config.json': `${JSON.stringify(generation, null, 2)}\n`,
+    ...hfTokenizerFiles(checkpoint.config.tokenizer, model.seqLen),
+  };
   writeDirectoryAtomically(dir, (temporary) => {
-    writeSafetensors(join(temporary, names[0]), weights, { 'difft.source': checkpoint.dir });
-    writeFileDurably(join(temporary, names[1]), `${JSON.stringify(config, null, 2)}\n`);
-    writeFileDurably(join(temporary, names[2]), `${JSON.stringify(generation, null, 2)}\n`);
+    writeSafetensors(join(temporary, 'model.safetensors'), weights, { 'difft.source': checkpoint.dir });
+    for (const [name, text] of Object.entries(texts)) writeFileDurably(join(temporary, name), text);
   });
-  const files = names.map((name) => join(dir, name));
+  const files = ['model.safetensors', ...Object.keys(texts)].map((name) => join(dir, name));
   return { dir, architecture: (config.architectures as string[])[0], tensors: Object.keys(weights).length, files };
 }
