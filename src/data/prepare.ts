@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { trainBpe } from './bpe.js';
+import { tokenizerJsonOf } from './tokenizer-json.js';
 import { recoverLeftovers, replaceDirectory, temporaryDirectory, writeFileDurably } from '../atomic.js';
 import { checkOutputDirectory } from '../directories.js';
 import { UserError } from '../errors.js';
 import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
 import type { TaskSpec } from '../config/task.js';
-import type { TiktokenName, TokenizerName } from '../config/tokenizers.js';
+import { bpeVocabSize, type TiktokenName, type TokenizerName } from '../config/tokenizers.js';
 import {
   charSymbols,
   checkTokenizerName,
@@ -87,6 +90,8 @@ export interface PreparedDataset {
 
 export function tokenizerSpecFor(name: TokenizerName): TokenizerSpec {
   if (name === 'byte') return { kind: 'byte' };
+  const bpe = bpeVocabSize(name);
+  if (bpe !== undefined) return { kind: 'bpe', vocabSize: bpe, merged: [] }; // trained on the training split
   if (name === 'char') return { kind: 'char', symbols: [] }; // filled from the training split
   return { kind: 'tiktoken', name: name as TiktokenName };
 }
@@ -194,19 +199,28 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   let spec = tokenizerSpecFor(tokenizerName);
   if (spec.kind === 'char')
     spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
-  return buildDatasetDirectory(dir, key, options.force ?? false, (temporary) =>
-    writeSplits(temporary, options, {
+  if (spec.kind === 'bpe') {
+    const existing = readMatchingManifest(manifestPath, key); // checked above unless --force: train only when needed
+    spec = existing?.tokenizer ?? (await trainingBpe(entries, readOptions, size, heldOut, spec.vocabSize));
+  }
+  const trained = spec;
+  return buildDatasetDirectory(dir, key, options.force ?? false, async (temporary) => {
+    const manifest = await writeSplits(temporary, options, {
       entries,
       valEntries,
       heldOut,
       key,
       size,
-      spec,
+      spec: trained,
       readOptions,
       progress: () => bytesDone,
       bytesTotal,
-    }),
-  );
+    });
+    // a trained tokenizer travels with its dataset, in the format the field's tools read
+    if (trained.kind === 'bpe')
+      writeFileDurably(join(temporary, 'tokenizer.json'), `${JSON.stringify(tokenizerJsonOf(trained))}\n`);
+    return manifest;
+  });
 }
 
 /**
@@ -331,6 +345,47 @@ async function writeSplits(temporary: string, options: PrepareOptions, inputs: S
 }
 
 /** The characters of the training sections (first pass, for the char tokenizer). */
+/** `bpe:N` trained on the training split's sections, written to temporary files of at most 64 MB. */
+async function trainingBpe(
+  entries: SourceEntry[],
+  options: ReadOptions,
+  size: number,
+  valFraction: number,
+  vocabSize: number,
+): Promise<TokenizerSpec> {
+  const dir = mkdtempSync(join(tmpdir(), 'difft-bpe-text-'));
+  try {
+    const files: string[] = [];
+    let fd: number | undefined;
+    let written = 0;
+    let sectionIndex = 0;
+    const quiet = { ...options, warn: () => {}, onBytes: undefined }; // the main pass warns and counts
+    try {
+      for await (const document of readDocuments(entries, quiet)) {
+        for await (const text of sections(document.pieces, size)) {
+          if (isValidationSection(sectionIndex++, valFraction)) continue;
+          if (fd === undefined || written > 64e6) {
+            if (fd !== undefined) closeSync(fd);
+            files.push(join(dir, `train-${files.length}.txt`));
+            fd = openSync(files[files.length - 1], 'w');
+            written = 0;
+          }
+          written += writeSync(fd, `${text}\n`);
+        }
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    const corpus =
+      entries.length > 2
+        ? `${entries[0].label} and ${entries.length - 1} more`
+        : entries.map((e) => e.label).join(', ');
+    return trainBpe(files, vocabSize, corpus);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function trainingCharacters(
   entries: SourceEntry[],
   options: ReadOptions,

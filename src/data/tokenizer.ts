@@ -1,5 +1,13 @@
-import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
-import { type TiktokenName, TOKENIZER_NAMES, type TokenizerName } from '../config/tokenizers.js';
+import { createRequire } from 'node:module';
+import { get_encoding, Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import {
+  BPE_SIZES,
+  bpeVocabSize,
+  TOKENIZER_CHOICES,
+  type TiktokenName,
+  TOKENIZER_NAMES,
+  type TokenizerName,
+} from '../config/tokenizers.js';
 import { UserError } from '../errors.js';
 
 /**
@@ -11,7 +19,12 @@ export type TokenizerSpec =
   | { kind: 'tiktoken'; name: TiktokenName }
   | { kind: 'byte' }
   /** `symbols[0]` is the unknown symbol; the rest are the characters seen in the training split. */
-  | { kind: 'char'; symbols: string[] };
+  | { kind: 'char'; symbols: string[] }
+  /**
+   * A byte-level BPE trained on the corpus (data/bpe.ts): ids 0–255 are the bytes, `merged` (base64)
+   * the tokens its merges made, in the order they were made (their rank), then end-of-text.
+   */
+  | { kind: 'bpe'; vocabSize: number; merged: string[] };
 
 export interface Tokenizer {
   spec: TokenizerSpec;
@@ -31,10 +44,21 @@ export type TokenIds = Uint8Array | Uint32Array;
 
 export const UNKNOWN_SYMBOL = '\uFFFD';
 
+/** The name a config gives this tokenizer: gpt2, byte, char, bpe:4096. */
+export function tokenizerName(spec: TokenizerSpec): string {
+  if (spec.kind === 'tiktoken') return spec.name;
+  return spec.kind === 'bpe' ? `bpe:${spec.vocabSize}` : spec.kind;
+}
+
 export function checkTokenizerName(name: string): TokenizerName {
-  if (!(TOKENIZER_NAMES as readonly string[]).includes(name)) {
-    throw new UserError(`unknown tokenizer "${name}": use one of ${TOKENIZER_NAMES.join(', ')}`);
+  const bpe = bpeVocabSize(name);
+  if (bpe !== undefined) {
+    if (bpe < BPE_SIZES.min || bpe > BPE_SIZES.max)
+      throw new UserError(`tokenizer ${name}: N must be from ${BPE_SIZES.min} to ${BPE_SIZES.max}`);
+    return name as TokenizerName;
   }
+  if (!(TOKENIZER_NAMES as readonly string[]).includes(name))
+    throw new UserError(`unknown tokenizer "${name}": use one of ${TOKENIZER_CHOICES}`);
   return name as TokenizerName;
 }
 
@@ -46,7 +70,36 @@ export function createTokenizer(spec: TokenizerSpec): Tokenizer {
       return byteTokenizer();
     case 'char':
       return charTokenizer(spec.symbols);
+    case 'bpe':
+      return bpeTokenizer(spec);
   }
+}
+
+/** GPT-2's split pattern, which a byte-level BPE shares (tokenizers' ByteLevel pre-tokenizer). */
+export const GPT2_PATTERN = (
+  createRequire(import.meta.url)('tiktoken/registry.json') as Record<string, { pat_str: string }>
+).gpt2.pat_str;
+
+/**
+ * A trained BPE through tiktoken's encoder: ranks are ids (bytes, then merged tokens in the order
+ * they were made), so tiktoken's "merge the adjacent pair making the lowest-ranked token" applies the
+ * merges in the trainer's order. Synchronous and fast, as every other tokenizer here.
+ */
+function bpeTokenizer(spec: { kind: 'bpe'; vocabSize: number; merged: string[] }): Tokenizer {
+  const bytes = Array.from({ length: 256 }, (_, byte) => Buffer.from([byte]).toString('base64'));
+  const ranks = [...bytes, ...spec.merged].map((token, rank) => `${token} ${rank}`).join('\n');
+  const endOfText = spec.vocabSize - 1;
+  const encoding = new Tiktoken(ranks, { '<|endoftext|>': endOfText }, GPT2_PATTERN);
+  const decoder = new TextDecoder('utf-8');
+  return {
+    spec,
+    name: tokenizerName(spec),
+    vocabSize: spec.vocabSize,
+    endOfText,
+    encode: (text) => encoding.encode_ordinary(text),
+    decode: (ids) => decoder.decode(encoding.decode(Uint32Array.from(ids))),
+    free: () => encoding.free(),
+  };
 }
 
 function tiktokenTokenizer(spec: { kind: 'tiktoken'; name: TiktokenName }): Tokenizer {

@@ -12,13 +12,13 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { resolveConfig } from '../config/load.js';
 import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/model.js';
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
-import { checkTokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
+import { checkTokenizerName, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { checkOutputDirectory } from '../directories.js';
 import { lockDirectory } from '../lock.js';
 import { availableMemory, describeEstimate, estimateImportMemory, gibibytes } from '../train/memory.js';
 import { difftWeights } from './hf.js';
-import { tokenizerFromHfFile } from './hf-tokenizer.js';
+import { tokenizerFromHfFile } from '../data/tokenizer-json.js';
 
 /**
  * `difft import DIR`: a transformers Llama or DiffLlama directory (config.json + model.safetensors,
@@ -222,7 +222,7 @@ function writeImport(
         normEps: model.normEps,
         initStd: model.initStd,
       },
-      data: { tokenizer: tokenizer.kind === 'tiktoken' ? tokenizer.name : tokenizer.kind },
+      data: { tokenizer: tokenizerName(tokenizer) },
     });
     saveCheckpoint(
       checkpoint,

@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import { checkOutputDirectory } from '../directories.js';
-import { hfTokenizerFiles } from './hf-tokenizer.js';
+import { hfTokenizerFiles } from '../data/tokenizer-json.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
 import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
@@ -228,6 +228,8 @@ function describeTokenizer(checkpoint: LoadedCheckpoint): Record<string, unknown
     return { kind: 'tiktoken', encoding: spec.name, transformers: matching[spec.name] };
   }
   if (spec.kind === 'byte') return { kind: 'byte', rule: 'token id = UTF-8 byte value (0–255)' };
+  if (spec.kind === 'bpe')
+    return { kind: 'bpe', vocabSize: spec.vocabSize, rule: 'byte-level BPE trained on the corpus: tokenizer.json' };
   return {
     kind: 'char',
     rule: 'token id = index of the character in symbols; 0 is the unknown symbol',

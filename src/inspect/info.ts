@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { tokenizerName } from '../data/tokenizer.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
@@ -38,7 +39,7 @@ export interface CheckpointInfo {
 export function checkpointInfo(path: string): CheckpointInfo {
   const checkpoint = readCheckpoint(path);
   const { config, state } = checkpoint;
-  const tokenizer = config.tokenizer.kind === 'tiktoken' ? config.tokenizer.name : config.tokenizer.kind;
+  const tokenizer = tokenizerName(config.tokenizer);
   const info: CheckpointInfo = {
     checkpoint: checkpoint.dir,
     difftVersion: config.difftVersion,

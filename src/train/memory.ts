@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { ffnHiddenWidth, type ModelConfig, queryHeads, resolveModelConfig } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
-import type { TiktokenName } from '../config/tokenizers.js';
+import { bpeVocabSize, type TiktokenName } from '../config/tokenizers.js';
 import { createTokenizer } from '../data/tokenizer.js';
 import { countParameters } from '../model/parameters.js';
 
@@ -68,6 +68,8 @@ export function estimateImportMemory(model: ModelConfig, engine: string): Memory
 const vocabSizes = new Map<string, number>();
 function vocabSizeOf(name: string): number {
   if (name === 'byte' || name === 'char') return 256; // char vocabularies are rarely larger
+  const bpe = bpeVocabSize(name);
+  if (bpe !== undefined) return bpe;
   let size = vocabSizes.get(name);
   if (size === undefined) {
     const tokenizer = createTokenizer({ kind: 'tiktoken', name: name as TiktokenName });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { writeFileDurably } from '../../atomic.js';
+import { trainBpeOnText } from '../bpe.js';
 import {
   buildDatasetDirectory,
   DATASET_FORMAT,
@@ -90,12 +91,16 @@ export function splitHaystacks(spec: TaskSpec, tokenizer: Tokenizer, text: strin
   return { train: textHaystack(ids.subarray(0, cut)), val: textHaystack(ids.subarray(cut)) };
 }
 
-/** A char tokenizer for a task knows the distractor's characters and every character the task writes. */
+/**
+ * A char tokenizer for a task knows the distractor's characters and every character the task writes;
+ * a `bpe:N` is trained on the distractor text.
+ */
 export function taskTokenizerSpec(name: string, text: string): TokenizerSpec {
   const spec = tokenizerSpecFor(checkTokenizerName(name));
-  return spec.kind === 'char'
-    ? { kind: 'char', symbols: charSymbols([...text, ...TASK_ALPHABET, DOCUMENT_SEPARATOR[0]]) }
-    : spec;
+  if (spec.kind === 'char')
+    return { kind: 'char', symbols: charSymbols([...text, ...TASK_ALPHABET, DOCUMENT_SEPARATOR[0]]) };
+  if (spec.kind === 'bpe') return trainBpeOnText(`${text}\n${TASK_ALPHABET}\n`, spec.vocabSize, "the task's text");
+  return spec;
 }
 
 function datasetKey(options: TaskPrepareOptions): string {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { get_encoding, type TiktokenEncoding } from 'tiktoken';
 import type { TiktokenName } from '../config/tokenizers.js';
-import { UNKNOWN_SYMBOL, type TokenizerSpec } from '../data/tokenizer.js';
+import { GPT2_PATTERN, UNKNOWN_SYMBOL, type TokenizerSpec } from './tokenizer.js';
 
 /**
  * The tokenizer files transformers loads with `AutoTokenizer.from_pretrained(dir)` (a
@@ -105,9 +105,13 @@ function rankedTokens(name: TiktokenName): { tokens: [number, Uint8Array][]; end
   }
 }
 
-function tiktokenTokenizerJson(name: TiktokenName): Record<string, unknown> {
+/** A ranked byte-level BPE (a tiktoken encoding, or one difft trained) as transformers' byte-level BPE. */
+function rankedTokenizerJson(
+  tokens: [number, Uint8Array][],
+  endOfText: number,
+  pattern: string,
+): Record<string, unknown> {
   const unicode = bytesToUnicode();
-  const { tokens, endOfText } = rankedTokens(name);
   const text = (bytes: Uint8Array) => Array.from(bytes, (byte) => unicode[byte]).join('');
   const vocab = new Map(tokens.map(([rank, bytes]) => [text(bytes), rank])); // a Map: tokens like "constructor"
   const merges: string[] = [];
@@ -127,7 +131,7 @@ function tiktokenTokenizerJson(name: TiktokenName): Record<string, unknown> {
     preTokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: registry[name].pat_str }, behavior: 'Isolated', invert: false },
+        { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
         byteLevel({ useRegex: false }),
       ],
     },
@@ -136,15 +140,29 @@ function tiktokenTokenizerJson(name: TiktokenName): Record<string, unknown> {
   });
 }
 
+/** `tokenizer.json` of a difft tokenizer. */
+export function tokenizerJsonOf(spec: TokenizerSpec): Record<string, unknown> {
+  switch (spec.kind) {
+    case 'byte':
+      return byteTokenizerJson();
+    case 'char':
+      return charTokenizerJson(spec.symbols);
+    case 'tiktoken': {
+      const { tokens, endOfText } = rankedTokens(spec.name);
+      return rankedTokenizerJson(tokens, endOfText, registry[spec.name].pat_str);
+    }
+    case 'bpe': {
+      const bytes = Array.from({ length: 256 }, (_, byte): [number, Uint8Array] => [byte, Uint8Array.of(byte)]);
+      const merged = spec.merged.map((token, i): [number, Uint8Array] => [256 + i, Buffer.from(token, 'base64')]);
+      return rankedTokenizerJson([...bytes, ...merged], spec.vocabSize - 1, GPT2_PATTERN);
+    }
+  }
+}
+
 /** File name → content of the tokenizer files for an export of a model with context `seqLen`. */
 export function hfTokenizerFiles(spec: TokenizerSpec, seqLen: number): Record<string, string> {
-  const json =
-    spec.kind === 'byte'
-      ? byteTokenizerJson()
-      : spec.kind === 'char'
-        ? charTokenizerJson(spec.symbols)
-        : tiktokenTokenizerJson(spec.name);
-  const special = spec.kind === 'tiktoken' ? '<|endoftext|>' : undefined;
+  const json = tokenizerJsonOf(spec);
+  const special = spec.kind === 'tiktoken' || spec.kind === 'bpe' ? '<|endoftext|>' : undefined;
   const config = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     model_max_length: seqLen,
@@ -183,13 +201,26 @@ export function tokenizerFromHfFile(json: TokenizerFile): TokenizerSpec | undefi
   }
   const pattern = json.pre_tokenizer?.pretokenizers?.find((p) => p.type === 'Split')?.pattern?.Regex;
   const candidates = (Object.keys(registry) as TiktokenName[]).filter((name) => registry[name].pat_str === pattern);
+  const unicode = bytesToUnicode();
+  const text = (bytes: Uint8Array) => Array.from(bytes, (byte) => unicode[byte]).join('');
   // gpt2 and r50k_base are one vocabulary: prefer gpt2; p50k_base shares their pattern with more tokens
   for (const name of candidates.sort((a) => (a === 'gpt2' ? -1 : 0))) {
     const { tokens } = rankedTokens(name);
     if (tokens.length !== ids.length) continue;
-    const unicode = bytesToUnicode();
-    const text = (bytes: Uint8Array) => Array.from(bytes, (byte) => unicode[byte]).join('');
     if (tokens.every(([rank, bytes]) => vocab[text(bytes)] === rank)) return { kind: 'tiktoken', name };
   }
-  return undefined;
+  return pattern === GPT2_PATTERN ? trainedBpe(ids, json) : undefined;
+}
+
+/** A BPE difft trained: the 256 bytes as ids 0–255, merged tokens after them, end-of-text last. */
+function trainedBpe(ids: [string, number][], json: TokenizerFile & { added_tokens?: { id: number }[] }) {
+  const inverse = new Map(bytesToUnicode().map((symbol, byte) => [symbol, byte]));
+  const vocabSize = ids.length + 1;
+  const endOfText = json.added_tokens?.[0]?.id;
+  if (endOfText !== vocabSize - 1 || !ids.every(([, id], index) => id === index)) return undefined;
+  if (!ids.slice(0, 256).every(([symbol, id]) => inverse.get(symbol) === id)) return undefined;
+  const merged = ids
+    .slice(256)
+    .map(([symbol]) => Buffer.from(Array.from(symbol, (ch) => inverse.get(ch)!)).toString('base64'));
+  return { kind: 'bpe' as const, vocabSize, merged };
 }
