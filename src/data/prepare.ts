@@ -180,7 +180,10 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   const key = inputKey(entries, valEntries, tokenizerName, valFraction, textField);
   const dir = resolve(
     options.out ??
-      join(options.dataRoot ?? 'data', `${sourcesSlug(options.sources)}-${tokenizerName}-${key.slice(0, 10)}`),
+      join(
+        options.dataRoot ?? 'data',
+        `${sourcesSlug(options.sources)}-${tokenizerName.replace(':', '')}-${key.slice(0, 10)}`,
+      ),
   );
 
   const manifestPath = join(dir, 'manifest.json');
