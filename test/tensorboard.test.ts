@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { PNG } from 'pngjs';
 import { findPython } from '../bench/pytorch.js';
 import { eventRecord, maskedCrc, readEvents, type TensorBoardEvent } from '../src/train/events.js';
 import { mapImage } from '../src/train/tensorboard.js';
@@ -61,11 +62,17 @@ describe('TensorBoard event files', () => {
     assert.throws(() => readEvents(path), /damaged event record at byte 0 \(data CRC\)/);
   });
 
-  it('attention map images: size, and colour by sign (blue positive, red negative, white zero)', () => {
+  it('attention map images: size, and colour by sign, each row scaled by its largest magnitude', () => {
+    // row 0: [1, 0] → blue, white; row 1: [−0.5, 0.5] scaled by 0.5 → full red, full blue
     const image = mapImage(Float32Array.from([1, 0, -0.5, 0.5]), 2)!;
     assert.equal(image.width, 256);
     assert.equal(image.height, 256);
-    assert.deepEqual([...image.encodedImageString.subarray(1, 4)], [...Buffer.from('PNG')]);
+    const png = PNG.sync.read(Buffer.from(image.encodedImageString));
+    const pixel = (x: number, y: number) => [...png.data.subarray((y * 256 + x) * 4, (y * 256 + x) * 4 + 3)];
+    assert.deepEqual(pixel(10, 10), [0, 0, 255]);
+    assert.deepEqual(pixel(200, 10), [255, 255, 255]);
+    assert.deepEqual(pixel(10, 200), [255, 0, 0]);
+    assert.deepEqual(pixel(200, 200), [0, 0, 255]);
   });
 
   it('a run writes every logged step once, equal to metrics.jsonl; resume cuts back and appends; off switch', () => {

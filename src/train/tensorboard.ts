@@ -37,17 +37,23 @@ export function scalarValues(record: MetricsRecord): SummaryValue[] {
 }
 
 /**
- * A T×T map as an RGB PNG, scaled by its largest magnitude: white 0, blue positive, red negative
- * (a differential map subtracts attention). Upscaled to at least 256 pixels so short contexts show.
+ * A T×T map as an RGB PNG: white 0, blue positive, red negative (a differential map subtracts
+ * attention). Each row (query) is scaled by its own largest magnitude, so a late query's spread-out
+ * attention shows as well as the first rows' (row 0 is all on one key). Upscaled to at least 256
+ * pixels so short contexts show.
  */
 export function mapImage(map: Float32Array, length: number): SummaryValue['image'] {
   const scale = Math.max(1, Math.floor(256 / length));
   const size = length * scale;
-  const largest = map.reduce((max, v) => Math.max(max, Math.abs(v)), 0) || 1;
+  const rowLargest = Array.from(
+    { length },
+    (_, row) => map.subarray(row * length, (row + 1) * length).reduce((max, v) => Math.max(max, Math.abs(v)), 0) || 1,
+  );
   const png = new PNG({ width: size, height: size, colorType: 2 });
   for (let y = 0; y < size; y++) {
+    const row = Math.floor(y / scale);
     for (let x = 0; x < size; x++) {
-      const value = map[Math.floor(y / scale) * length + Math.floor(x / scale)] / largest; // −1 … 1
+      const value = map[row * length + Math.floor(x / scale)] / rowLargest[row]; // −1 … 1
       const fade = Math.round(255 * (1 - Math.abs(value)));
       const pixel = (y * size + x) * 4;
       png.data[pixel] = value < 0 ? 255 : fade;
