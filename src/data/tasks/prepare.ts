@@ -126,7 +126,7 @@ export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<P
   const dir = resolve(
     join(
       options.dataRoot ?? 'data',
-      `task-${taskLabel(spec)}-${exampleLength}-${options.tokenizer.replace(":", "")}-${key.slice(0, 10)}`,
+      `task-${taskLabel(spec)}-${exampleLength}-${options.tokenizer.replace(':', '')}-${key.slice(0, 10)}`,
     ),
   );
   const existing = options.force ? undefined : readMatchingManifest(join(dir, 'manifest.json'), key);
