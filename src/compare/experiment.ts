@@ -4,7 +4,10 @@ import { dirname, resolve } from 'node:path';
 import { readConfigFile, resolveConfig, setConfigValue } from '../config/load.js';
 import { anchorPath, anchorPaths, configDir, locateConfig } from '../config/locate.js';
 import type { RunConfig } from '../config/schema.js';
+import { resolveModelConfig } from '../config/model.js';
 import { UserError } from '../errors.js';
+import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
+import { vocabSizeOf } from '../train/memory.js';
 import { runName, type PlannedRun } from '../report/layout.js';
 
 export { runName, type PlannedRun };
@@ -20,6 +23,7 @@ export { runName, type PlannedRun };
  *   base: default.yaml            # relative to this file
  *   config: { train.steps: 300 }  # overrides shared by all runs (optional)
  *   baseline: standard            # the variant the others are compared with (default: the first)
+ *   match: params                 # optional: size each variant's SwiGLU width to the baseline's parameter count
  *   variants:
  *     - { name: standard, set: { model.attention: standard } }
  *     - { name: diff,     set: { model.attention: diff } }
@@ -38,6 +42,7 @@ const EXPERIMENT_SCHEMA = {
     base: { type: 'string' },
     config: { type: 'object' },
     baseline: { type: 'string' },
+    match: { enum: ['params', 'none'] },
     variants: {
       type: 'array',
       minItems: 1,
@@ -81,6 +86,8 @@ export interface Experiment {
   name: string;
   file: string;
   baseline: string;
+  /** `params`: every other variant's SwiGLU width sized so its parameter count is the baseline's (±0.5%). */
+  match: 'params' | 'none';
   variants: Variant[];
   sweep: Record<string, unknown[]>;
   settings: Setting[];
@@ -138,6 +145,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
     base?: string;
     config?: Record<string, unknown>;
     baseline?: string;
+    match?: 'params' | 'none';
     variants: Variant[];
     sweep?: Record<string, unknown[]>;
     seeds: number[];
@@ -151,6 +159,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
   if (!names.includes(baseline))
     throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
   const sweep = spec.sweep ?? {};
+  const match = spec.match ?? 'none';
   checkOverrides(file, spec.variants, sweep);
   const base = spec.base ? readBase(file, spec.base) : {};
   const here = dirname(resolve(file));
@@ -171,7 +180,11 @@ export function loadExperiment(nameOrPath: string): Experiment {
       setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
     setConfigValue(config, 'train.seed', run.seed);
     setConfigValue(config, 'name', run.name);
-    return resolveConfig(config, where);
+    const resolved = resolveConfig(config, where);
+    if (match !== 'params' || run.variant === baseline) return resolved;
+    if ('model.ffnHidden' in variant.set)
+      throw new UserError(`${file}: ${variant.name} sets model.ffnHidden, which match: params sizes itself`);
+    return matchParameters(resolved, runConfig({ ...run, variant: baseline }), where);
   };
   const runs = spec.seeds.flatMap((seed) =>
     settings.flatMap((setting) =>
@@ -185,7 +198,28 @@ export function loadExperiment(nameOrPath: string): Experiment {
   );
   // check every variant × setting now, not an hour into the experiment
   for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
-  return { name: spec.name, file, baseline, variants, sweep, settings, seeds: spec.seeds, runs, runConfig };
+  return { name: spec.name, file, baseline, match, variants, sweep, settings, seeds: spec.seeds, runs, runConfig };
+}
+
+/** Matched comparisons hold the total within this fraction of the baseline's. */
+export const MATCH_TOLERANCE = 0.005;
+
+/**
+ * `config` with the SwiGLU hidden width that brings its parameter count to `baseline`'s. The FFN is
+ * the one knob that leaves the attention as the paper defines it (heads, head width, λ, norms).
+ */
+function matchParameters(config: RunConfig, baseline: RunConfig, where: string): RunConfig {
+  const vocabSize = vocabSizeOf(config.data.tokenizer);
+  const model = resolveModelConfig({ ...config.model, vocabSize });
+  const target = countParameters(resolveModelConfig({ ...baseline.model, vocabSize })).total;
+  const ffnHidden = ffnHiddenToMatch(model, target);
+  const total = countParameters({ ...model, ffnHidden }).total;
+  if (Math.abs(total / target - 1) > MATCH_TOLERANCE)
+    throw new UserError(
+      `${where}: match: params cannot bring ${total.toLocaleString('en-US')} parameters within ` +
+        `${MATCH_TOLERANCE * 100}% of the baseline's ${target.toLocaleString('en-US')} through the SwiGLU width alone`,
+    );
+  return { ...config, model: { ...config.model, ffnHidden } };
 }
 
 function checkOverrides(file: string, variants: Variant[], sweep: Record<string, unknown[]>): void {

@@ -103,6 +103,7 @@ function planOf(experiment: Experiment): Plan {
     name: experiment.name,
     source: experiment.file,
     baseline: experiment.baseline,
+    match: experiment.match,
     variants: experiment.variants,
     sweep: experiment.sweep,
     settings: experiment.settings.map((setting) => setting.label),

@@ -22,8 +22,10 @@ export interface ModelConfig {
   kvHeads: number;
   /** T: the longest context the model is trained on. */
   seqLen: number;
-  /** SwiGLU hidden width is 8/3 · width rounded up to a multiple of this. */
+  /** SwiGLU hidden width is 8/3 · width rounded up to a multiple of this (unless `ffnHidden` is set). */
   ffnMultiple: number;
+  /** SwiGLU hidden width F itself; 0: from `ffnMultiple` (a parameter-matched comparison sets it). */
+  ffnHidden: number;
   /** The LM head reuses the token embedding matrix. */
   tieEmbeddings: boolean;
   ropeBase: number;
@@ -41,6 +43,7 @@ export const MODEL_DEFAULTS: ModelConfig = {
   kvHeads: 4,
   seqLen: 64,
   ffnMultiple: 32,
+  ffnHidden: 0,
   tieEmbeddings: true,
   ropeBase: 10000,
   normEps: 1e-5,
@@ -67,6 +70,8 @@ export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'm
     const value = config[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(key, 'must be a positive integer');
   }
+  if (!Number.isInteger(config.ffnHidden) || config.ffnHidden < 0)
+    fail('ffnHidden', 'must be 0 (from model.ffnMultiple) or a positive integer');
   if (config.width % config.heads !== 0) fail('width', `must be divisible by model.heads (${config.heads})`);
   if (config.heads % config.kvHeads !== 0) fail('kvHeads', `must divide model.heads (${config.heads})`);
   if ((config.width / config.heads) % 2 !== 0) {
@@ -99,6 +104,7 @@ export function queryHeads(config: Pick<ModelConfig, 'attention' | 'heads'>): nu
 }
 
 export function ffnHiddenWidth(config: ModelConfig): number {
+  if (config.ffnHidden > 0) return config.ffnHidden; // (absent in configs written before the key: undefined)
   const target = Math.ceil((8 * config.width) / 3);
   return Math.ceil(target / config.ffnMultiple) * config.ffnMultiple;
 }

@@ -60,6 +60,13 @@ export const CONFIG_SCHEMA = {
           default: MODEL_DEFAULTS.ffnMultiple,
           description: 'SwiGLU hidden width = 8/3·D rounded up to a multiple of this',
         },
+        ffnHidden: {
+          type: 'integer',
+          minimum: 0,
+          default: MODEL_DEFAULTS.ffnHidden,
+          description:
+            'SwiGLU hidden width F itself (0: from model.ffnMultiple); an experiment with match: params sets it',
+        },
         tieEmbeddings: {
           type: 'boolean',
           default: MODEL_DEFAULTS.tieEmbeddings,

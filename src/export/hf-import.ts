@@ -85,7 +85,6 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
       `head_dim ${headDim} × num_attention_heads ${hf.num_attention_heads} ≠ hidden_size ${hf.hidden_size}: difft ` +
         `needs d = D / H`,
     );
-  const target = Math.ceil((8 * hf.hidden_size) / 3);
   const ffnMultiple = hf.difft?.ffnMultiple ?? hf.intermediate_size;
   const context = seqLen ?? hf.max_position_embeddings;
   if (context > LARGEST_CONTEXT)
@@ -108,14 +107,8 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
     normEps: hf.rms_norm_eps,
     initStd: hf.initializer_range ?? 0.02,
   });
-  if (ffnHiddenWidth(config) !== hf.intermediate_size) {
-    refuse(
-      dir,
-      `intermediate_size ${hf.intermediate_size}: difft's SwiGLU width is 8/3·D = ${target} rounded up to a multiple, ` +
-        `which cannot give it`,
-    );
-  }
-  return config;
+  // a SwiGLU width that 8/3·D rounded up to a multiple of ffnMultiple does not give is held as it is
+  return ffnHiddenWidth(config) === hf.intermediate_size ? config : { ...config, ffnHidden: hf.intermediate_size };
 }
 
 /** The tokenizer its `tokenizer.json` expresses, when that is one difft can hold. */
@@ -217,6 +210,7 @@ function writeImport(
         kvHeads: model.kvHeads,
         seqLen: model.seqLen,
         ffnMultiple: model.ffnMultiple,
+        ffnHidden: model.ffnHidden,
         tieEmbeddings: model.tieEmbeddings,
         ropeBase: model.ropeBase,
         normEps: model.normEps,

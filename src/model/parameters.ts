@@ -102,6 +102,23 @@ export function countParameters(config: ModelConfig): ParameterCounts {
   return counts;
 }
 
+/** Parameters outside the token embedding and an untied LM head: the count scaling laws use. */
+export function nonEmbeddingParameters(config: ModelConfig): number {
+  const counts = countParameters(config);
+  return counts.total - counts.embedding - counts.head;
+}
+
+/**
+ * The SwiGLU hidden width F that brings `config`'s total parameter count nearest `target`. The
+ * count is linear in F (three D×F matrices per layer), so two counts give the line and one division
+ * its root; the rest of the model — the attention as the paper defines it — is left as it is.
+ */
+export function ffnHiddenToMatch(config: ModelConfig, target: number): number {
+  const at = (ffnHidden: number) => countParameters({ ...config, ffnHidden }).total;
+  const perUnit = at(2) - at(1);
+  return Math.max(1, Math.round(1 + (target - at(1)) / perUnit));
+}
+
 /**
  * Floating-point operations to train on one token, forward and backward: 6 per parameter plus the
  * attention products, 12·L·(query heads)·d·T (nanoGPT's estimate; diff2 has 2H query heads).

@@ -21,6 +21,8 @@ export interface Plan {
   name: string;
   source: string;
   baseline: string;
+  /** `params`: the variants' SwiGLU widths were sized to the baseline's parameter count. */
+  match?: 'params' | 'none';
   variants: { name: string; set: Record<string, unknown> }[];
   sweep: Record<string, unknown[]>;
   settings: string[];
@@ -64,6 +66,7 @@ export function readPlan(dir: string): Plan {
     name: plan.name ?? dir,
     source: plan.source ?? '',
     baseline: plan.baseline,
+    match: plan.match ?? 'none',
     variants,
     sweep: plan.sweep ?? {},
     settings: plan.settings ?? [''],

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configFingerprint } from '../config/fingerprint.js';
 import { UserError } from '../errors.js';
-import { countParameters } from '../model/parameters.js';
+import { ffnHiddenWidth } from '../config/model.js';
+import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
@@ -27,6 +28,10 @@ export interface RunSummary {
   /** Of the configuration it was trained with (src/config/fingerprint.ts). */
   fingerprint: string;
   parameters: number;
+  /** Without the token embedding and an untied LM head. */
+  nonEmbedding: number;
+  /** The SwiGLU hidden width it ran with (sized to the baseline's count under match: params). */
+  ffnHidden: number;
   steps: number;
   /** The steps the run was set to train (it is finished when `steps` reaches them). */
   plannedSteps: number;
@@ -56,6 +61,8 @@ export interface GroupSummary {
   runs: RunSummary[];
   missingSeeds: number[];
   parameters: number;
+  nonEmbedding: number;
+  ffnHidden: number;
   parameterRatio: number;
   tokens: number;
   wallSeconds: Spread;
@@ -138,6 +145,8 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     attention: checkpoint.config.model.attention,
     fingerprint: configFingerprint(checkpoint.config.run),
     parameters: countParameters(checkpoint.config.model).total,
+    nonEmbedding: nonEmbeddingParameters(checkpoint.config.model),
+    ffnHidden: ffnHiddenWidth(checkpoint.config.model),
     steps: last.step,
     plannedSteps: checkpoint.config.run.train.steps,
     tokens: last.tokens,
@@ -167,6 +176,8 @@ function summarizeGroup(variant: string, setting: string, seeds: number[], resul
     runs,
     missingSeeds: seeds.filter((seed) => !runs.some((run) => run.seed === seed)),
     parameters: runs[0]?.parameters ?? NaN,
+    nonEmbedding: runs[0]?.nonEmbedding ?? NaN,
+    ffnHidden: runs[0]?.ffnHidden ?? NaN,
     parameterRatio: NaN,
     tokens: runs[0]?.tokens ?? 0,
     wallSeconds: over((r) => r.wallSeconds),
@@ -219,20 +230,32 @@ function compareTasks(variant: GroupSummary, baseline: GroupSummary): VariantCom
   );
 }
 
+const signedPercent = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}%`;
 const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
+
+/** Unmatched variants further apart than this have their parameter difference named in the verdict. */
+const UNMATCHED_TOLERANCE = 0.01;
 
 function sentenceFor(
   comparison: Omit<VariantComparison, 'sentence' | 'warnings'>,
   baseline: string,
   sweeping: boolean,
+  matched: boolean,
 ): string {
   const { final } = comparison;
   const at = (setting: string) => (sweeping && setting ? ` (at ${setting})` : '');
   const who = `${comparison.variant}${at(comparison.setting)} vs ${baseline}${at(comparison.baselineSetting)}`;
+  const ratio = comparison.parameterRatio;
+  const confounded = !matched && Math.abs(ratio - 1) > UNMATCHED_TOLERANCE;
   const parameters =
-    comparison.parameterRatio === 1
-      ? 'same parameter count'
-      : `${comparison.parameterRatio.toFixed(3)}× the parameters`;
+    ratio === 1
+      ? `same parameter count${matched ? ' (parameter-matched)' : ''}`
+      : `${ratio.toFixed(3)}× the parameters${matched ? ' (parameter-matched)' : ''}${
+          confounded
+            ? ` — not parameter-matched: the attention and the ${signedPercent(ratio - 1)} parameters are ` +
+              `confounded (match: params separates them)`
+            : ''
+        }`;
   if (!final.paired) {
     const delta = final.deltas.length
       ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed`
@@ -250,7 +273,12 @@ function sentenceFor(
   );
 }
 
-function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, sweeping: boolean): VariantComparison {
+function compareWithBaseline(
+  variant: GroupSummary,
+  baseline: GroupSummary,
+  sweeping: boolean,
+  matched: boolean,
+): VariantComparison {
   const final = difference(variant, baseline, (run) => run.finalValLoss);
   const best = difference(variant, baseline, (run) => run.bestValLoss);
   const pairedSeeds = final.seeds;
@@ -298,7 +326,7 @@ function compareWithBaseline(variant: GroupSummary, baseline: GroupSummary, swee
       `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): ` +
         `the differences mix model and sample`,
     );
-  return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping), warnings };
+  return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping, matched), warnings };
 }
 
 export function summarizeComparison(dir: string): ComparisonSummary {
@@ -346,7 +374,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
   const sweeping = plan.settings.length > 1;
   const comparisons = plan.variants
     .filter(({ name }) => name !== plan.baseline)
-    .map(({ name }) => compareWithBaseline(groupOf(name), baseline, sweeping));
+    .map(({ name }) => compareWithBaseline(groupOf(name), baseline, sweeping, plan.match === 'params'));
 
   const evalSets = new Map<string, { fingerprint: string; tokens: number; runs: string[] }>();
   for (const run of results.values()) {

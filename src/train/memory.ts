@@ -66,7 +66,8 @@ export function estimateImportMemory(model: ModelConfig, engine: string): Memory
 
 /** Vocabulary sizes by tokenizer name, each encoding loaded once (an experiment asks for every run). */
 const vocabSizes = new Map<string, number>();
-function vocabSizeOf(name: string): number {
+/** The vocabulary size a tokenizer name gives, before any data is prepared (char: assumed 256). */
+export function vocabSizeOf(name: string): number {
   if (name === 'byte' || name === 'char') return 256; // char vocabularies are rarely larger
   const bpe = bpeVocabSize(name);
   if (bpe !== undefined) return bpe;
