@@ -4,7 +4,8 @@ import { before, describe, it } from 'node:test';
 import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
-import { createOptimizer, Trainer } from '../src/train/step.js';
+import { createOptimizer, lossAndGradients, Trainer } from '../src/train/step.js';
+import { crossEntropy } from '../src/model/loss.js';
 import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, maxAbsDiff, tinyConfig } from './helpers/setup.js';
 import { patternBatches } from './helpers/pattern.js';
@@ -102,6 +103,39 @@ describe('training steps', () => {
       }
       await engine('cpu');
     });
+
+  it("the logged gradient norm is the norm before clipping: the loss's slope along the gradient, by central differences", () => {
+    const config = tinyConfig({ attention: 'diff' });
+    const model = Decoder.create(config, 4);
+    const batch = patternBatches(4, 8, 9)();
+    const lossAt = () => tf.tidy(() => crossEntropy(model.forward(batch.inputs).logits, batch.targets).dataSync()[0]);
+    // the direction to probe: the gradient's, from tf.grads (only its direction is used)
+    const direction = tf.tidy(() => {
+      const { grads } = lossAndGradients(model, batch);
+      const norm = Math.sqrt(Object.values(grads).reduce((sum, g) => sum + g.square().sum().dataSync()[0], 0));
+      return Object.fromEntries(Object.entries(grads).map(([name, g]) => [name, tf.keep(g.div(norm))]));
+    });
+    const originals = Object.fromEntries(Object.entries(model.params).map(([name, p]) => [name, tf.keep(p.clone())]));
+    const shift = (by: number) => {
+      for (const [name, p] of Object.entries(model.params))
+        p.assign(tf.tidy(() => originals[name].add(direction[name].mul(by))));
+    };
+    const epsilon = 1e-3;
+    shift(epsilon);
+    const plus = lossAt();
+    shift(-epsilon);
+    const minus = lossAt();
+    shift(0);
+    const slope = (plus - minus) / (2 * epsilon); // = |∇L| when the direction is ∇L / |∇L|
+
+    const optimizer = createOptimizer(model);
+    const trainer = new Trainer(model, optimizer);
+    const outcome = trainer.step([batch], 1e-3, 1e-3); // clipping at 0.001: active
+    assert.ok(slope > 0.05, `slope ${slope}`);
+    assert.ok(Math.abs(outcome.gradNorm / slope - 1) < 0.01, `logged ${outcome.gradNorm}, slope ${slope}`);
+    tf.dispose([batch.inputs, batch.targets, ...Object.values(direction), ...Object.values(originals)]);
+    for (const x of [trainer, optimizer, model]) x.dispose();
+  });
 
   it('accumulating two micro-batches equals one step on both together', () => {
     const config = tinyConfig({ attention: 'diff' });
