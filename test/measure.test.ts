@@ -16,6 +16,7 @@ import {
 } from '../src/measure/analysis.js';
 import { gateStats } from '../src/model/attention/diagnostics.js';
 import { predictionsAt, scoreProbes, summarizeOutcomes } from '../src/measure/task-metrics.js';
+import { layerExtremes } from '../src/measure/extremes.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
 /**
@@ -232,4 +233,38 @@ describe('outlier statistics', () => {
       model.dispose();
     });
   }
+});
+
+describe('stability statistics per layer', () => {
+  it('largest visible attention logit and residual magnitude equal those read off the captured tensors by hand', () => {
+    for (const attention of ATTENTIONS) {
+      const model = Decoder.create(tinyConfig({ attention }), 5);
+      scrambleParameters(model.params, 2);
+      const length = 6;
+      const inputs = tf.tensor2d(
+        [
+          [1, 5, 9, 2, 7, 3],
+          [4, 4, 8, 0, 6, 1],
+        ],
+        [2, length],
+        'int32',
+      );
+      const got = layerExtremes(model, inputs);
+      const captures = model.forward(inputs, { capture: true }).captures!;
+      captures.forEach((layer, index) => {
+        const logits = layer.maps.logits.dataSync();
+        let largest = -Infinity; // over every [T, T] block, entries with key ≤ query
+        for (let block = 0; block < logits.length / (length * length); block++)
+          for (let query = 0; query < length; query++)
+            for (let key = 0; key <= query; key++)
+              largest = Math.max(largest, logits[block * length * length + query * length + key]);
+        const hidden = Array.from(layer.hidden.dataSync(), Math.abs);
+        assert.equal(got.maxLogit[index], largest, `${attention} layer ${index}`);
+        assert.equal(got.maxActivation[index], Math.max(...hidden), `${attention} layer ${index}`);
+      });
+      tf.dispose(captures as unknown as tf.TensorContainer);
+      inputs.dispose();
+      model.dispose();
+    }
+  });
 });

@@ -32,6 +32,7 @@ import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } 
 import type { MetricsRecord } from './metrics.js';
 import { RunLog } from './run-log.js';
 import { attentionImages } from './tensorboard.js';
+import { layerExtremes } from '../measure/extremes.js';
 import { meanAttentionMaps } from '../measure/maps.js';
 import { learningRate } from './schedule.js';
 import { claimForNewRun, claimForResume, defaultRunDirectory, removeIfEmpty, runDirectoryOf } from './run-dir.js';
@@ -179,10 +180,10 @@ function checkMemory(model: ModelConfig, batchSize: number, engine: string, skip
 }
 
 /**
- * What an evaluation adds beyond the loss: task metrics per probe set, and the attention's gates (diff2) on the first
- * batch.
+ * What an evaluation adds beyond the loss: task metrics per probe set, and on the first batch the
+ * stability statistics of every layer and the attention's gates (diff2).
  */
-type ProbeFields = Pick<Extract<MetricsRecord, { type: 'eval' }>, 'tasks' | 'diff2'>;
+type ProbeFields = Pick<Extract<MetricsRecord, { type: 'eval' }>, 'tasks' | 'diff2' | 'extremes'>;
 function probeFields(
   model: Decoder,
   probeSets: NamedProbeSet[],
@@ -194,9 +195,10 @@ function probeFields(
     : undefined;
   const first = evalSet.batches().next().value!;
   const inputs = tf.tensor2d(first.inputs, [first.batch, first.length], 'int32');
+  const extremes = layerExtremes(model, inputs);
   const { gates } = model.diagnostics(inputs);
   inputs.dispose();
-  return { ...(tasks ? { tasks } : {}), ...(gates ? { diff2: gates } : {}) };
+  return { ...(tasks ? { tasks } : {}), ...(gates ? { diff2: gates } : {}), extremes };
 }
 
 /**

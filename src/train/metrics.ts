@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { appendToFile, writeFileAtomically } from '../atomic.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
+import type { LayerExtremes } from '../measure/extremes.js';
 import type { ProbeRecord } from '../measure/sets.js';
 
 /** One line of metrics.jsonl: a training record every `logEvery` steps, an eval record per evaluation. */
@@ -32,6 +33,8 @@ export type MetricsRecord =
       tasks?: Record<string, ProbeRecord>;
       /** diff2: λ and gate statistics per layer, on the first evaluation batch. */
       diff2?: Diff2LayerStats[];
+      /** Largest visible attention logit and residual-stream magnitude per layer, on the first evaluation batch. */
+      extremes?: LayerExtremes;
     };
 
 /** Task accuracy per probe set of an evaluation record, for progress lines (undefined without probes). */

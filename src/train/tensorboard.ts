@@ -27,6 +27,10 @@ export function scalarValues(record: MetricsRecord): SummaryValue[] {
       ...scalar(`task/${name}/accuracy`, task.accuracy),
       ...scalar(`task/${name}/answer_loss`, task.answerLoss),
     ]),
+    ...(record.extremes?.maxLogit ?? []).flatMap((value, layer) => scalar(`extremes/layer_${layer}/max_logit`, value)),
+    ...(record.extremes?.maxActivation ?? []).flatMap((value, layer) =>
+      scalar(`extremes/layer_${layer}/max_activation`, value),
+    ),
     ...(record.diff2 ?? []).flatMap((layer, index) => [
       ...scalar(`diff2/layer_${index}/lambda_mean`, layer.lambdaMean),
       ...scalar(`diff2/layer_${index}/gate_mean`, layer.gate.mean),
