@@ -12,8 +12,21 @@ function printReport({ files, summary }: Report): void {
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) lines.push('', ...warnings.map((w) => `warning: ${w}`));
   if (summary.missing.length) lines.push('', `not finished (${summary.missing.length}): ${summary.missing.join(', ')}`);
+  if (summary.diverged.length)
+    lines.push(
+      '',
+      `diverged, left out of the statistics (${summary.diverged.length}): ` +
+        summary.diverged.map((d) => `${d.name} at step ${d.step}`).join(', '),
+    );
   process.stdout.write(`${lines.join('\n')}\n\nreport: ${files.find((f) => f.endsWith('report.md'))}\n`);
 }
+
+const STATUS_NOTES = {
+  done: ' (finished before: skipped)',
+  diverged: ' (diverged before: skipped)',
+  resume: ' (resuming)',
+  new: '',
+} as const;
 
 export function compareCommand(program: Command): void {
   program
@@ -79,7 +92,7 @@ export function compareCommand(program: Command): void {
           events: {
             onRun: ({ variant, setting, seed, status, index, count }) =>
               say(
-                `run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${status === 'done' ? ' (finished before: skipped)' : status === 'resume' ? ' (resuming)' : ''}`,
+                `run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${STATUS_NOTES[status]}`,
               ),
             onStep: ({ completedSteps, totalSteps, loss }) => {
               bar ??= createProgress({

@@ -14,6 +14,8 @@ import { readPlan, writePlan, type Plan } from '../report/layout.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
+import { readDivergence } from '../train/divergence.js';
+import { storedRunConfig } from '../train/run-dir.js';
 import { taskAccuracy } from '../train/metrics.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
@@ -24,7 +26,7 @@ import type { WorkerJob, WorkerMessage } from './worker.js';
  * that many child processes at once (each run is deterministic on its own, so the results are those
  * of a sequential experiment).
  */
-export type RunStatus = 'done' | 'resume' | 'new';
+export type RunStatus = 'done' | 'diverged' | 'resume' | 'new';
 
 export interface CompareEvents {
   onRun?(info: {
@@ -72,6 +74,7 @@ interface RunJob extends PlannedRun {
 }
 
 export function runStatus(dir: string, steps: number): RunStatus {
+  if (readDivergence(dir)) return 'diverged'; // stays so (checkpoint or not): the report lists it apart
   if (!existsSync(dir) || !readdirSync(dir).some((name) => /^step-\d+$/.test(name))) return 'new';
   return readCheckpoint(dir).state.step >= steps ? 'done' : 'resume';
 }
@@ -133,7 +136,7 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
         return { ...run, config, dir: runDir, status };
       });
     const runs = jobsOf(mine);
-    const unfinished = runs.filter((run) => run.status !== 'done').length;
+    const unfinished = runs.filter((run) => !isSettled(run.status)).length;
     const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
     if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
@@ -142,7 +145,7 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
       jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
     // other shards may still be training: the report waits for the last run of the whole experiment
     const left = jobsOf(experiment.runs)
-      .filter((run) => run.status !== 'done')
+      .filter((run) => !isSettled(run.status))
       .map((run) => run.name);
     if (interrupted || left.length > 0) return { dir, interrupted, jobs, unfinished: left };
     return { dir, interrupted: false, jobs, unfinished: [], report: await writeReport(dir) };
@@ -150,6 +153,9 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
     for (const lock of locks) lock.release();
   }
 }
+
+/** Finished, or diverged: nothing more to train either way. */
+const isSettled = (status: RunStatus) => status === 'done' || status === 'diverged';
 
 /** A results directory is new, empty, or this experiment's own: never a run, a checkpoint or someone's folder. */
 function checkResultsDirectory(dir: string, experiment: Experiment): void {
@@ -183,7 +189,7 @@ function changedRuns(experiment: Experiment, dir: string): Map<string, string[]>
   for (const run of experiment.runs) {
     const runDir = join(dir, run.name);
     if (runStatus(runDir, Infinity) === 'new') continue;
-    const keys = fingerprintChanges(readCheckpoint(runDir).config.run, experiment.runConfig(run));
+    const keys = fingerprintChanges(storedRunConfig(runDir), experiment.runConfig(run));
     if (keys.length > 0) changed.set(run.name, keys);
   }
   return changed;
@@ -237,7 +243,7 @@ function announce(run: RunJob, index: number, count: number, events: CompareEven
 async function runInProcess(runs: RunJob[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
   for (const [index, run] of runs.entries()) {
     announce(run, index, runs.length, options.events);
-    if (run.status === 'done') {
+    if (isSettled(run.status)) {
       progress.update(run, run.config.train.steps, NaN);
       continue;
     }
@@ -247,6 +253,7 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
       resume: run.status === 'resume' ? run.dir : undefined,
       overwrite: true, // a 'new' run's directory may hold one killed before its first checkpoint, or a changed one
       lockHeld: true,
+      recordDivergence: true,
       shouldStop: options.shouldStop,
       events: {
         onStep: (info) => progress.update(run, info.step, info.loss),
@@ -350,7 +357,7 @@ async function runInChildren(
       const index = next++;
       const run = runs[index];
       announce(run, index, runs.length, options.events);
-      if (run.status === 'done') {
+      if (isSettled(run.status)) {
         progress.update(run, run.config.train.steps, NaN);
         continue;
       }

@@ -42,6 +42,7 @@ process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 
       resume: job.resume,
       overwrite: true, // as in runInProcess (src/compare/run.ts): the parent holds the lock and chose the status
       lockHeld: true,
+      recordDivergence: true,
       shouldStop: () => stopRequested,
       events: {
         onStep: ({ step, loss }) => send({ type: 'step', step, loss }),

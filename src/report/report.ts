@@ -244,6 +244,13 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
         `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished ` +
         `runs only.`,
     });
+  if (summary.diverged.length)
+    out.push({
+      kind: 'paragraph',
+      text:
+        `Diverged (${summary.diverged.length}), left out of every statistic below: ` +
+        `${summary.diverged.map((d) => `${d.name} at step ${d.step} (${d.reason})`).join('; ')}.`,
+    });
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) out.push({ kind: 'heading', text: 'Warnings' }, { kind: 'list', items: warnings });
 

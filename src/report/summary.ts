@@ -5,6 +5,7 @@ import { configFingerprint } from '../config/fingerprint.js';
 import { UserError } from '../errors.js';
 import { ffnHiddenWidth } from '../config/model.js';
 import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
+import { readDivergence, type Divergence } from '../train/divergence.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
@@ -126,6 +127,8 @@ export interface ComparisonSummary {
   evalSets: { fingerprint: string; tokens: number; runs: string[] }[];
   /** Runs of the plan without a finished, readable result. */
   missing: string[];
+  /** Runs that diverged (src/train/divergence.ts): listed, and left out of every statistic. */
+  diverged: ({ name: string } & Divergence)[];
   warnings: string[];
 }
 
@@ -334,8 +337,14 @@ export function summarizeComparison(dir: string): ComparisonSummary {
   const results = new Map<string, RunSummary>();
   const missing: string[] = [];
   const mismatched: string[] = [];
+  const diverged: ComparisonSummary['diverged'] = [];
   for (const run of plan.runs) {
     const runDir = join(dir, run.name);
+    const divergence = readDivergence(runDir);
+    if (divergence) {
+      diverged.push({ name: run.name, ...divergence });
+      continue;
+    }
     try {
       if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
       const summary = summarizeRun(runDir, run);
@@ -407,6 +416,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     comparisons,
     evalSets: [...evalSets.values()],
     missing,
+    diverged,
     warnings,
   };
 }

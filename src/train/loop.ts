@@ -14,6 +14,7 @@ import {
   pruneCheckpoints,
   readCheckpoint,
   saveCheckpoint,
+  stepCheckpoints,
   stepDirName,
   type CheckpointConfig,
   type LoadedCheckpoint,
@@ -30,6 +31,7 @@ import { Decoder } from '../model/decoder.js';
 import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import type { MetricsRecord } from './metrics.js';
+import { DivergenceWatch, recordDivergence, type Divergence } from './divergence.js';
 import { RunLog } from './run-log.js';
 import { attentionImages } from './tensorboard.js';
 import { layerExtremes } from '../measure/extremes.js';
@@ -76,6 +78,8 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** The caller holds the run directory's lock (a comparison). */
   lockHeld?: boolean;
+  /** A comparison's run: divergence stops it and is recorded (src/train/divergence.ts), not an error. */
+  recordDivergence?: boolean;
 }
 
 export interface TrainResult {
@@ -85,6 +89,8 @@ export interface TrainResult {
   interrupted: boolean;
   valLoss?: number;
   valBitsPerByte?: number;
+  /** Set when the run stopped because it diverged (recordDivergence). */
+  diverged?: Divergence;
 }
 
 /** Tokenises (or reuses) the token shards a run's `data` section describes: its corpus, or its task. */
@@ -351,6 +357,7 @@ async function trainIn(
 
   // the loop
   let interrupted = false;
+  const divergence = new DivergenceWatch();
   let lastEval: Extract<MetricsRecord, { type: 'eval' }> | undefined;
   const tokensPerStep = settings.batchSize * config.model.seqLen * settings.gradAccum;
   try {
@@ -362,6 +369,13 @@ async function trainIn(
       const outcome = trainer.step(microBatches, lr, settings.clipNorm);
       tf.dispose(microBatches as unknown as tf.TensorContainer);
       const seconds = (performance.now() - started) / 1000;
+      const diverged = options.recordDivergence ? divergence.check(step, outcome.loss) : undefined;
+      if (diverged) {
+        recordDivergence(runDir, diverged);
+        events.onWarning?.(`diverged at step ${step}: ${diverged.reason}; its last good checkpoint is kept`);
+        const checkpoint = join(runDir, stepCheckpoints(runDir)[0] ?? '');
+        return { runDir, checkpoint, step: state.step, interrupted: false, diverged };
+      }
       if (!outcome.applied) {
         const what = `non-finite loss at step ${step} (loss ${outcome.loss}, gradient norm ${outcome.gradNorm})`;
         if (settings.onNonFinite === 'stop') {

@@ -22,7 +22,8 @@ export interface ClaimOptions {
 }
 
 /** What difft writes into a run directory: what `--overwrite` removes, and only that. */
-const RUN_ENTRY = /^(config\.yaml|metrics\.jsonl|best|step-\d+|events\.out\.tfevents\..+)(\.(tmp|old)-\d+)?$/;
+const RUN_ENTRY =
+  /^(config\.yaml|metrics\.jsonl|diverged\.json|best|step-\d+|events\.out\.tfevents\..+)(\.(tmp|old)-\d+)?$/;
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);

@@ -1,0 +1,53 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic.js';
+
+/**
+ * Divergence, for the runs of a comparison: a training loss that is not finite, or whose mean over
+ * the last WINDOW steps exceeds the first step's loss by MARGIN nats — the model has lost what it
+ * learned and more. Such a run stops, keeps its last good checkpoint, and leaves `diverged.json`
+ * saying at which step and why; the experiment goes on and its report lists the run apart. (A single
+ * `difft train` keeps `train.onNonFinite`.)
+ */
+export const DIVERGED_FILE = 'diverged.json';
+const WINDOW = 10;
+const MARGIN = 1;
+
+export interface Divergence {
+  step: number;
+  reason: string;
+}
+
+export class DivergenceWatch {
+  private initial?: number;
+  private readonly recent: number[] = [];
+
+  /** Why the run diverged at this step, or undefined while it has not. */
+  check(step: number, loss: number): Divergence | undefined {
+    if (!Number.isFinite(loss)) return { step, reason: `non-finite loss (${loss})` };
+    this.initial ??= loss;
+    this.recent.push(loss);
+    if (this.recent.length > WINDOW) this.recent.shift();
+    const mean = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
+    if (this.recent.length === WINDOW && mean > this.initial + MARGIN)
+      return {
+        step,
+        reason: `mean loss of the last ${WINDOW} steps ${mean.toFixed(3)} > the first step's ${this.initial.toFixed(3)} + ${MARGIN}`,
+      };
+    return undefined;
+  }
+}
+
+export function recordDivergence(runDir: string, divergence: Divergence): void {
+  writeFileAtomically(join(runDir, DIVERGED_FILE), `${JSON.stringify(divergence, null, 2)}\n`);
+}
+
+export function readDivergence(runDir: string): Divergence | undefined {
+  const path = join(runDir, DIVERGED_FILE);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Divergence;
+  } catch {
+    return { step: NaN, reason: `${path} is unreadable` };
+  }
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DivergenceWatch } from '../src/train/divergence.js';
+import { difft, REPO_ROOT } from './helpers/cli.js';
+
+/** Divergence: recorded, listed, left out of the statistics; the experiment goes on. */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-divergence-'));
+
+describe('divergence in a comparison', () => {
+  it('the rule: a non-finite loss, or a 10-step mean above the first loss + 1 nat', () => {
+    const watch = new DivergenceWatch();
+    assert.equal(watch.check(1, 5), undefined); // the first loss: 5
+    for (let step = 2; step <= 9; step++) assert.equal(watch.check(step, 6.5), undefined); // 9 steps: not yet a window
+    // window of 10: (5 + 9 × 6.5) / 10 = 6.35 > 6: diverged at step 10
+    assert.equal(watch.check(10, 6.5)?.step, 10);
+    const calm = new DivergenceWatch();
+    for (let step = 1; step <= 30; step++) assert.equal(calm.check(step, 5 + (step % 2) * 0.9), undefined); // mean 5.45
+    assert.match(new DivergenceWatch().check(3, Number.NaN)?.reason ?? '', /non-finite loss/);
+  });
+
+  it('an absurd learning rate: the run ends diverged, compare exits 0, the report lists it, the others are unaffected', () => {
+    const data = scratch();
+    const experiment = (variants: string[]) => {
+      const file = join(scratch(), 'experiment.yaml');
+      writeFileSync(
+        file,
+        [
+          'name: divergence-test',
+          `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`,
+          'config:',
+          `  data.dir: ${data}`,
+          '  train.steps: 30',
+          '  eval.every: 10',
+          '  train.backend: wasm',
+          '  train.warmupSteps: 1',
+          'variants:',
+          ...variants,
+          'seeds: [1]',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const calm = '  - { name: standard, set: { model.attention: standard } }';
+    const wild =
+      '  - { name: wild, set: { model.attention: diff, train.lr: 30.0, train.minLr: 30.0, train.clipNorm: 1000 } }';
+    const both = join(scratch(), 'both');
+    const run = difft(['compare', experiment([calm, wild]), '--out', both, '--jobs', '1']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /diverged at step \d+/);
+    assert.match(run.stdout, /diverged, left out of the statistics \(1\): wild-seed1 at step \d+/);
+    const report = readFileSync(join(both, 'report.md'), 'utf8');
+    assert.match(report, /Diverged \(1\), left out of every statistic below: wild-seed1 at step \d+/);
+    const diverged = JSON.parse(readFileSync(join(both, 'wild-seed1', 'diverged.json'), 'utf8'));
+    assert.ok(diverged.step > 0 && diverged.step < 30);
+
+    // the calm run's numbers are those of an experiment without the wild one
+    const alone = join(scratch(), 'alone');
+    assert.equal(difft(['compare', experiment([calm]), '--out', alone, '--jobs', '1']).status, 0);
+    const metrics = (dir: string) => readFileSync(join(dir, 'standard-seed1', 'metrics.jsonl'), 'utf8').split('\n');
+    const losses = (dir: string) =>
+      metrics(dir)
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).loss ?? JSON.parse(line).valLoss);
+    assert.deepEqual(losses(both), losses(alone));
+
+    // run again: the diverged run is skipped, not retrained
+    const again = difft(['compare', experiment([calm, wild]), '--out', both, '--jobs', '1']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /wild, seed 1 \(diverged before: skipped\)/);
+  });
+});
