@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { gradNormSpikes } from '../src/report/stability.js';
 import { DivergenceWatch } from '../src/train/divergence.js';
 import { difft, REPO_ROOT } from './helpers/cli.js';
 
@@ -70,5 +71,18 @@ describe('divergence in a comparison', () => {
     const again = difft(['compare', experiment([calm, wild]), '--out', both, '--jobs', '1']);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stderr, /wild, seed 1 \(diverged before: skipped\)/);
+  });
+});
+
+describe('gradient-norm spikes', () => {
+  it('a norm above 3× the median of the 20 before it, never in the first 5', () => {
+    // worked by hand: five values of 1 (history), then 2.9 (below 3), 3.1 (a spike), 1, and 10 at once (a spike)
+    assert.deepEqual(gradNormSpikes([1, 1, 1, 1, 1, 2.9, 3.1, 1, 10]), [6, 8]);
+    assert.deepEqual(gradNormSpikes([50, 1, 1, 1, 1]), [], 'the first five are warm-up');
+    // a new level: index i has 5 ones and i − 5 tens before it; the median stays 1 while the ones are
+    // the majority (i ≤ 9) and is (1 + 10) / 2 = 5.5 at i = 10, 10 after: spikes at 5–9 only; then
+    // the median forgets the 1s: 25 after twenty 10s is below 3 × 10
+    const rising = [1, 1, 1, 1, 1, ...new Array(20).fill(10), 25];
+    assert.deepEqual(gradNormSpikes(rising), [5, 6, 7, 8, 9]);
   });
 });

@@ -175,6 +175,31 @@ function perLayerSpec(
   } as TopLevelSpec;
 }
 
+/** The global gradient norm before clipping, per variant (mean over seeds), on a log axis: spikes stand out. */
+function gradNormSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) => run.gradNorms.map((point) => ({ variant: groupLabel(summary, group), ...point }))),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    title: 'Gradient norm before clipping (mean over seeds)',
+    data: { values },
+    mark: { type: 'line', strokeWidth: 1 },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
+      y: {
+        aggregate: 'mean',
+        field: 'value',
+        type: 'quantitative',
+        title: 'global gradient norm',
+        scale: { type: 'log' },
+      },
+      color: { field: 'variant', type: 'nominal', title: 'variant' },
+    },
+  } as TopLevelSpec;
+}
+
 /** Task accuracy (and the answer mass of attention) at every evaluation, mean over seeds. */
 function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = comparedGroups(summary).flatMap((group) =>
@@ -325,6 +350,27 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
         (run) => run.diff2.map(({ step, layers }) => ({ step, values: layers.map((stats) => stats.gate.mean) })),
         'diff2: mean gate sigmoid(λ) per layer during training (on the first evaluation batch; mean over seeds)',
         'mean sigmoid(λ)',
+      ),
+    },
+    { name: 'grad-norm', title: 'Gradient norm over training', spec: gradNormSpec(summary) },
+    {
+      name: 'max-logit',
+      title: 'Largest attention logit per layer over training',
+      spec: perLayerSpec(
+        summary,
+        (run) => run.extremes.map(({ step, maxLogit }) => ({ step, values: maxLogit })),
+        'Largest visible attention logit per layer (first evaluation batch; mean over seeds)',
+        'max attention logit',
+      ),
+    },
+    {
+      name: 'max-activation',
+      title: 'Largest residual activation per layer over training',
+      spec: perLayerSpec(
+        summary,
+        (run) => run.extremes.map(({ step, maxActivation }) => ({ step, values: maxActivation })),
+        'Largest |residual-stream activation| per layer (first evaluation batch; mean over seeds)',
+        'max |activation|',
       ),
     },
     { name: 'retrieval', title: 'Retrieval over training', spec: taskSpec(summary) },

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
 import { comparisonPlots, type Plot } from './plots.js';
-import type { Spread } from './stats.js';
+import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
+import { spread, type Spread } from './stats.js';
 import {
   summarizeComparison,
   type ComparisonSummary,
@@ -80,6 +81,41 @@ function runsTable(summary: ComparisonSummary): Block {
     header: SUMMARY_HEADER.filter(keep),
     rows: summaryRows(summary).map((row) => row.filter(keep)),
   };
+}
+
+/**
+ * Per variant and setting: gradient-norm spikes per run, and the largest attention logit and residual
+ * activation seen at any evaluation (any layer), mean over seeds; diverged runs counted apart.
+ */
+function stabilityBlocks(summary: ComparisonSummary): Block[] {
+  const largest = (run: GroupSummary['runs'][number], pick: 'maxLogit' | 'maxActivation') =>
+    Math.max(...run.extremes.flatMap((e) => e[pick]));
+  const rows = summary.groups.map((g) => {
+    const diverged = summary.diverged.filter((d) => d.variant === g.variant && d.setting === g.setting).length;
+    return [
+      g.variant,
+      g.setting || '-',
+      g.runs.map((run) => String(run.spikes)).join(', ') || '-',
+      pm(spread(g.runs.filter((r) => r.extremes.length).map((r) => largest(r, 'maxLogit'))), 2),
+      pm(spread(g.runs.filter((r) => r.extremes.length).map((r) => largest(r, 'maxActivation'))), 2),
+      String(diverged),
+    ];
+  });
+  return [
+    { kind: 'heading', text: 'Stability' },
+    {
+      kind: 'paragraph',
+      text:
+        `A spike is a logged gradient norm (before clipping) above ${SPIKE_FACTOR}× the median of the ${SPIKE_WINDOW} ` +
+        'logged before it. Largest logit and activation: over every evaluation and layer, on the first evaluation ' +
+        'batch; mean ± std over seeds. Plots: grad-norm.png, max-logit.png, max-activation.png.',
+    },
+    {
+      kind: 'table',
+      header: ['variant', 'setting', 'spikes per run', 'largest attention logit', 'largest |activation|', 'diverged'],
+      rows,
+    },
+  ];
 }
 
 function differenceRow(variant: string, measure: string, d: Difference): string[] {
@@ -298,6 +334,7 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
     { kind: 'heading', text: 'Runs' },
     { kind: 'paragraph', text: 'Mean ± sample standard deviation over seeds; train time excludes evaluation.' },
     runsTable(summary),
+    ...stabilityBlocks(summary),
   );
   if (sweeping) {
     out.push(

@@ -8,6 +8,7 @@ import { countParameters, nonEmbeddingParameters } from '../model/parameters.js'
 import { readDivergence, type Divergence } from '../train/divergence.js';
 import { readMetrics } from '../train/metrics.js';
 import { readPlan, type PlannedRun } from './layout.js';
+import { gradNormSpikes } from './stability.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
@@ -49,6 +50,11 @@ export interface RunSummary {
   evalTokens: number;
   curve: CurvePoint[];
   lambdas: { step: number; values: number[] }[];
+  /** The global gradient norm (before clipping) at every logged step, and how many of them are spikes. */
+  gradNorms: { step: number; value: number }[];
+  spikes: number;
+  /** Largest visible attention logit and residual magnitude per layer at every evaluation. */
+  extremes: { step: number; maxLogit: number[]; maxActivation: number[] }[];
   /** Probe tasks at the final evaluation, their course over training, diff2's λ and gate statistics. */
   tasks: Record<string, RunTaskResult>;
   taskCurve: TaskCurvePoint[];
@@ -128,7 +134,7 @@ export interface ComparisonSummary {
   /** Runs of the plan without a finished, readable result. */
   missing: string[];
   /** Runs that diverged (src/train/divergence.ts): listed, and left out of every statistic. */
-  diverged: ({ name: string } & Divergence)[];
+  diverged: ({ name: string; variant: string; setting: string } & Divergence)[];
   warnings: string[];
 }
 
@@ -163,6 +169,9 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     evalTokens: finalEval.evalTokens,
     curve: evalRecords.map((r) => ({ step: r.step, tokens: r.tokens, valLoss: r.valLoss })),
     lambdas: trainRecords.filter((r) => r.lambdas.length > 0).map((r) => ({ step: r.step, values: r.lambdas })),
+    gradNorms: trainRecords.map((r) => ({ step: r.step, value: r.gradNorm })),
+    spikes: gradNormSpikes(trainRecords.map((r) => r.gradNorm)).length,
+    extremes: evalRecords.flatMap((r) => (r.extremes ? [{ step: r.step, ...r.extremes }] : [])),
     ...runTasks(evalRecords),
   };
 }
@@ -342,7 +351,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     const runDir = join(dir, run.name);
     const divergence = readDivergence(runDir);
     if (divergence) {
-      diverged.push({ name: run.name, ...divergence });
+      diverged.push({ name: run.name, variant: run.variant, setting: run.setting, ...divergence });
       continue;
     }
     try {
