@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadExperiment, parseShard } from '../compare/experiment.js';
+import { presetNames } from '../config/locate.js';
 import { runExperiment } from '../compare/run.js';
 import { percent } from './table.js';
 import { writeReport, type Report } from '../report/report.js';
@@ -34,8 +35,9 @@ export function compareCommand(program: Command): void {
     .description('train every variant × seed of an experiment and report whether differential attention helps')
     .argument(
       '<experiment>',
-      'experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: compare-default, ' +
-        'compare-tiny, compare-gpu',
+      `experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: ${presetNames()
+        .filter((name) => name.startsWith('compare'))
+        .join(', ')}`,
     )
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
     .option(

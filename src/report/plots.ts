@@ -175,29 +175,49 @@ function perLayerSpec(
   } as TopLevelSpec;
 }
 
-/** The global gradient norm before clipping, per variant (mean over seeds), on a log axis: spikes stand out. */
+/**
+ * The global gradient norm before clipping, per variant (mean over seeds), on a log axis where spikes
+ * stand out; one panel per setting when something is swept (a learning-rate sweep is where they come).
+ */
 function gradNormSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
-  const values = comparedGroups(summary).flatMap((group) =>
-    group.runs.flatMap((run) => run.gradNorms.map((point) => ({ variant: groupLabel(summary, group), ...point }))),
+  const values = summary.groups.flatMap((group) =>
+    group.runs.flatMap((run) =>
+      run.gradNorms.map((point) => ({ variant: group.variant, setting: group.setting || 'all', ...point })),
+    ),
   );
   if (values.length === 0) return undefined;
+  const panels = summary.settings.length > 1;
   return {
-    ...common,
+    ...(panels ? { config: common.config } : common),
     title: 'Gradient norm before clipping (mean over seeds)',
     data: { values },
-    mark: { type: 'line', strokeWidth: 1 },
-    encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-      y: {
-        aggregate: 'mean',
-        field: 'value',
-        type: 'quantitative',
-        title: 'global gradient norm',
-        scale: { type: 'log' },
-      },
-      color: { field: 'variant', type: 'nominal', title: 'variant' },
-    },
+    ...(panels ? { facet: { field: 'setting', type: 'nominal', title: null }, columns: 2 } : {}),
+    spec: undefined,
+    ...(panels
+      ? {
+          spec: {
+            width: 360,
+            height: 200,
+            mark: { type: 'line', strokeWidth: 1 },
+            encoding: gradNormEncoding(),
+          },
+        }
+      : { mark: { type: 'line', strokeWidth: 1 }, encoding: gradNormEncoding() }),
   } as TopLevelSpec;
+}
+
+function gradNormEncoding() {
+  return {
+    x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
+    y: {
+      aggregate: 'mean',
+      field: 'value',
+      type: 'quantitative',
+      title: 'global gradient norm',
+      scale: { type: 'log' },
+    },
+    color: { field: 'variant', type: 'nominal', title: 'variant' },
+  };
 }
 
 /** Task accuracy (and the answer mass of attention) at every evaluation, mean over seeds. */
