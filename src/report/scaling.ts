@@ -1,0 +1,74 @@
+import { pairedInterval } from './stats.js';
+
+/**
+ * Params-to-target, the paper's scaling form: at what parameter count a variant's loss-vs-parameters
+ * curve reaches the baseline's loss at a given size, as a fraction of the baseline's parameters.
+ *
+ * Each curve is one seed's final validation losses at the sizes run, against non-embedding parameters
+ * N. Between two measured sizes the loss is interpolated linearly in log N (scaling curves are near
+ * straight there). A seed's crossing is the first segment where the curve comes down through the
+ * target; a target above the curve's first point or below its last is outside the measured range and
+ * gives no number. Seeds are paired (the same seed's baseline sets the target), the fraction is taken in
+ * logs, and the estimate is exp(mean log f) with the Student-t interval of the mean log fraction, mapped
+ * back by exp: a ratio's interval is symmetric in logs, not in the ratio.
+ */
+export interface CurvePoint {
+  parameters: number;
+  loss: number;
+}
+
+/** N at which a curve (sorted by N) first reaches `target` from above, or undefined outside the range. */
+export function parametersAt(curve: CurvePoint[], target: number): number | undefined {
+  const points = [...curve].sort((a, b) => a.parameters - b.parameters);
+  if (points.length === 0 || points[0].loss < target) return undefined; // better than the target already at the smallest size
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [a, b] = [points[i], points[i + 1]];
+    if (a.loss >= target && b.loss <= target) {
+      if (a.loss === b.loss) return a.parameters;
+      const share = (a.loss - target) / (a.loss - b.loss);
+      return Math.exp(Math.log(a.parameters) + share * (Math.log(b.parameters) - Math.log(a.parameters)));
+    }
+  }
+  return points[0].loss === target ? points[0].parameters : undefined;
+}
+
+export interface ParamsToTarget {
+  /** exp(mean over seeds of log(N*_seed / N_baseline)); undefined when no seed reached it. */
+  fraction?: number;
+  low?: number;
+  high?: number;
+  /** Seeds whose curve reached the target inside the sizes run, of all paired seeds. */
+  reached: number;
+  seeds: number;
+}
+
+/**
+ * For one baseline size: `baseline[seed]` is the baseline's final loss at that size (the target) and its
+ * non-embedding parameters `baselineParameters`; `variant[seed]` the variant's curve over the sizes run.
+ */
+export function paramsToTarget(
+  baselineParameters: number,
+  baseline: Map<number, number>,
+  variant: Map<number, CurvePoint[]>,
+  level = 0.95,
+): ParamsToTarget {
+  const logs: number[] = [];
+  let seeds = 0;
+  for (const [seed, target] of baseline) {
+    const curve = variant.get(seed);
+    if (!curve) continue;
+    seeds++;
+    const reached = parametersAt(curve, target);
+    if (reached !== undefined) logs.push(Math.log(reached / baselineParameters));
+  }
+  if (logs.length === 0) return { reached: 0, seeds };
+  const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  // the interval needs every seed to have reached it: a seed outside the range has no log to average
+  const interval = logs.length === seeds ? pairedInterval(logs, level) : undefined;
+  return {
+    fraction: Math.exp(mean),
+    ...(interval ? { low: Math.exp(interval.low), high: Math.exp(interval.high) } : {}),
+    reached: logs.length,
+    seeds,
+  };
+}
