@@ -137,8 +137,8 @@ export function replaceDirectory(temporary: string, dir: string): void {
   if (hadOld) rmSync(old, { recursive: true, force: true });
 }
 
-/** Whether a process with this id is running (ours counts as running). */
-function isAlive(pid: number): boolean {
+/** Whether a process with this id is running on this host (ours counts as running). */
+export function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

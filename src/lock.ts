@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDirectory } from './atomic.js';
+import { fsyncDirectory, isAlive } from './atomic.js';
 import { onPath, UserError } from './errors.js';
 
 /**
@@ -42,17 +42,6 @@ export interface DirectoryLock {
 }
 
 const held = new Map<string, number>(); // lock path → how many times this process holds it
-
-/** Whether a process with this id runs on this host (ours counts). */
-function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
-  }
-}
 
 function readHolder(path: string): Holder | undefined {
   try {
@@ -98,7 +87,7 @@ function takeOverStale(path: string, stale: Holder | undefined): boolean {
     throw error;
   }
   const moved = readHolder(aside);
-  if (moved && stale && moved.pid !== stale.pid && isRunning(moved.pid)) {
+  if (moved && stale && moved.pid !== stale.pid && isAlive(moved.pid)) {
     try {
       linkSync(aside, path);
     } catch {
@@ -155,7 +144,7 @@ function acquire(dir: string, path: string, purpose: string, onTakeOver?: (messa
           `${dir} is in use by ${describe(current)}; if that process is gone, remove ${path} and run again`,
         );
       }
-      if (current && isRunning(current.pid)) {
+      if (current && isAlive(current.pid)) {
         throw new UserError(
           `${dir} is in use by ${describe(current)}: wait for it to finish, or use another directory`,
         );

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { UserError } from '../errors.js';
 import type { TokenizerSpec } from './tokenizer.js';
-import { bytesToUnicode } from './tokenizer-json.js';
+import { bytesToUnicode, untrainedByteLevelJson } from './tokenizer-json.js';
 
 /**
  * `bpe:N`: a byte-level BPE trained on the training split with Hugging Face's tokenizers (its Node
@@ -18,32 +18,8 @@ import { bytesToUnicode } from './tokenizer-json.js';
  * end-of-text, exactly N entries. A merge that rebuilds a token an earlier one made adds no entry
  * and is passed over. A corpus too small to give that many merges is refused, naming the largest N.
  */
-const BYTE_LEVEL = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-
 function untrained(): HfTokenizer {
-  return HfTokenizer.fromString(
-    JSON.stringify({
-      version: '1.0',
-      truncation: null,
-      padding: null,
-      added_tokens: [],
-      normalizer: null,
-      pre_tokenizer: BYTE_LEVEL,
-      post_processor: null,
-      decoder: null,
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: null,
-        continuing_subword_prefix: null,
-        end_of_word_suffix: null,
-        fuse_unk: false,
-        byte_fallback: false,
-        vocab: {},
-        merges: [],
-      },
-    }),
-  );
+  return HfTokenizer.fromString(JSON.stringify(untrainedByteLevelJson()));
 }
 
 /** Trains `bpe:vocabSize` on the text files (the training split, written out by the caller). */

@@ -159,6 +159,11 @@ export function tokenizerJsonOf(spec: TokenizerSpec): Record<string, unknown> {
   }
 }
 
+/** An empty byte-level BPE with GPT-2's split, for tokenizers' trainer to fill (data/bpe.ts). */
+export function untrainedByteLevelJson(): Record<string, unknown> {
+  return tokenizerJson({ model: bpeModel({}, []), preTokenizer: byteLevel({ useRegex: true }), decoder: null });
+}
+
 /** File name → content of the tokenizer files for an export of a model with context `seqLen`. */
 export function hfTokenizerFiles(spec: TokenizerSpec, seqLen: number): Record<string, string> {
   const json = tokenizerJsonOf(spec);
