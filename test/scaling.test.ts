@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { CHECKPOINT_FORMAT } from '../src/checkpoint/checkpoint.js';
+import { loadExperiment } from '../src/compare/experiment.js';
+import { resolveModelConfig } from '../src/config/model.js';
+import type { RunConfig } from '../src/config/schema.js';
+import { writePlan } from '../src/report/layout.js';
+import { writeReport } from '../src/report/report.js';
 import { parametersAt, paramsToTarget, type CurvePoint } from '../src/report/scaling.js';
+import { REPO_ROOT } from './helpers/cli.js';
 
 /**
  * Params-to-target against values worked by hand: interpolation in log-parameters, "not reached"
@@ -71,5 +81,206 @@ describe('params-to-target', () => {
     assert.equal(result.reached, 1);
     assert.equal(result.seeds, 2);
     assert.deepEqual(paramsToTarget(1e6, new Map([[1, 1.0]]), new Map([[1, line]])), { reached: 0, seeds: 1 });
+  });
+});
+
+/** Non-embedding parameters of a tied multi-head model, by hand: per layer two norms, attention, SwiGLU; a final norm. */
+function nonEmbeddingByHand(config: RunConfig): number {
+  const { width: D, heads: H, layers: L, attention } = config.model;
+  const F =
+    config.model.ffnHidden || Math.ceil(Math.ceil((8 * D) / 3) / config.model.ffnMultiple) * config.model.ffnMultiple;
+  const d = D / H;
+  const attentionParams = { standard: 4 * D * D, diff: 4 * D * D + 4 * d + 2 * d, diff2: 5 * D * D + D * H }[attention];
+  return L * (2 * D + attentionParams + 3 * D * F) + D;
+}
+
+/**
+ * A comparison directory of hand-made runs: 2 variants × 3 sizes × 3 seeds, each with a checkpoint's
+ * config (no weights: the report reads none) and a metrics.jsonl whose final loss is `loss(variant, size, seed)`.
+ */
+function handMadeComparison(loss: (variant: string, size: number, seed: number) => number) {
+  const dir = mkdtempSync(join(tmpdir(), 'difft-scaling-'));
+  const file = join(dir, 'scaling.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: scaling-test',
+      `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`,
+      'config: { train.steps: 10 }',
+      'variants:',
+      '  - { name: standard, set: { model.attention: standard } }',
+      '  - { name: diff, set: { model.attention: diff } }',
+      'sizes:',
+      '  - { name: w32, set: { model.width: 32 } }',
+      '  - { name: w64, set: { model.width: 64 } }',
+      '  - { name: w128, set: { model.width: 128 } }',
+      'seeds: [1, 2, 3]',
+    ].join('\n'),
+  );
+  const experiment = loadExperiment(file);
+  const out = join(dir, 'cmp');
+  const sizes = ['w32', 'w64', 'w128'];
+  for (const run of experiment.runs) {
+    const config = experiment.runConfig(run);
+    const checkpoint = join(out, run.name, 'step-000010');
+    mkdirSync(checkpoint, { recursive: true });
+    for (const name of ['model.safetensors', 'optimizer.safetensors']) writeFileSync(join(checkpoint, name), '');
+    const model = resolveModelConfig({ ...config.model, vocabSize: 256 });
+    writeFileSync(
+      join(checkpoint, 'config.json'),
+      JSON.stringify({
+        difftVersion: 'test',
+        format: CHECKPOINT_FORMAT,
+        run: config,
+        model,
+        tokenizer: { kind: 'byte' },
+      }),
+    );
+    writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ step: 10 }));
+    const final = loss(run.variant, sizes.indexOf(run.size!), run.seed);
+    const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
+    const lines = [
+      { type: 'train', ...record, loss: final, lr: 1e-3, gradNorm: 1, tokensPerSecond: 640, lambdas: [] },
+      {
+        type: 'eval',
+        ...record,
+        valLoss: final,
+        valPerplexity: 1,
+        valBitsPerByte: 1,
+        evalTokens: 64,
+        evalFingerprint: 'e',
+      },
+    ];
+    writeFileSync(join(out, run.name, 'metrics.jsonl'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  }
+  writePlan(out, {
+    name: experiment.name,
+    source: file,
+    baseline: 'standard',
+    variants: experiment.variants,
+    sweep: {},
+    settings: [''],
+    sizes: experiment.sizes,
+    seeds: experiment.seeds,
+    runs: experiment.runs,
+  });
+  const parameters = (variant: string, size: number) =>
+    nonEmbeddingByHand(
+      experiment.runConfig(experiment.runs.find((r) => r.variant === variant && r.size === sizes[size])!),
+    );
+  return { out, parameters };
+}
+
+describe('params-to-target in the report, from hand-made metrics.jsonl', () => {
+  // standard: 3.4, 3.0, 2.6 at the three sizes, shifted per seed by 0, +0.05, −0.05.
+  // diff: 0.2 below, shifted per seed by the same and a further 0, +0.1, −0.1.
+  const seedShift = [0, 0.05, -0.05];
+  const diffShift = [0, 0.1, -0.1];
+  const loss = (variant: string, size: number, seed: number) =>
+    [3.4, 3.0, 2.6][size] + seedShift[seed - 1] - (variant === 'diff' ? 0.2 - diffShift[seed - 1] : 0);
+
+  it('matches the fractions and intervals worked by hand, and says "not reached" below the smallest size', async () => {
+    const { out, parameters } = handMadeComparison(loss);
+    const { summary } = await writeReport(out);
+    const scaling = summary.scaling!;
+    const target = (size: string) => scaling.targets.find((t) => t.variant === 'diff' && t.size === size)!;
+
+    // standard's smallest size (3.4): every diff seed is already below it at its smallest size
+    assert.equal(target('w32').fraction, undefined);
+    assert.equal(target('w32').reached, 0);
+
+    // standard at w64, seed s aims at 3.0 + shift_s; diff's seed s curve passes it between its w32 and
+    // w64 points at shares 0.5, 0.75, 0.25 (seed 1: 3.2 → 2.8 through 3.0; seed 2: 3.35 → 2.95 through
+    // 3.05; seed 3: 3.05 → 2.65 through 2.95), so log N* = log N₃₂ + share·(log N₆₄ − log N₃₂)
+    for (const [size, lower, upper] of [
+      ['w64', 0, 1],
+      ['w128', 1, 2],
+    ] as const) {
+      const [a, b] = [Math.log(parameters('diff', lower)), Math.log(parameters('diff', upper))];
+      const baselineLog = Math.log(parameters('standard', upper));
+      const logs = [0.5, 0.75, 0.25].map((share) => a + share * (b - a) - baselineLog);
+      const mean = a + 0.5 * (b - a) - baselineLog; // the shares average to one half
+      const sd = 0.25 * (b - a); // deviations ±0.25·(b − a) and 0: sqrt((2·0.0625)/2)
+      const half = (4.302652729911275 * sd) / Math.sqrt(3);
+      assert.ok(Math.abs(logs.reduce((x, y) => x + y) / 3 - mean) < 1e-12);
+      const t = target(size);
+      close(t.fraction, Math.exp(mean), 1e-9);
+      close(t.low, Math.exp(mean - half), 1e-9);
+      close(t.high, Math.exp(mean + half), 1e-9);
+      assert.equal(t.reached, 3);
+      assert.equal(t.baselineParameters, parameters('standard', upper));
+    }
+
+    // the points: standard at w64 is 3.0, 3.05, 2.95 → mean 3.0, sd 0.05, 95% t half-width t(2)·0.05/√3
+    const point = scaling.points.find((p) => p.variant === 'standard' && p.size === 'w64')!;
+    close(point.mean, 3.0, 1e-12);
+    close(point.high, 3.0 + (4.302652729911275 * 0.05) / Math.sqrt(3), 1e-9);
+    assert.equal(point.nonEmbedding, parameters('standard', 1));
+
+    // the verdict is given at the largest size
+    assert.equal(summary.comparedSize, 'w128');
+    assert.match(summary.comparisons[0].sentence, /at size w128/);
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    assert.match(report, /## Scaling/);
+    assert.match(report, /not reached within the sizes run/);
+    assert.ok(existsSync(join(out, 'loss-vs-params.png')));
+  });
+});
+
+describe('sizes in an experiment file', () => {
+  const experimentWith = (lines: string[]) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'difft-sizes-')), 'e.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: sizes',
+        `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`,
+        'match: params',
+        'variants:',
+        '  - { name: standard, set: { model.attention: standard } }',
+        '  - { name: diff2, set: { model.attention: diff2 } }',
+        'seeds: [1]',
+        ...lines,
+      ].join('\n'),
+    );
+    return file;
+  };
+
+  it('expands variant × size, names runs by size, and matches each variant at its own size', () => {
+    const experiment = loadExperiment(
+      experimentWith([
+        'sizes:',
+        '  - { name: s, set: { model.width: 32 } }',
+        '  - { name: l, set: { model.width: 64, model.layers: 3 } }',
+      ]),
+    );
+    assert.deepEqual(
+      experiment.runs.map((run) => run.name),
+      ['standard-s-seed1', 'diff2-s-seed1', 'standard-l-seed1', 'diff2-l-seed1'],
+    );
+    const config = (name: string) => experiment.runConfig(experiment.runs.find((run) => run.name === name)!);
+    assert.equal(config('diff2-l-seed1').model.width, 64);
+    assert.equal(config('diff2-l-seed1').model.layers, 3);
+    const total = (name: string) => nonEmbeddingByHand(config(name)) + 256 * config(name).model.width;
+    for (const size of ['s', 'l']) {
+      const ratio = total(`diff2-${size}-seed1`) / total(`standard-${size}-seed1`);
+      assert.ok(Math.abs(ratio - 1) <= 0.005, `size ${size}: diff2 / standard = ${ratio}`);
+    }
+    assert.notEqual(config('diff2-s-seed1').model.ffnHidden, config('diff2-l-seed1').model.ffnHidden);
+  });
+
+  it('refuses a size that sets a non-model key, a key a variant sets, or a name used twice', () => {
+    assert.throws(
+      () => loadExperiment(experimentWith(['sizes:', '  - { name: s, set: { train.lr: 0.01 } }'])),
+      /size s sets train\.lr: a size sets model keys only/,
+    );
+    assert.throws(
+      () => loadExperiment(experimentWith(['sizes:', '  - { name: s, set: { model.attention: diff } }'])),
+      /size s and variant standard both set model\.attention/,
+    );
+    assert.throws(
+      () => loadExperiment(experimentWith(['sizes:', '  - { name: s }', '  - { name: s }'])),
+      /size name s is used twice/,
+    );
   });
 });

@@ -35,7 +35,7 @@ export function compareCommand(program: Command): void {
     .description('train every variant × seed of an experiment and report whether differential attention helps')
     .argument(
       '<experiment>',
-      `experiment YAML (a base config, variants, an optional sweep, seeds), or a shipped one by name: ${presetNames()
+      `experiment YAML (a base config, variants, optional sizes and sweep, seeds), or a shipped one by name: ${presetNames()
         .filter((name) => name.startsWith('compare'))
         .join(', ')}`,
     )
@@ -92,10 +92,10 @@ export function compareCommand(program: Command): void {
           shard,
           shouldStop: () => stopRequested,
           events: {
-            onRun: ({ variant, setting, seed, status, index, count }) =>
-              say(
-                `run ${index + 1}/${count}: ${variant}${setting ? ` (${setting})` : ''}, seed ${seed}${STATUS_NOTES[status]}`,
-              ),
+            onRun: ({ variant, setting, size, seed, status, index, count }) => {
+              const at = [size && `size ${size}`, setting].filter(Boolean).join(', ');
+              say(`run ${index + 1}/${count}: ${variant}${at ? ` (${at})` : ''}, seed ${seed}${STATUS_NOTES[status]}`);
+            },
             onStep: ({ completedSteps, totalSteps, loss }) => {
               bar ??= createProgress({
                 label: 'compare',

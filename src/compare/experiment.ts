@@ -8,9 +8,9 @@ import { resolveModelConfig } from '../config/model.js';
 import { UserError } from '../errors.js';
 import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
 import { vocabSizeOf } from '../train/memory.js';
-import { runName, type PlannedRun } from '../report/layout.js';
+import { runName, type ModelSize, type PlannedRun } from '../report/layout.js';
 
-export { runName, type PlannedRun };
+export { runName, type ModelSize, type PlannedRun };
 
 /**
  * An experiment file: a base config, variants (a name and dotted overrides each), an optional sweep
@@ -27,11 +27,24 @@ export { runName, type PlannedRun };
  *   variants:
  *     - { name: standard, set: { model.attention: standard } }
  *     - { name: diff,     set: { model.attention: diff } }
+ *   sizes:                        # optional: model sizes, every variant at each (a size sweep)
+ *     - { name: w64, set: { model.width: 64 } }
+ *     - { name: w128, set: { model.width: 128 } }
  *   sweep:                        # optional: every combination, for every variant
  *     train.lr: [1.0e-3, 3.0e-3]
  *   seeds: [1, 2, 3]
+ *
+ * A run's config is the base, then `config`, then its size's keys, its variant's, its setting's.
  */
 const NAME = '^[A-Za-z0-9._-]+$';
+
+/** A variant or a model size: a name and the config keys it sets. */
+const NAMED_SET = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: NAME }, set: { type: 'object' } },
+} as const;
 
 const EXPERIMENT_SCHEMA = {
   type: 'object',
@@ -43,16 +56,8 @@ const EXPERIMENT_SCHEMA = {
     config: { type: 'object' },
     baseline: { type: 'string' },
     match: { enum: ['params', 'none'] },
-    variants: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: { name: { type: 'string', pattern: NAME }, set: { type: 'object' } },
-      },
-    },
+    variants: { type: 'array', minItems: 1, items: NAMED_SET },
+    sizes: { type: 'array', minItems: 1, items: NAMED_SET },
     sweep: {
       type: 'object',
       additionalProperties: { type: 'array', minItems: 1, items: { type: ['number', 'string', 'boolean'] } },
@@ -89,6 +94,8 @@ export interface Experiment {
   /** `params`: every other variant's SwiGLU width sized so its parameter count is the baseline's (±0.5%). */
   match: 'params' | 'none';
   variants: Variant[];
+  /** The model sizes; empty when the experiment lists none. */
+  sizes: ModelSize[];
   sweep: Record<string, unknown[]>;
   settings: Setting[];
   seeds: number[];
@@ -147,12 +154,17 @@ export function loadExperiment(nameOrPath: string): Experiment {
     baseline?: string;
     match?: 'params' | 'none';
     variants: Variant[];
+    sizes?: ModelSize[];
     sweep?: Record<string, unknown[]>;
     seeds: number[];
   };
   const names = spec.variants.map((variant) => variant.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new UserError(`${file}: variant name ${duplicate} is used twice`);
+  const sizes = (spec.sizes ?? []).map((size) => ({ name: size.name, set: size.set ?? {} }));
+  const sizeNames = sizes.map((size) => size.name);
+  const twice = sizeNames.find((name, i) => sizeNames.indexOf(name) !== i);
+  if (twice) throw new UserError(`${file}: size name ${twice} is used twice`);
   const duplicateSeed = spec.seeds.find((seed, i) => spec.seeds.indexOf(seed) !== i);
   if (duplicateSeed !== undefined) throw new UserError(`${file}: seed ${duplicateSeed} is listed twice`);
   const baseline = spec.baseline ?? names[0];
@@ -161,6 +173,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
   const sweep = spec.sweep ?? {};
   const match = spec.match ?? 'none';
   checkOverrides(file, spec.variants, sweep);
+  checkSizes(file, sizes, spec.variants, sweep);
   const base = spec.base ? readBase(file, spec.base) : {};
   const here = dirname(resolve(file));
   const variants = spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} }));
@@ -169,11 +182,14 @@ export function loadExperiment(nameOrPath: string): Experiment {
   const runConfig = (run: PlannedRun): RunConfig => {
     const variant = variants.find((v) => v.name === run.variant)!;
     const setting = settings.find((s) => s.label === run.setting)!;
+    const size = sizes.find((s) => s.name === run.size);
     const config = structuredClone(base) as Record<string, unknown>;
     const where = `${file}: ${run.name}`;
     // paths written in the experiment file are relative to it
     for (const [key, value] of Object.entries(spec.config ?? {}))
       setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
+    for (const [key, value] of Object.entries(size?.set ?? {}))
+      setConfigValue(config, key, value, `${file}: size ${size!.name}: ${key}`);
     for (const [key, value] of Object.entries(variant.set))
       setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
     for (const [key, value] of Object.entries(setting.set))
@@ -187,18 +203,33 @@ export function loadExperiment(nameOrPath: string): Experiment {
     return matchParameters(resolved, runConfig({ ...run, variant: baseline }), where);
   };
   const runs = spec.seeds.flatMap((seed) =>
-    settings.flatMap((setting) =>
-      variants.map((variant) => ({
-        name: runName(variant.name, setting.slug, seed),
-        variant: variant.name,
-        setting: setting.label,
-        seed,
-      })),
+    (sizes.length ? sizes : [undefined]).flatMap((size) =>
+      settings.flatMap((setting) =>
+        variants.map((variant) => ({
+          name: runName(variant.name, setting.slug, seed, size?.name),
+          variant: variant.name,
+          setting: setting.label,
+          ...(size ? { size: size.name } : {}),
+          seed,
+        })),
+      ),
     ),
   );
   // check every variant × setting now, not an hour into the experiment
   for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
-  return { name: spec.name, file, baseline, match, variants, sweep, settings, seeds: spec.seeds, runs, runConfig };
+  return {
+    name: spec.name,
+    file,
+    baseline,
+    match,
+    variants,
+    sizes,
+    sweep,
+    settings,
+    seeds: spec.seeds,
+    runs,
+    runConfig,
+  };
 }
 
 /** Matched comparisons hold the total within this fraction of the baseline's. */
@@ -251,6 +282,28 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
     }
     const distinct = new Set(values.map(String));
     if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);
+  }
+}
+
+/**
+ * Sizes set model keys only (what a size is), and none that a variant or the sweep sets: each key has
+ * one owner, so a run's config does not depend on the order they are applied in.
+ */
+function checkSizes(file: string, sizes: ModelSize[], variants: Variant[], sweep: Record<string, unknown[]>): void {
+  for (const size of sizes) {
+    for (const key of Object.keys(size.set)) {
+      if (!key.startsWith('model.'))
+        throw new UserError(
+          `${file}: size ${size.name} sets ${key}: a size sets model keys only (model.width, model.layers, …); ` +
+            `put other keys under config, a variant or the sweep`,
+        );
+      const variant = variants.find((v) => v.set && key in v.set);
+      if (variant)
+        throw new UserError(
+          `${file}: size ${size.name} and variant ${variant.name} both set ${key}: remove one of them`,
+        );
+      if (key in sweep) throw new UserError(`${file}: size ${size.name} sets ${key}, which the sweep also sets`);
+    }
   }
 }
 

@@ -33,6 +33,7 @@ export interface CompareEvents {
     name: string;
     variant: string;
     setting: string;
+    size?: string;
     seed: number;
     dir: string;
     status: RunStatus;
@@ -110,6 +111,7 @@ function planOf(experiment: Experiment): Plan {
     variants: experiment.variants,
     sweep: experiment.sweep,
     settings: experiment.settings.map((setting) => setting.label),
+    ...(experiment.sizes.length ? { sizes: experiment.sizes } : {}),
     seeds: experiment.seeds,
     runs: experiment.runs,
   };
@@ -231,6 +233,7 @@ function announce(run: RunJob, index: number, count: number, events: CompareEven
     name: run.name,
     variant: run.variant,
     setting: run.setting,
+    size: run.size,
     seed: run.seed,
     dir: run.dir,
     status: run.status,

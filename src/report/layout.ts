@@ -14,7 +14,15 @@ export interface PlannedRun {
   variant: string;
   /** The sweep setting's label, e.g. `train.lr=0.003`; '' when nothing is swept. */
   setting: string;
+  /** The model size's name when the experiment lists sizes. */
+  size?: string;
   seed: number;
+}
+
+/** A named set of model keys (`{ name: w96, set: { model.width: 96 } }`): one point of a size sweep. */
+export interface ModelSize {
+  name: string;
+  set: Record<string, unknown>;
 }
 
 export interface Plan {
@@ -26,15 +34,25 @@ export interface Plan {
   variants: { name: string; set: Record<string, unknown> }[];
   sweep: Record<string, unknown[]>;
   settings: string[];
+  /** The model sizes, in the experiment's order; absent when it lists none. */
+  sizes?: ModelSize[];
   seeds: number[];
   runs: PlannedRun[];
   /** Each run's configuration fingerprint (src/config/fingerprint.ts); absent in plans written before it. */
   fingerprints?: Record<string, string>;
 }
 
-/** A run's directory: `diff-seed1`, or with a sweep setting's slug `diff-lr0.003-seed1`. */
-export function runName(variant: string, settingSlug: string, seed: number): string {
-  return settingSlug ? `${variant}-${settingSlug}-seed${seed}` : `${variant}-seed${seed}`;
+/**
+ * A run's directory: `diff-seed1`; with a model size `diff-w96-seed1`; with a sweep setting's slug
+ * `diff-lr0.003-seed1`; with both `diff-w96-lr0.003-seed1`.
+ */
+export function runName(variant: string, settingSlug: string, seed: number, size = ''): string {
+  return [variant, size, settingSlug, `seed${seed}`].filter(Boolean).join('-');
+}
+
+/** The size names of a plan, `['']` when it lists none. */
+export function sizeNames(plan: Pick<Plan, 'sizes'>): string[] {
+  return plan.sizes?.length ? plan.sizes.map((size) => size.name) : [''];
 }
 
 export function writePlan(dir: string, plan: Plan): void {
@@ -70,6 +88,7 @@ export function readPlan(dir: string): Plan {
     variants,
     sweep: plan.sweep ?? {},
     settings: plan.settings ?? [''],
+    ...(plan.sizes?.length ? { sizes: plan.sizes } : {}),
     seeds,
     runs,
     fingerprints: plan.fingerprints,

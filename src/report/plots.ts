@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { ROLE_TITLES, ROLES, type Allocation } from '../measure/analysis.js';
-import type { ComparisonSummary, GroupSummary, RunSummary } from './summary.js';
+import { comparedGroups, type ComparisonSummary, type GroupSummary, type RunSummary } from './summary.js';
 
 /**
  * Plots of a comparison as vega-lite specs, rendered to SVG by vega and to PNG by resvg, with a
@@ -19,11 +19,14 @@ const fontFile = join(
 
 export const common = { width: 560, height: 300, config: { font: FONT_FAMILY, background: 'white' } };
 
-/** The groups the verdicts are about: each variant at its best setting. */
-function comparedGroups(summary: ComparisonSummary): GroupSummary[] {
-  return Object.entries(summary.bestSettings).map(
-    ([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!,
-  );
+/** The groups at the size the verdicts are given at (every group when there are no sizes). */
+function atComparedSize(summary: ComparisonSummary): GroupSummary[] {
+  return summary.groups.filter((group) => group.size === summary.comparedSize);
+}
+
+/** Where the plots of one size say which: in their titles. */
+function sizeNote(summary: ComparisonSummary): string {
+  return summary.sizes.length > 1 ? `, size ${summary.comparedSize}` : '';
 }
 
 function groupLabel(summary: ComparisonSummary, group: GroupSummary): string {
@@ -39,7 +42,7 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
   const xTitle = x === 'step' ? 'optimizer step' : 'tokens seen';
   return {
     ...common,
-    title: `Validation loss against ${x === 'step' ? 'step' : 'tokens'} (mean over seeds, band: ±1 std)`,
+    title: `Validation loss against ${x === 'step' ? 'step' : 'tokens'} (mean over seeds, band: ±1 std${sizeNote(summary)})`,
     data: { values },
     encoding: {
       x: { field: x, type: 'quantitative', title: xTitle },
@@ -107,7 +110,7 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const keys = Object.keys(summary.sweep);
   if (keys.length !== 1) return undefined;
   const [key] = keys;
-  const values = summary.groups.flatMap((group) =>
+  const values = atComparedSize(summary).flatMap((group) =>
     group.runs.map((run) => ({
       variant: group.variant,
       value: summary.sweep[key][summary.settings.indexOf(group.setting)],
@@ -117,7 +120,7 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const numeric = values.every((v) => typeof v.value === 'number' && v.value > 0);
   return {
     ...common,
-    title: `Final validation loss across the sweep of ${key} (mean over seeds; dots: seeds)`,
+    title: `Final validation loss across the sweep of ${key} (mean over seeds; dots: seeds${sizeNote(summary)})`,
     data: { values },
     encoding: {
       x: {
@@ -142,6 +145,48 @@ function sweepSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
         },
       },
       { mark: { type: 'point', opacity: 0.4 }, encoding: { y: { field: 'loss', type: 'quantitative' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+/**
+ * Final validation loss against non-embedding parameters (log axis) per variant: the mean over seeds
+ * at each size with its 95% Student-t band — the paper's scaling figure.
+ */
+function scalingSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = (summary.scaling?.points ?? []).map((point) => ({
+    ...point,
+    low: point.low ?? point.mean,
+    high: point.high ?? point.mean,
+  }));
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    title: 'Final validation loss against parameters (mean over seeds; band: 95% CI of the mean)',
+    data: { values },
+    encoding: {
+      x: {
+        field: 'nonEmbedding',
+        type: 'quantitative',
+        title: 'non-embedding parameters (log scale)',
+        scale: { type: 'log', nice: false },
+      },
+      color: { field: 'variant', type: 'nominal', title: 'variant' },
+    },
+    layer: [
+      {
+        mark: { type: 'area', opacity: 0.2 },
+        encoding: {
+          y: {
+            field: 'low',
+            type: 'quantitative',
+            title: 'final validation loss (nats/token)',
+            scale: { zero: false },
+          },
+          y2: { field: 'high' },
+        },
+      },
+      { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative' } } },
     ],
   } as TopLevelSpec;
 }
@@ -180,7 +225,7 @@ function perLayerSpec(
  * stand out; one panel per setting when something is swept (a learning-rate sweep is where they come).
  */
 function gradNormSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
-  const values = summary.groups.flatMap((group) =>
+  const values = atComparedSize(summary).flatMap((group) =>
     group.runs.flatMap((run) =>
       run.gradNorms.map((point) => ({ variant: group.variant, setting: group.setting || 'all', ...point })),
     ),
@@ -189,7 +234,7 @@ function gradNormSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const panels = summary.settings.length > 1;
   return {
     ...(panels ? { config: common.config } : common),
-    title: 'Gradient norm before clipping (mean over seeds)',
+    title: `Gradient norm before clipping (mean over seeds${sizeNote(summary)})`,
     data: { values },
     ...(panels ? { facet: { field: 'setting', type: 'nominal', title: null }, columns: 2 } : {}),
     spec: undefined,
@@ -352,6 +397,7 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
     { name: 'loss-vs-tokens', title: 'Validation loss against tokens', spec: lossSpec(summary, 'tokens') },
     { name: 'gap-vs-tokens', title: 'Gap to the baseline against tokens', spec: gapSpec(summary) },
     { name: 'sweep', title: 'Final loss across the sweep', spec: sweepSpec(summary) },
+    { name: 'loss-vs-params', title: 'Final loss against model size', spec: scalingSpec(summary) },
     {
       name: 'lambda',
       title: 'λ per layer over training',

@@ -3,7 +3,10 @@ import { writeFileAtomically } from '../atomic.js';
 import { comparisonPlots, type Plot } from './plots.js';
 import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
 import { spread, type Spread } from './stats.js';
+import type { ScalingTarget } from './scaling.js';
 import {
+  comparedGroups,
+  findGroup,
   summarizeComparison,
   type ComparisonSummary,
   type Difference,
@@ -34,9 +37,10 @@ const signed = (x: number | undefined, digits = 4) =>
   x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
-export const SUMMARY_HEADER = [
+const SUMMARY_HEADER = [
   'variant',
   'setting',
+  'size',
   'attention',
   'parameters (× baseline)',
   'non-embedding',
@@ -51,10 +55,11 @@ export const SUMMARY_HEADER = [
   'best bits/byte',
 ];
 
-export function summaryRows(summary: ComparisonSummary, groups: GroupSummary[] = summary.groups): string[][] {
+function summaryRows(groups: GroupSummary[]): string[][] {
   return groups.map((g) => [
     g.variant,
     g.setting || '-',
+    g.size || '-',
     g.attention,
     `${integer(g.parameters)} (${Number.isFinite(g.parameterRatio) ? g.parameterRatio.toFixed(3) : '-'}×)`,
     integer(g.nonEmbedding),
@@ -70,17 +75,18 @@ export function summaryRows(summary: ComparisonSummary, groups: GroupSummary[] =
   ]);
 }
 
-/** The runs table; the setting column only when something is swept. */
+/** A table whose setting and size columns are shown only when the experiment has more than one of them. */
+function tableOf(summary: ComparisonSummary, header: string[], rows: string[][]): Block {
+  const hidden = new Set([
+    ...(summary.settings.length > 1 ? [] : [header.indexOf('setting')]),
+    ...(summary.sizes.length > 1 ? [] : [header.indexOf('size')]),
+  ]);
+  const keep = (_: string, column: number) => !hidden.has(column);
+  return { kind: 'table', header: header.filter(keep), rows: rows.map((row) => row.filter(keep)) };
+}
+
 function runsTable(summary: ComparisonSummary): Block {
-  const keep =
-    summary.settings.length > 1
-      ? () => true
-      : (_: string, column: number) => column !== SUMMARY_HEADER.indexOf('setting');
-  return {
-    kind: 'table',
-    header: SUMMARY_HEADER.filter(keep),
-    rows: summaryRows(summary).map((row) => row.filter(keep)),
-  };
+  return tableOf(summary, SUMMARY_HEADER, summaryRows(summary.groups));
 }
 
 /**
@@ -91,10 +97,13 @@ function stabilityBlocks(summary: ComparisonSummary): Block[] {
   const largest = (run: GroupSummary['runs'][number], pick: 'maxLogit' | 'maxActivation') =>
     Math.max(...run.extremes.flatMap((e) => e[pick]));
   const rows = summary.groups.map((g) => {
-    const diverged = summary.diverged.filter((d) => d.variant === g.variant && d.setting === g.setting).length;
+    const diverged = summary.diverged.filter(
+      (d) => d.variant === g.variant && d.setting === g.setting && d.size === g.size,
+    ).length;
     return [
       g.variant,
       g.setting || '-',
+      g.size || '-',
       g.runs.map((run) => String(run.spikes)).join(', ') || '-',
       pm(spread(g.runs.filter((r) => r.extremes.length).map((r) => largest(r, 'maxLogit'))), 2),
       pm(spread(g.runs.filter((r) => r.extremes.length).map((r) => largest(r, 'maxActivation'))), 2),
@@ -110,11 +119,11 @@ function stabilityBlocks(summary: ComparisonSummary): Block[] {
         'logged before it. Largest logit and activation: over every evaluation and layer, on the first evaluation ' +
         'batch; mean ± std over seeds. Plots: grad-norm.png, max-logit.png, max-activation.png.',
     },
-    {
-      kind: 'table',
-      header: ['variant', 'setting', 'spikes per run', 'largest attention logit', 'largest |activation|', 'diverged'],
+    tableOf(
+      summary,
+      ['variant', 'setting', 'size', 'spikes per run', 'largest attention logit', 'largest |activation|', 'diverged'],
       rows,
-    },
+    ),
   ];
 }
 
@@ -153,9 +162,7 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
 
 /** Task accuracy and attention allocation per variant, with the paired differences used for loss. */
 function taskBlocks(summary: ComparisonSummary): Block[] {
-  const groups = Object.entries(summary.bestSettings).map(
-    ([variant, setting]) => summary.groups.find((g) => g.variant === variant && g.setting === setting)!,
-  );
+  const groups = comparedGroups(summary);
   const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
   if (names.length === 0) return [];
   const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
@@ -236,12 +243,69 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
   return out;
 }
 
+function targetCell(t: ScalingTarget): string {
+  if (t.fraction === undefined) return 'not reached within the sizes run';
+  const interval =
+    t.low !== undefined ? ` [${(100 * t.low).toFixed(0)}%, ${(100 * t.high!).toFixed(0)}%]` : ' (no interval)';
+  return `${integer(t.fraction * t.baselineParameters)} = ${(100 * t.fraction).toFixed(0)}%${interval}`;
+}
+
+/** Loss per size and variant, and params-to-target: the paper's "same loss with a fraction of the parameters". */
+function scalingBlocks(summary: ComparisonSummary): Block[] {
+  if (!summary.scaling) return [];
+  const { points, targets } = summary.scaling;
+  const variants = [...new Set(summary.groups.map((g) => g.variant))];
+  const cell = (variant: string, size: string) => {
+    const p = points.find((x) => x.variant === variant && x.size === size);
+    if (!p) return 'not run yet';
+    const band = p.low !== undefined ? ` [${p.low.toFixed(4)}, ${p.high!.toFixed(4)}]` : '';
+    return `${p.mean.toFixed(4)}${band} (N = ${integer(p.nonEmbedding)}, n=${p.seeds})`;
+  };
+  return [
+    { kind: 'heading', text: 'Scaling' },
+    {
+      kind: 'paragraph',
+      text:
+        'Final validation loss per model size, mean over seeds with its 95% t interval, and N = non-embedding ' +
+        'parameters (each variant at its best setting). Params-to-target: for each size of ' +
+        `${summary.baseline}, the non-embedding parameters at which a variant's curve reaches ${summary.baseline}'s ` +
+        'loss there, interpolated linearly in log N between the sizes run, per seed (paired), as a fraction of ' +
+        `${summary.baseline}'s N: exp(mean log fraction) with the 95% t interval of the mean log fraction. Below ` +
+        '100% the variant needs fewer parameters. A target outside the range of a variant’s curve gives no number.',
+    },
+    {
+      kind: 'table',
+      header: ['size', ...variants],
+      rows: summary.sizes.map((size) => [size, ...variants.map((variant) => cell(variant, size))]),
+    },
+    {
+      kind: 'table',
+      header: [
+        'variant',
+        `${summary.baseline} size`,
+        `${summary.baseline} N`,
+        'target loss',
+        'N to reach it',
+        'seeds reached',
+      ],
+      rows: targets.map((t) => [
+        t.variant,
+        t.size,
+        integer(t.baselineParameters),
+        t.target.toFixed(4),
+        targetCell(t),
+        `${t.reached} of ${t.seeds}`,
+      ]),
+    },
+  ];
+}
+
 function sweepGrid(summary: ComparisonSummary): Block {
   const variants = [...new Set(summary.groups.map((g) => g.variant))];
   const rows = summary.settings.map((setting) => [
     setting,
     ...variants.map((variant) => {
-      const g = summary.groups.find((x) => x.variant === variant && x.setting === setting)!;
+      const g = findGroup(summary, variant, setting, summary.comparedSize);
       const cell = g.runs.length ? `${pm(g.finalValLoss)} (n=${g.runs.length})` : 'not run yet';
       return summary.bestSettings[variant] === setting && g.runs.length ? `**${cell}**` : cell;
     }),
@@ -259,6 +323,9 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       kind: 'paragraph',
       text: [
         `Baseline: ${summary.baseline}. Seeds: ${summary.seeds.join(', ')}.`,
+        summary.sizes.length > 1
+          ? `Sizes: ${summary.sizes.join(', ')}; the verdicts are given at the largest, ${summary.comparedSize}.`
+          : '',
         sweeping
           ? `Sweep: ${Object.entries(summary.sweep)
               .map(([key, values]) => `${key} ∈ {${values.join(', ')}}`)
@@ -330,6 +397,7 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       ],
       rows: summary.comparisons.map((c) => gapRow(summary, c)),
     },
+    ...scalingBlocks(summary),
     ...taskBlocks(summary),
     { kind: 'heading', text: 'Runs' },
     { kind: 'paragraph', text: 'Mean ± sample standard deviation over seeds; train time excludes evaluation.' },

@@ -72,3 +72,86 @@ export function paramsToTarget(
     seeds,
   };
 }
+
+/** One variant at one size, at the setting its verdict uses: what the scaling section reads. */
+export interface SizedGroup {
+  variant: string;
+  size: string;
+  runs: { seed: number; nonEmbedding: number; finalValLoss: number }[];
+}
+
+/** A variant's final validation loss at one size: mean over seeds and its 95% Student-t interval. */
+export interface ScalingPoint {
+  variant: string;
+  size: string;
+  nonEmbedding: number;
+  mean: number;
+  low?: number;
+  high?: number;
+  seeds: number;
+}
+
+/** Params-to-target of one variant against the baseline at one of the baseline's sizes. */
+export interface ScalingTarget extends ParamsToTarget {
+  variant: string;
+  size: string;
+  baselineParameters: number;
+  /** The baseline's mean final loss at that size, over the seeds paired. */
+  target: number;
+}
+
+export interface ScalingSummary {
+  points: ScalingPoint[];
+  targets: ScalingTarget[];
+}
+
+/**
+ * Loss against non-embedding parameters per variant, and each non-baseline variant's params-to-target
+ * at every baseline size. A variant's curve for a seed is that seed's final losses at the sizes it
+ * finished.
+ */
+export function scalingSummary(groups: SizedGroup[], baseline: string, level = 0.95): ScalingSummary {
+  const points = groups
+    .filter((g) => g.runs.length > 0)
+    .map((g) => {
+      const losses = g.runs.map((run) => run.finalValLoss);
+      const interval = pairedInterval(losses, level); // a one-sample t interval of the mean
+      return {
+        variant: g.variant,
+        size: g.size,
+        nonEmbedding: g.runs[0].nonEmbedding,
+        mean: losses.reduce((a, b) => a + b, 0) / losses.length,
+        ...(interval ? { low: interval.low, high: interval.high } : {}),
+        seeds: losses.length,
+      };
+    });
+  const curves = (variant: string) => {
+    const bySeed = new Map<number, CurvePoint[]>();
+    for (const g of groups.filter((x) => x.variant === variant))
+      for (const run of g.runs)
+        bySeed.set(run.seed, [
+          ...(bySeed.get(run.seed) ?? []),
+          { parameters: run.nonEmbedding, loss: run.finalValLoss },
+        ]);
+    return bySeed;
+  };
+  const variants = [...new Set(groups.map((g) => g.variant))].filter((name) => name !== baseline);
+  const targets = variants.flatMap((variant) => {
+    const curve = curves(variant);
+    return groups
+      .filter((g) => g.variant === baseline && g.runs.length > 0)
+      .map((g) => {
+        const losses = new Map(g.runs.map((run) => [run.seed, run.finalValLoss]));
+        const paired = g.runs.filter((run) => curve.has(run.seed)).map((run) => run.finalValLoss);
+        const baselineParameters = g.runs[0].nonEmbedding;
+        return {
+          variant,
+          size: g.size,
+          baselineParameters,
+          target: paired.reduce((a, b) => a + b, 0) / paired.length,
+          ...paramsToTarget(baselineParameters, losses, curve, level),
+        };
+      });
+  });
+  return { points, targets };
+}

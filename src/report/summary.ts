@@ -7,7 +7,8 @@ import { ffnHiddenWidth } from '../config/model.js';
 import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
 import { readDivergence, type Divergence } from '../train/divergence.js';
 import { readMetrics } from '../train/metrics.js';
-import { readPlan, type PlannedRun } from './layout.js';
+import { readPlan, sizeNames, type PlannedRun } from './layout.js';
+import { scalingSummary, type ScalingSummary } from './scaling.js';
 import { gradNormSpikes } from './stability.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
@@ -24,6 +25,7 @@ export interface RunSummary {
   name: string;
   variant: string;
   setting: string;
+  size?: string;
   seed: number;
   dir: string;
   attention: string;
@@ -64,6 +66,8 @@ export interface RunSummary {
 export interface GroupSummary {
   variant: string;
   setting: string;
+  /** The model size's name; '' when the experiment lists no sizes. */
+  size: string;
   attention: string;
   runs: RunSummary[];
   missingSeeds: number[];
@@ -125,16 +129,22 @@ export interface ComparisonSummary {
   seeds: number[];
   sweep: Record<string, unknown[]>;
   settings: string[];
+  /** The model sizes' names in the experiment's order; `['']` when it lists none. */
+  sizes: string[];
+  /** The size the verdicts are given at: the one where the baseline has the most non-embedding parameters. */
+  comparedSize: string;
   groups: GroupSummary[];
-  /** Each variant's setting with the lowest mean final validation loss. */
+  /** Each variant's setting with the lowest mean final validation loss (at the compared size). */
   bestSettings: Record<string, string>;
   comparisons: VariantComparison[];
+  /** Loss against parameters and params-to-target, when the experiment lists more than one size. */
+  scaling?: ScalingSummary;
   /** The evaluation sets the runs were scored on: one, unless something is wrong. */
   evalSets: { fingerprint: string; tokens: number; runs: string[] }[];
   /** Runs of the plan without a finished, readable result. */
   missing: string[];
   /** Runs that diverged (src/train/divergence.ts): listed, and left out of every statistic. */
-  diverged: ({ name: string; variant: string; setting: string } & Divergence)[];
+  diverged: ({ name: string; variant: string; setting: string; size: string } & Divergence)[];
   warnings: string[];
 }
 
@@ -176,14 +186,36 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   };
 }
 
-function summarizeGroup(variant: string, setting: string, seeds: number[], results: RunSummary[]): GroupSummary {
+/** The group of one variant at one setting and size. */
+export function findGroup(summary: ComparisonSummary, variant: string, setting: string, size: string): GroupSummary {
+  return summary.groups.find((g) => g.variant === variant && g.setting === setting && g.size === size)!;
+}
+
+/** The groups the verdicts are about: each variant at its best setting, at the compared size. */
+export function comparedGroups(summary: ComparisonSummary): GroupSummary[] {
+  return Object.entries(summary.bestSettings).map(([variant, setting]) =>
+    findGroup(summary, variant, setting, summary.comparedSize),
+  );
+}
+
+function summarizeGroup(
+  variant: string,
+  setting: string,
+  size: string,
+  seeds: number[],
+  results: RunSummary[],
+): GroupSummary {
   const runs = seeds.flatMap(
-    (seed) => results.find((r) => r.variant === variant && r.setting === setting && r.seed === seed) ?? [],
+    (seed) =>
+      results.find(
+        (r) => r.variant === variant && r.setting === setting && (r.size ?? '') === size && r.seed === seed,
+      ) ?? [],
   );
   const over = (pick: (run: RunSummary) => number) => spread(runs.map(pick));
   return {
     variant,
     setting,
+    size,
     attention: runs[0]?.attention ?? '?',
     runs,
     missingSeeds: seeds.filter((seed) => !runs.some((run) => run.seed === seed)),
@@ -253,10 +285,12 @@ function sentenceFor(
   baseline: string,
   sweeping: boolean,
   matched: boolean,
+  size: string,
 ): string {
   const { final } = comparison;
   const at = (setting: string) => (sweeping && setting ? ` (at ${setting})` : '');
-  const who = `${comparison.variant}${at(comparison.setting)} vs ${baseline}${at(comparison.baselineSetting)}`;
+  const atSize = size ? ` at size ${size}` : '';
+  const who = `${comparison.variant}${at(comparison.setting)} vs ${baseline}${at(comparison.baselineSetting)}${atSize}`;
   const ratio = comparison.parameterRatio;
   const confounded = !matched && Math.abs(ratio - 1) > UNMATCHED_TOLERANCE;
   const parameters =
@@ -338,7 +372,18 @@ function compareWithBaseline(
       `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): ` +
         `the differences mix model and sample`,
     );
-  return { ...partial, sentence: sentenceFor(partial, baseline.variant, sweeping, matched), warnings };
+  const sentence = sentenceFor(partial, baseline.variant, sweeping, matched, variant.size);
+  return { ...partial, sentence, warnings };
+}
+
+/**
+ * The size the verdicts are given at: where the baseline (any setting) has the most non-embedding
+ * parameters among the sizes it finished; the last listed when none is finished yet.
+ */
+function largestSize(groups: GroupSummary[], baseline: string, sizes: string[]): string {
+  const finished = groups.filter((g) => g.variant === baseline && g.runs.length > 0);
+  if (finished.length === 0) return sizes.at(-1)!;
+  return finished.reduce((a, b) => (b.nonEmbedding > a.nonEmbedding ? b : a)).size;
 }
 
 export function summarizeComparison(dir: string): ComparisonSummary {
@@ -351,7 +396,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     const runDir = join(dir, run.name);
     const divergence = readDivergence(runDir);
     if (divergence) {
-      diverged.push({ name: run.name, variant: run.variant, setting: run.setting, ...divergence });
+      diverged.push({ ...run, size: run.size ?? '', ...divergence });
       continue;
     }
     try {
@@ -372,22 +417,33 @@ export function summarizeComparison(dir: string): ComparisonSummary {
         `changed (--retrain-changed trains them again)`,
     );
 
+  const sizes = sizeNames(plan);
   const groups = plan.variants.flatMap(({ name }) =>
-    plan.settings.map((setting) => summarizeGroup(name, setting, plan.seeds, [...results.values()])),
+    sizes.flatMap((size) =>
+      plan.settings.map((setting) => summarizeGroup(name, setting, size, plan.seeds, [...results.values()])),
+    ),
   );
+  const comparedSize = largestSize(groups, plan.baseline, sizes);
   const bestSettings: Record<string, string> = {};
   for (const { name } of plan.variants) {
-    const finished = groups.filter((g) => g.variant === name && g.runs.length > 0);
+    const finished = groups.filter((g) => g.variant === name && g.size === comparedSize && g.runs.length > 0);
     const best = finished.reduce<GroupSummary | undefined>(
       (a, b) => (!a || b.finalValLoss.mean < a.finalValLoss.mean ? b : a),
       undefined,
     );
     bestSettings[name] = best?.setting ?? plan.settings[0];
   }
-  const groupOf = (variant: string) =>
-    groups.find((g) => g.variant === variant && g.setting === bestSettings[variant])!;
+  const groupOf = (variant: string, size = comparedSize) =>
+    groups.find((g) => g.variant === variant && g.setting === bestSettings[variant] && g.size === size)!;
   const baseline = groupOf(plan.baseline);
-  for (const group of groups) group.parameterRatio = group.parameters / baseline.parameters;
+  for (const group of groups) group.parameterRatio = group.parameters / groupOf(plan.baseline, group.size).parameters;
+  const scaling =
+    sizes.length > 1
+      ? scalingSummary(
+          plan.variants.flatMap(({ name }) => sizes.map((size) => groupOf(name, size))),
+          plan.baseline,
+        )
+      : undefined;
 
   const sweeping = plan.settings.length > 1;
   const comparisons = plan.variants
@@ -420,9 +476,12 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     seeds: plan.seeds,
     sweep: plan.sweep,
     settings: plan.settings,
+    sizes,
+    comparedSize,
     groups,
     bestSettings,
     comparisons,
+    ...(scaling ? { scaling } : {}),
     evalSets: [...evalSets.values()],
     missing,
     diverged,
