@@ -80,7 +80,13 @@ describe('params-to-target', () => {
     assert.equal(result.low, undefined);
     assert.equal(result.reached, 1);
     assert.equal(result.seeds, 2);
-    assert.deepEqual(paramsToTarget(1e6, new Map([[1, 1.0]]), new Map([[1, line]])), { reached: 0, seeds: 1 });
+    assert.equal(result.belowAtSmallest, 0); // seed 2's target 1.5 is below the whole curve: above it at the largest
+    assert.deepEqual(paramsToTarget(1e6, new Map([[1, 1.0]]), new Map([[1, line]])), {
+      reached: 0,
+      seeds: 1,
+      belowAtSmallest: 0,
+    });
+    assert.equal(paramsToTarget(1e6, new Map([[1, 3.5]]), new Map([[1, line]])).belowAtSmallest, 1);
   });
 });
 
@@ -188,6 +194,7 @@ describe('params-to-target in the report, from hand-made metrics.jsonl', () => {
     // standard's smallest size (3.4): every diff seed is already below it at its smallest size
     assert.equal(target('w32').fraction, undefined);
     assert.equal(target('w32').reached, 0);
+    assert.equal(target('w32').belowAtSmallest, 3);
 
     // standard at w64, seed s aims at 3.0 + shift_s; diff's seed s curve passes it between its w32 and
     // w64 points at shares 0.5, 0.75, 0.25 (seed 1: 3.2 → 2.8 through 3.0; seed 2: 3.35 → 2.95 through
@@ -222,7 +229,7 @@ describe('params-to-target in the report, from hand-made metrics.jsonl', () => {
     assert.match(summary.comparisons[0].sentence, /at size w128/);
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(report, /## Scaling/);
-    assert.match(report, /not reached within the sizes run/);
+    assert.match(report, /not reached within the sizes run: already below it at the smallest size/);
     assert.ok(existsSync(join(out, 'loss-vs-params.png')));
   });
 });

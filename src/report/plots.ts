@@ -171,7 +171,8 @@ function scalingSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
         title: 'non-embedding parameters (log scale)',
         scale: { type: 'log', nice: false },
       },
-      color: { field: 'variant', type: 'nominal', title: 'variant' },
+      // full-strength swatches: the bands' opacity would make them too pale to tell the lines apart
+      color: { field: 'variant', type: 'nominal', title: 'variant', legend: { symbolOpacity: 1 } },
     },
     layer: [
       {
@@ -186,7 +187,12 @@ function scalingSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
           y2: { field: 'high' },
         },
       },
-      { mark: { type: 'line', point: true }, encoding: { y: { field: 'mean', type: 'quantitative' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: {
+          y: { field: 'mean', type: 'quantitative' },
+        },
+      },
     ],
   } as TopLevelSpec;
 }

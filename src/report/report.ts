@@ -244,7 +244,16 @@ function taskBlocks(summary: ComparisonSummary): Block[] {
 }
 
 function targetCell(t: ScalingTarget): string {
-  if (t.fraction === undefined) return 'not reached within the sizes run';
+  if (t.fraction === undefined) {
+    const below = t.belowAtSmallest;
+    const why =
+      below === t.seeds
+        ? ': already below it at the smallest size'
+        : below === 0
+          ? ': still above it at the largest size'
+          : ` (${below} of ${t.seeds} seeds already below it at the smallest size)`;
+    return `not reached within the sizes run${why}`;
+  }
   const interval =
     t.low !== undefined ? ` [${(100 * t.low).toFixed(0)}%, ${(100 * t.high!).toFixed(0)}%]` : ' (no interval)';
   return `${integer(t.fraction * t.baselineParameters)} = ${(100 * t.fraction).toFixed(0)}%${interval}`;

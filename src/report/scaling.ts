@@ -40,6 +40,8 @@ export interface ParamsToTarget {
   /** Seeds whose curve reached the target inside the sizes run, of all paired seeds. */
   reached: number;
   seeds: number;
+  /** Of the others: seeds already below the target at their smallest size (the rest stay above it at their largest). */
+  belowAtSmallest: number;
 }
 
 /**
@@ -54,14 +56,16 @@ export function paramsToTarget(
 ): ParamsToTarget {
   const logs: number[] = [];
   let seeds = 0;
+  let belowAtSmallest = 0;
   for (const [seed, target] of baseline) {
     const curve = variant.get(seed);
     if (!curve) continue;
     seeds++;
     const reached = parametersAt(curve, target);
     if (reached !== undefined) logs.push(Math.log(reached / baselineParameters));
+    else if (curve.reduce((a, b) => (b.parameters < a.parameters ? b : a)).loss < target) belowAtSmallest++;
   }
-  if (logs.length === 0) return { reached: 0, seeds };
+  if (logs.length === 0) return { reached: 0, seeds, belowAtSmallest };
   const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
   // the interval needs every seed to have reached it: a seed outside the range has no log to average
   const interval = logs.length === seeds ? pairedInterval(logs, level) : undefined;
@@ -70,6 +74,7 @@ export function paramsToTarget(
     ...(interval ? { low: Math.exp(interval.low), high: Math.exp(interval.high) } : {}),
     reached: logs.length,
     seeds,
+    belowAtSmallest,
   };
 }
 
