@@ -49,18 +49,19 @@ describe('task metrics', () => {
   it('accuracy, exact match, loss and depth bins from hand-written outcomes', () => {
     const scores = summarizeOutcomes(
       [
-        { tokens: 2, correctTokens: 2, logProb: -0.5, exact: true, depth: 0.1 },
-        { tokens: 2, correctTokens: 1, logProb: -3, exact: false, depth: 0.15 },
-        { tokens: 1, correctTokens: 1, logProb: -0.25, exact: false, depth: 0.9 },
+        { tokens: 2, correctTokens: 2, logProb: -0.5, exact: true, depth: 0.1, facts: 4 },
+        { tokens: 2, correctTokens: 1, logProb: -3, exact: false, depth: 0.15, facts: 4 },
+        { tokens: 1, correctTokens: 1, logProb: -0.25, exact: false, depth: 0.9, facts: 1 },
       ],
       2,
-      { answerLength: 2, needles: 4 },
+      2,
     );
     close(scores.accuracy, 2 / 3);
     close(scores.tokenAccuracy, 4 / 5);
     close(scores.exactMatch, 1 / 3);
     close(scores.answerLoss, 3.75 / 5);
-    assert.deepEqual(scores.chance, { digits: 0.01, randomFact: 0.25 });
+    // copying a random fact's value: 1/4, 1/4 and 1/1 for the three answers' examples
+    assert.deepEqual(scores.chance, { digits: 0.01, randomFact: (0.25 + 0.25 + 1) / 3 });
     assert.deepEqual(
       scores.byDepth.map((bin) => bin.answers),
       [2, 0, 0, 0, 1],

@@ -124,6 +124,74 @@ describe('retrieval task examples', () => {
   });
 });
 
+/** The first example of SPECS[0] (byte) as generated before look-alike keys and ranges: fixed specs must not change. */
+const FIRST_EXAMPLE = 'CGI06@5 HAL54@22 MEW64@55 YIH89@100';
+
+describe('long multi-needle examples with look-alike keys', () => {
+  const text = DISTRACTOR.repeat(10); // enough held-out text for 1,025 tokens of any tokenizer
+  const differences = (a: string, b: string) => [...a].filter((letter, i) => letter !== b[i]).length;
+
+  for (const name of ['byte', 'char', 'gpt2']) {
+    it(`${name}: every N of the grid at 513 and 1,025 tokens — positions, distinct look-alike keys, a recoverable answer`, () => {
+      const tokenizer = createTokenizer(taskTokenizerSpec(name, text));
+      for (const length of [513, 1025]) {
+        for (const needles of [1, 2, 4, 6, 8]) {
+          const spec = parseTaskSpec(`needles:needles=${needles},queries=${Math.min(2, needles)},keys=lookalike`);
+          const haystack = splitHaystacks(spec, tokenizer, text).val;
+          for (let index = 0; index < 6; index++) {
+            const example = generateExample(spec, length, tokenizer, haystack, 'val', index);
+            assert.equal(example.tokens.length, length);
+            assert.equal(example.needles.length, needles);
+            assert.equal(example.answers.length, Math.min(2, needles));
+            const context = decode(tokenizer, example, 0, example.queryStart);
+            for (const answer of example.answers) {
+              const asked = example.needles[answer.needle];
+              assert.equal(decode(tokenizer, example, answer.start, answer.end), asked.value);
+              assert.equal(decode(tokenizer, example, asked.valueSpan.start, asked.valueSpan.end), asked.value);
+              assert.ok(decode(tokenizer, example, example.queryStart, answer.start).endsWith(`The code ${asked.key}`));
+              // the context states the queried key's value exactly once: recoverable, and unambiguous
+              const stated = [...context.matchAll(new RegExp(`The code ${asked.key}(\\d+)\\.`, 'g'))];
+              assert.deepEqual(
+                stated.map((m) => m[1]),
+                [asked.value],
+              );
+              for (const other of example.needles.filter((n) => n !== asked)) {
+                assert.notEqual(other.key, asked.key);
+                assert.match(other.key, /^[A-Z]{3}$/, 'the same format');
+                assert.ok(differences(other.key, asked.key) <= 2, `${other.key} looks like ${asked.key}`);
+              }
+            }
+          }
+        }
+      }
+      tokenizer.free();
+    });
+  }
+
+  it('a range of N: every count from needlesMin to needles occurs, queries capped by the count', () => {
+    const spec = parseTaskSpec('needles:needlesMin=1,needles=8,queries=2,keys=lookalike,distractor=random');
+    const tokenizer = tokenizerFor('byte');
+    const haystack = splitHaystacks(spec, tokenizer, '').val;
+    const counts = Array.from({ length: 200 }, (_, i) => generateExample(spec, 513, tokenizer, haystack, 'val', i));
+    assert.deepEqual(
+      [...new Set(counts.map((e) => e.needles.length))].sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    for (const example of counts) assert.equal(example.answers.length, Math.min(2, example.needles.length));
+    assert.throws(
+      () => parseTaskSpec('needles:needlesMin=5,needles=4'),
+      /task.needlesMin = 5 exceeds task.needles = 4/,
+    );
+  });
+
+  it('fixed-count random-key examples are what they were before look-alike keys and ranges existed', () => {
+    // fingerprint of the first example of SPECS[0] with the byte tokenizer, recorded before the change
+    const tokenizer = tokenizerFor('byte');
+    const [example] = examplesOf(SPECS[0], tokenizer, 160, 1);
+    assert.equal(example.needles.map((n) => `${n.key}${n.value}@${n.start}`).join(' '), FIRST_EXAMPLE);
+  });
+});
+
 describe('task datasets', () => {
   it('hold the examples back to back, their ground truth, and are read one whole example per window', async () => {
     const dir = scratch();

@@ -15,8 +15,10 @@ export interface TaskSpec {
   kind: TaskKind;
   /** Tokens per example; 0: the model's context length + 1 (one training window per example). */
   length: number;
-  /** Key→value facts per example (the needles; mqar's pairs). */
+  /** Key→value facts per example (the needles; mqar's pairs); the most, when `needlesMin` sets a range. */
   needles: number;
+  /** Fewest facts per example: each draws its count uniformly from needlesMin..needles (0: always `needles`). */
+  needlesMin: number;
   /** Keys asked about at the end of each example, each followed by its answer. */
   queries: number;
   /** What fills the rest of the context: text from data.corpus, or random letter words. */
@@ -25,6 +27,8 @@ export interface TaskSpec {
   answerLength: number;
   /** Upper-case letters of each key. */
   keyLength: number;
+  /** `random` keys, or `lookalike`: one base key with one letter changed each, so keys share all but a letter. */
+  keys: 'random' | 'lookalike';
   /** Examples in the training split (a task dataset). */
   examples: number;
   /** Examples in the validation split; the first `eval.probes` of them are the probe set. */
@@ -48,7 +52,13 @@ export const TASK_SCHEMA = {
       default: 0,
       description: 'tokens per example (0: model.seqLen + 1, one training window per example)',
     },
-    needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example' },
+    needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example (the most)' },
+    needlesMin: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description: 'fewest facts per example: each draws its count from needlesMin..needles (0: always needles)',
+    },
     queries: {
       type: 'integer',
       minimum: 1,
@@ -68,6 +78,11 @@ export const TASK_SCHEMA = {
       description: 'digits of each value (the answer)',
     },
     keyLength: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'upper-case letters of each key' },
+    keys: {
+      enum: ['random', 'lookalike'],
+      default: 'random',
+      description: 'random keys, or lookalike: a base key with one letter changed each (hard distractors)',
+    },
     examples: { type: 'integer', minimum: 1, default: 20000, description: 'examples in the training split' },
     valExamples: { type: 'integer', minimum: 1, default: 512, description: 'examples in the validation split' },
     seed: { type: 'integer', minimum: 0, default: 0, description: 'fixes every example (independent of train.seed)' },
@@ -127,6 +142,8 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
     throw new UserError(`${where}: task.${key} ${error.message ?? 'is not allowed'}`);
   }
   const task = spec as unknown as TaskSpec;
+  if (task.needlesMin > task.needles)
+    throw new UserError(`${where}: task.needlesMin = ${task.needlesMin} exceeds task.needles = ${task.needles}`);
   if (task.queries > task.needles)
     throw new UserError(
       `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a different ` +
@@ -135,7 +152,13 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
   return task;
 }
 
-/** A short label: needles-4x1 (four facts, one query). */
+/** Whether examples draw their number of facts from a range. */
+export function variesNeedles(spec: TaskSpec): boolean {
+  return spec.needlesMin > 0 && spec.needlesMin < spec.needles;
+}
+
+/** A short label: needles-4x1 (four facts, one query); needles-1to8x2-lookalike (1 to 8 facts, look-alike keys). */
 export function taskLabel(spec: TaskSpec): string {
-  return `${spec.kind}-${spec.needles}x${spec.queries}`;
+  const needles = variesNeedles(spec) ? `${spec.needlesMin}to${spec.needles}` : String(spec.needles);
+  return `${spec.kind}-${needles}x${spec.queries}${spec.keys === 'lookalike' ? '-lookalike' : ''}`;
 }

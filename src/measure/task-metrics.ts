@@ -14,7 +14,8 @@ import type { Decoder } from '../model/decoder.js';
  *   answerLoss    mean −log p over answer tokens (nats/token);
  * each also by the depth of the fact that holds the answer (five bins of the context before the
  * first query). Chance: a uniform guess of the digits is right with probability 10^−answerLength;
- * copying the value of a random fact of the example, 1/needles.
+ * copying the value of a random fact of the example, 1/N for an example of N facts (averaged over the
+ * answers when N varies).
  */
 export interface DepthBin {
   from: number;
@@ -44,15 +45,13 @@ export interface AnswerOutcome {
   /** Greedy decoding reproduced it. */
   exact: boolean;
   depth: number;
+  /** Facts in its example (the needle that holds it and the look-alikes beside it). */
+  facts: number;
 }
 
 const DEPTH_BINS = 5;
 
-export function summarizeOutcomes(
-  outcomes: AnswerOutcome[],
-  examples: number,
-  spec: { answerLength: number; needles: number },
-): TaskScores {
+export function summarizeOutcomes(outcomes: AnswerOutcome[], examples: number, answerLength: number): TaskScores {
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN);
   const right = (o: AnswerOutcome) => (o.correctTokens === o.tokens ? 1 : 0);
   const tokens = outcomes.reduce((sum, o) => sum + o.tokens, 0);
@@ -73,7 +72,7 @@ export function summarizeOutcomes(
     tokenAccuracy: outcomes.reduce((sum, o) => sum + o.correctTokens, 0) / tokens,
     exactMatch: mean(outcomes.map((o) => (o.exact ? 1 : 0))),
     answerLoss: -outcomes.reduce((sum, o) => sum + o.logProb, 0) / tokens,
-    chance: { digits: 10 ** -spec.answerLength, randomFact: 1 / spec.needles },
+    chance: { digits: 10 ** -answerLength, randomFact: mean(outcomes.map((o) => 1 / o.facts)) },
     byDepth,
   };
 }
@@ -166,7 +165,8 @@ function greedyAnswers(model: Decoder, examples: TaskExample[], length: number):
 export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number): TaskScores {
   const tokenizer = createTokenizer(probes.tokenizer);
   try {
-    return summarizeOutcomes(answerOutcomes(model, probes, batchSize, tokenizer), probes.examples.length, probes.spec);
+    const outcomes = answerOutcomes(model, probes, batchSize, tokenizer);
+    return summarizeOutcomes(outcomes, probes.examples.length, probes.spec.answerLength);
   } finally {
     tokenizer.free();
   }
@@ -193,6 +193,7 @@ function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tok
             tokenizer.decode(greedy.subarray(i, i + tokens)) ===
             tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
           depth: answer.depth,
+          facts: example.needles.length,
         };
         for (let k = 0; k < tokens; k++, i++) {
           if (forced.predicted[i] === picks[i].target) outcome.correctTokens++;

@@ -2,7 +2,7 @@ import { UserError } from '../../errors.js';
 import { streamFor } from '../../random.js';
 import type { TokenSource } from '../shards.js';
 import type { Tokenizer } from '../tokenizer.js';
-import type { TaskSpec } from '../../config/task.js';
+import { variesNeedles, type TaskSpec } from '../../config/task.js';
 
 /**
  * Retrieval examples, built in token space so that every position is known exactly: each piece of
@@ -86,6 +86,29 @@ function randomKeys(count: number, letters: number, uniform: () => number): stri
   return [...keys];
 }
 
+/**
+ * Hard distractors: a random base key and keys that differ from it in one letter each, at any
+ * position. Every key has the queried key's length and alphabet and shares all but at most two letters
+ * with it, so most share its first or its last letters: finding the fact needs the whole key, not the
+ * token before the value.
+ */
+function lookalikeKeys(count: number, letters: number, uniform: () => number): string[] {
+  const capacity = 1 + 25 * letters;
+  if (count > capacity)
+    throw new UserError(
+      `task.needles = ${count} needs more look-alike keys than ${letters} letter(s) make (${capacity}): raise ` +
+        `task.keyLength`,
+    );
+  const base = randomKeys(1, letters, uniform)[0];
+  const keys = new Set<string>();
+  while (keys.size < count) {
+    const key = [...base];
+    key[randomInt(uniform, letters)] = KEY_LETTERS[randomInt(uniform, 26)];
+    keys.add(key.join(''));
+  }
+  return [...keys];
+}
+
 function randomValue(digits: number, uniform: () => number): string {
   return Array.from({ length: digits }, () => String(randomInt(uniform, 10))).join('');
 }
@@ -154,7 +177,14 @@ export function generateExample(
 ): TaskExample {
   const uniform = streamFor(spec.seed, `task:${spec.kind}:${split}:${index}`);
   const text = templates(spec);
-  const keys = randomKeys(spec.needles, spec.keyLength, uniform);
+  // drawn only when the count varies: fixed-count examples stay what they were
+  const count = variesNeedles(spec)
+    ? spec.needlesMin + randomInt(uniform, spec.needles - spec.needlesMin + 1)
+    : spec.needles;
+  const keys =
+    spec.keys === 'lookalike'
+      ? lookalikeKeys(count, spec.keyLength, uniform)
+      : randomKeys(count, spec.keyLength, uniform);
   const values = keys.map(() => randomValue(spec.answerLength, uniform));
   const encode = (s: string) => Array.from(tokenizer.encode(s));
 
@@ -166,7 +196,7 @@ export function generateExample(
       role: { kind: 'fact', needle, valueFrom: head.length, valueTo: head.length + value.length },
     };
   });
-  const asked = pick(spec.needles, spec.queries, uniform);
+  const asked = pick(count, Math.min(spec.queries, count), uniform);
   const queries: Piece[] = asked.flatMap((needle) => [
     { ids: encode(text.query(keys[needle])), role: { kind: 'query' } } as Piece,
     { ids: encode(values[needle]), role: { kind: 'answer', needle } } as Piece,
@@ -175,7 +205,7 @@ export function generateExample(
   const fill = length - fixed;
   if (fill < 0) {
     throw new UserError(
-      `task.length = ${length} tokens is too short for ${spec.needles} facts and ${spec.queries} queries (${fixed} ` +
+      `task.length = ${length} tokens is too short for ${count} facts and ${asked.length} queries (${fixed} ` +
         `tokens with this tokenizer): raise task.length (or model.seqLen), or lower task.needles`,
     );
   }
@@ -184,7 +214,7 @@ export function generateExample(
   // the context: needles spread through the distractor at random depths, or mqar's pairs after it
   const context: Piece[] = [];
   if (spec.kind === 'needles') {
-    const cuts = Array.from({ length: spec.needles }, () => randomInt(uniform, fill + 1)).sort((a, b) => a - b);
+    const cuts = Array.from({ length: count }, () => randomInt(uniform, fill + 1)).sort((a, b) => a - b);
     let from = 0;
     cuts.forEach((cut, i) => {
       context.push({ ids: distractor.slice(from, cut), role: { kind: 'text' } }, facts[i]);
