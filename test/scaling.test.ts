@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CHECKPOINT_FORMAT } from '../src/checkpoint/checkpoint.js';
 import { loadExperiment } from '../src/compare/experiment.js';
-import { resolveModelConfig } from '../src/config/model.js';
 import type { RunConfig } from '../src/config/schema.js';
-import { writePlan } from '../src/report/layout.js';
 import { writeReport } from '../src/report/report.js';
 import { parametersAt, paramsToTarget, type CurvePoint } from '../src/report/scaling.js';
 import { REPO_ROOT } from './helpers/cli.js';
+import { handMadeComparison } from './helpers/hand-made.js';
 
 /**
  * Params-to-target against values worked by hand: interpolation in log-parameters, "not reached"
@@ -100,19 +98,12 @@ function nonEmbeddingByHand(config: RunConfig): number {
   return L * (2 * D + attentionParams + 3 * D * F) + D;
 }
 
-/**
- * A comparison directory of hand-made runs: 2 variants × 3 sizes × 3 seeds, each with a checkpoint's
- * config (no weights: the report reads none) and a metrics.jsonl whose final loss is `loss(variant, size, seed)`.
- */
-function handMadeComparison(loss: (variant: string, size: number, seed: number) => number) {
-  const dir = mkdtempSync(join(tmpdir(), 'difft-scaling-'));
-  const file = join(dir, 'scaling.yaml');
-  writeFileSync(
-    file,
+/** Two variants × three sizes × three seeds of hand-made runs whose final loss is `loss(variant, size, seed)`. */
+function handMadeScaling(loss: (variant: string, size: number, seed: number) => number) {
+  const sizes = ['w32', 'w64', 'w128'];
+  const { out, experiment } = handMadeComparison(
     [
       'name: scaling-test',
-      `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`,
-      'config: { train.steps: 10 }',
       'variants:',
       '  - { name: standard, set: { model.attention: standard } }',
       '  - { name: diff, set: { model.attention: diff } }',
@@ -121,55 +112,9 @@ function handMadeComparison(loss: (variant: string, size: number, seed: number) 
       '  - { name: w64, set: { model.width: 64 } }',
       '  - { name: w128, set: { model.width: 128 } }',
       'seeds: [1, 2, 3]',
-    ].join('\n'),
+    ],
+    (run) => ({ loss: loss(run.variant, sizes.indexOf(run.size!), run.seed) }),
   );
-  const experiment = loadExperiment(file);
-  const out = join(dir, 'cmp');
-  const sizes = ['w32', 'w64', 'w128'];
-  for (const run of experiment.runs) {
-    const config = experiment.runConfig(run);
-    const checkpoint = join(out, run.name, 'step-000010');
-    mkdirSync(checkpoint, { recursive: true });
-    for (const name of ['model.safetensors', 'optimizer.safetensors']) writeFileSync(join(checkpoint, name), '');
-    const model = resolveModelConfig({ ...config.model, vocabSize: 256 });
-    writeFileSync(
-      join(checkpoint, 'config.json'),
-      JSON.stringify({
-        difftVersion: 'test',
-        format: CHECKPOINT_FORMAT,
-        run: config,
-        model,
-        tokenizer: { kind: 'byte' },
-      }),
-    );
-    writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ step: 10 }));
-    const final = loss(run.variant, sizes.indexOf(run.size!), run.seed);
-    const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
-    const lines = [
-      { type: 'train', ...record, loss: final, lr: 1e-3, gradNorm: 1, tokensPerSecond: 640, lambdas: [] },
-      {
-        type: 'eval',
-        ...record,
-        valLoss: final,
-        valPerplexity: 1,
-        valBitsPerByte: 1,
-        evalTokens: 64,
-        evalFingerprint: 'e',
-      },
-    ];
-    writeFileSync(join(out, run.name, 'metrics.jsonl'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
-  }
-  writePlan(out, {
-    name: experiment.name,
-    source: file,
-    baseline: 'standard',
-    variants: experiment.variants,
-    sweep: {},
-    settings: [''],
-    sizes: experiment.sizes,
-    seeds: experiment.seeds,
-    runs: experiment.runs,
-  });
   const parameters = (variant: string, size: number) =>
     nonEmbeddingByHand(
       experiment.runConfig(experiment.runs.find((r) => r.variant === variant && r.size === sizes[size])!),
@@ -186,7 +131,7 @@ describe('params-to-target in the report, from hand-made metrics.jsonl', () => {
     [3.4, 3.0, 2.6][size] + seedShift[seed - 1] - (variant === 'diff' ? 0.2 - diffShift[seed - 1] : 0);
 
   it('matches the fractions and intervals worked by hand, and says "not reached" below the smallest size', async () => {
-    const { out, parameters } = handMadeComparison(loss);
+    const { out, parameters } = handMadeScaling(loss);
     const { summary } = await writeReport(out);
     const scaling = summary.scaling!;
     const target = (size: string) => scaling.targets.find((t) => t.variant === 'diff' && t.size === size)!;

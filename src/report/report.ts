@@ -1,15 +1,15 @@
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
+import { type Block, differenceRow, html, integer, markdown, pm, signed } from './blocks.js';
 import { comparisonPlots, type Plot } from './plots.js';
+import { taskBlocks } from './retrieval-section.js';
 import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
-import { spread, type Spread } from './stats.js';
+import { spread } from './stats.js';
 import type { ScalingTarget } from './scaling.js';
 import {
-  comparedGroups,
   findGroup,
   summarizeComparison,
   type ComparisonSummary,
-  type Difference,
   type GroupSummary,
   type VariantComparison,
 } from './summary.js';
@@ -23,19 +23,6 @@ export interface Report {
   summary: ComparisonSummary;
   files: string[];
 }
-
-type Block =
-  | { kind: 'heading'; text: string }
-  | { kind: 'paragraph'; text: string }
-  | { kind: 'list'; items: string[] }
-  | { kind: 'table'; header: string[]; rows: string[][] }
-  | { kind: 'plot'; plot: Plot };
-
-const pm = (s: Spread, digits = 4) => (s.n ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : '-');
-const integer = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const signed = (x: number | undefined, digits = 4) =>
-  x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
-const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
 const SUMMARY_HEADER = [
   'variant',
@@ -127,21 +114,6 @@ function stabilityBlocks(summary: ComparisonSummary): Block[] {
   ];
 }
 
-function differenceRow(variant: string, measure: string, d: Difference): string[] {
-  const p = d.paired;
-  const u = d.unpaired;
-  return [
-    variant,
-    measure,
-    String(d.seeds.length),
-    p ? signed(p.mean) : signed(d.deltas[0]),
-    p ? p.standardError.toFixed(4) : '-',
-    p ? `[${signed(p.low)}, ${signed(p.high)}] (t(${p.df}) = ${p.critical.toFixed(3)})` : '-',
-    u ? `${signed(u.mean)} [${signed(u.low)}, ${signed(u.high)}] (Welch df ${degrees(u.df)})` : '-',
-    d.verdict,
-  ];
-}
-
 function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
   const first = c.gap[0];
   const last = c.gap.at(-1);
@@ -158,89 +130,6 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
     `${t.target.toFixed(4)} (${summary.baseline})`,
     reached,
   ];
-}
-
-/** Task accuracy and attention allocation per variant, with the paired differences used for loss. */
-function taskBlocks(summary: ComparisonSummary): Block[] {
-  const groups = comparedGroups(summary);
-  const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
-  if (names.length === 0) return [];
-  const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
-  const out: Block[] = [
-    { kind: 'heading', text: 'Retrieval' },
-    {
-      kind: 'paragraph',
-      text:
-        'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction ' +
-        'under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per ' +
-        'answer token. Allocation: the mean attention mass from the answer-producing positions on the needle that ' +
-        'holds the answer and on noise (the other needles and the distractor text), averaged over heads and layers ' +
-        '— on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are smaller ' +
-        'by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as ' +
-        'for the loss (accuracy and answer mass: higher is better).',
-    },
-  ];
-  for (const name of names) {
-    const chance = groups.flatMap((g) => g.runs).find((run) => run.tasks[name]);
-    out.push({
-      kind: 'table',
-      header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer mass', 'noise mass', 'map'],
-      rows: groups.map((g) => {
-        const t = g.tasks[name];
-        return t
-          ? [
-              g.variant,
-              pm(t.accuracy, 3),
-              pm(t.exactMatch, 3),
-              pm(t.answerLoss, 3),
-              mass(t.answerMass),
-              mass(t.noiseMass),
-              t.map,
-            ]
-          : [g.variant, '-', '-', '-', '-', '-', '-'];
-      }),
-    });
-    out.push({
-      kind: 'table',
-      header: ['variant', 'measure', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
-      rows: summary.comparisons.flatMap((c) => {
-        const t = c.tasks[name];
-        return t
-          ? [
-              differenceRow(c.variant, 'accuracy', t.accuracy),
-              differenceRow(c.variant, 'answer loss', t.answerLoss),
-              differenceRow(c.variant, 'answer mass', t.answerMass),
-              differenceRow(c.variant, 'noise mass', t.noiseMass),
-            ]
-          : [];
-      }),
-    });
-    const layers = Math.max(...groups.map((g) => g.tasks[name]?.allocation.length ?? 0));
-    out.push({
-      kind: 'table',
-      header: ['layer', ...groups.map((g) => `${g.variant}: answer / other needles / distractors / query`)],
-      rows: Array.from({ length: layers }, (_, layer) => [
-        String(layer),
-        ...groups.map((g) => {
-          const a = g.tasks[name]?.allocation[layer];
-          return a
-            ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} ` +
-                `/ ${a.query.mean.toFixed(3)}`
-            : '-';
-        }),
-      ]),
-    });
-    if (chance) {
-      const { digits, randomFact } = chance.tasks[name].chance;
-      out.push({
-        kind: 'paragraph',
-        text:
-          `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% ` +
-          `copying the value of a random fact of the example.`,
-      });
-    }
-  }
-  return out;
 }
 
 function targetCell(t: ScalingTarget): string {
@@ -425,47 +314,6 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
   }
   for (const plot of plots) out.push({ kind: 'heading', text: plot.title }, { kind: 'plot', plot });
   return out;
-}
-
-function markdown(content: Block[]): string {
-  const lines: string[] = [];
-  let first = true;
-  for (const block of content) {
-    if (block.kind === 'heading') lines.push(`${first ? '#' : '##'} ${block.text}`, '');
-    else if (block.kind === 'paragraph') lines.push(block.text, '');
-    else if (block.kind === 'list') lines.push(...block.items.map((item) => `- ${item}`), '');
-    else if (block.kind === 'table') {
-      const row = (cells: string[]) => `| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`;
-      lines.push(row(block.header), `|${block.header.map(() => '---').join('|')}|`, ...block.rows.map(row), '');
-    } else lines.push(`![${block.plot.title}](${block.plot.name}.png)`, '');
-    first = false;
-  }
-  return lines.join('\n');
-}
-
-function html(content: Block[]): string {
-  const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const inline = (s: string) => escapeHtml(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
-  let first = true;
-  const body = content.map((block) => {
-    const tag = first ? 'h1' : 'h2';
-    first = false;
-    if (block.kind === 'heading') return `<${tag}>${escapeHtml(block.text)}</${tag}>`;
-    if (block.kind === 'paragraph') return `<p>${inline(block.text)}</p>`;
-    if (block.kind === 'list') return `<ul>${block.items.map((item) => `<li>${inline(item)}</li>`).join('')}</ul>`;
-    if (block.kind === 'table') {
-      const head = `<tr>${block.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
-      return `<table><thead>${head}</thead><tbody>\n${block.rows.map((row) => `<tr>${row.map((cell) => `<td>${inline(cell)}</td>`).join('')}</tr>`).join('\n')}\n</tbody></table>`;
-    }
-    return block.plot.svg;
-  });
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>difft comparison</title>
-<style>body{font-family:'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style>
-</head><body>
-${body.join('\n')}
-</body></html>
-`;
 }
 
 export async function writeReport(dir: string): Promise<Report> {

@@ -1,0 +1,72 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CHECKPOINT_FORMAT } from '../../src/checkpoint/checkpoint.js';
+import { type Experiment, loadExperiment, type PlannedRun } from '../../src/compare/experiment.js';
+import { resolveModelConfig } from '../../src/config/model.js';
+import { writePlan } from '../../src/report/layout.js';
+import { REPO_ROOT } from './cli.js';
+
+/**
+ * A comparison directory of hand-made runs for report tests: the experiment's runs, each with a
+ * checkpoint's config (no weights: the report reads none) and a metrics.jsonl of one training and one
+ * evaluation record whose numbers the test chooses.
+ */
+export interface HandMadeRun {
+  /** Final validation loss. */
+  loss: number;
+  /** Extra fields of the evaluation record (probe tasks, extremes, …). */
+  eval?: Record<string, unknown>;
+}
+
+export function handMadeComparison(
+  experimentLines: string[],
+  runOf: (run: PlannedRun) => HandMadeRun,
+): { out: string; experiment: Experiment } {
+  const dir = mkdtempSync(join(tmpdir(), 'difft-hand-made-'));
+  const file = join(dir, 'experiment.yaml');
+  writeFileSync(
+    file,
+    [`base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`, 'config: { train.steps: 10 }', ...experimentLines].join('\n'),
+  );
+  const experiment = loadExperiment(file);
+  const out = join(dir, 'cmp');
+  for (const run of experiment.runs) {
+    const config = experiment.runConfig(run);
+    const checkpoint = join(out, run.name, 'step-000010');
+    mkdirSync(checkpoint, { recursive: true });
+    for (const name of ['model.safetensors', 'optimizer.safetensors']) writeFileSync(join(checkpoint, name), '');
+    const model = resolveModelConfig({ ...config.model, vocabSize: 256 });
+    const stored = { difftVersion: 'test', format: CHECKPOINT_FORMAT, run: config, model, tokenizer: { kind: 'byte' } };
+    writeFileSync(join(checkpoint, 'config.json'), JSON.stringify(stored));
+    writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ step: 10 }));
+    const made = runOf(run);
+    const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
+    const lines = [
+      { type: 'train', ...record, loss: made.loss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 640, lambdas: [] },
+      {
+        type: 'eval',
+        ...record,
+        valLoss: made.loss,
+        valPerplexity: 1,
+        valBitsPerByte: 1,
+        evalTokens: 64,
+        evalFingerprint: 'e',
+        ...made.eval,
+      },
+    ];
+    writeFileSync(join(out, run.name, 'metrics.jsonl'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  }
+  writePlan(out, {
+    name: experiment.name,
+    source: file,
+    baseline: experiment.baseline,
+    variants: experiment.variants,
+    sweep: experiment.sweep,
+    settings: experiment.settings.map((setting) => setting.label),
+    ...(experiment.sizes.length ? { sizes: experiment.sizes } : {}),
+    seeds: experiment.seeds,
+    runs: experiment.runs,
+  });
+  return { out, experiment };
+}
