@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --engines wasm,cpu --sizes baby,small --attentions standard,diff --steps 10 --threads 1]
+ * npm run bench [-- --engines wasm,cpu --sizes baby,small,ctx256,ctx512,ctx1024 --attentions standard,diff --steps 10 --threads 1]
  * Times full training steps per engine, model size and attention, each case in a fresh process,
  * then the step-time ratio of each attention to the baseline per engine and size.
  * Default engines: every available one except the slow cpu reference (ask for it with --engines),
@@ -20,7 +20,8 @@ import { findPython, PYTORCH_ATTENTIONS, runPytorchReference } from './pytorch.j
 const { values } = parseArgs({
   options: {
     engines: { type: 'string' },
-    sizes: { type: 'string', default: Object.keys(SIZES).join(',') },
+    // the long-context sizes on request (--sizes ctx256,ctx512,ctx1024): they take minutes
+    sizes: { type: 'string', default: 'baby,small' },
     attentions: { type: 'string', default: ATTENTIONS.join(',') },
     steps: { type: 'string', default: '8' },
     threads: { type: 'string', default: '0' },
@@ -70,6 +71,7 @@ const header = [
   'ms/step',
   'tokens/s',
   'GFLOP/s',
+  'attention %',
   'peak RSS MiB',
   'leaked/step',
 ];
@@ -93,6 +95,7 @@ for (const engine of engines) {
             Number(result.msPerStep).toFixed(Number(result.msPerStep) < 100 ? 1 : 0),
             Number(result.tokensPerSecond).toFixed(0),
             Number(result.gflops).toFixed(2),
+            result.attentionShare === undefined ? '-' : (100 * Number(result.attentionShare)).toFixed(0),
             Number(result.peakRssMiB).toFixed(0),
             result.leakedPerStep === undefined ? '-' : String(result.leakedPerStep),
           ];
