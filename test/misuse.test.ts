@@ -178,8 +178,8 @@ describe('misuse: experiments notice edits', () => {
 
     // difft report checks the same: a run whose configuration is not the plan's is refused
     const planFile = join(out, 'experiment.yaml');
-    const plan = YAML.parse(readFileSync(planFile, 'utf8')) as { fingerprints: Record<string, string> };
-    plan.fingerprints['diff-seed1'] = '0000000000000000';
+    const plan = YAML.parse(readFileSync(planFile, 'utf8')) as { configFingerprints: Record<string, string> };
+    plan.configFingerprints['diff-seed1'] = '0000000000000000';
     writeFileSync(planFile, YAML.stringify(plan));
     assertRefused(difft(['report', out]), 'diff-seed1', 'another configuration');
   });

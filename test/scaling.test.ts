@@ -179,6 +179,27 @@ describe('params-to-target in the report, from hand-made metrics.jsonl', () => {
   });
 });
 
+describe('a curve that turns up with size', () => {
+  it('is named in a warning, and the baseline sizes past its turn get no params-to-target', async () => {
+    // w128 is worse than w64 for both: undertrained at this budget
+    const loss = (variant: string, size: number, seed: number) =>
+      [3.4, 3.0, 3.1][size] + 0.01 * seed - (variant === 'diff' ? 0.2 : 0);
+    const { out } = handMadeScaling(loss);
+    const { summary } = await writeReport(out);
+    const scaling = summary.scaling!;
+    assert.equal(scaling.warnings.length, 2);
+    assert.match(scaling.warnings[0], /^standard's final loss does not fall from w64 to w128 \(3\.0200 → 3\.1200\)/);
+    assert.match(scaling.warnings[1], /^diff's final loss does not fall from w64 to w128/);
+    const target = (size: string) => scaling.targets.find((t) => t.size === size)!;
+    assert.equal(target('w128').pastTurn, true);
+    assert.equal(target('w128').fraction, undefined);
+    assert.equal(target('w64').pastTurn, undefined);
+    assert.ok(target('w64').fraction! < 1, 'below the turn the fraction is given');
+    assert.ok(summary.warnings.includes(scaling.warnings[0]), 'the report lists it with the other warnings');
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /none: w128 is past the turn of the baseline's curve/);
+  });
+});
+
 describe('sizes in an experiment file', () => {
   const experimentWith = (lines: string[]) => {
     const file = join(mkdtempSync(join(tmpdir(), 'difft-sizes-')), 'e.yaml');

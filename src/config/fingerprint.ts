@@ -3,28 +3,43 @@ import { changedKeys, resolveConfig, RESUMABLE_KEYS } from './load.js';
 import type { RunConfig } from './schema.js';
 
 /**
- * What a run's results depend on, as a short hash: every resolved config key except those that
- * cannot change them — how long it trains (a resume may extend it), which engine computes it, where
- * caches and checkpoints go, the run's name. Two runs with one fingerprint trained the same
- * experiment cell; an experiment re-run compares each finished run's fingerprint with its plan.
+ * What a run's results depend on, as a short hash: every resolved config key whose value is not its
+ * default, except those that cannot change results — how long it trains (a resume may extend it),
+ * which engine computes it, where caches and checkpoints go, the run's name. Two runs with one
+ * fingerprint trained the same experiment cell; `difft report` compares each finished run's
+ * fingerprint with the one its plan recorded.
+ *
+ * Keys at their default are left out so that a fingerprint recorded by one difft is the same under a
+ * later one that added keys (a new key arrives at its default, which reproduces the old behaviour).
  */
 const IRRELEVANT = [...RESUMABLE_KEYS, 'name', 'data.dir'];
 const irrelevant = (key: string) => IRRELEVANT.includes(key) || key.startsWith('output.');
 
-function flatten(config: RunConfig): [string, string][] {
-  const out: [string, string][] = [];
+function flatten(config: unknown): Map<string, string> {
+  const out = new Map<string, string>();
   const walk = (node: unknown, prefix: string) => {
     if (node && typeof node === 'object' && !Array.isArray(node))
       for (const [key, value] of Object.entries(node)) walk(value, prefix ? `${prefix}.${key}` : key);
-    else out.push([prefix, JSON.stringify(node)]);
+    else out.set(prefix, JSON.stringify(node));
   };
-  // defaults filled in, so that a config written before a key existed has the same fingerprint
-  walk(resolveConfig(structuredClone(config) as unknown as Record<string, unknown>), '');
-  return out.filter(([key]) => !irrelevant(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  walk(config, '');
+  return out;
+}
+
+let defaults: Map<string, string> | undefined;
+
+/** The keys that set a run apart from the defaults, sorted. */
+function distinctive(config: RunConfig): [string, string][] {
+  defaults ??= flatten(resolveConfig({}, 'defaults'));
+  // defaults filled in first, so that an older config's missing keys count as their defaults
+  const resolved = flatten(resolveConfig(structuredClone(config) as unknown as Record<string, unknown>));
+  return [...resolved]
+    .filter(([key, value]) => !irrelevant(key) && defaults!.get(key) !== value)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export function configFingerprint(config: RunConfig): string {
-  const canonical = flatten(config)
+  const canonical = distinctive(config)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n');
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);

@@ -39,6 +39,8 @@ export interface Plan {
   seeds: number[];
   runs: PlannedRun[];
   /** Each run's configuration fingerprint (src/config/fingerprint.ts); absent in plans written before it. */
+  configFingerprints?: Record<string, string>;
+  /** Fingerprints of an earlier scheme (every key, defaults included), which later keys invalidate: not checked. */
   fingerprints?: Record<string, string>;
 }
 
@@ -91,6 +93,7 @@ export function readPlan(dir: string): Plan {
     ...(plan.sizes?.length ? { sizes: plan.sizes } : {}),
     seeds,
     runs,
+    configFingerprints: plan.configFingerprints,
     fingerprints: plan.fingerprints,
   };
 }

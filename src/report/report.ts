@@ -133,6 +133,8 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
 }
 
 function targetCell(t: ScalingTarget): string {
+  if (t.pastTurn)
+    return `none: ${t.size} is past the turn of the baseline's curve (its loss is no lower than a smaller size's)`;
   if (t.fraction === undefined) {
     const below = t.belowAtSmallest;
     const why =
@@ -192,7 +194,7 @@ function scalingBlocks(summary: ComparisonSummary): Block[] {
         integer(t.baselineParameters),
         t.target.toFixed(4),
         targetCell(t),
-        `${t.reached} of ${t.seeds}`,
+        t.pastTurn ? '-' : `${t.reached} of ${t.seeds}`,
       ]),
     },
   ];

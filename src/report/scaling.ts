@@ -103,11 +103,24 @@ export interface ScalingTarget extends ParamsToTarget {
   baselineParameters: number;
   /** The baseline's mean final loss at that size, over the seeds paired. */
   target: number;
+  /**
+   * The baseline's mean loss at this size is no lower than at a smaller one: a target past the turn
+   * of its curve is easier than a smaller size's, so no fraction is given for it.
+   */
+  pastTurn?: boolean;
 }
 
 export interface ScalingSummary {
   points: ScalingPoint[];
   targets: ScalingTarget[];
+  /** Curves whose mean loss rises with size, named with the sizes where it does. */
+  warnings: string[];
+}
+
+/** The sizes (in order of parameters) where a variant's mean loss is no lower than at the size before. */
+function turns(points: ScalingPoint[]): { from: ScalingPoint; to: ScalingPoint }[] {
+  const sorted = [...points].sort((a, b) => a.nonEmbedding - b.nonEmbedding);
+  return sorted.slice(1).flatMap((to, i) => (to.mean >= sorted[i].mean ? [{ from: sorted[i], to }] : []));
 }
 
 /**
@@ -140,7 +153,18 @@ export function scalingSummary(groups: SizedGroup[], baseline: string, level = 0
         ]);
     return bySeed;
   };
-  const variants = [...new Set(groups.map((g) => g.variant))].filter((name) => name !== baseline);
+  const names = [...new Set(groups.map((g) => g.variant))];
+  const warnings = names.flatMap((variant) =>
+    turns(points.filter((p) => p.variant === variant)).map(
+      ({ from, to }) =>
+        `${variant}'s final loss does not fall from ${from.size} to ${to.size} (${from.mean.toFixed(4)} → ` +
+        `${to.mean.toFixed(4)}) although its parameters grow: the larger size is undertrained at this budget (or ` +
+        'its learning rate does not suit it), so the curve there says nothing about size',
+    ),
+  );
+  // past the baseline's first turn every target is easier than a smaller size's: no fraction is given
+  const firstTurn = turns(points.filter((p) => p.variant === baseline))[0]?.to.nonEmbedding ?? Infinity;
+  const variants = names.filter((name) => name !== baseline);
   const targets = variants.flatMap((variant) => {
     const curve = curves(variant);
     return groups
@@ -149,14 +173,26 @@ export function scalingSummary(groups: SizedGroup[], baseline: string, level = 0
         const losses = new Map(g.runs.map((run) => [run.seed, run.finalValLoss]));
         const paired = g.runs.filter((run) => curve.has(run.seed)).map((run) => run.finalValLoss);
         const baselineParameters = g.runs[0].nonEmbedding;
+        const target = paired.reduce((a, b) => a + b, 0) / paired.length;
+        if (baselineParameters >= firstTurn)
+          return {
+            variant,
+            size: g.size,
+            baselineParameters,
+            target,
+            pastTurn: true,
+            reached: 0,
+            seeds: 0,
+            belowAtSmallest: 0,
+          };
         return {
           variant,
           size: g.size,
           baselineParameters,
-          target: paired.reduce((a, b) => a + b, 0) / paired.length,
+          target,
           ...paramsToTarget(baselineParameters, losses, curve, level),
         };
       });
   });
-  return { points, targets };
+  return { points, targets, warnings };
 }

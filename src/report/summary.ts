@@ -403,7 +403,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
       if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
       const summary = summarizeRun(runDir, run);
       if (summary.steps < summary.plannedSteps) throw new Error('unfinished');
-      const planned = plan.fingerprints?.[run.name];
+      const planned = plan.configFingerprints?.[run.name];
       if (planned !== undefined && planned !== summary.fingerprint) mismatched.push(run.name);
       results.set(run.name, summary);
     } catch {
@@ -462,6 +462,13 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     warnings.push(
       `the runs were scored on ${evalSets.size} different evaluation sets (see evalSets): their losses are not ` +
         `measured on the same tokens`,
+    );
+  if (scaling) warnings.push(...scaling.warnings);
+  if (plan.fingerprints && !plan.configFingerprints)
+    warnings.push(
+      `experiment.yaml was written by an earlier difft, whose configuration fingerprints later versions cannot ` +
+        `reproduce: the runs were not checked against the plan (difft compare on ${plan.source || 'the experiment'} ` +
+        `checks them key by key and records new ones)`,
     );
   if (sweeping) {
     warnings.push(
