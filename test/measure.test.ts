@@ -17,6 +17,8 @@ import {
 import { gateStats } from '../src/model/attention/diagnostics.js';
 import { predictionsAt, scoreProbes, summarizeOutcomes } from '../src/measure/task-metrics.js';
 import { layerExtremes } from '../src/measure/extremes.js';
+import { measureRows } from '../src/measure/rows.js';
+import { EvaluationLoss } from '../src/eval/loss.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
 /**
@@ -234,6 +236,56 @@ describe('outlier statistics', () => {
       model.dispose();
     });
   }
+});
+
+describe('measuring long contexts a few rows at a time', () => {
+  it('the budget by hand: 256 MiB over layers · maps · 6 copies · T² · 4 bytes', () => {
+    const config = tinyConfig({ layers: 4, heads: 4, seqLen: 1024 });
+    assert.equal(Math.floor(2 ** 28 / (4 * 4 * 6 * 1024 * 1024 * 4)), 0);
+    assert.equal(measureRows(config, 1024), 1, 'never fewer than one row');
+    assert.equal(measureRows(config, 64), Math.floor(2 ** 28 / (4 * 4 * 6 * 64 * 64 * 4))); // 682
+    assert.equal(
+      measureRows({ ...config, attention: 'diff2' }, 256),
+      Math.floor(2 ** 28 / (4 * 8 * 6 * 256 * 256 * 4)),
+    );
+  });
+
+  it('extremes and evaluation loss of 7 rows taken 3 at a time equal one pass over all 7', () => {
+    for (const attention of ATTENTIONS) {
+      const config = tinyConfig({ attention });
+      const model = Decoder.create(config, 3);
+      scrambleParameters(model.params, 4);
+      const tokens = tf.randomUniform([7, 9], 0, config.vocabSize, 'int32', 9);
+      const inputs = tokens.slice([0, 0], [7, 8]) as tf.Tensor2D;
+      const targets = tokens.slice([0, 1], [7, 8]) as tf.Tensor2D;
+      const split = layerExtremes(model, inputs, 3);
+      tf.tidy(() => {
+        const visible = tf.linalg.bandPart(tf.ones([8, 8]), -1, 0).cast('bool');
+        model.forward(inputs, { capture: true }).captures!.forEach((layer, i) => {
+          const logits = layer.maps.logits;
+          assert.equal(
+            split.maxLogit[i],
+            tf.where(visible, logits, tf.fill(logits.shape, -Infinity)).max().dataSync()[0],
+          );
+          assert.equal(split.maxActivation[i], layer.hidden.abs().max().dataSync()[0]);
+        });
+      });
+      const evaluation = new EvaluationLoss(model, 3);
+      const batch = {
+        batch: 7,
+        length: 8,
+        inputs: inputs.dataSync() as Int32Array,
+        targets: targets.dataSync() as Int32Array,
+      };
+      const { loss, tokens: scored } = evaluation.mean([batch]);
+      const whole = tf.tidy(() => model.loss(inputs, targets).dataSync()[0]);
+      assert.equal(scored, 7 * 8);
+      close(loss, whole, 1e-5);
+      evaluation.dispose();
+      tf.dispose([tokens, inputs, targets]);
+      model.dispose();
+    }
+  });
 });
 
 describe('stability statistics per layer', () => {

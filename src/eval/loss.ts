@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { compileProgram, type Program } from '../backend/graph/compile.js';
 import type { TokenBatch } from '../data/dataset.js';
+import { measureRows } from '../measure/rows.js';
 import type { Decoder } from '../model/decoder.js';
 
 export function batchTensors(ids: TokenBatch): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
@@ -19,7 +20,11 @@ type LossInputs = Record<string, tf.Tensor> & { inputs: tf.Tensor2D; targets: tf
 export class EvaluationLoss {
   private readonly program: Program<LossInputs, { loss: tf.Scalar }>;
 
-  constructor(private readonly model: Decoder) {
+  /** `rows`: the most rows one pass takes (default: what src/measure/rows.ts allows at the batch's length). */
+  constructor(
+    private readonly model: Decoder,
+    private readonly rows?: number,
+  ) {
     this.program = compileProgram('the evaluation loss', ({ inputs, targets }: LossInputs) => ({
       loss: model.loss(inputs, targets),
     }));
@@ -32,11 +37,14 @@ export class EvaluationLoss {
   mean(batches: Iterable<TokenBatch>, onBatch?: (tokens: number) => void): { loss: number; tokens: number } {
     let total = 0;
     let tokens = 0;
-    for (const ids of batches) {
-      const count = ids.batch * ids.length;
-      const batchLoss = tf.tidy(() => this.program({ ...batchTensors(ids), ...this.model.params }).loss.dataSync()[0]);
-      total += batchLoss * count;
-      tokens += count;
+    for (const batch of batches) {
+      // at long contexts a few rows at a time: the forward's maps grow with T² (src/measure/rows.ts)
+      for (const ids of rowChunks(batch, this.rows ?? measureRows(this.model.config, batch.length))) {
+        const count = ids.batch * ids.length;
+        const loss = tf.tidy(() => this.program({ ...batchTensors(ids), ...this.model.params }).loss.dataSync()[0]);
+        total += loss * count;
+        tokens += count;
+      }
       onBatch?.(tokens);
     }
     return { loss: tokens > 0 ? total / tokens : NaN, tokens };
@@ -45,6 +53,23 @@ export class EvaluationLoss {
   dispose(): void {
     this.program.dispose();
   }
+}
+
+/** A batch as batches of at most `rows` rows (itself when it has no more). */
+function rowChunks(batch: TokenBatch, rows: number): TokenBatch[] {
+  if (batch.batch <= rows) return [batch];
+  const chunks: TokenBatch[] = [];
+  for (let from = 0; from < batch.batch; from += rows) {
+    const count = Math.min(rows, batch.batch - from);
+    const [start, end] = [from * batch.length, (from + count) * batch.length];
+    chunks.push({
+      batch: count,
+      length: batch.length,
+      inputs: batch.inputs.subarray(start, end),
+      targets: batch.targets.subarray(start, end),
+    });
+  }
+  return chunks;
 }
 
 /** Bits per UTF-8 byte from a loss in nats per token and the split's tokens per byte. */

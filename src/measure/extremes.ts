@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Decoder } from '../model/decoder.js';
+import { measureRows } from './rows.js';
 
 /**
  * The stability statistics of one batch, per layer: the largest attention logit a query can see
@@ -12,18 +13,27 @@ export interface LayerExtremes {
   maxActivation: number[];
 }
 
-export function layerExtremes(model: Decoder, inputs: tf.Tensor2D): LayerExtremes {
-  return tf.tidy(() => {
-    const { captures } = model.forward(inputs, { capture: true });
-    const length = inputs.shape[1];
-    const visible = tf.linalg.bandPart(tf.ones([length, length]), -1, 0).cast('bool'); // key ≤ query
-    const maxLogit: number[] = [];
-    const maxActivation: number[] = [];
-    for (const layer of captures!) {
-      const logits = layer.maps.logits; // [B, heads, (2,) Tq, Tk]
-      maxLogit.push(tf.where(visible, logits, tf.fill(logits.shape, -Infinity)).max().dataSync()[0]);
-      maxActivation.push(layer.hidden.abs().max().dataSync()[0]);
-    }
-    return { maxLogit, maxActivation };
-  });
+export function layerExtremes(
+  model: Decoder,
+  inputs: tf.Tensor2D,
+  rows = measureRows(model.config, inputs.shape[1]),
+): LayerExtremes {
+  const [batch, length] = inputs.shape;
+  const maxLogit = new Array<number>(model.config.layers).fill(-Infinity);
+  const maxActivation = new Array<number>(model.config.layers).fill(-Infinity);
+  // a few rows at a time: every layer's captured maps are alive together (src/measure/rows.ts)
+  for (let from = 0; from < batch; from += rows) {
+    tf.tidy(() => {
+      const part = inputs.slice([from, 0], [Math.min(rows, batch - from), length]);
+      const { captures } = model.forward(part, { capture: true });
+      const visible = tf.linalg.bandPart(tf.ones([length, length]), -1, 0).cast('bool'); // key ≤ query
+      captures!.forEach((layer, i) => {
+        const logits = layer.maps.logits; // [rows, heads, (2,) Tq, Tk]
+        const largest = tf.where(visible, logits, tf.fill(logits.shape, -Infinity)).max().dataSync()[0];
+        maxLogit[i] = Math.max(maxLogit[i], largest);
+        maxActivation[i] = Math.max(maxActivation[i], layer.hidden.abs().max().dataSync()[0]);
+      });
+    });
+  }
+  return { maxLogit, maxActivation };
 }

@@ -5,6 +5,7 @@ import { datasetProbes, generatedProbes, type ProbeSet } from '../data/tasks/pro
 import type { Decoder } from '../model/decoder.js';
 import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
 import { analyzeModel, type Allocation } from './analysis.js';
+import { measureRows } from './rows.js';
 import { scoreProbes, type TaskScores } from './task-metrics.js';
 
 /**
@@ -46,7 +47,9 @@ export interface ProbeRecord extends TaskScores {
   allocation: Record<string, Allocation[]>;
 }
 
-export function probeRecord(model: Decoder, set: ProbeSet, batchSize: number): ProbeRecord {
+export function probeRecord(model: Decoder, set: ProbeSet, evalBatchSize: number): ProbeRecord {
+  // a long context's maps bound the rows of these passes, not the evaluation batch (src/measure/rows.ts)
+  const batchSize = Math.min(evalBatchSize, measureRows(model.config, set.length - 1));
   const scores = scoreProbes(model, set, batchSize);
   const { layers } = analyzeModel(model, set, { batchSize, outlierExamples: 0 });
   const allocation = Object.fromEntries(

@@ -35,6 +35,7 @@ import { DivergenceWatch, recordDivergence, type Divergence } from './divergence
 import { RunLog } from './run-log.js';
 import { attentionImages } from './tensorboard.js';
 import { layerExtremes } from '../measure/extremes.js';
+import { measureRows } from '../measure/rows.js';
 import { meanAttentionMaps } from '../measure/maps.js';
 import { learningRate } from './schedule.js';
 import { claimForNewRun, claimForResume, defaultRunDirectory, removeIfEmpty, runDirectoryOf } from './run-dir.js';
@@ -202,8 +203,11 @@ function probeFields(
   const first = evalSet.batches().next().value!;
   const inputs = tf.tensor2d(first.inputs, [first.batch, first.length], 'int32');
   const extremes = layerExtremes(model, inputs);
-  const { gates } = model.diagnostics(inputs);
-  inputs.dispose();
+  // diff2's gate statistics on as many rows as one measuring pass may take (all of them at short contexts)
+  const rows = Math.min(first.batch, measureRows(model.config, first.length));
+  const gateInputs = inputs.slice([0, 0], [rows, first.length]);
+  const { gates } = model.diagnostics(gateInputs);
+  tf.dispose([inputs, gateInputs]);
   return { ...(tasks ? { tasks } : {}), ...(gates ? { diff2: gates } : {}), extremes };
 }
 
