@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readCheckpoint } from '../src/checkpoint/checkpoint.js';
@@ -281,6 +281,22 @@ describe('difft compare', () => {
     );
     assert.match(markdown, /## Sweep/);
     assert.ok(existsSync(join(out, 'sweep.png')));
+  });
+
+  it('a shard that starts while another has locked its runs but not yet written the plan goes ahead', () => {
+    const experimentFile = tinyExperiment(data);
+    const out = join(scratch(), 'results');
+    const runs = loadExperiment(experimentFile).runs;
+    const second = runs.filter((_, i) => i % 2 === 1); // shard 2/2's runs
+    // as shard 2 leaves its directory in the instant after locking: its run directories, locked, no plan
+    for (const run of second) {
+      mkdirSync(join(out, run.name), { recursive: true });
+      const holder = { pid: process.pid, host: hostname(), command: 'comparing: difft compare', started: 'now' };
+      writeFileSync(join(out, run.name, '.difft.lock'), JSON.stringify(holder));
+    }
+    const first = difft(['compare', experimentFile, '--out', out, '--jobs', '1', '--shard', '1/2']);
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(existsSync(join(out, 'experiment.yaml')));
   });
 
   it('--shard 1/2 and --shard 2/2 in two processes into one directory: difft report gives the numbers of an unsharded run', async () => {

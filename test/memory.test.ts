@@ -22,6 +22,7 @@ function measuredPeak(dataDir: string, overrides: string[], steps = 3): number {
     `train.steps=${steps}`,
     'train.backend=wasm',
     'eval.every=0',
+    'eval.maxTokens=4096', // the final evaluation: its rows are bounded (src/measure/rows.ts), its length need not be
     'output.saveEvery=0',
   ]);
   const script = `const { train } = await import('${loop}'); const { loadConfig } = await import('${load}');
@@ -58,11 +59,10 @@ describe('training memory', () => {
     assert.equal(diff2.parts.attentionMaps, 2 * 12 * 4 * 8 * 16 * 16 * 4);
   });
 
-  it('agrees with the peak RSS measured from 64 to 1,024 positions (within 0.6–1.8×)', () => {
+  it('agrees with the peak RSS measured at 64, 512 and 1,024 positions (within 0.6–1.8×)', () => {
     const dataDir = scratch();
     const contexts = [
       [],
-      ['model.seqLen=384', 'train.batchSize=4'],
       // the long-context retrieval lengths, where the T×T maps grow
       ['model.seqLen=512', 'train.batchSize=4'],
       ['model.seqLen=1024', 'train.batchSize=2'],

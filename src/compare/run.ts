@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -161,6 +161,10 @@ const isSettled = (status: RunStatus) => status === 'done' || status === 'diverg
 
 /** A results directory is new, empty, or this experiment's own: never a run, a checkpoint or someone's folder. */
 function checkResultsDirectory(dir: string, experiment: Experiment): void {
+  // another shard of this experiment that has locked its runs but not yet written the plan
+  const planned = new Set(experiment.runs.map((run) => run.name));
+  const entries = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir) : [];
+  if (entries.length > 0 && !entries.includes('experiment.yaml') && entries.every((name) => planned.has(name))) return;
   const kind = checkOutputDirectory(dir, 'compare --out', ['comparison'], 'choose a new or empty --out');
   if (kind !== 'comparison') return;
   const plan = readPlan(dir);
