@@ -99,7 +99,7 @@ export async function defaultJobs(experiment: Experiment, unfinishedRuns: number
 }
 
 /** What `difft report` reads: the plan of the whole experiment, written by every shard alike. */
-function planOf(experiment: Experiment): Plan {
+export function planOf(experiment: Experiment): Plan {
   return {
     configFingerprints: Object.fromEntries(
       experiment.runs.map((run) => [run.name, configFingerprint(experiment.runConfig(run))]),

@@ -21,12 +21,12 @@ export function layerExtremes(
   const [batch, length] = inputs.shape;
   const maxLogit = new Array<number>(model.config.layers).fill(-Infinity);
   const maxActivation = new Array<number>(model.config.layers).fill(-Infinity);
+  const visible = tf.tidy(() => tf.linalg.bandPart(tf.ones([length, length]), -1, 0).cast('bool')); // key ≤ query
   // a few rows at a time: every layer's captured maps are alive together (src/measure/rows.ts)
   for (let from = 0; from < batch; from += rows) {
     tf.tidy(() => {
       const part = inputs.slice([from, 0], [Math.min(rows, batch - from), length]);
       const { captures } = model.forward(part, { capture: true });
-      const visible = tf.linalg.bandPart(tf.ones([length, length]), -1, 0).cast('bool'); // key ≤ query
       captures!.forEach((layer, i) => {
         const logits = layer.maps.logits; // [rows, heads, (2,) Tq, Tk]
         const largest = tf.where(visible, logits, tf.fill(logits.shape, -Infinity)).max().dataSync()[0];
@@ -35,5 +35,6 @@ export function layerExtremes(
       });
     });
   }
+  visible.dispose();
   return { maxLogit, maxActivation };
 }

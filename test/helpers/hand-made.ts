@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHECKPOINT_FORMAT } from '../../src/checkpoint/checkpoint.js';
 import { type Experiment, loadExperiment, type PlannedRun } from '../../src/compare/experiment.js';
+import { planOf } from '../../src/compare/run.js';
 import { resolveModelConfig } from '../../src/config/model.js';
 import { writePlan } from '../../src/report/layout.js';
 import { REPO_ROOT } from './cli.js';
@@ -57,16 +58,6 @@ export function handMadeComparison(
     ];
     writeFileSync(join(out, run.name, 'metrics.jsonl'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   }
-  writePlan(out, {
-    name: experiment.name,
-    source: file,
-    baseline: experiment.baseline,
-    variants: experiment.variants,
-    sweep: experiment.sweep,
-    settings: experiment.settings.map((setting) => setting.label),
-    ...(experiment.sizes.length ? { sizes: experiment.sizes } : {}),
-    seeds: experiment.seeds,
-    runs: experiment.runs,
-  });
+  writePlan(out, planOf(experiment));
   return { out, experiment };
 }
