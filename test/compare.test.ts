@@ -241,7 +241,7 @@ describe('difft compare', () => {
     const experiment = tinyExperiment(data, 'sweep:\n  train.lr: [1.0e-3, 3.0e-3]\n');
     const out = join(scratch(), 'results');
     const firstDone = join(out, 'standard-lr0.001-seed1', 'step-000006');
-    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '1'], {
+    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '2'], {
       cwd: REPO_ROOT,
       stdio: 'ignore',
     });
@@ -257,7 +257,7 @@ describe('difft compare', () => {
     assert.ok(existsSync(firstDone), 'the first run finished before the kill');
     assert.ok(!existsSync(join(out, 'report.md')), 'killed before the end');
     const metricsBefore = readFileSync(join(out, 'standard-lr0.001-seed1', 'metrics.jsonl'), 'utf8');
-    const rerun = difft(['compare', experiment, '--out', out, '--jobs', '1']);
+    const rerun = difft(['compare', experiment, '--out', out, '--jobs', '2']);
     assert.equal(rerun.status, 0, rerun.stderr);
     assert.match(rerun.stderr, /run 1\/8: standard \(train\.lr=0\.001\), seed 1 \(finished before: skipped\)/);
     assert.equal(readFileSync(join(out, 'standard-lr0.001-seed1', 'metrics.jsonl'), 'utf8'), metricsBefore);
@@ -365,7 +365,7 @@ describe('difft compare', () => {
         .replace('config:\n', `config:\n${extra}`)
         .replace(/seeds: \[1, 2\]/, 'seeds: [1, 2, 3]'),
     );
-    await runExperiment(loadExperiment(file), { out, jobs: 1 });
+    await runExperiment(loadExperiment(file), { out, jobs: 2 });
     const summary = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as ComparisonSummary;
     type TaskRecord = {
       accuracy: number;

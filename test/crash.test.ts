@@ -83,20 +83,17 @@ describe('crash safety', () => {
       return value;
     };
     const outcomes = { killed: 0, resumed: 0, restarted: 0, finishedBeforeTheCrashPoint: 0, recovered: 0 };
-    let trials = 0;
-    while (trials < TRIALS_INSIDE_SAVES + TRIALS_AT_RANDOM_TIMES) {
+    /** One trial: false when the drawn point came after the run's end (nothing was killed). */
+    const trial = async (index: number, inside: boolean): Promise<boolean> => {
       const out = join(scratch(), 'run');
-      const inside = trials < TRIALS_INSIDE_SAVES;
       // a tiny run passes about 1,000 crash points (about 60 per checkpoint); outside: anywhere in its lifetime
       const first = inside
         ? await run(trainArgs(dataDir, out), { crashAt: 1 + Math.floor(random() * 1000) })
         : await run(trainArgs(dataDir, out), { killAfterMs: Math.floor(random() * runMs) });
       if (first.signal !== 'SIGKILL') {
         assert.equal(first.code, 0, first.stderr);
-        outcomes.finishedBeforeTheCrashPoint++;
-        continue; // drew a point past the end: draw again
+        return false;
       }
-      trials++;
       outcomes.killed++;
       let finalDir = out;
       if (stepCheckpoints(out).length === 0) {
@@ -107,11 +104,11 @@ describe('crash safety', () => {
         assert.equal(again.code, 0, again.stderr);
       } else {
         const resumed = await run([DIFFT_BIN, 'train', '--resume', out, '--backend', 'wasm']);
-        assert.equal(resumed.code, 0, `trial ${trials}: ${resumed.stderr}`);
+        assert.equal(resumed.code, 0, `trial ${index}: ${resumed.stderr}`);
         outcomes.resumed++;
         if (/restored|removed|skipping checkpoint/.test(resumed.stderr)) outcomes.recovered++;
       }
-      assert.deepEqual(losses(finalDir), expected, `trial ${trials}: metrics differ from the uninterrupted run`);
+      assert.deepEqual(losses(finalDir), expected, `trial ${index}: metrics differ from the uninterrupted run`);
       assert.deepEqual(
         readdirSync(finalDir).filter((name) => /\.(tmp|old)-\d+$/.test(name)),
         [],
@@ -119,7 +116,17 @@ describe('crash safety', () => {
       );
       assert.ok(existsSync(join(finalDir, 'best', 'model.safetensors')), 'best/ is in place');
       assert.equal(findCheckpoint(finalDir, { verify: true }), join(finalDir, 'step-000020'));
-    }
+      return true;
+    };
+    // two trials at a time: each process is single-threaded wasm, and the machine has two cores
+    let assigned = 0;
+    const worker = async () => {
+      while (assigned < TRIALS_INSIDE_SAVES + TRIALS_AT_RANDOM_TIMES) {
+        const index = ++assigned;
+        while (!(await trial(index, index <= TRIALS_INSIDE_SAVES))) outcomes.finishedBeforeTheCrashPoint++;
+      }
+    };
+    await Promise.all([worker(), worker()]);
     process.stderr.write(`# crash trials: ${JSON.stringify(outcomes)}\n`);
     assert.ok(
       outcomes.resumed >= outcomes.killed / 2,

@@ -64,6 +64,39 @@ describe('the loss', () => {
     tf.dispose([logits, targets]);
   });
 
+  it('weighted cross-entropy: Σ w·(−log p) / Σ w, and its gradient, by hand', () => {
+    // the rows of the test above, weighted 3 and 1: (3 · 0.4076060 + 1.0986123) / 4 = 0.5803576
+    const logits = tf.tensor3d([
+      [
+        [1, 2, 3],
+        [0, 0, 0],
+      ],
+    ]);
+    const targets = tf.tensor2d([[2, 1]], undefined, 'int32');
+    const weights = tf.tensor2d([[3, 1]]);
+    const loss = crossEntropy(logits, targets, weights).dataSync()[0];
+    assert.ok(Math.abs(loss - 0.5803576) < 1e-6, `${loss}`);
+    // d loss / d logits = w·(softmax − one-hot) / Σ w
+    const grad = tf
+      .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets, weights))(logits)
+      .dataSync();
+    const expected = [
+      (3 * 0.0900306) / 4,
+      (3 * 0.2447285) / 4,
+      (3 * (0.665241 - 1)) / 4,
+      1 / 12,
+      (1 / 3 - 1) / 4,
+      1 / 12,
+    ];
+    expected.forEach(
+      (value, i) => void assert.ok(Math.abs(grad[i] - value) < 1e-6, `gradient ${i}: ${grad[i]} vs ${value}`),
+    );
+    // a weight of zero leaves that row out: the loss is row 1's alone
+    const first = crossEntropy(logits, targets, tf.tensor2d([[1, 0]])).dataSync()[0];
+    assert.ok(Math.abs(first - 0.407606) < 1e-6, `${first}`);
+    tf.dispose([logits, targets, weights]);
+  });
+
   it('bits per byte: nats per token × tokens / (bytes × ln 2)', () => {
     // 0.7531091 nats/token over 10 tokens of 20 bytes: 7.531091 / (20 · 0.6931472) = 0.5432534 bits/byte
     assert.ok(Math.abs(bitsPerByte(0.7531091, 10, 20) - 0.5432534) < 1e-6);
@@ -78,9 +111,9 @@ describe('the loss', () => {
     const targets = tf.randomUniform([4, rows / 4], 0, vocab, 'int32', 2) as tf.Tensor2D;
     const lossAndGradient = (maxIndex?: number) =>
       tf.tidy(() => [
-        crossEntropy(logits, targets, maxIndex).dataSync()[0],
+        crossEntropy(logits, targets, undefined, maxIndex).dataSync()[0],
         ...tf
-          .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets, maxIndex))(logits)
+          .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor3D, targets, undefined, maxIndex))(logits)
           .dataSync(),
       ]);
     const whole = lossAndGradient();

@@ -95,4 +95,21 @@ describe('retrieval grids', () => {
     assert.deepEqual(row(1, 1).slice(1), Array(4).fill('0.300 / 0.200 / 0.300'));
     assert.match(report, /N = 1: 100\.0%, N = 4: 25\.0%/);
   });
+
+  it('runs trained with weighted answers say that their validation loss is not their objective', async () => {
+    const lines = (textWeight: number) => [
+      'name: weighted',
+      'variants:',
+      `  - { name: standard, set: { model.attention: standard, data.task.kind: needles, train.textWeight: ${textWeight} } }`,
+      `  - { name: diff, set: { model.attention: diff, data.task.kind: needles, train.textWeight: ${textWeight} } }`,
+      'seeds: [1, 2]',
+    ];
+    const warning = /trained with train\.textWeight = 0: their objective weighed the text outside the answers/;
+    const weighted = handMadeComparison(lines(0), () => ({ loss: 9 })).out;
+    await writeReport(weighted);
+    assert.match(readFileSync(join(weighted, 'report.md'), 'utf8'), warning);
+    const plain = handMadeComparison(lines(1), () => ({ loss: 2 })).out;
+    await writeReport(plain);
+    assert.doesNotMatch(readFileSync(join(plain, 'report.md'), 'utf8'), /train\.textWeight/);
+  });
 });

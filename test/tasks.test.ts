@@ -3,9 +3,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
 import { checkTaskSpec, parseTaskSpec, type TaskSpec } from '../src/config/task.js';
 import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js';
-import { generateExample, type TaskExample } from '../src/data/tasks/generate.js';
+import { generateExample, needlesThatFit, type TaskExample } from '../src/data/tasks/generate.js';
+import { packWindow } from '../src/data/tasks/pack.js';
+import { readAnswerSpans, targetWeights } from '../src/data/tasks/weights.js';
 import { prepareTaskDataset, splitHaystacks, taskTokenizerSpec, VAL_EXAMPLES_FILE } from '../src/data/tasks/prepare.js';
 import { datasetProbes, generatedProbes } from '../src/data/tasks/probes.js';
 import { createTokenizer, type Tokenizer } from '../src/data/tokenizer.js';
@@ -106,6 +109,16 @@ describe('retrieval task examples', () => {
       () => examplesOf(SPECS[0], tokenizer, 40, 1),
       (error: Error) => error instanceof UserError && /task\.length = 40 tokens is too short/.test(error.message),
     );
+  });
+
+  it('train.textWeight below 1 needs a task (it weighs answers), and says so', () => {
+    assert.throws(
+      () => loadConfig(undefined, ['train.textWeight=0.5']),
+      (error: Error) =>
+        error instanceof UserError &&
+        /train\.textWeight = 0\.5: weighs answers, so it needs a task/.test(error.message),
+    );
+    assert.equal(loadConfig(undefined, ['train.textWeight=0', 'data.task.kind=needles']).train.textWeight, 0);
   });
 
   it('task specs on the command line: defaults, overrides and one-line errors', () => {
@@ -227,13 +240,31 @@ describe('task datasets', () => {
     const starts = new Set(
       Array.from({ length: 40 }, (_, k) => Buffer.from(dataset.train.slice(k * 97, k * 97 + 97)).toString('hex')),
     );
-    const sampler = new BatchSampler(dataset.train, 8, 96, 3, 97);
+    const sampler = new BatchSampler(dataset.train, 8, 96, 3, { stride: 97 });
     for (let b = 0; b < 5; b++) {
       const batch = sampler.next();
       for (let row = 0; row < 8; row++) {
         const window = [...batch.inputs.subarray(row * 96, row * 96 + 96), batch.targets[row * 96 + 95]];
         assert.ok(starts.has(Buffer.from(window).toString('hex')), 'a window is a whole example');
       }
+    }
+    // weighted answers: weight 1 exactly on the targets that are a query's answer digits (a query is
+    // " The code KEY" with no "." after its value), found by reading the text, and 0.25 elsewhere
+    const weighted = new BatchSampler(dataset.train, 8, 96, 3, {
+      stride: 97,
+      weightsOf: targetWeights(readAnswerSpans(prepared.dir).train, 0.25, 96),
+    }).next();
+    for (let row = 0; row < 8; row++) {
+      const text = Buffer.from([
+        ...weighted.inputs.subarray(row * 96, row * 96 + 96),
+        weighted.targets[row * 96 + 95],
+      ]).toString('latin1');
+      const answerPositions = new Set<number>();
+      for (const match of text.matchAll(/ The code [A-Z]{3}(\d{2})(?!\.)/g))
+        for (let digit = 0; digit < 2; digit++) answerPositions.add(match.index + match[0].length - 2 + digit);
+      assert.equal(answerPositions.size, 2, 'one query of two digits');
+      const weights = Array.from(weighted.weights!.subarray(row * 96, row * 96 + 96));
+      weights.forEach((weight, t) => void assert.equal(weight, answerPositions.has(t + 1) ? 1 : 0.25, `target ${t}`));
     }
     // evaluation: one window per example, all of them
     const windows = [...evalBatches(dataset.val, 96, 5, { stride: 97 })];
@@ -251,10 +282,96 @@ describe('task datasets', () => {
   it('a sampler with a stride draws only aligned windows (synthetic positions)', () => {
     const stride = 10;
     const tokens = Uint32Array.from({ length: 1000 }, (_, i) => i % stride);
-    const sampler = new BatchSampler(tokens, 16, 9, 1, stride);
+    const sampler = new BatchSampler(tokens, 16, 9, 1, { stride });
     const batch = sampler.next();
     for (let row = 0; row < 16; row++)
       assert.deepEqual(Array.from(batch.inputs.subarray(row * 9, row * 9 + 9)), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
-    assert.throws(() => new BatchSampler(tokens, 1, 10, 1, stride), /shorter than one window/);
+    assert.throws(() => new BatchSampler(tokens, 1, 10, 1, { stride }), /shorter than one window/);
+  });
+});
+
+describe('training windows packed with short examples', () => {
+  const text = DISTRACTOR.repeat(10);
+
+  it('the facts that fit a length, counted by hand (byte: a fact " The code KKK00." is 16 tokens, a query 15)', () => {
+    const spec = parseTaskSpec('needles:needles=6,queries=2,keys=lookalike');
+    assert.equal(needlesThatFit(spec, 31), 1); // 16 + 15
+    assert.equal(needlesThatFit(spec, 30), 0);
+    assert.equal(needlesThatFit(spec, 62), 2); // 2·16 + 2·15
+    assert.equal(needlesThatFit(spec, 61), 1);
+    assert.equal(needlesThatFit(spec, 78), 3); // 3·16 + 2·15
+    assert.equal(needlesThatFit(spec, 10_000), 6); // never more than task.needles
+  });
+
+  for (const name of ['byte', 'char', 'gpt2']) {
+    it(`${name}: a window is filled exactly by examples of at least lengthMin tokens, each answer read from its own example`, () => {
+      const tokenizer = createTokenizer(taskTokenizerSpec(name, text));
+      const spec = parseTaskSpec('needles:needles=6,needlesMin=1,queries=2,keys=lookalike,lengthMin=48');
+      const haystack = splitHaystacks(spec, tokenizer, text).train;
+      let examples = 0;
+      for (let index = 0; index < 12; index++) {
+        const window = packWindow(spec, 513, tokenizer, haystack, 'train', index);
+        assert.equal(window.tokens.length, 513);
+        examples += window.examples;
+        // each answer is the value of the fact with the query's key, stated earlier in the window
+        const textBefore = (position: number) => tokenizer.decode(window.tokens.subarray(0, position));
+        for (const answer of window.answers) {
+          const before = textBefore(answer.start);
+          const key = before.match(/ The code ([A-Z]{3})$/)?.[1];
+          assert.ok(key, `${name}: an answer follows a query`);
+          const value = tokenizer.decode(window.tokens.subarray(answer.start, answer.end));
+          assert.match(value, /^\d{2}$/);
+          const stated = [...before.matchAll(new RegExp(`The code ${key}(\\d{2})\\.`, 'g'))].at(-1);
+          assert.equal(stated?.[1], value, `${name}: the answer is the last value stated for ${key}`);
+        }
+      }
+      assert.ok(examples >= 24, `${name}: ${examples} examples in 12 windows`);
+      // same seed, same windows
+      assert.deepEqual(
+        packWindow(spec, 513, tokenizer, haystack, 'train', 3),
+        packWindow(spec, 513, tokenizer, haystack, 'train', 3),
+      );
+      tokenizer.free();
+    });
+  }
+
+  it('a task dataset packs its training windows only; a lengthMin that holds no fact, or passes the window, is refused', async () => {
+    const dir = scratch();
+    const spec = checkTaskSpec({ kind: 'needles', needles: 3, lengthMin: 40, examples: 8, valExamples: 4 }, 'test');
+    const prepared = await prepareTaskDataset({
+      spec,
+      exampleLength: 161,
+      tokenizer: 'byte',
+      sources: ['brown'],
+      dataRoot: dir,
+    });
+    assert.equal(prepared.manifest.splits.train.tokens, 8 * 161);
+    const spans = readAnswerSpans(prepared.dir);
+    const answers = spans.train.reduce((sum, flat) => sum + flat.length / 2, 0);
+    assert.ok(answers > 8, `packed windows hold more answers than windows: ${answers}`);
+    assert.ok(
+      spans.val.every((flat) => flat.length === 2),
+      'a validation example holds its one query',
+    );
+    await assert.rejects(
+      prepareTaskDataset({
+        spec: { ...spec, lengthMin: 30 },
+        exampleLength: 161,
+        tokenizer: 'byte',
+        sources: ['brown'],
+        dataRoot: dir,
+      }),
+      /task\.lengthMin = 30 tokens cannot hold one fact and its query/,
+    );
+    await assert.rejects(
+      prepareTaskDataset({
+        spec: { ...spec, lengthMin: 200 },
+        exampleLength: 161,
+        tokenizer: 'byte',
+        sources: ['brown'],
+        dataRoot: dir,
+      }),
+      /task\.lengthMin = 200 exceeds the 161 tokens of a window/,
+    );
   });
 });

@@ -37,6 +37,8 @@ export interface TrainState {
   lr: number;
   optimizerStep: number;
   sampler: SamplerState;
+  /** Where the sampler of short examples is, in a run that starts from them (train.shortSteps). */
+  shortSampler?: SamplerState;
   elapsedSeconds: number;
   engine: string;
   lastValLoss?: number;

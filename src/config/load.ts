@@ -128,6 +128,23 @@ export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
       `${source}: config key train.minLr = ${resolved.train.minLr}: must not exceed train.lr (${resolved.train.lr})`,
     );
   }
+  if (resolved.train.textWeight < 1 && (resolved.data.task?.kind ?? 'none') === 'none') {
+    throw new UserError(
+      `${source}: config key train.textWeight = ${resolved.train.textWeight}: weighs answers, so it needs a task ` +
+        `(data.task.kind: needles or mqar); plain text trains at 1`,
+    );
+  }
+  const { shortSteps, shortLength } = resolved.train;
+  if (shortSteps > 0 && (resolved.data.task?.kind ?? 'none') === 'none')
+    throw new UserError(
+      `${source}: config key train.shortSteps = ${shortSteps}: a warm start from short examples needs a task ` +
+        `(data.task.kind: needles or mqar)`,
+    );
+  if (shortSteps > 0 && shortLength > resolved.model.seqLen)
+    throw new UserError(
+      `${source}: config key train.shortLength = ${shortLength}: must be shorter than a window (model.seqLen + 1 = ` +
+        `${resolved.model.seqLen + 1})`,
+    );
   return resolved;
 }
 

@@ -171,6 +171,26 @@ export const CONFIG_SCHEMA = {
           description: 'a NaN/Inf loss: stop the run, or skip that step',
         },
         logEvery: { type: 'integer', minimum: 1, default: 10, description: 'steps between metrics.jsonl records' },
+        textWeight: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          default: 1,
+          description:
+            'task runs: loss weight of every target but the answers, which weigh 1 (1: the plain loss; 0: answers only)',
+        },
+        shortSteps: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description: 'task runs: train the first shortSteps steps on examples of train.shortLength tokens (0: off)',
+        },
+        shortLength: {
+          type: 'integer',
+          minimum: 2,
+          default: 97,
+          description: 'tokens per example while train.shortSteps lasts (the same tokens per step: more examples)',
+        },
       },
     },
     eval: {
@@ -267,6 +287,9 @@ export interface RunConfig {
     threads: number;
     onNonFinite: 'stop' | 'skip';
     logEvery: number;
+    textWeight: number;
+    shortSteps: number;
+    shortLength: number;
   };
   eval: { every: number; maxTokens: number; seed: number; batchSize: number; probes: number; tasks: string[] };
   output: { dir: string; saveEvery: number; keepLast: number; tensorboard: boolean };

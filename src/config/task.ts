@@ -15,6 +15,11 @@ export interface TaskSpec {
   kind: TaskKind;
   /** Tokens per example; 0: the model's context length + 1 (one training window per example). */
   length: number;
+  /**
+   * Shortest training example (0: every example is `length` tokens): training windows are then packed
+   * with examples of lengths drawn log-uniformly from lengthMin..length. Validation examples stay whole.
+   */
+  lengthMin: number;
   /** Key→value facts per example (the needles; mqar's pairs); the most, when `needlesMin` sets a range. */
   needles: number;
   /** Fewest facts per example: each draws its count uniformly from needlesMin..needles (0: always `needles`). */
@@ -52,6 +57,13 @@ export const TASK_SCHEMA = {
       default: 0,
       description: 'tokens per example (0: model.seqLen + 1, one training window per example)',
     },
+    lengthMin: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description:
+        'shortest training example: windows are packed with examples of lengthMin..length tokens (0: one per window)',
+    },
     needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example (the most)' },
     needlesMin: {
       type: 'integer',
@@ -83,7 +95,12 @@ export const TASK_SCHEMA = {
       default: 'random',
       description: 'random keys, or lookalike: a base key with one letter changed each (hard distractors)',
     },
-    examples: { type: 'integer', minimum: 1, default: 20000, description: 'examples in the training split' },
+    examples: {
+      type: 'integer',
+      minimum: 1,
+      default: 20000,
+      description: 'examples in the training split (windows of packed examples, with lengthMin)',
+    },
     valExamples: { type: 'integer', minimum: 1, default: 512, description: 'examples in the validation split' },
     seed: { type: 'integer', minimum: 0, default: 0, description: 'fixes every example (independent of train.seed)' },
   },

@@ -49,6 +49,16 @@ export interface TokenBatch {
   length: number;
   inputs: Int32Array;
   targets: Int32Array;
+  /** Each target's weight in the training loss (task runs with train.textWeight < 1); absent: all equal. */
+  weights?: Float32Array;
+}
+
+/** Where task windows start, and what their targets weigh. */
+export interface WindowOptions {
+  /** Task datasets: windows start only at multiples of this (each example's first token). */
+  stride?: number;
+  /** The target weights of example k's window (needs a stride). */
+  weightsOf?: (example: number) => Float32Array;
 }
 
 export interface SamplerState {
@@ -71,9 +81,9 @@ export class BatchSampler {
     private readonly batch: number,
     private readonly length: number,
     private readonly seed: number,
-    /** Task datasets: windows start only at multiples of this (each example's first token). */
-    private readonly stride?: number,
+    private readonly options: WindowOptions = {},
   ) {
+    const { stride } = options;
     if (tokens.length < length + 1) {
       throw new UserError(
         `training split has ${tokens.length} tokens, fewer than one window of ${length + 1} (model.seqLen + 1): ` +
@@ -96,20 +106,23 @@ export class BatchSampler {
 
   next(): TokenBatch {
     const { batch, length, tokens } = this;
-    const { stride } = this;
+    const { stride, weightsOf } = this.options;
     const windows = stride ? Math.floor(tokens.length / stride) : tokens.length - length; // start positions with T+1 tokens after them
     const inputs = new Int32Array(batch * length);
     const targets = new Int32Array(batch * length);
+    const weights = weightsOf ? new Float32Array(batch * length) : undefined;
     for (let row = 0; row < batch; row++) {
-      const start = Math.floor(this.uniform() * windows) * (stride ?? 1);
-      const window = tokens.slice(start, start + length + 1);
+      const window = Math.floor(this.uniform() * windows);
+      const start = window * (stride ?? 1);
+      const ids = tokens.slice(start, start + length + 1);
       for (let t = 0; t < length; t++) {
-        inputs[row * length + t] = window[t];
-        targets[row * length + t] = window[t + 1];
+        inputs[row * length + t] = ids[t];
+        targets[row * length + t] = ids[t + 1];
       }
+      weights?.set(weightsOf!(window), row * length);
     }
     this.batches++;
-    return { batch, length, inputs, targets };
+    return { batch, length, inputs, targets, ...(weights ? { weights } : {}) };
   }
 
   state(): SamplerState {

@@ -4,10 +4,13 @@ import type { TokenBatch } from '../data/dataset.js';
 import { measureRows } from '../measure/rows.js';
 import type { Decoder } from '../model/decoder.js';
 
-export function batchTensors(ids: TokenBatch): { inputs: tf.Tensor2D; targets: tf.Tensor2D } {
+/** A batch's ids as tensors; its target weights too, when it has them (a training batch of a weighted task run). */
+export function batchTensors(ids: TokenBatch): { inputs: tf.Tensor2D; targets: tf.Tensor2D; weights?: tf.Tensor2D } {
+  const shape: [number, number] = [ids.batch, ids.length];
   return {
-    inputs: tf.tensor2d(ids.inputs, [ids.batch, ids.length], 'int32'),
-    targets: tf.tensor2d(ids.targets, [ids.batch, ids.length], 'int32'),
+    inputs: tf.tensor2d(ids.inputs, shape, 'int32'),
+    targets: tf.tensor2d(ids.targets, shape, 'int32'),
+    ...(ids.weights ? { weights: tf.tensor2d(ids.weights, shape, 'float32') } : {}),
   };
 }
 
@@ -31,7 +34,8 @@ export class EvaluationLoss {
   }
 
   /**
-   * Mean next-token loss (nats) over every target of the batches, weighting each batch by its
+   * Mean next-token loss (nats) over every target of the batches (the plain language-model loss,
+   * also for a run trained with weighted answers: one meaning of "validation loss" everywhere), weighting each batch by its
    * token count so that a short last window counts for what it holds.
    */
   mean(batches: Iterable<TokenBatch>, onBatch?: (tokens: number) => void): { loss: number; tokens: number } {
@@ -41,7 +45,8 @@ export class EvaluationLoss {
       // at long contexts a few rows at a time: the forward's maps grow with T² (src/measure/rows.ts)
       for (const ids of rowChunks(batch, this.rows ?? measureRows(this.model.config, batch.length))) {
         const count = ids.batch * ids.length;
-        const loss = tf.tidy(() => this.program({ ...batchTensors(ids), ...this.model.params }).loss.dataSync()[0]);
+        const { inputs, targets } = batchTensors(ids);
+        const loss = tf.tidy(() => this.program({ inputs, targets, ...this.model.params }).loss.dataSync()[0]);
         total += loss * count;
         tokens += count;
       }

@@ -78,7 +78,7 @@ function diagnosticsOnValidation(datasetDir: string, model: ReturnType<typeof lo
   const { seqLen, vocabSize } = model.config;
   const dataset = existsSync(join(datasetDir, 'manifest.json')) ? TokenDataset.open(datasetDir) : undefined;
   const tokens = dataset?.val ?? Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
-  const sample = new BatchSampler(tokens, 8, seqLen, 0, dataset?.manifest.task?.exampleLength).next();
+  const sample = new BatchSampler(tokens, 8, seqLen, 0, { stride: dataset?.manifest.task?.exampleLength }).next();
   dataset?.close();
   const inputs = tf.tensor2d(sample.inputs, [sample.batch, sample.length], 'int32');
   try {

@@ -106,9 +106,12 @@ export class Decoder {
     return { logits: logits as tf.Tensor3D, captures: options.capture ? captures : undefined };
   }
 
-  /** Mean next-token cross-entropy (nats) of logits for `inputs` against `targets`, both [B, T]. */
-  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-    return crossEntropy(this.forward(inputs).logits, targets);
+  /**
+   * Mean next-token cross-entropy (nats) of logits for `inputs` against `targets`, both [B, T];
+   * weighted by `weights` ([B, T]) when given.
+   */
+  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, weights?: tf.Tensor2D): tf.Scalar {
+    return crossEntropy(this.forward(inputs).logits, targets, weights);
   }
 
   /**

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 export const MAX_FLAT_INDEX = 2 ** 31 - 1;
 
 /**
- * −mean log softmax(logits)[target], picking each target's log-probability from the flattened
+ * −mean log softmax(logits)[target] over every target, or with `weights` ([B, T]) the weighted mean
+ * −Σ w·log p / Σ w (task runs that weigh answers above the text around them). Picking each target's log-probability from the flattened
  * log-probabilities at row·V + target. That index passes 2³¹ once B·T·V does (o200k at ~10.7k tokens
  * per micro-batch), and TensorFlow's GPU gather returns 0 for it instead of failing: so the rows go
  * in chunks whose flat indices stay within `maxIndex`; below that size (every ordinary batch) there
@@ -12,7 +13,12 @@ export const MAX_FLAT_INDEX = 2 ** 31 - 1;
  * (tensorflow) and 19% (wasm) more per step at V = 4096; a gather along the vocabulary axis with one
  * batch dimension has a tfjs gradient that slices the logits row by row, and fails on wasm.
  */
-export function crossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, maxIndex = MAX_FLAT_INDEX): tf.Scalar {
+export function crossEntropy(
+  logits: tf.Tensor3D,
+  targets: tf.Tensor2D,
+  weights?: tf.Tensor2D,
+  maxIndex = MAX_FLAT_INDEX,
+): tf.Scalar {
   const vocab = logits.shape[2];
   const count = targets.size;
   const logProbs = tf.logSoftmax(logits.reshape([count, vocab]));
@@ -28,5 +34,8 @@ export function crossEntropy(logits: tf.Tensor3D, targets: tf.Tensor2D, maxIndex
     );
     picked.push(tf.gather(chunk.reshape([rows * vocab]), flatIndex));
   }
-  return tf.neg(tf.mean(picked.length === 1 ? picked[0] : tf.concat(picked))) as tf.Scalar;
+  const logLikelihoods = picked.length === 1 ? picked[0] : tf.concat(picked);
+  if (!weights) return tf.neg(tf.mean(logLikelihoods));
+  const flatWeights = weights.reshape([count]);
+  return tf.neg(tf.div(tf.sum(tf.mul(logLikelihoods, flatWeights)), tf.sum(flatWeights)));
 }

@@ -39,6 +39,8 @@ export interface RunSummary {
   steps: number;
   /** The steps the run was set to train (it is finished when `steps` reaches them). */
   plannedSteps: number;
+  /** The weight of its loss outside a task's answers (train.textWeight; 1: the plain loss). */
+  textWeight: number;
   tokens: number;
   /** Seconds spent in training steps (evaluation excluded). */
   wallSeconds: number;
@@ -168,6 +170,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     ffnHidden: ffnHiddenWidth(checkpoint.config.model),
     steps: last.step,
     plannedSteps: checkpoint.config.run.train.steps,
+    textWeight: checkpoint.config.run.train.textWeight ?? 1,
     tokens: last.tokens,
     wallSeconds: last.elapsedSeconds,
     tokensPerSecond: last.tokens / last.elapsedSeconds,
@@ -464,6 +467,13 @@ export function summarizeComparison(dir: string): ComparisonSummary {
         `measured on the same tokens`,
     );
   if (scaling) warnings.push(...scaling.warnings);
+  const textWeights = [...new Set([...results.values()].map((run) => run.textWeight))].filter((w) => w < 1);
+  if (textWeights.length)
+    warnings.push(
+      `the runs trained with train.textWeight = ${textWeights.join(', ')}: their objective weighed the text outside ` +
+        `the answers at that, while the validation loss below is the plain loss over every token — at 0 it measures ` +
+        `text the runs were not trained on; read what they learned from the Retrieval section`,
+    );
   if (plan.fingerprints && !plan.configFingerprints)
     warnings.push(
       `experiment.yaml was written by an earlier difft, whose configuration fingerprints later versions cannot ` +

@@ -20,7 +20,8 @@ import {
   type LoadedCheckpoint,
   type TrainState,
 } from '../checkpoint/checkpoint.js';
-import { BatchSampler, TokenDataset } from '../data/dataset.js';
+import { TokenDataset } from '../data/dataset.js';
+import { TrainingBatches } from './batches.js';
 import { evaluationSet, type EvaluationSet } from '../data/eval-set.js';
 import { prepareTaskDataset } from '../data/tasks/prepare.js';
 import { exampleLength, taskOf } from '../config/task.js';
@@ -262,7 +263,7 @@ async function trainIn(
   const engine = await useEngine(settings.backend, { threads: settings.threads || undefined, stepFlops });
   events.onEngine?.(engine);
   const stride = manifest.task?.exampleLength; // task datasets: one window per example, whole
-  const sampler = new BatchSampler(dataset.train, settings.batchSize, config.model.seqLen, settings.seed, stride);
+  const batches = await TrainingBatches.open(config, dataset, events.onWarning);
   // runs written before eval.seed existed were scored on a subset drawn with train.seed: keep it on resume
   const evalSeed = config.eval.seed ?? settings.seed;
   const evalSet = evaluationSet(dataset.val, {
@@ -296,13 +297,13 @@ async function trainIn(
   };
   const state: TrainState = resumed
     ? { ...resumed.state, engine: engine.name }
-    : { step: 0, tokens: 0, lr: 0, optimizerStep: 0, sampler: sampler.state(), elapsedSeconds: 0, engine: engine.name };
+    : { step: 0, tokens: 0, lr: 0, optimizerStep: 0, ...batches.state(), elapsedSeconds: 0, engine: engine.name };
   if (resumed) {
     const moments = loadOptimizerState(resumed);
     optimizer.setMoments(moments);
     tf.dispose(moments);
     optimizer.step = resumed.state.optimizerStep;
-    sampler.restore(resumed.state.sampler);
+    batches.restore(resumed.state);
     log.truncate(resumed.state.step);
   } else {
     writeFileAtomically(join(runDir, 'config.yaml'), configToYaml(config));
@@ -314,7 +315,7 @@ async function trainIn(
     try {
       saveCheckpoint(dir, model, moments, checkpointConfig, {
         ...state,
-        sampler: sampler.state(),
+        ...batches.state(),
         optimizerStep: optimizer.step,
       });
     } finally {
@@ -363,13 +364,14 @@ async function trainIn(
   let interrupted = false;
   const divergence = new DivergenceWatch();
   let lastEval: Extract<MetricsRecord, { type: 'eval' }> | undefined;
-  const tokensPerStep = settings.batchSize * config.model.seqLen * settings.gradAccum;
   try {
     while (state.step < settings.steps) {
       const step = state.step + 1;
       const lr = learningRate(step, settings);
       const started = performance.now();
-      const microBatches = Array.from({ length: settings.gradAccum }, () => batchTensors(sampler.next()));
+      const ids = batches.next(step);
+      const tokensPerStep = ids.reduce((sum, batch) => sum + batch.batch * batch.length, 0);
+      const microBatches = ids.map(batchTensors);
       const outcome = trainer.step(microBatches, lr, settings.clipNorm);
       tf.dispose(microBatches as unknown as tf.TensorContainer);
       const seconds = (performance.now() - started) / 1000;
@@ -440,5 +442,6 @@ async function trainIn(
     optimizer.dispose();
     model.dispose();
     dataset.close();
+    batches.close();
   }
 }

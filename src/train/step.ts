@@ -8,6 +8,8 @@ export interface Batch {
   /** [B, T] int32 token ids and the ids that follow each of them. */
   inputs: tf.Tensor2D;
   targets: tf.Tensor2D;
+  /** [B, T] float32 weight of each target in the loss (absent: all equal). */
+  weights?: tf.Tensor2D;
 }
 
 /** Weight decay goes to linear weights and the embedding: the 2-D matrices. */
@@ -25,7 +27,10 @@ export function createOptimizer(model: Decoder, options: Partial<AdamWOptions> =
  * (tfjs keys gradients by its own variable names).
  */
 export function lossAndGradients(model: Decoder, batch: Batch): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
-  const { value, grads } = tf.variableGrads(() => model.loss(batch.inputs, batch.targets), model.variables);
+  const { value, grads } = tf.variableGrads(
+    () => model.loss(batch.inputs, batch.targets, batch.weights),
+    model.variables,
+  );
   const byName: Record<string, tf.Tensor> = {};
   for (const [name, variable] of Object.entries(model.params)) byName[name] = grads[variable.name];
   return { loss: value, grads: byName };

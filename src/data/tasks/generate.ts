@@ -70,7 +70,24 @@ function templates(spec: TaskSpec) {
     : { fact: (key: string) => ` ${key}`, factEnd: '', query: (key: string) => ` ${key}` };
 }
 
-function randomInt(uniform: () => number, below: number): number {
+/**
+ * The most facts (with their min(queries, N) queries) that fit in `length` tokens. Counted in UTF-8
+ * bytes, an upper bound of the tokens for every tokenizer here (none makes a token of less than a
+ * byte), so that examples of that many facts always fit.
+ */
+export function needlesThatFit(spec: TaskSpec, length: number): number {
+  const text = templates(spec);
+  const key = 'K'.repeat(spec.keyLength);
+  const value = '0'.repeat(spec.answerLength);
+  const fact = Buffer.byteLength(text.fact(key) + value + text.factEnd);
+  const query = Buffer.byteLength(text.query(key) + value);
+  let needles = 0;
+  while (needles < spec.needles && (needles + 1) * fact + Math.min(spec.queries, needles + 1) * query <= length)
+    needles++;
+  return needles;
+}
+
+export function randomInt(uniform: () => number, below: number): number {
   return Math.floor(uniform() * below);
 }
 
@@ -173,7 +190,8 @@ export function generateExample(
   tokenizer: Tokenizer,
   haystack: Haystack,
   split: Split,
-  index: number,
+  /** The example's number in its split (packed examples: `window.k`). */
+  index: number | string,
 ): TaskExample {
   const uniform = streamFor(spec.seed, `task:${spec.kind}:${split}:${index}`);
   const text = templates(spec);

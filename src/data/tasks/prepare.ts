@@ -23,16 +23,21 @@ import {
   type Tokenizer,
   type TokenizerSpec,
 } from '../tokenizer.js';
+import { UserError } from '../../errors.js';
+import { packWindow } from './pack.js';
 import {
   generateExample,
+  needlesThatFit,
   randomWordsHaystack,
   TASK_ALPHABET,
   textHaystack,
   type Haystack,
+  type Span,
   type Split,
   type TaskExample,
 } from './generate.js';
 import { taskLabel, type TaskSpec } from '../../config/task.js';
+import { ANSWER_SPANS_FILE, type AnswerSpans } from './weights.js';
 
 /**
  * A task as a prepared dataset: `examples` training examples and `valExamples` validation examples
@@ -108,6 +113,8 @@ function datasetKey(options: TaskPrepareOptions): string {
   hash.update(
     JSON.stringify({
       format: DATASET_VERSION,
+      // task datasets store their answers' positions (weights.ts): one prepared without them is not reused
+      answerSpans: true,
       task: options.spec,
       exampleLength: options.exampleLength,
       tokenizer: options.tokenizer,
@@ -120,8 +127,31 @@ function datasetKey(options: TaskPrepareOptions): string {
   return hash.digest('hex');
 }
 
+/** One window of a split: its tokens, its answers, and for a whole example where everything is (the probes' truth). */
+type StoredWindow = { tokens: Int32Array; answers: Span[]; where?: StoredExample };
+
+function wholeExample({ tokens, ...where }: TaskExample): StoredWindow {
+  return { tokens, answers: where.answers, where };
+}
+
+/** Packed windows need their shortest example to fit in a window and to hold a fact and its query. */
+function checkLengthMin(spec: TaskSpec, exampleLength: number): void {
+  if (spec.lengthMin === 0) return;
+  if (spec.lengthMin > exampleLength)
+    throw new UserError(
+      `task.lengthMin = ${spec.lengthMin} exceeds the ${exampleLength} tokens of a window (task.length, or ` +
+        `model.seqLen + 1)`,
+    );
+  if (needlesThatFit({ ...spec, needles: 1 }, spec.lengthMin) < 1)
+    throw new UserError(
+      `task.lengthMin = ${spec.lengthMin} tokens cannot hold one fact and its query: raise it, or shorten ` +
+        `task.keyLength or task.answerLength`,
+    );
+}
+
 export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<PreparedDataset> {
   const { spec, exampleLength } = options;
+  checkLengthMin(spec, exampleLength);
   const key = datasetKey(options);
   const dir = resolve(
     join(
@@ -144,14 +174,19 @@ export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<P
       const dtype = dtypeFor(tokenizer.vocabSize);
       const total = spec.examples + spec.valExamples;
       let done = 0;
+      const answerSpans: AnswerSpans = { train: [], val: [] };
       const writeSplit = (split: Split, count: number, keep?: StoredExample[]): SplitInfo => {
         const writer = new ShardWriter(temporary, split, dtype);
         let bytes = 0;
         for (let index = 0; index < count; index++) {
-          const { tokens, ...where } = generateExample(spec, exampleLength, tokenizer, haystacks[split], split, index);
+          const { tokens, answers, where }: StoredWindow =
+            split === 'train' && spec.lengthMin > 0
+              ? packWindow(spec, exampleLength, tokenizer, haystacks[split], split, index)
+              : wholeExample(generateExample(spec, exampleLength, tokenizer, haystacks[split], split, index));
           writer.write(tokens);
           bytes += Buffer.byteLength(tokenizer.decode(tokens), 'utf8');
-          keep?.push(where);
+          if (where) keep?.push(where);
+          answerSpans[split].push(answers.flatMap((answer) => [answer.start, answer.end]));
           if (++done % 256 === 0 || done === total) options.onProgress?.(done, total);
         }
         const sha256 = writer.finish();
@@ -160,6 +195,7 @@ export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<P
       const probes: StoredExample[] = [];
       const splits = { train: writeSplit('train', spec.examples), val: writeSplit('val', spec.valExamples, probes) };
       writeFileDurably(join(temporary, VAL_EXAMPLES_FILE), JSON.stringify(probes));
+      writeFileDurably(join(temporary, ANSWER_SPANS_FILE), JSON.stringify(answerSpans));
       const manifest: DatasetManifest = {
         format: DATASET_FORMAT,
         version: DATASET_VERSION,
