@@ -25,6 +25,7 @@ const TASK = [
   'data.task.valExamples=8',
   'model.seqLen=200',
   'train.batchSize=2',
+  'train.backend=wasm',
 ];
 
 describe('a warm start from short examples', () => {
