@@ -277,7 +277,9 @@ describe('measuring long contexts a few rows at a time', () => {
         inputs: inputs.dataSync() as Int32Array,
         targets: targets.dataSync() as Int32Array,
       };
+      const before = tf.memory().numTensors;
       const { loss, tokens: scored } = evaluation.mean([batch]);
+      assert.equal(tf.memory().numTensors, before, 'the evaluation leaves no tensor behind');
       const whole = tf.tidy(() => model.loss(inputs, targets).dataSync()[0]);
       assert.equal(scored, 7 * 8);
       close(loss, whole, 1e-5);

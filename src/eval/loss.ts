@@ -34,9 +34,10 @@ export class EvaluationLoss {
   }
 
   /**
-   * Mean next-token loss (nats) over every target of the batches (the plain language-model loss,
-   * also for a run trained with weighted answers: one meaning of "validation loss" everywhere), weighting each batch by its
-   * token count so that a short last window counts for what it holds.
+   * Mean next-token loss (nats) over every target of the batches, weighting each batch by its
+   * token count so that a short last window counts for what it holds. Evaluation batches carry no
+   * weights: a run trained with weighted answers is scored on the plain loss too (one meaning of
+   * "validation loss" everywhere).
    */
   mean(batches: Iterable<TokenBatch>, onBatch?: (tokens: number) => void): { loss: number; tokens: number } {
     let total = 0;
@@ -45,8 +46,7 @@ export class EvaluationLoss {
       // at long contexts a few rows at a time: the forward's maps grow with T² (src/measure/rows.ts)
       for (const ids of rowChunks(batch, this.rows ?? measureRows(this.model.config, batch.length))) {
         const count = ids.batch * ids.length;
-        const { inputs, targets } = batchTensors(ids);
-        const loss = tf.tidy(() => this.program({ inputs, targets, ...this.model.params }).loss.dataSync()[0]);
+        const loss = tf.tidy(() => this.program({ ...batchTensors(ids), ...this.model.params }).loss.dataSync()[0]);
         total += loss * count;
         tokens += count;
       }
