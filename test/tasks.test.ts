@@ -144,12 +144,24 @@ describe('long multi-needle examples with look-alike keys', () => {
   const text = DISTRACTOR.repeat(10); // enough held-out text for 1,025 tokens of any tokenizer
   const differences = (a: string, b: string) => [...a].filter((letter, i) => letter !== b[i]).length;
 
-  for (const name of ['byte', 'char', 'gpt2']) {
-    it(`${name}: every N of the grid at 513 and 1,025 tokens — positions, distinct look-alike keys, a recoverable answer`, () => {
+  // how a distractor's key must look like the queried one, per kind of keys
+  const lookAlike = {
+    lookalike: (other: string, asked: string) => differences(other, asked) <= 2,
+    prefix: (other: string, asked: string) => other.slice(0, 2) === asked.slice(0, 2) && other[2] !== asked[2],
+  };
+
+  for (const [name, keys] of [
+    ['byte', 'lookalike'],
+    ['char', 'lookalike'],
+    ['gpt2', 'lookalike'],
+    ['byte', 'prefix'],
+    ['gpt2', 'prefix'],
+  ] as const) {
+    it(`${name}, ${keys} keys: every N of the grid at 513 and 1,025 tokens — positions, distinct keys that look alike, a recoverable answer`, () => {
       const tokenizer = createTokenizer(taskTokenizerSpec(name, text));
       for (const length of [513, 1025]) {
         for (const needles of [1, 2, 4, 6, 8]) {
-          const spec = parseTaskSpec(`needles:needles=${needles},queries=${Math.min(2, needles)},keys=lookalike`);
+          const spec = parseTaskSpec(`needles:needles=${needles},queries=${Math.min(2, needles)},keys=${keys}`);
           const haystack = splitHaystacks(spec, tokenizer, text).val;
           for (let index = 0; index < 6; index++) {
             const example = generateExample(spec, length, tokenizer, haystack, 'val', index);
@@ -171,7 +183,7 @@ describe('long multi-needle examples with look-alike keys', () => {
               for (const other of example.needles.filter((n) => n !== asked)) {
                 assert.notEqual(other.key, asked.key);
                 assert.match(other.key, /^[A-Z]{3}$/, 'the same format');
-                assert.ok(differences(other.key, asked.key) <= 2, `${other.key} looks like ${asked.key}`);
+                assert.ok(lookAlike[keys](other.key, asked.key), `${other.key} looks like ${asked.key}`);
               }
             }
           }
@@ -195,6 +207,24 @@ describe('long multi-needle examples with look-alike keys', () => {
       () => parseTaskSpec('needles:needlesMin=5,needles=4'),
       /task.needlesMin = 5 exceeds task.needles = 4/,
     );
+  });
+
+  it('prefix keys: 26 facts take every last letter once, 27 are refused in one line', () => {
+    const tokenizer = tokenizerFor('byte');
+    const make = (needles: number) => {
+      const spec = parseTaskSpec(`needles:needles=${needles},queries=1,keys=prefix,distractor=random`);
+      return generateExample(spec, 1025, tokenizer, splitHaystacks(spec, tokenizer, '').val, 'val', 0);
+    };
+    const keys = make(26).needles.map((n) => n.key);
+    assert.equal(new Set(keys.map((key) => key.slice(0, 2))).size, 1);
+    assert.equal(
+      keys
+        .map((key) => key[2])
+        .sort()
+        .join(''),
+      'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+    );
+    assert.throws(() => make(27), /task.needles = 27 needs more keys than task.keys = prefix makes \(26/);
   });
 
   it('fixed-count random-key examples are what they were before look-alike keys and ranges existed', () => {

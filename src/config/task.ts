@@ -32,8 +32,11 @@ export interface TaskSpec {
   answerLength: number;
   /** Upper-case letters of each key. */
   keyLength: number;
-  /** `random` keys, or `lookalike`: one base key with one letter changed each, so keys share all but a letter. */
-  keys: 'random' | 'lookalike';
+  /**
+   * `random` keys; `prefix`: one shared prefix and a distinct last letter each (the paper's look-alike facts:
+   * one format, keys told apart by what differs); `lookalike`: one base key with one letter changed each.
+   */
+  keys: 'random' | 'prefix' | 'lookalike';
   /** Examples in the training split (a task dataset). */
   examples: number;
   /** Examples in the validation split; the first `eval.probes` of them are the probe set. */
@@ -91,9 +94,11 @@ export const TASK_SCHEMA = {
     },
     keyLength: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'upper-case letters of each key' },
     keys: {
-      enum: ['random', 'lookalike'],
+      enum: ['random', 'prefix', 'lookalike'],
       default: 'random',
-      description: 'random keys, or lookalike: a base key with one letter changed each (hard distractors)',
+      description:
+        'random keys; prefix: one shared prefix, a distinct last letter each; lookalike: a base key with one ' +
+        'letter changed each (hard distractors)',
     },
     examples: {
       type: 'integer',
@@ -177,5 +182,5 @@ export function variesNeedles(spec: TaskSpec): boolean {
 /** A short label: needles-4x1 (four facts, one query); needles-1to8x2-lookalike (1 to 8 facts, look-alike keys). */
 export function taskLabel(spec: TaskSpec): string {
   const needles = variesNeedles(spec) ? `${spec.needlesMin}to${spec.needles}` : String(spec.needles);
-  return `${spec.kind}-${needles}x${spec.queries}${spec.keys === 'lookalike' ? '-lookalike' : ''}`;
+  return `${spec.kind}-${needles}x${spec.queries}${spec.keys === 'random' ? '' : `-${spec.keys}`}`;
 }

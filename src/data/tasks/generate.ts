@@ -126,6 +126,23 @@ function lookalikeKeys(count: number, letters: number, uniform: () => number): s
   return [...keys];
 }
 
+/**
+ * The paper's look-alike facts: every key the same random prefix of keyLength − 1 letters and a last
+ * letter of its own, so the facts differ only where their keys end and the fact to read is the one whose
+ * key matches the query's.
+ */
+function prefixKeys(count: number, letters: number, uniform: () => number): string[] {
+  if (count > 26)
+    throw new UserError(
+      `task.needles = ${count} needs more keys than task.keys = prefix makes (26, one per last letter): lower ` +
+        `task.needles or use task.keys = random`,
+    );
+  const prefix = letters > 1 ? randomKeys(1, letters - 1, uniform)[0] : '';
+  return pick(26, count, uniform).map((last) => prefix + KEY_LETTERS[last]);
+}
+
+const KEY_MAKERS = { random: randomKeys, prefix: prefixKeys, lookalike: lookalikeKeys };
+
 function randomValue(digits: number, uniform: () => number): string {
   return Array.from({ length: digits }, () => String(randomInt(uniform, 10))).join('');
 }
@@ -199,10 +216,7 @@ export function generateExample(
   const count = variesNeedles(spec)
     ? spec.needlesMin + randomInt(uniform, spec.needles - spec.needlesMin + 1)
     : spec.needles;
-  const keys =
-    spec.keys === 'lookalike'
-      ? lookalikeKeys(count, spec.keyLength, uniform)
-      : randomKeys(count, spec.keyLength, uniform);
+  const keys = KEY_MAKERS[spec.keys](count, spec.keyLength, uniform);
   const values = keys.map(() => randomValue(spec.answerLength, uniform));
   const encode = (s: string) => Array.from(tokenizer.encode(s));
 
