@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configFingerprint } from '../config/fingerprint.js';
+import type { RunConfig } from '../config/schema.js';
+import { taskLabel, taskOf } from '../config/task.js';
 import { UserError } from '../errors.js';
 import { ffnHiddenWidth } from '../config/model.js';
 import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
@@ -41,6 +43,11 @@ export interface RunSummary {
   plannedSteps: number;
   /** The weight of its loss outside a task's answers (train.textWeight; 1: the plain loss). */
   textWeight: number;
+  /**
+   * The probe task whose answers its loss weighed above the text (textWeight < 1): its objective, on
+   * which its verdict is given, since the validation loss then scores text it was not trained on.
+   */
+  objectiveTask?: string;
   tokens: number;
   /** Seconds spent in training steps (evaluation excluded). */
   wallSeconds: number;
@@ -171,6 +178,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     steps: last.step,
     plannedSteps: checkpoint.config.run.train.steps,
     textWeight: checkpoint.config.run.train.textWeight ?? 1,
+    ...objectiveOf(checkpoint.config.run),
     tokens: last.tokens,
     wallSeconds: last.elapsedSeconds,
     tokensPerSecond: last.tokens / last.elapsedSeconds,
@@ -187,6 +195,11 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
     extremes: evalRecords.flatMap((r) => (r.extremes ? [{ step: r.step, ...r.extremes }] : [])),
     ...runTasks(evalRecords),
   };
+}
+
+function objectiveOf(config: RunConfig): { objectiveTask?: string } {
+  const task = taskOf(config.data.task);
+  return task && (config.train.textWeight ?? 1) < 1 ? { objectiveTask: taskLabel(task) } : {};
 }
 
 /** The group of one variant at one setting and size. */
@@ -289,6 +302,8 @@ function sentenceFor(
   sweeping: boolean,
   matched: boolean,
   size: string,
+  /** The task whose answers were every run's objective, if any: the verdict is then on its accuracy. */
+  objectiveTask?: string,
 ): string {
   const { final } = comparison;
   const at = (setting: string) => (sweeping && setting ? ` (at ${setting})` : '');
@@ -305,6 +320,9 @@ function sentenceFor(
               `confounded (match: params separates them)`
             : ''
         }`;
+  const accuracy = objectiveTask ? comparison.tasks[objectiveTask]?.accuracy : undefined;
+  if (objectiveTask && accuracy)
+    return `${who}: ${objectiveVerdict(objectiveTask, accuracy, baseline)}; ${parameters}.`;
   if (!final.paired) {
     const delta = final.deltas.length
       ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed`
@@ -320,6 +338,33 @@ function sentenceFor(
     `${who}: ${verdict} — Δ final validation loss ${signed(p.mean)} nats, 95% CI [${signed(p.low)}, ${signed(p.high)}] ` +
     `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)}); ${parameters}.`
   );
+}
+
+/** The verdict on the accuracy of the task a run was trained to answer, in percentage points. */
+function objectiveVerdict(task: string, accuracy: Difference, baseline: string): string {
+  const points = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
+  const what = `on its objective, the answers of ${task} (the validation loss scores text it was not trained on)`;
+  if (!accuracy.paired) {
+    const delta = accuracy.deltas.length
+      ? `Δ accuracy ${points(accuracy.deltas[0])} points on one seed`
+      : 'no seed finished by both';
+    return `${what}: ${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds)`;
+  }
+  const p = accuracy.paired;
+  const verdict =
+    accuracy.verdict === 'no difference detectable'
+      ? 'no difference detectable at this budget'
+      : `${accuracy.verdict} than ${baseline}`;
+  return (
+    `${verdict} ${what} — Δ accuracy ${points(p.mean)} points, 95% CI [${points(p.low)}, ${points(p.high)}] ` +
+    `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)})`
+  );
+}
+
+/** The objective task every run shares, when all of them were trained on a task's answers. */
+function sharedObjective(runs: RunSummary[]): string | undefined {
+  const tasks = new Set(runs.map((run) => run.objectiveTask));
+  return tasks.size === 1 ? [...tasks][0] : undefined;
 }
 
 function compareWithBaseline(
@@ -375,7 +420,8 @@ function compareWithBaseline(
       `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): ` +
         `the differences mix model and sample`,
     );
-  const sentence = sentenceFor(partial, baseline.variant, sweeping, matched, variant.size);
+  const objective = sharedObjective([...variant.runs, ...baseline.runs]);
+  const sentence = sentenceFor(partial, baseline.variant, sweeping, matched, variant.size, objective);
   return { ...partial, sentence, warnings };
 }
 
@@ -472,7 +518,8 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     warnings.push(
       `the runs trained with train.textWeight = ${textWeights.join(', ')}: their objective weighed the text outside ` +
         `the answers at that, while the validation loss below is the plain loss over every token — at 0 it measures ` +
-        `text the runs were not trained on; read what they learned from the Retrieval section`,
+        `text the runs were not trained on: the verdicts are on the accuracy of the task they were trained to ` +
+        `answer, and the Retrieval section has the rest`,
     );
   if (plan.fingerprints && !plan.configFingerprints)
     warnings.push(

@@ -5,6 +5,7 @@ import { CHECKPOINT_FORMAT } from '../../src/checkpoint/checkpoint.js';
 import { type Experiment, loadExperiment, type PlannedRun } from '../../src/compare/experiment.js';
 import { planOf } from '../../src/compare/run.js';
 import { resolveModelConfig } from '../../src/config/model.js';
+import type { RunConfig } from '../../src/config/schema.js';
 import { writePlan } from '../../src/report/layout.js';
 import { REPO_ROOT } from './cli.js';
 
@@ -22,7 +23,7 @@ export interface HandMadeRun {
 
 export function handMadeComparison(
   experimentLines: string[],
-  runOf: (run: PlannedRun) => HandMadeRun,
+  runOf: (run: PlannedRun, config: RunConfig) => HandMadeRun,
 ): { out: string; experiment: Experiment } {
   const dir = mkdtempSync(join(tmpdir(), 'difft-hand-made-'));
   const file = join(dir, 'experiment.yaml');
@@ -41,7 +42,7 @@ export function handMadeComparison(
     const stored = { difftVersion: 'test', format: CHECKPOINT_FORMAT, run: config, model, tokenizer: { kind: 'byte' } };
     writeFileSync(join(checkpoint, 'config.json'), JSON.stringify(stored));
     writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ step: 10 }));
-    const made = runOf(run);
+    const made = runOf(run, config);
     const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
     const lines = [
       { type: 'train', ...record, loss: made.loss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 640, lambdas: [] },
