@@ -301,7 +301,13 @@ function taskSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
     data: { values },
     facet: {
       column: { field: 'measure', type: 'nominal', title: null },
-      row: { field: 'task', type: 'nominal', title: null },
+      // task specs are long: each above its row, not rotated beside it where neighbours overlap
+      row: {
+        field: 'task',
+        type: 'nominal',
+        title: null,
+        header: { labelAngle: 0, labelOrient: 'top', labelAlign: 'left', labelAnchor: 'start', labelFontSize: 11 },
+      },
     },
     spec: {
       width: 320,
