@@ -323,42 +323,52 @@ function sentenceFor(
   const accuracy = objectiveTask ? comparison.tasks[objectiveTask]?.accuracy : undefined;
   if (objectiveTask && accuracy)
     return `${who}: ${objectiveVerdict(objectiveTask, accuracy, baseline)}; ${parameters}.`;
-  if (!final.paired) {
-    const delta = final.deltas.length
-      ? `Δ final validation loss ${signed(final.deltas[0])} nats on one seed`
-      : 'no seed finished by both';
-    return `${who}: ${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds) — ${parameters}.`;
-  }
-  const p = final.paired;
-  const verdict =
-    final.verdict === 'no difference detectable'
-      ? 'no difference detectable at this budget'
-      : `${final.verdict} than ${baseline}`;
+  if (!final.paired) return `${who}: ${noVerdict(final, LOSS)} — ${parameters}.`;
+  return `${who}: ${verdictWords(final, baseline)} — ${pairedDelta(final.paired, LOSS)}; ${parameters}.`;
+}
+
+/** How a difference is written: its name, its unit and how a value of it is printed. */
+interface Measure {
+  name: string;
+  unit: string;
+  format: (x: number) => string;
+}
+
+const LOSS: Measure = { name: 'final validation loss', unit: 'nats', format: (x) => signed(x) };
+const ACCURACY: Measure = {
+  name: 'accuracy',
+  unit: 'points',
+  format: (x) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`,
+};
+
+/** A difference measured on fewer than two seeds: its one Δ, and why there is no verdict. */
+function noVerdict(difference: Difference, measure: Measure): string {
+  const delta = difference.deltas.length
+    ? `Δ ${measure.name} ${measure.format(difference.deltas[0])} ${measure.unit} on one seed`
+    : 'no seed finished by both';
+  return `${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds)`;
+}
+
+function verdictWords(difference: Difference, baseline: string): string {
+  return difference.verdict === 'no difference detectable'
+    ? 'no difference detectable at this budget'
+    : `${difference.verdict} than ${baseline}`;
+}
+
+/** The mean paired Δ with its 95% interval. */
+function pairedDelta(p: Interval, measure: Measure): string {
+  const f = measure.format;
   return (
-    `${who}: ${verdict} — Δ final validation loss ${signed(p.mean)} nats, 95% CI [${signed(p.low)}, ${signed(p.high)}] ` +
-    `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)}); ${parameters}.`
+    `Δ ${measure.name} ${f(p.mean)} ${measure.unit}, 95% CI [${f(p.low)}, ${f(p.high)}] ` +
+    `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)})`
   );
 }
 
 /** The verdict on the accuracy of the task a run was trained to answer, in percentage points. */
 function objectiveVerdict(task: string, accuracy: Difference, baseline: string): string {
-  const points = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
   const what = `on its objective, the answers of ${task} (the validation loss scores text it was not trained on)`;
-  if (!accuracy.paired) {
-    const delta = accuracy.deltas.length
-      ? `Δ accuracy ${points(accuracy.deltas[0])} points on one seed`
-      : 'no seed finished by both';
-    return `${what}: ${delta}; the seed-to-seed spread is unknown, so no verdict (run at least 3 seeds)`;
-  }
-  const p = accuracy.paired;
-  const verdict =
-    accuracy.verdict === 'no difference detectable'
-      ? 'no difference detectable at this budget'
-      : `${accuracy.verdict} than ${baseline}`;
-  return (
-    `${verdict} ${what} — Δ accuracy ${points(p.mean)} points, 95% CI [${points(p.low)}, ${points(p.high)}] ` +
-    `(paired over ${p.n} seeds, t(${p.df}) = ${p.critical.toFixed(3)})`
-  );
+  if (!accuracy.paired) return `${what}: ${noVerdict(accuracy, ACCURACY)}`;
+  return `${verdictWords(accuracy, baseline)} ${what} — ${pairedDelta(accuracy.paired, ACCURACY)}`;
 }
 
 /** The objective task every run shares, when all of them were trained on a task's answers. */
