@@ -6,6 +6,7 @@
  */
 const LAYERS = [
   ['shared'],
+  ['formats'],
   ['config', 'backend'],
   ['data'],
   ['model'],

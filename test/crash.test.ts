@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { recoverLeftovers } from '../src/atomic.js';
-import { findCheckpoint, stepCheckpoints, stepDirName } from '../src/checkpoint/checkpoint.js';
+import { findCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { stepCheckpoints, stepDirName } from '../src/formats/run.js';
 import { mulberry32 } from '../src/random.js';
 import { DIFFT_BIN, REPO_ROOT } from './helpers/cli.js';
 

@@ -9,7 +9,8 @@ import { BatchSampler, evalBatches, TokenDataset } from '../src/data/dataset.js'
 import { generateExample, needlesThatFit, type TaskExample } from '../src/data/tasks/generate.js';
 import { packWindow } from '../src/data/tasks/pack.js';
 import { readAnswerSpans, targetWeights } from '../src/data/tasks/weights.js';
-import { prepareTaskDataset, splitHaystacks, taskTokenizerSpec, VAL_EXAMPLES_FILE } from '../src/data/tasks/prepare.js';
+import { prepareTaskDataset, splitHaystacks, taskTokenizerSpec } from '../src/data/tasks/prepare.js';
+import { DATASET_FILES } from '../src/formats/dataset.js';
 import { datasetProbes, generatedProbes } from '../src/data/tasks/probes.js';
 import { createTokenizer, type Tokenizer } from '../src/data/tokenizer.js';
 import { UserError } from '../src/errors.js';
@@ -249,7 +250,7 @@ describe('task datasets', () => {
     assert.equal(prepared.manifest.splits.train.tokens, 40 * 97);
     assert.equal(prepared.manifest.splits.val.tokens, 12 * 97);
     assert.deepEqual(prepared.manifest.task, { spec, exampleLength: 97 });
-    assert.ok(existsSync(join(prepared.dir, VAL_EXAMPLES_FILE)));
+    assert.ok(existsSync(join(prepared.dir, DATASET_FILES.valExamples)));
     const again = await prepareTaskDataset({
       spec,
       exampleLength: 97,
@@ -264,7 +265,7 @@ describe('task datasets', () => {
     const probes = datasetProbes(dataset, 12);
     const fresh = await generatedProbes(spec, 97, { kind: 'byte' }, 12, ['brown'], 'text');
     assert.deepEqual(probes.examples, fresh.examples);
-    assert.equal(JSON.parse(readFileSync(join(prepared.dir, VAL_EXAMPLES_FILE), 'utf8')).length, 12);
+    assert.equal(JSON.parse(readFileSync(join(prepared.dir, DATASET_FILES.valExamples), 'utf8')).length, 12);
 
     // training windows start at example boundaries: every window is some example's first 97 tokens
     const starts = new Set(

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -8,17 +8,13 @@ import { fsyncDirectory, writeDirectoryAtomically, writeFileDurably } from '../a
 import type { SamplerState } from '../data/dataset.js';
 import type { TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
+import { CHECKPOINT_FILES, checkpointFile, holdsWeights } from '../formats/checkpoint.js';
+import { RUN_FILES, runFile, stepCheckpoints } from '../formats/run.js';
 import { Decoder } from '../model/decoder.js';
 import { parameterSpecs } from '../model/parameters.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from './safetensors.js';
 
-/**
- * A checkpoint is a directory, written into a temporary sibling and renamed into place:
- *   model.safetensors      weights, linear maps stored [out, in] as PyTorch does
- *   optimizer.safetensors  AdamW moments (same names + .exp_avg / .exp_avg_sq, same layout)
- *   config.json            the resolved run config, model shape, tokenizer and difft version
- *   state.json             step, tokens, learning rate, data sampler position, best/last validation loss
- */
+/** Reads and writes checkpoints: their files are listed in src/formats/checkpoint.ts. */
 export const DIFFT_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 export const CHECKPOINT_FORMAT = 1;
 
@@ -118,12 +114,12 @@ export function saveCheckpoint(
 ): void {
   const transposed = transposedOnDisk(model.config);
   writeDirectoryAtomically(dir, (temporary) => {
-    writeSafetensors(join(temporary, 'model.safetensors'), toDisk(model.params, transposed), {
+    writeSafetensors(checkpointFile(temporary, 'weights'), toDisk(model.params, transposed), {
       'difft.version': DIFFT_VERSION,
     });
-    writeSafetensors(join(temporary, 'optimizer.safetensors'), toDisk(optimizerState, transposed));
-    writeJson(join(temporary, 'config.json'), config);
-    writeJson(join(temporary, 'state.json'), state);
+    writeSafetensors(checkpointFile(temporary, 'optimizer'), toDisk(optimizerState, transposed));
+    writeJson(checkpointFile(temporary, 'config'), config);
+    writeJson(checkpointFile(temporary, 'state'), state);
   });
 }
 
@@ -136,15 +132,6 @@ function readJson<T>(path: string): T {
   }
 }
 
-const STEP_DIR = /^step-(\d+)$/;
-
-/** The step checkpoints of a run directory, newest first (by number: names of any width sort right). */
-export function stepCheckpoints(runDir: string): string[] {
-  if (!existsSync(runDir)) return [];
-  const steps = readdirSync(runDir).filter((name) => STEP_DIR.test(name));
-  return steps.sort((a, b) => Number(STEP_DIR.exec(b)![1]) - Number(STEP_DIR.exec(a)![1]));
-}
-
 export interface FindOptions {
   /** Read every file of a candidate and check its checksums (resume does, before trusting one). */
   verify?: boolean;
@@ -154,15 +141,15 @@ export interface FindOptions {
 
 /** Why a checkpoint directory cannot be used, or undefined when it can. */
 function checkpointProblem(dir: string, verify: boolean): string | undefined {
-  for (const file of ['model.safetensors', 'optimizer.safetensors', 'config.json', 'state.json']) {
+  for (const file of Object.values(CHECKPOINT_FILES)) {
     if (!existsSync(join(dir, file))) return `${file} is missing`;
   }
   try {
-    readJson(join(dir, 'config.json'));
-    readJson(join(dir, 'state.json'));
+    readJson(checkpointFile(dir, 'config'));
+    readJson(checkpointFile(dir, 'state'));
     if (verify) {
-      readSafetensors(join(dir, 'model.safetensors'));
-      readSafetensors(join(dir, 'optimizer.safetensors'));
+      readSafetensors(checkpointFile(dir, 'weights'));
+      readSafetensors(checkpointFile(dir, 'optimizer'));
     }
   } catch (error) {
     return (error as Error).message;
@@ -174,12 +161,12 @@ function checkpointProblem(dir: string, verify: boolean): string | undefined {
 export function findCheckpoint(path: string, options: FindOptions = {}): string {
   const dir = resolve(path);
   if (!existsSync(dir)) throw new UserError(`checkpoint not found: ${path}`);
-  if (existsSync(join(dir, 'model.safetensors'))) return dir;
+  if (holdsWeights(dir)) return dir;
   // best/ is a full checkpoint too: the one left when a run stopped before its first step-* save
-  const steps = [...stepCheckpoints(dir), ...(existsSync(join(dir, 'best')) ? ['best'] : [])];
+  const steps = [...stepCheckpoints(dir), ...(existsSync(runFile(dir, 'best')) ? [RUN_FILES.best] : [])];
   if (steps.length === 0)
     throw new UserError(
-      `${path} is neither a checkpoint (no model.safetensors) nor a run directory with step-* checkpoints`,
+      `${path} is neither a checkpoint (no ${CHECKPOINT_FILES.weights}) nor a run directory with step-* checkpoints`,
     );
   for (const name of steps) {
     const problem = checkpointProblem(join(dir, name), options.verify ?? false);
@@ -193,14 +180,14 @@ export function findCheckpoint(path: string, options: FindOptions = {}): string 
 
 export function readCheckpoint(path: string, options: FindOptions = {}): LoadedCheckpoint {
   const dir = findCheckpoint(path, options);
-  const config = readJson<CheckpointConfig>(join(dir, 'config.json'));
+  const config = readJson<CheckpointConfig>(checkpointFile(dir, 'config'));
   if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
     throw new UserError(
-      `${join(dir, 'config.json')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; ` +
+      `${checkpointFile(dir, 'config')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; ` +
         `this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
     );
   }
-  return { dir, config, state: readJson<TrainState>(join(dir, 'state.json')) };
+  return { dir, config, state: readJson<TrainState>(checkpointFile(dir, 'state')) };
 }
 
 /**
@@ -238,7 +225,7 @@ function assign(
 
 /** Builds the model the checkpoint describes and loads its weights. */
 export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
-  const file = join(checkpoint.dir, 'model.safetensors');
+  const file = checkpointFile(checkpoint.dir, 'weights');
   return modelFromStored(checkpoint.config.model, readSafetensors(file).tensors, file);
 }
 
@@ -258,20 +245,12 @@ export function modelFromStored(config: ModelConfig, tensors: Record<string, Nam
 
 /** The optimizer's moments stored in a checkpoint, by name, as tensors (the caller disposes them). */
 export function loadOptimizerState(checkpoint: LoadedCheckpoint): Record<string, tf.Tensor> {
-  const file = join(checkpoint.dir, 'optimizer.safetensors');
+  const file = checkpointFile(checkpoint.dir, 'optimizer');
   const { model } = checkpoint.config;
   const arrays = readArrays(momentShapes(model), readSafetensors(file).tensors, file, transposedOnDisk(model));
   return Object.fromEntries(
     Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]),
   );
-}
-
-/**
- * `step-000600`: six digits, or as many as the run's last step needs, so that the checkpoints of a
- * run list in order (difft itself orders them by number, whatever their width).
- */
-export function stepDirName(step: number, lastStep = step): string {
-  return `step-${String(step).padStart(Math.max(6, String(lastStep).length), '0')}`;
 }
 
 /** Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/). */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
-import { checkOutputDirectory } from '../directories.js';
+import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
 import { analyzeCheckpoint, type CheckpointAnalysis } from '../inspect/analyze.js';
@@ -11,6 +11,7 @@ import { analysisLabels, analysisPlots } from '../report/analysis-plots.js';
 import { positiveInteger } from './eval.js';
 import { action } from './run.js';
 import { percent, table } from './table.js';
+import { ANALYSIS_FILE, analysisFile } from '../formats/analysis.js';
 
 interface AnalyzeFlags {
   task?: string;
@@ -115,7 +116,7 @@ export function analyzeCommand(program: Command): void {
       'examples whose every attention logit and activation feed the outlier statistics',
       '16',
     )
-    .option('-o, --out <dir>', 'where plots and analysis.json go', 'analysis')
+    .option('-o, --out <dir>', `where plots and ${ANALYSIS_FILE} go`, 'analysis')
     .option('--heads', 'allocation per head as well as the mean over heads')
     .option('--no-plots', 'skip the plots')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')
@@ -157,7 +158,7 @@ export function analyzeCommand(program: Command): void {
           analyses.push(await analyzeCheckpoint(path, options));
         }
         mkdirSync(out, { recursive: true });
-        writeFileAtomically(join(out, 'analysis.json'), `${JSON.stringify(analyses, null, 2)}\n`);
+        writeFileAtomically(analysisFile(out), `${JSON.stringify(analyses, null, 2)}\n`);
         const plots = flags.plots ? await analysisPlots(analyses) : [];
         for (const plot of plots) {
           writeFileAtomically(join(out, `${plot.name}.png`), plot.png);
@@ -176,7 +177,7 @@ export function analyzeCommand(program: Command): void {
           );
         }
         process.stdout.write(
-          `written: ${join(out, 'analysis.json')}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`,
+          `written: ${analysisFile(out)}${plots.length ? `, ${plots.map((p) => `${p.name}.png`).join(', ')}` : ''}\n`,
         );
       }),
     );

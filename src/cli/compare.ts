@@ -7,6 +7,7 @@ import { writeReport, type Report } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
 import { UserError } from '../errors.js';
 import { action, EXIT } from './run.js';
+import { COMPARISON_FILES } from '../formats/comparison.js';
 
 function printReport({ files, summary }: Report): void {
   const lines = summary.comparisons.map((c) => `- ${c.sentence}`);
@@ -19,7 +20,9 @@ function printReport({ files, summary }: Report): void {
       `diverged, left out of the statistics (${summary.diverged.length}): ` +
         summary.diverged.map((d) => `${d.name} at step ${d.step}`).join(', '),
     );
-  process.stdout.write(`${lines.join('\n')}\n\nreport: ${files.find((f) => f.endsWith('report.md'))}\n`);
+  process.stdout.write(
+    `${lines.join('\n')}\n\nreport: ${files.find((f) => f.endsWith(COMPARISON_FILES.reportMarkdown))}\n`,
+  );
 }
 
 const STATUS_NOTES = {
@@ -139,7 +142,8 @@ export function compareCommand(program: Command): void {
   program
     .command('report')
     .description(
-      'write the report of a comparison directory from the runs finished so far (report.md, report.html, plots); ' +
+      `write the report of a comparison directory from the runs finished so far (${COMPARISON_FILES.reportMarkdown}, ` +
+        `${COMPARISON_FILES.reportHtml}, plots); ` +
         'merges shards',
     )
     .argument('<dir>', 'a results directory of difft compare')

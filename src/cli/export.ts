@@ -5,6 +5,7 @@ import { exportHf } from '../export/hf.js';
 import { importHf } from '../export/hf-import.js';
 import { positiveInteger } from './eval.js';
 import { action } from './run.js';
+import { EXPORT_FILES } from '../formats/export.js';
 
 interface ExportFlags {
   format: string;
@@ -21,7 +22,7 @@ export function exportCommand(program: Command): void {
     .option('-f, --format <name>', 'hf', 'hf')
     .requiredOption(
       '-o, --out <dir>',
-      'the directory to write (config.json, model.safetensors, generation_config.json, tokenizer files): new, empty, ' +
+      `the directory to write (${EXPORT_FILES.config}, ${EXPORT_FILES.weights}, ${EXPORT_FILES.generation}, tokenizer files): new, empty, ` +
         'or an earlier ' +
         'export, which is replaced',
     )
@@ -62,7 +63,7 @@ export function importCommand(program: Command): void {
       'read a Hugging Face transformers LlamaForCausalLM or DiffLlamaForCausalLM directory (float32 safetensors) ' +
         'into a difft checkpoint',
     )
-    .argument('<dir>', 'a directory with config.json and model.safetensors')
+    .argument('<dir>', `a directory with ${EXPORT_FILES.config} and ${EXPORT_FILES.weights}`)
     .requiredOption('-o, --out <dir>', 'the run directory to write, new or empty (its checkpoint: <dir>/step-000000)')
     .option('--skip-memory-check', 'import even when the memory estimate exceeds what this machine has')
     .option(

@@ -8,7 +8,7 @@ import { resolveModelConfig } from '../config/model.js';
 import { UserError } from '../errors.js';
 import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
 import { vocabSizeOf } from '../train/memory.js';
-import { runName, type ModelSize, type PlannedRun } from '../report/layout.js';
+import { runName, type ModelSize, type PlannedRun } from '../formats/comparison.js';
 
 export { runName, type ModelSize, type PlannedRun };
 

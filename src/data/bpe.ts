@@ -29,9 +29,9 @@ export function trainBpe(files: string[], vocabSize: number, corpus: string): To
   const dir = mkdtempSync(join(tmpdir(), 'difft-bpe-'));
   let merges: (string | [string, string])[];
   try {
-    tokenizer.save(join(dir, 'tokenizer.json'));
-    merges = (JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { model: { merges: typeof merges } })
-      .model.merges;
+    tokenizer.save(join(dir, 'trained.json'));
+    merges = (JSON.parse(readFileSync(join(dir, 'trained.json'), 'utf8')) as { model: { merges: typeof merges } }).model
+      .merges;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

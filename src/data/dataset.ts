@@ -1,8 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { mulberry32, uniformStream } from '../random.js';
-import { DATASET_FORMAT, type DatasetManifest } from './prepare.js';
+import { readManifest, type DatasetManifest } from './manifest.js';
 import { ShardedTokens, type TokenSource } from './shards.js';
 
 /**
@@ -18,16 +16,7 @@ export class TokenDataset {
   ) {}
 
   static open(dir: string): TokenDataset {
-    const manifestPath = join(dir, 'manifest.json');
-    if (!existsSync(manifestPath))
-      throw new UserError(`${dir} is not a prepared dataset (no manifest.json): run difft prepare`);
-    let manifest: DatasetManifest;
-    try {
-      manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
-    } catch (error) {
-      throw new UserError(`${manifestPath}: not valid JSON (${(error as Error).message})`);
-    }
-    if (manifest.format !== DATASET_FORMAT) throw new UserError(`${manifestPath}: not a difft dataset manifest`);
+    const manifest = readManifest(dir);
     const train = new ShardedTokens(dir, manifest.splits.train.shards, manifest.dtype);
     const val = new ShardedTokens(dir, manifest.splits.val.shards, manifest.dtype);
     return new TokenDataset(dir, manifest, train, val);

@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { trainBpe } from './bpe.js';
 import { tokenizerJsonOf } from './tokenizer-json.js';
 import { recoverLeftovers, replaceDirectory, temporaryDirectory, writeFileDurably } from '../atomic.js';
-import { checkOutputDirectory } from '../directories.js';
+import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { UserError } from '../errors.js';
-import { dtypeFor, ShardWriter, type ShardInfo, type TokenDtype } from './shards.js';
+import { dtypeFor, ShardWriter } from './shards.js';
 import { readDocuments, resolveSources, sourcesSlug, type ReadOptions, type SourceEntry } from './sources.js';
-import type { TaskSpec } from '../config/task.js';
 import { bpeVocabSize, type TiktokenName, type TokenizerName } from '../config/tokenizers.js';
 import {
   charSymbols,
@@ -18,6 +17,15 @@ import {
   DOCUMENT_SEPARATOR,
   type TokenizerSpec,
 } from './tokenizer.js';
+import { datasetFile } from '../formats/dataset.js';
+import {
+  DATASET_FORMAT,
+  DATASET_VERSION,
+  readMatchingManifest,
+  writeManifest,
+  type DatasetManifest,
+  type SplitInfo,
+} from './manifest.js';
 
 /**
  * `difft prepare`: text sources → tokenizer → train/validation token shards + manifest.json.
@@ -29,36 +37,6 @@ import {
  * sources (`data.valCorpus`: a held-out file, a benchmark's validation set) those are the
  * validation split and every section of the corpus trains.
  */
-export const DATASET_FORMAT = 'difft-dataset';
-export const DATASET_VERSION = 1;
-
-export interface SplitInfo {
-  tokens: number;
-  /** UTF-8 bytes of the text behind the tokens (separators excluded): for bits per byte. */
-  bytes: number;
-  sections: number;
-  shards: ShardInfo[];
-  sha256: string;
-}
-
-export interface DatasetManifest {
-  format: typeof DATASET_FORMAT;
-  version: number;
-  /** Identifies the inputs and settings: an unchanged re-run finds it and reuses the dataset. */
-  key: string;
-  tokenizer: TokenizerSpec;
-  vocabSize: number;
-  dtype: TokenDtype;
-  /** 0 when the validation split came from `valSources`. */
-  valFraction: number;
-  sources: { source: string; files: number; bytes: number }[];
-  valSources?: { source: string; files: number; bytes: number }[];
-  splits: { train: SplitInfo; val: SplitInfo };
-  /** Present for a built-in task: every example is `exampleLength` tokens, back to back. */
-  task?: { spec: TaskSpec; exampleLength: number };
-  createdAt: string;
-}
-
 export interface PrepareProgress {
   bytesDone: number;
   bytesTotal: number;
@@ -156,16 +134,6 @@ interface SplitState {
 }
 
 /** The manifest at `path` when it describes a finished dataset of these inputs. */
-export function readMatchingManifest(path: string, key: string): DatasetManifest | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
-    return manifest.key === key ? manifest : undefined;
-  } catch {
-    return undefined; // unreadable: rebuild
-  }
-}
-
 export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
   const tokenizerName = checkTokenizerName(options.tokenizer);
   const valFraction = options.valFraction ?? 0.05;
@@ -186,8 +154,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
       ),
   );
 
-  const manifestPath = join(dir, 'manifest.json');
-  const existing = options.force ? undefined : readMatchingManifest(manifestPath, key);
+  const existing = options.force ? undefined : readMatchingManifest(dir, key);
   if (existing) return { dir, manifest: existing, reused: true };
 
   const bytesTotal = [...entries, ...valEntries].reduce((sum, entry) => sum + entry.size, 0);
@@ -203,7 +170,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
   if (spec.kind === 'char')
     spec = { kind: 'char', symbols: await trainingCharacters(entries, readOptions, size, heldOut) };
   if (spec.kind === 'bpe') {
-    const existing = readMatchingManifest(manifestPath, key); // checked above unless --force: train only when needed
+    const existing = readMatchingManifest(dir, key); // checked above unless --force: train only when needed
     spec = existing?.tokenizer ?? (await trainingBpe(entries, readOptions, size, heldOut, spec.vocabSize));
   }
   const trained = spec;
@@ -221,7 +188,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     });
     // a trained tokenizer travels with its dataset, in the format the field's tools read
     if (trained.kind === 'bpe')
-      writeFileDurably(join(temporary, 'tokenizer.json'), `${JSON.stringify(tokenizerJsonOf(trained))}\n`);
+      writeFileDurably(datasetFile(temporary, 'tokenizer'), `${JSON.stringify(tokenizerJsonOf(trained))}\n`);
     return manifest;
   });
 }
@@ -238,15 +205,14 @@ export async function buildDatasetDirectory(
   force: boolean,
   build: (temporary: string) => Promise<DatasetManifest>,
 ): Promise<PreparedDataset> {
-  const manifestPath = join(dir, 'manifest.json');
   checkOutputDirectory(dir, 'dataset directory', ['dataset']);
   // what an interrupted prepare of this same directory left (only its own: the parent may be anyone's)
   recoverLeftovers(dirname(dir), basename(dir));
   const temporary = temporaryDirectory(dir);
   try {
     const manifest = await build(temporary);
-    writeFileDurably(join(temporary, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    const finishedMeanwhile = force ? undefined : readMatchingManifest(manifestPath, key);
+    writeManifest(temporary, manifest);
+    const finishedMeanwhile = force ? undefined : readMatchingManifest(dir, key);
     if (finishedMeanwhile) {
       rmSync(temporary, { recursive: true, force: true });
       return { dir, manifest: finishedMeanwhile, reused: true };

@@ -3,6 +3,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, writeSy
 import { join } from 'node:path';
 import { injectedFault } from '../atomic.js';
 import { onPath, UserError } from '../errors.js';
+import { shardFileName } from '../formats/dataset.js';
 
 /**
  * Token shards: flat little-endian uint8 (vocab ≤ 256: bytes), uint16 (≤ 65,536) or uint32 arrays,
@@ -94,7 +95,7 @@ export class ShardWriter {
 
   private openShard(): void {
     this.closeShard();
-    const file = `${this.prefix}-${String(this.shards.length).padStart(6, '0')}.bin`;
+    const file = shardFileName(this.prefix, this.shards.length);
     const path = join(this.dir, file);
     this.fd = onPath(path, () => openSync(path, 'w'));
     this.shards.push({ file, tokens: 0 });

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { get_encoding, type TiktokenEncoding } from 'tiktoken';
 import type { TiktokenName } from '../config/tokenizers.js';
 import { GPT2_PATTERN, UNKNOWN_SYMBOL, type TokenizerSpec } from './tokenizer.js';
+import { EXPORT_FILES } from '../formats/export.js';
 
 /**
  * The tokenizer files transformers loads with `AutoTokenizer.from_pretrained(dir)` (a
@@ -175,9 +176,9 @@ export function hfTokenizerFiles(spec: TokenizerSpec, seqLen: number): Record<st
     ...(special ? { bos_token: special, eos_token: special } : {}),
   };
   return {
-    'tokenizer.json': `${JSON.stringify(json)}\n`,
-    'tokenizer_config.json': `${JSON.stringify(config, null, 2)}\n`,
-    'special_tokens_map.json': `${JSON.stringify(special ? { bos_token: special, eos_token: special } : {}, null, 2)}\n`,
+    [EXPORT_FILES.tokenizer]: `${JSON.stringify(json)}\n`,
+    [EXPORT_FILES.tokenizerConfig]: `${JSON.stringify(config, null, 2)}\n`,
+    [EXPORT_FILES.specialTokens]: `${JSON.stringify(special ? { bos_token: special, eos_token: special } : {}, null, 2)}\n`,
   };
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
@@ -10,6 +10,7 @@ import { readDocuments, resolveSources } from '../data/sources.js';
 import { createTokenizer, DOCUMENT_SEPARATOR } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { bitsPerByte, EvaluationLoss } from './loss.js';
+import { hasManifest } from '../data/manifest.js';
 
 /**
  * `difft eval`: loss, perplexity and bits per byte of a checkpoint on its run's validation split,
@@ -47,7 +48,7 @@ export interface EvalResult {
 async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (message: string) => void) {
   const { run, dataset } = checkpoint.config;
   let dir = dataset.dir;
-  if (!existsSync(join(dir, 'manifest.json'))) {
+  if (!hasManifest(dir)) {
     onWarning?.(`dataset ${dir} is gone: preparing it again from ${run.data.corpus.join(', ')}`);
     dir = (
       await prepareDataset({

@@ -14,11 +14,13 @@ import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
 import { checkTokenizerName, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { checkOutputDirectory } from '../directories.js';
+import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory } from '../lock.js';
 import { availableMemory, describeEstimate, estimateImportMemory, gibibytes } from '../train/memory.js';
 import { difftWeights } from './hf.js';
 import { tokenizerFromHfFile } from '../data/tokenizer-json.js';
+import { EXPORT_FILES, exportFile } from '../formats/export.js';
+import { stepDirName } from '../formats/run.js';
 
 /**
  * `difft import DIR`: a transformers Llama or DiffLlama directory (config.json + model.safetensors,
@@ -61,7 +63,7 @@ interface HfConfigFile {
 const LARGEST_CONTEXT = 16384;
 
 function refuse(dir: string, why: string): never {
-  throw new UserError(`${join(dir, 'config.json')}: ${why}`);
+  throw new UserError(`${exportFile(dir, 'config')}: ${why}`);
 }
 
 /** difft's model config for a transformers config, or a one-line refusal naming what does not fit. */
@@ -113,7 +115,7 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
 
 /** The tokenizer its `tokenizer.json` expresses, when that is one difft can hold. */
 function tokenizerFromFiles(dir: string): TokenizerSpec | undefined {
-  const path = join(dir, 'tokenizer.json');
+  const path = exportFile(dir, 'tokenizer');
   if (!existsSync(path)) return undefined;
   try {
     return tokenizerFromHfFile(JSON.parse(readFileSync(path, 'utf8')));
@@ -147,12 +149,12 @@ export function importHf(
   out: string,
   options: ImportOptions = {},
 ): { checkpoint: string; attention: string } {
-  const configPath = join(dir, 'config.json');
-  const weightsPath = join(dir, 'model.safetensors');
+  const configPath = exportFile(dir, 'config');
+  const weightsPath = exportFile(dir, 'weights');
   for (const path of [configPath, weightsPath])
     if (!existsSync(path))
       throw new UserError(
-        `${path} not found: difft imports a transformers directory with config.json and model.safetensors (float32)`,
+        `${path} not found: difft imports a transformers directory with ${EXPORT_FILES.config} and ${EXPORT_FILES.weights} (float32)`,
       );
   const hf = readHfConfig(configPath);
   const model = modelConfigFromHf(dir, hf, options.seqLen);
@@ -198,7 +200,7 @@ function writeImport(
   const stored = difftWeights(model, readSafetensors(weightsPath).tensors, weightsPath);
   const decoder = modelFromStored(model, stored, weightsPath);
   const moments = zeroMoments(model); // optimizer state is not carried by an export
-  const checkpoint = join(runDir, 'step-000000');
+  const checkpoint = join(runDir, stepDirName(0));
   try {
     const run = resolveConfig({
       name: 'imported',

@@ -1,6 +1,6 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
-import { checkOutputDirectory } from '../directories.js';
+import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { hfTokenizerFiles } from '../data/tokenizer-json.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
@@ -8,6 +8,8 @@ import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { lambdaInit } from '../model/attention/diff.js';
+import { checkpointFile } from '../formats/checkpoint.js';
+import { EXPORT_FILES, exportFile } from '../formats/export.js';
 
 /**
  * `difft export --format hf`: a checkpoint as a Hugging Face transformers directory, `standard` as
@@ -229,7 +231,11 @@ function describeTokenizer(checkpoint: LoadedCheckpoint): Record<string, unknown
   }
   if (spec.kind === 'byte') return { kind: 'byte', rule: 'token id = UTF-8 byte value (0–255)' };
   if (spec.kind === 'bpe')
-    return { kind: 'bpe', vocabSize: spec.vocabSize, rule: 'byte-level BPE trained on the corpus: tokenizer.json' };
+    return {
+      kind: 'bpe',
+      vocabSize: spec.vocabSize,
+      rule: `byte-level BPE trained on the corpus: ${EXPORT_FILES.tokenizer}`,
+    };
   return {
     kind: 'char',
     rule: 'token id = index of the character in symbols; 0 is the unknown symbol',
@@ -246,7 +252,7 @@ export function exportHf(path: string, out: string): HfExport {
         `a standard (Llama) or diff (DiffLlama) checkpoint`,
     );
   }
-  const { tensors } = readSafetensors(join(checkpoint.dir, 'model.safetensors'));
+  const { tensors } = readSafetensors(checkpointFile(checkpoint.dir, 'weights'));
   const weights = hfWeights(model, tensors);
   const dir = resolve(out);
   // an earlier export is replaced whole; anything else (a run, a checkpoint, someone's folder) is left alone
@@ -260,14 +266,14 @@ export function exportHf(path: string, out: string): HfExport {
     max_length: model.seqLen,
   };
   const texts: Record<string, string> = {
-    'config.json': `${JSON.stringify(config, null, 2)}\n`,
-    'generation_config.json': `${JSON.stringify(generation, null, 2)}\n`,
+    [EXPORT_FILES.config]: `${JSON.stringify(config, null, 2)}\n`,
+    [EXPORT_FILES.generation]: `${JSON.stringify(generation, null, 2)}\n`,
     ...hfTokenizerFiles(checkpoint.config.tokenizer, model.seqLen),
   };
   writeDirectoryAtomically(dir, (temporary) => {
-    writeSafetensors(join(temporary, 'model.safetensors'), weights, { 'difft.source': checkpoint.dir });
+    writeSafetensors(exportFile(temporary, 'weights'), weights, { 'difft.source': checkpoint.dir });
     for (const [name, text] of Object.entries(texts)) writeFileDurably(join(temporary, name), text);
   });
-  const files = ['model.safetensors', ...Object.keys(texts)].map((name) => join(dir, name));
+  const files = [EXPORT_FILES.weights, ...Object.keys(texts)].map((name) => join(dir, name));
   return { dir, architecture: (config.architectures as string[])[0], tensors: Object.keys(weights).length, files };
 }

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { exampleLength, taskLabel, type TaskSpec } from '../config/task.js';
 import { TokenDataset } from '../data/dataset.js';
@@ -7,6 +5,7 @@ import { datasetProbes, generatedProbes, type ProbeSet } from '../data/tasks/pro
 import { UserError } from '../errors.js';
 import { analyzeModel, type ModelAnalysis } from '../measure/analysis.js';
 import { scoreProbes, type TaskScores } from '../measure/task-metrics.js';
+import { hasManifest } from '../data/manifest.js';
 
 /**
  * `difft analyze`: checkpoints side by side on one fixed probe set — task accuracy, where attention
@@ -48,7 +47,7 @@ export async function probeSetFor(
       );
     return generatedProbes(task, length, checkpoint.config.tokenizer, count, run.data.corpus, run.data.textField);
   }
-  if (!existsSync(join(dataset.dir, 'manifest.json')))
+  if (!hasManifest(dataset.dir))
     throw new UserError(
       `${checkpoint.dir}: its dataset ${dataset.dir} is gone; name a task with --task (e.g. --task needles)`,
     );

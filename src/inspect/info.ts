@@ -1,7 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { tokenizerName } from '../data/tokenizer.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
@@ -9,6 +7,7 @@ import type { AttentionDiagnostics } from '../model/attention/diagnostics.js';
 import { ATTENTION_VARIANTS } from '../model/attention/variants.js';
 import { countParameters, type ParameterCounts } from '../model/parameters.js';
 import { describeEstimate, estimateTrainingMemory } from '../train/memory.js';
+import { hasManifest } from '../data/manifest.js';
 
 /** `difft info`: what a checkpoint is, how far it trained, and its λ. */
 export interface CheckpointInfo {
@@ -76,7 +75,7 @@ export function checkpointInfo(path: string): CheckpointInfo {
 /** The attention's diagnostics on 8 validation windows (fixed pseudo-random tokens if the dataset is gone). */
 function diagnosticsOnValidation(datasetDir: string, model: ReturnType<typeof loadModel>): AttentionDiagnostics {
   const { seqLen, vocabSize } = model.config;
-  const dataset = existsSync(join(datasetDir, 'manifest.json')) ? TokenDataset.open(datasetDir) : undefined;
+  const dataset = hasManifest(datasetDir) ? TokenDataset.open(datasetDir) : undefined;
   const tokens = dataset?.val ?? Uint32Array.from({ length: 8 * (seqLen + 1) }, (_, i) => (i * 7919) % vocabSize);
   const sample = new BatchSampler(tokens, 8, seqLen, 0, { stride: dataset?.manifest.task?.exampleLength }).next();
   dataset?.close();

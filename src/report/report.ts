@@ -13,6 +13,7 @@ import {
   type GroupSummary,
   type VariantComparison,
 } from './summary.js';
+import { COMPARISON_FILES } from '../formats/comparison.js';
 
 /**
  * The comparison report: report.md, report.html (plots inline), report.json (every number, for
@@ -331,8 +332,8 @@ export async function writeReport(dir: string): Promise<Report> {
     write(`${plot.name}.svg`, plot.svg);
     write(`${plot.name}.png`, plot.png);
   }
-  write('report.json', `${JSON.stringify(summary, null, 2)}\n`);
-  write('report.md', markdown(content));
-  write('report.html', html(content));
+  write(COMPARISON_FILES.reportJson, `${JSON.stringify(summary, null, 2)}\n`);
+  write(COMPARISON_FILES.reportMarkdown, markdown(content));
+  write(COMPARISON_FILES.reportHtml, html(content));
   return { summary, files };
 }

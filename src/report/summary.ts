@@ -9,13 +9,14 @@ import { ffnHiddenWidth } from '../config/model.js';
 import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
 import { readDivergence, type Divergence } from '../train/divergence.js';
 import { readMetrics } from '../train/metrics.js';
-import { readPlan, sizeNames, type PlannedRun } from './layout.js';
+import { COMPARISON_FILES, readPlan, sizeNames, type PlannedRun } from '../formats/comparison.js';
 import { scalingSummary, type ScalingSummary } from './scaling.js';
 import { gradNormSpikes } from './stability.js';
 import { gapCurve, meanCurve, tokensToReach, zeroCrossings, type CurvePoint, type GapPoint } from './gap.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
+import { runFile } from '../formats/run.js';
 
 /**
  * The numbers of a comparison, recomputed from each run's metrics.jsonl and checkpoint: per run;
@@ -159,11 +160,11 @@ export interface ComparisonSummary {
 
 export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   const checkpoint = readCheckpoint(dir);
-  const records = readMetrics(join(dir, 'metrics.jsonl'));
+  const records = readMetrics(runFile(dir, 'metrics'));
   const trainRecords = records.flatMap((r) => (r.type === 'train' ? [r] : []));
   const evalRecords = records.flatMap((r) => (r.type === 'eval' ? [r] : []));
   if (trainRecords.length === 0 || evalRecords.length === 0)
-    throw new UserError(`${dir}/metrics.jsonl: no training or evaluation records`);
+    throw new UserError(`${runFile(dir, 'metrics')}: no training or evaluation records`);
   const last = trainRecords[trainRecords.length - 1];
   const finalEval = evalRecords.reduce((a, b) => (b.step >= a.step ? b : a));
   const bestEval = evalRecords.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
@@ -459,7 +460,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
       continue;
     }
     try {
-      if (!existsSync(join(runDir, 'metrics.jsonl'))) throw new Error('not started');
+      if (!existsSync(runFile(runDir, 'metrics'))) throw new Error('not started');
       const summary = summarizeRun(runDir, run);
       if (summary.steps < summary.plannedSteps) throw new Error('unfinished');
       const planned = plan.configFingerprints?.[run.name];
@@ -533,7 +534,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     );
   if (plan.fingerprints && !plan.configFingerprints)
     warnings.push(
-      `experiment.yaml was written by an earlier difft, whose configuration fingerprints later versions cannot ` +
+      `${COMPARISON_FILES.plan} was written by an earlier difft, whose configuration fingerprints later versions cannot ` +
         `reproduce: the runs were not checked against the plan (difft compare on ${plan.source || 'the experiment'} ` +
         `checks them key by key and records new ones)`,
     );

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
+import { runFile } from '../formats/run.js';
 
 /**
  * Divergence, for the runs of a comparison: a training loss that is not finite, or whose mean over
@@ -9,7 +9,6 @@ import { writeFileAtomically } from '../atomic.js';
  * saying at which step and why; the experiment goes on and its report lists the run apart. (A single
  * `difft train` keeps `train.onNonFinite`.)
  */
-export const DIVERGED_FILE = 'diverged.json';
 const WINDOW = 10;
 const MARGIN = 1;
 
@@ -39,11 +38,11 @@ export class DivergenceWatch {
 }
 
 export function recordDivergence(runDir: string, divergence: Divergence): void {
-  writeFileAtomically(join(runDir, DIVERGED_FILE), `${JSON.stringify(divergence, null, 2)}\n`);
+  writeFileAtomically(runFile(runDir, 'diverged'), `${JSON.stringify(divergence, null, 2)}\n`);
 }
 
 export function readDivergence(runDir: string): Divergence | undefined {
-  const path = join(runDir, DIVERGED_FILE);
+  const path = runFile(runDir, 'diverged');
   if (!existsSync(path)) return undefined;
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as Divergence;

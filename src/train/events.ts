@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { appendToFile, writeFileAtomically } from '../atomic.js';
 import { UserError } from '../errors.js';
+import { eventFileName, isEventFile } from '../formats/run.js';
 
 /**
  * TensorBoard's event file: a sequence of records, each
@@ -61,7 +62,6 @@ export interface TensorBoardEvent {
 }
 
 const FILE_VERSION = 'brain.Event:2';
-const EVENT_FILE = /^events\.out\.tfevents\./;
 
 export function maskedCrc(data: Uint8Array): number {
   const crc = crc32c(data) >>> 0;
@@ -109,10 +109,10 @@ export class EventFile {
 
   /** The run's event file, created with its version record on the run's first start. */
   static open(runDir: string): EventFile {
-    const existing = existsSync(runDir) ? readdirSync(runDir).find((name) => EVENT_FILE.test(name)) : undefined;
+    const existing = existsSync(runDir) ? readdirSync(runDir).find(isEventFile) : undefined;
     if (existing) return new EventFile(join(runDir, existing));
     const seconds = Math.floor(Date.now() / 1000);
-    const file = new EventFile(join(runDir, `events.out.tfevents.${seconds}.${hostname()}`));
+    const file = new EventFile(join(runDir, eventFileName(seconds, hostname())));
     appendToFile(file.path, eventRecord({ wallTime: Date.now() / 1000, step: 0, fileVersion: FILE_VERSION }));
     return file;
   }

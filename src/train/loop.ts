@@ -14,13 +14,12 @@ import {
   pruneCheckpoints,
   readCheckpoint,
   saveCheckpoint,
-  stepCheckpoints,
-  stepDirName,
   type CheckpointConfig,
   type LoadedCheckpoint,
   type TrainState,
 } from '../checkpoint/checkpoint.js';
 import { TokenDataset } from '../data/dataset.js';
+import { runFile, stepCheckpoints, stepDirName } from '../formats/run.js';
 import { TrainingBatches } from './batches.js';
 import { evaluationSet, type EvaluationSet } from '../data/eval-set.js';
 import { prepareTaskDataset } from '../data/tasks/prepare.js';
@@ -306,7 +305,7 @@ async function trainIn(
     batches.restore(resumed.state);
     log.truncate(resumed.state.step);
   } else {
-    writeFileAtomically(join(runDir, 'config.yaml'), configToYaml(config));
+    writeFileAtomically(runFile(runDir, 'config'), configToYaml(config));
   }
 
   const save = (dir: string) => {
@@ -345,7 +344,7 @@ async function trainIn(
     if (state.bestValLoss === undefined || loss < state.bestValLoss) {
       state.bestValLoss = loss;
       state.bestStep = state.step;
-      save(join(runDir, 'best'));
+      save(runFile(runDir, 'best'));
     }
     return record;
   };

@@ -1,11 +1,13 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fsyncDirectory, recoverLeftovers } from '../atomic.js';
-import { readCheckpoint, stepCheckpoints } from '../checkpoint/checkpoint.js';
+import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { readConfigFile, resolveConfig } from '../config/load.js';
 import type { RunConfig } from '../config/schema.js';
-import { describeDirectory, directoryKind } from '../directories.js';
+import { describeDirectory, directoryKind } from '../formats/directory-kind.js';
 import { UserError } from '../errors.js';
+import { holdsWeights } from '../formats/checkpoint.js';
+import { isRunEntry, runFile, stepCheckpoints } from '../formats/run.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 
 /**
@@ -20,10 +22,6 @@ export interface ClaimOptions {
   lockHeld?: boolean;
   onWarning?: (message: string) => void;
 }
-
-/** What difft writes into a run directory: what `--overwrite` removes, and only that. */
-const RUN_ENTRY =
-  /^(config\.yaml|metrics\.jsonl|diverged\.json|best|step-\d+|events\.out\.tfevents\..+)(\.(tmp|old)-\d+)?$/;
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -40,16 +38,16 @@ export function defaultRunDirectory(config: RunConfig): string {
 /** The run directory of a checkpoint or run directory given to --resume. */
 export function runDirectoryOf(path: string): string {
   const dir = resolve(path);
-  return existsSync(join(dir, 'model.safetensors')) ? dirname(dir) : dir;
+  return holdsWeights(dir) ? dirname(dir) : dir;
 }
 
-/** A run that stopped before its first checkpoint: its config.yaml and metrics, no step-*. */
+/** A run that stopped before its first checkpoint: its config and metrics, no step checkpoint. */
 export function neverSaved(runDir: string): boolean {
   return (
     directoryKind(runDir) === 'run' &&
     stepCheckpoints(runDir).length === 0 &&
-    !existsSync(join(runDir, 'best')) &&
-    existsSync(join(runDir, 'config.yaml'))
+    !existsSync(runFile(runDir, 'best')) &&
+    existsSync(runFile(runDir, 'config'))
   );
 }
 
@@ -65,8 +63,8 @@ function resumableRun(path: string): string {
 /** The config a resume continues with: its newest checkpoint's, or config.yaml of a run that never saved. */
 export function storedRunConfig(path: string): RunConfig {
   const runDir = resumableRun(path);
-  if (!existsSync(join(resolve(path), 'model.safetensors')) && neverSaved(runDir)) {
-    return resolveConfig(readConfigFile(join(runDir, 'config.yaml')), join(runDir, 'config.yaml'));
+  if (!holdsWeights(resolve(path)) && neverSaved(runDir)) {
+    return resolveConfig(readConfigFile(runFile(runDir, 'config')), runFile(runDir, 'config'));
   }
   return readCheckpoint(path).config.run;
 }
@@ -78,7 +76,7 @@ function lock(dir: string, options: ClaimOptions): DirectoryLock {
 
 /** Removes a run's own entries (not files someone else put beside them), keeping the lock. */
 function clearRun(runDir: string): void {
-  for (const name of readdirSync(runDir).filter((entry) => RUN_ENTRY.test(entry)))
+  for (const name of readdirSync(runDir).filter(isRunEntry))
     rmSync(join(runDir, name), { recursive: true, force: true });
   fsyncDirectory(runDir);
 }
@@ -137,7 +135,7 @@ export function claimForResume(path: string, options: ClaimOptions = {}): { lock
   const held = lock(runDir, options);
   try {
     for (const action of recoverLeftovers(runDir)) options.onWarning?.(`${runDir}: ${action}`);
-    const startOver = neverSaved(runDir) && !existsSync(join(resolve(path), 'model.safetensors'));
+    const startOver = neverSaved(runDir) && !holdsWeights(resolve(path));
     if (startOver) {
       clearRun(runDir);
       options.onWarning?.(

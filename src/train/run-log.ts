@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { runFile } from '../formats/run.js';
 import { EventFile, type SummaryValue } from './events.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { scalarValues } from './tensorboard.js';
@@ -13,7 +13,7 @@ export class RunLog {
   private readonly events?: EventFile;
 
   constructor(runDir: string, tensorboard: boolean) {
-    this.metricsPath = join(runDir, 'metrics.jsonl');
+    this.metricsPath = runFile(runDir, 'metrics');
     this.events = tensorboard ? EventFile.open(runDir) : undefined;
   }
 

@@ -6,7 +6,10 @@ import { type Experiment, loadExperiment, type PlannedRun } from '../../src/comp
 import { planOf } from '../../src/compare/run.js';
 import { resolveModelConfig } from '../../src/config/model.js';
 import type { RunConfig } from '../../src/config/schema.js';
-import { writePlan } from '../../src/report/layout.js';
+import { comparisonFile, writePlan } from '../../src/formats/comparison.js';
+import { checkpointFile } from '../../src/formats/checkpoint.js';
+import { runFile, stepDirName } from '../../src/formats/run.js';
+import { appendMetrics, type MetricsRecord } from '../../src/train/metrics.js';
 import { REPO_ROOT } from './cli.js';
 
 /**
@@ -26,7 +29,7 @@ export function handMadeComparison(
   runOf: (run: PlannedRun, config: RunConfig) => HandMadeRun,
 ): { out: string; experiment: Experiment } {
   const dir = mkdtempSync(join(tmpdir(), 'difft-hand-made-'));
-  const file = join(dir, 'experiment.yaml');
+  const file = comparisonFile(dir, 'plan');
   writeFileSync(
     file,
     [`base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`, 'config: { train.steps: 10 }', ...experimentLines].join('\n'),
@@ -35,16 +38,17 @@ export function handMadeComparison(
   const out = join(dir, 'cmp');
   for (const run of experiment.runs) {
     const config = experiment.runConfig(run);
-    const checkpoint = join(out, run.name, 'step-000010');
+    const runDir = join(out, run.name);
+    const checkpoint = join(runDir, stepDirName(10));
     mkdirSync(checkpoint, { recursive: true });
-    for (const name of ['model.safetensors', 'optimizer.safetensors']) writeFileSync(join(checkpoint, name), '');
+    for (const file of ['weights', 'optimizer'] as const) writeFileSync(checkpointFile(checkpoint, file), '');
     const model = resolveModelConfig({ ...config.model, vocabSize: 256 });
     const stored = { difftVersion: 'test', format: CHECKPOINT_FORMAT, run: config, model, tokenizer: { kind: 'byte' } };
-    writeFileSync(join(checkpoint, 'config.json'), JSON.stringify(stored));
-    writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ step: 10 }));
+    writeFileSync(checkpointFile(checkpoint, 'config'), JSON.stringify(stored));
+    writeFileSync(checkpointFile(checkpoint, 'state'), JSON.stringify({ step: 10 }));
     const made = runOf(run, config);
     const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
-    const lines = [
+    const lines: MetricsRecord[] = [
       { type: 'train', ...record, loss: made.loss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 640, lambdas: [] },
       {
         type: 'eval',
@@ -57,7 +61,7 @@ export function handMadeComparison(
         ...made.eval,
       },
     ];
-    writeFileSync(join(out, run.name, 'metrics.jsonl'), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    for (const line of lines) appendMetrics(runFile(runDir, 'metrics'), line);
   }
   writePlan(out, planOf(experiment));
   return { out, experiment };

@@ -2,17 +2,15 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { writeFileDurably } from '../../atomic.js';
 import { trainBpeOnText } from '../bpe.js';
+import { buildDatasetDirectory, describeSources, tokenizerSpecFor, type PreparedDataset } from '../prepare.js';
 import {
-  buildDatasetDirectory,
   DATASET_FORMAT,
-  describeSources,
   DATASET_VERSION,
   readMatchingManifest,
-  tokenizerSpecFor,
   type DatasetManifest,
-  type PreparedDataset,
   type SplitInfo,
-} from '../prepare.js';
+} from '../manifest.js';
+import { datasetFile } from '../../formats/dataset.js';
 import { dtypeFor, ShardWriter } from '../shards.js';
 import { readDocuments, resolveSources } from '../sources.js';
 import {
@@ -37,7 +35,7 @@ import {
   type TaskExample,
 } from './generate.js';
 import { taskLabel, type TaskSpec } from '../../config/task.js';
-import { ANSWER_SPANS_FILE, type AnswerSpans } from './weights.js';
+import type { AnswerSpans } from './weights.js';
 
 /**
  * A task as a prepared dataset: `examples` training examples and `valExamples` validation examples
@@ -48,7 +46,6 @@ import { ANSWER_SPANS_FILE, type AnswerSpans } from './weights.js';
  * Distractor text comes from the corpus: its first 90% of tokens for training examples, the rest
  * for validation examples, so that probes never reuse training text.
  */
-export const VAL_EXAMPLES_FILE = 'val-examples.json';
 
 /** Corpus text read for distractors: plenty for varied examples, bounded whatever the corpus size. */
 const MAX_DISTRACTOR_CHARS = 2_000_000;
@@ -159,7 +156,7 @@ export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<P
       `task-${taskLabel(spec)}-${exampleLength}-${options.tokenizer.replace(':', '')}-${key.slice(0, 10)}`,
     ),
   );
-  const existing = options.force ? undefined : readMatchingManifest(join(dir, 'manifest.json'), key);
+  const existing = options.force ? undefined : readMatchingManifest(dir, key);
   if (existing) return { dir, manifest: existing, reused: true };
 
   const text =
@@ -194,8 +191,8 @@ export async function prepareTaskDataset(options: TaskPrepareOptions): Promise<P
       };
       const probes: StoredExample[] = [];
       const splits = { train: writeSplit('train', spec.examples), val: writeSplit('val', spec.valExamples, probes) };
-      writeFileDurably(join(temporary, VAL_EXAMPLES_FILE), JSON.stringify(probes));
-      writeFileDurably(join(temporary, ANSWER_SPANS_FILE), JSON.stringify(answerSpans));
+      writeFileDurably(datasetFile(temporary, 'valExamples'), JSON.stringify(probes));
+      writeFileDurably(datasetFile(temporary, 'answerSpans'), JSON.stringify(answerSpans));
       const manifest: DatasetManifest = {
         format: DATASET_FORMAT,
         version: DATASET_VERSION,

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { TaskSpec } from '../../config/task.js';
 import { UserError } from '../../errors.js';
 import type { TokenDataset } from '../dataset.js';
 import { createTokenizer, type TokenizerSpec } from '../tokenizer.js';
 import { generateExample, type TaskExample } from './generate.js';
-import { distractorText, splitHaystacks, type StoredExample, VAL_EXAMPLES_FILE } from './prepare.js';
+import { distractorText, splitHaystacks, type StoredExample } from './prepare.js';
+import { datasetFile } from '../../formats/dataset.js';
 
 /**
  * Probe sets: a fixed list of task examples with their ground truth (where the facts and answers
@@ -25,7 +25,7 @@ export interface ProbeSet {
 export function datasetProbes(dataset: TokenDataset, count: number): ProbeSet {
   const task = dataset.manifest.task;
   if (!task) throw new UserError(`${dataset.dir} is not a task dataset: name a task with --task (e.g. --task needles)`);
-  const path = join(dataset.dir, VAL_EXAMPLES_FILE);
+  const path = datasetFile(dataset.dir, 'valExamples');
   if (!existsSync(path)) throw new UserError(`${path} is missing: the dataset is damaged; prepare it again`);
   let stored: StoredExample[];
   try {

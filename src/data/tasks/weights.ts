@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import type { Split } from './generate.js';
+import { DATASET_FILES, datasetFile } from '../../formats/dataset.js';
 
 /**
  * Loss weights for task examples. A needle example of 513 tokens holds 4 answer tokens: under the
@@ -10,17 +10,17 @@ import type { Split } from './generate.js';
  * the answers by 1: w = 1 is the plain loss, w = 0 the answers alone (as synthetic-recall work trains
  * MQAR), and between the two the text keeps part of the gradient.
  *
- * The answers' positions are stored at preparation, per split, in ANSWER_SPANS_FILE: for example k,
+ * The answers' positions are stored at preparation, per split, in the dataset's answer spans file: for example k,
  * a flat list [start, end, start, end, …] of token positions within the example.
  */
-export const ANSWER_SPANS_FILE = 'answer-spans.json';
-
 export type AnswerSpans = Record<Split, number[][]>;
 
 export function readAnswerSpans(datasetDir: string): AnswerSpans {
-  const path = join(datasetDir, ANSWER_SPANS_FILE);
+  const path = datasetFile(datasetDir, 'answerSpans');
   if (!existsSync(path))
-    throw new UserError(`${datasetDir} has no ${ANSWER_SPANS_FILE}: prepare the task again (difft prepare --force)`);
+    throw new UserError(
+      `${datasetDir} has no ${DATASET_FILES.answerSpans}: prepare the task again (difft prepare --force)`,
+    );
   return JSON.parse(readFileSync(path, 'utf8')) as AnswerSpans;
 }
 

@@ -5,10 +5,29 @@ import { writeFileAtomically } from '../atomic.js';
 import { UserError } from '../errors.js';
 
 /**
- * The layout of a comparison's results directory, shared by the writer (`difft compare`, every
- * shard alike) and the reader (`difft report`): experiment.yaml holds the plan — every run that
- * belongs to the experiment — and each run trains in a directory named after it.
+ * A comparison's results directory, shared by the writer (`difft compare`, every shard alike) and
+ * the reader (`difft report`): `experiment.yaml` holds the plan — every run that belongs to the
+ * experiment — each run trains in a directory named after it, and the report is written beside them.
  */
+export const COMPARISON_FILES = {
+  plan: 'experiment.yaml',
+  reportMarkdown: 'report.md',
+  reportHtml: 'report.html',
+  reportJson: 'report.json',
+} as const;
+
+export type ComparisonFile = keyof typeof COMPARISON_FILES;
+
+/** The path of one of a comparison directory's files. */
+export function comparisonFile(dir: string, file: ComparisonFile): string {
+  return join(dir, COMPARISON_FILES[file]);
+}
+
+/** Recognises a comparison directory from its entries. */
+export function looksLikeComparison(names: string[]): boolean {
+  return names.includes(COMPARISON_FILES.plan);
+}
+
 export interface PlannedRun {
   name: string;
   variant: string;
@@ -58,12 +77,12 @@ export function sizeNames(plan: Pick<Plan, 'sizes'>): string[] {
 }
 
 export function writePlan(dir: string, plan: Plan): void {
-  writeFileAtomically(join(dir, 'experiment.yaml'), YAML.stringify(plan));
+  writeFileAtomically(comparisonFile(dir, 'plan'), YAML.stringify(plan));
 }
 
 /** The plan of a results directory. Directories written before sweeps list no runs: they are derived. */
 export function readPlan(dir: string): Plan {
-  const file = join(dir, 'experiment.yaml');
+  const file = comparisonFile(dir, 'plan');
   if (!existsSync(file))
     throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
   let plan: Partial<Plan>;

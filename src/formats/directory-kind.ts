@@ -1,7 +1,12 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { onPath, UserError } from './errors.js';
-import { LOCK_FILE } from './lock.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { onPath, UserError } from '../errors.js';
+import { LOCK_FILE } from '../lock.js';
+import { looksLikeAnalysis } from './analysis.js';
+import { looksLikeCheckpoint } from './checkpoint.js';
+import { looksLikeComparison } from './comparison.js';
+import { looksLikeDataset } from './dataset.js';
+import { looksLikeExport } from './export.js';
+import { looksLikeRun } from './run.js';
 
 /**
  * What a directory holds, told from the files difft writes into each kind, so that no command
@@ -11,12 +16,12 @@ export type DirectoryKind =
   | 'missing'
   | 'file'
   | 'empty'
-  | 'checkpoint' // model.safetensors + state.json
-  | 'run' // step-* checkpoints, metrics.jsonl, config.yaml
-  | 'comparison' // experiment.yaml
-  | 'export' // a transformers directory difft exported (config.json with a difft section)
-  | 'dataset' // manifest.json of token shards
-  | 'analysis' // analysis.json
+  | 'checkpoint' // weights and training state (./checkpoint.ts)
+  | 'run' // step checkpoints, metrics, config (./run.ts)
+  | 'comparison' // an experiment's plan (./comparison.ts)
+  | 'export' // a transformers directory difft exported (./export.ts)
+  | 'dataset' // a manifest of token shards (./dataset.ts)
+  | 'analysis' // ./analysis.ts
   | 'other';
 
 const DESCRIPTIONS: Record<DirectoryKind, string> = {
@@ -35,27 +40,17 @@ const DESCRIPTIONS: Record<DirectoryKind, string> = {
 /** Entries difft's own machinery leaves that do not make a directory "used". */
 const IGNORED = new Set([LOCK_FILE, '.DS_Store']);
 
-function exportedByDifft(configPath: string): boolean {
-  try {
-    const config = JSON.parse(readFileSync(configPath, 'utf8')) as { difft?: unknown; architectures?: unknown };
-    return typeof config.difft === 'object' && Array.isArray(config.architectures);
-  } catch {
-    return false;
-  }
-}
-
 export function directoryKind(dir: string): DirectoryKind {
   if (!existsSync(dir)) return 'missing';
   if (!onPath(dir, () => statSync(dir)).isDirectory()) return 'file';
   const names = onPath(dir, () => readdirSync(dir)).filter((name) => !IGNORED.has(name));
-  const has = (name: string) => names.includes(name);
   if (names.length === 0) return 'empty';
-  if (has('model.safetensors') && has('state.json')) return 'checkpoint';
-  if (has('experiment.yaml')) return 'comparison';
-  if (names.some((name) => /^step-\d+$/.test(name)) || has('metrics.jsonl') || has('config.yaml')) return 'run';
-  if (has('manifest.json')) return 'dataset';
-  if (has('analysis.json')) return 'analysis';
-  if (has('config.json') && exportedByDifft(join(dir, 'config.json'))) return 'export';
+  if (looksLikeCheckpoint(names)) return 'checkpoint';
+  if (looksLikeComparison(names)) return 'comparison';
+  if (looksLikeRun(names)) return 'run';
+  if (looksLikeDataset(names)) return 'dataset';
+  if (looksLikeAnalysis(names)) return 'analysis';
+  if (looksLikeExport(dir, names)) return 'export';
   return 'other';
 }
 

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A Hugging Face transformers directory (src/export/ writes and imports it): `config.json` with a
+ * `difft` section when difft exported it, `generation_config.json`, the weights in
+ * `model.safetensors`, and the tokenizer's files as transformers' `AutoTokenizer` reads them.
+ */
+export const EXPORT_FILES = {
+  config: 'config.json',
+  generation: 'generation_config.json',
+  weights: 'model.safetensors',
+  tokenizer: 'tokenizer.json',
+  tokenizerConfig: 'tokenizer_config.json',
+  specialTokens: 'special_tokens_map.json',
+} as const;
+
+export type ExportFile = keyof typeof EXPORT_FILES;
+
+/** The path of one of an export's files. */
+export function exportFile(dir: string, file: ExportFile): string {
+  return join(dir, EXPORT_FILES[file]);
+}
+
+/** Whether `dir` holds an export difft wrote (its config.json names architectures and has a difft section). */
+export function exportedByDifft(dir: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(exportFile(dir, 'config'), 'utf8')) as {
+      difft?: unknown;
+      architectures?: unknown;
+    };
+    return typeof config.difft === 'object' && Array.isArray(config.architectures);
+  } catch {
+    return false;
+  }
+}
+
+/** Recognises a difft export from its directory and entries. */
+export function looksLikeExport(dir: string, names: string[]): boolean {
+  return names.includes(EXPORT_FILES.config) && exportedByDifft(dir);
+}
