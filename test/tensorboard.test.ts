@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { findPython } from '../bench/pytorch.js';
-import { eventRecord, maskedCrc, readEvents, type TensorBoardEvent } from '../src/train/events.js';
+import { eventRecord, maskedCrc, readEvents, type TensorBoardEvent } from '../src/train/event-file.js';
 import { mapImage } from '../src/train/tensorboard.js';
 import { difft, REPO_ROOT } from './helpers/cli.js';
 

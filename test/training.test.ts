@@ -68,7 +68,7 @@ describe('difft train', () => {
     await train({
       config: tinyConfig(data, ['train.steps=50', 'output.saveEvery=10', 'output.keepLast=2']),
       out,
-      events: { onStep: () => counts.push(tf.memory().numTensors) },
+      callbacks: { onStep: () => counts.push(tf.memory().numTensors) },
     });
     assert.equal(counts.length, 50);
     assert.deepEqual(counts.slice(1), new Array(49).fill(counts[1]), `tensor counts: ${counts}`);

@@ -94,7 +94,7 @@ export function compareCommand(program: Command): void {
           jobs,
           shard,
           shouldStop: () => stopRequested,
-          events: {
+          callbacks: {
             onRun: ({ variant, setting, size, seed, status, index, count }) => {
               const at = [size && `size ${size}`, setting].filter(Boolean).join(', ');
               say(`run ${index + 1}/${count}: ${variant}${at ? ` (${at})` : ''}, seed ${seed}${STATUS_NOTES[status]}`);

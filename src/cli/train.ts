@@ -103,7 +103,7 @@ export function trainCommand(program: Command): void {
           overwrite: flags.overwrite,
           skipMemoryCheck: flags.skipMemoryCheck,
           shouldStop: () => stopRequested,
-          events: {
+          callbacks: {
             onEngine: (choice) => say(choice.summary),
             onPrepare: ({ bytesDone, bytesTotal }) => {
               prepareBar ??= createProgress({ label: 'prepare', total: bytesTotal, unit: megabytes });

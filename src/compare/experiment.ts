@@ -4,11 +4,10 @@ import { dirname, resolve } from 'node:path';
 import { readConfigFile, resolveConfig, setConfigValue } from '../config/load.js';
 import { anchorPath, anchorPaths, configDir, locateConfig } from '../config/locate.js';
 import type { RunConfig } from '../config/schema.js';
-import { resolveModelConfig } from '../config/model.js';
 import { UserError } from '../errors.js';
 import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
-import { vocabSizeOf } from '../train/memory.js';
 import { runName, type ModelSize, type PlannedRun } from '../formats/comparison.js';
+import { modelOfRun } from '../data/run-model.js';
 
 export { runName, type ModelSize, type PlannedRun };
 
@@ -240,9 +239,8 @@ export const MATCH_TOLERANCE = 0.005;
  * the one knob that leaves the attention as the paper defines it (heads, head width, λ, norms).
  */
 function matchParameters(config: RunConfig, baseline: RunConfig, where: string): RunConfig {
-  const vocabSize = vocabSizeOf(config.data.tokenizer);
-  const model = resolveModelConfig({ ...config.model, vocabSize });
-  const target = countParameters(resolveModelConfig({ ...baseline.model, vocabSize })).total;
+  const model = modelOfRun(config);
+  const target = countParameters(modelOfRun({ ...config, model: baseline.model })).total;
   const ffnHidden = ffnHiddenToMatch(model, target);
   const total = countParameters({ ...model, ffnHidden }).total;
   if (Math.abs(total / target - 1) > MATCH_TOLERANCE)

@@ -29,7 +29,7 @@ import { stepCheckpoints } from '../formats/run.js';
  */
 export type RunStatus = 'done' | 'diverged' | 'resume' | 'new';
 
-export interface CompareEvents {
+export interface CompareCallbacks {
   onRun?(info: {
     name: string;
     variant: string;
@@ -51,7 +51,7 @@ export interface CompareOptions {
   out?: string;
   /** Runs trained under another configuration than the experiment now asks for: train them again. */
   retrainChanged?: boolean;
-  events?: CompareEvents;
+  callbacks?: CompareCallbacks;
   shouldStop?: () => boolean;
   /** Runs trained at once, each in its own process; default: `defaultJobs`. */
   jobs?: number;
@@ -125,7 +125,7 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
   // the runs this process trains are its own until it ends: a second compare (or train) is refused
   const locks = lockRuns(
     mine.map((run) => join(dir, run.name)),
-    options.events?.onWarning,
+    options.callbacks?.onWarning,
   );
   try {
     const changed = changedRuns(experiment, dir);
@@ -143,7 +143,7 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
     const jobs = options.jobs ?? (await defaultJobs(experiment, unfinished));
     if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
-    const progress = new StepCounter(runs, options.events);
+    const progress = new StepCounter(runs, options.callbacks);
     const interrupted =
       jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
     // other shards may still be training: the report waits for the last run of the whole experiment
@@ -221,7 +221,7 @@ class StepCounter {
 
   constructor(
     runs: RunJob[],
-    private readonly events: CompareEvents | undefined,
+    private readonly callbacks: CompareCallbacks | undefined,
   ) {
     this.totalSteps = runs.reduce((sum, run) => sum + run.config.train.steps, 0);
   }
@@ -229,12 +229,12 @@ class StepCounter {
   update(run: RunJob, step: number, loss: number): void {
     this.done.set(run.dir, step);
     const completedSteps = [...this.done.values()].reduce((a, b) => a + b, 0);
-    this.events?.onStep?.({ completedSteps, totalSteps: this.totalSteps, loss });
+    this.callbacks?.onStep?.({ completedSteps, totalSteps: this.totalSteps, loss });
   }
 }
 
-function announce(run: RunJob, index: number, count: number, events: CompareEvents | undefined): void {
-  events?.onRun?.({
+function announce(run: RunJob, index: number, count: number, callbacks: CompareCallbacks | undefined): void {
+  callbacks?.onRun?.({
     name: run.name,
     variant: run.variant,
     setting: run.setting,
@@ -250,7 +250,7 @@ function announce(run: RunJob, index: number, count: number, events: CompareEven
 /** Runs one after another in this process. Returns whether the experiment was interrupted. */
 async function runInProcess(runs: RunJob[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
   for (const [index, run] of runs.entries()) {
-    announce(run, index, runs.length, options.events);
+    announce(run, index, runs.length, options.callbacks);
     if (isSettled(run.status)) {
       progress.update(run, run.config.train.steps, NaN);
       continue;
@@ -263,16 +263,16 @@ async function runInProcess(runs: RunJob[], progress: StepCounter, options: Comp
       lockHeld: true,
       recordDivergence: true,
       shouldStop: options.shouldStop,
-      events: {
+      callbacks: {
         onStep: (info) => progress.update(run, info.step, info.loss),
         onEval: (record) =>
-          options.events?.onEval?.({
+          options.callbacks?.onEval?.({
             name: run.name,
             step: record.step,
             valLoss: record.valLoss,
             accuracy: taskAccuracy(record),
           }),
-        onWarning: options.events?.onWarning,
+        onWarning: options.callbacks?.onWarning,
       },
     });
     if (result.interrupted) return true;
@@ -296,7 +296,7 @@ async function runInChildren(
     const key = JSON.stringify(config.data);
     if (seen.has(key)) continue;
     seen.add(key);
-    await prepareRunData(config, { onWarning: options.events?.onWarning });
+    await prepareRunData(config, { onWarning: options.callbacks?.onWarning });
   }
 
   const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -326,13 +326,13 @@ async function runInChildren(
       child.on('message', (message: WorkerMessage) => {
         if (message.type === 'step') progress.update(run, message.step, message.loss);
         else if (message.type === 'eval')
-          options.events?.onEval?.({
+          options.callbacks?.onEval?.({
             name: run.name,
             step: message.step,
             valLoss: message.valLoss,
             accuracy: message.accuracy,
           });
-        else if (message.type === 'warning') options.events?.onWarning?.(message.message);
+        else if (message.type === 'warning') options.callbacks?.onWarning?.(message.message);
         else outcome = message;
       });
       child.on('exit', (code, signal) => {
@@ -364,7 +364,7 @@ async function runInChildren(
     while (next < runs.length && !stopping && !failure) {
       const index = next++;
       const run = runs[index];
-      announce(run, index, runs.length, options.events);
+      announce(run, index, runs.length, options.callbacks);
       if (isSettled(run.status)) {
         progress.update(run, run.config.train.steps, NaN);
         continue;

@@ -44,7 +44,7 @@ process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 
       lockHeld: true,
       recordDivergence: true,
       shouldStop: () => stopRequested,
-      events: {
+      callbacks: {
         onStep: ({ step, loss }) => send({ type: 'step', step, loss }),
         onEval: (record) =>
           send({ type: 'eval', step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),

@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import YAML from 'yaml';
 import { UserError } from '../errors.js';
 import { anchorPaths, configDir, locateConfig } from './locate.js';
-import { resolveModelConfig } from './model.js';
+import { MODEL_DEFAULTS, resolveModelConfig } from './model.js';
 import { CONFIG_SCHEMA, type RunConfig } from './schema.js';
 
 /**
@@ -119,7 +119,8 @@ export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
   if (!validate(config)) throw new UserError(`${source}: ${describeError(validate.errors![0], config)}`);
   const resolved = config as unknown as RunConfig;
   try {
-    resolveModelConfig({ ...resolved.model, vocabSize: 256 });
+    // the model keys' shape rules; the vocabulary comes with the data (src/data/run-model.ts)
+    resolveModelConfig({ ...resolved.model, vocabSize: MODEL_DEFAULTS.vocabSize });
   } catch (error) {
     throw new UserError(`${source}: ${(error as Error).message}`);
   }

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { ffnHiddenWidth, type ModelConfig, queryHeads, resolveModelConfig } from '../config/model.js';
+import { ffnHiddenWidth, type ModelConfig, queryHeads } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
-import { bpeVocabSize, type TiktokenName } from '../config/tokenizers.js';
-import { createTokenizer } from '../data/tokenizer.js';
+import { modelOfRun } from '../data/run-model.js';
 import { countParameters } from '../model/parameters.js';
 
 /**
@@ -66,27 +65,9 @@ export function estimateImportMemory(model: ModelConfig, engine: string): Memory
   return { bytes: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
-/** Vocabulary sizes by tokenizer name, each encoding loaded once (an experiment asks for every run). */
-const vocabSizes = new Map<string, number>();
-/** The vocabulary size a tokenizer name gives, before any data is prepared (char: assumed 256). */
-export function vocabSizeOf(name: string): number {
-  if (name === 'byte' || name === 'char') return 256; // char vocabularies are rarely larger
-  const bpe = bpeVocabSize(name);
-  if (bpe !== undefined) return bpe;
-  let size = vocabSizes.get(name);
-  if (size === undefined) {
-    const tokenizer = createTokenizer({ kind: 'tiktoken', name: name as TiktokenName });
-    size = tokenizer.vocabSize;
-    tokenizer.free();
-    vocabSizes.set(name, size);
-  }
-  return size;
-}
-
 /** The estimate for a run config before its data are prepared (vocabulary from the tokenizer's name). */
 export function estimateForRun(config: RunConfig, engine: string): MemoryEstimate {
-  const vocabSize = vocabSizeOf(config.data.tokenizer);
-  return estimateTrainingMemory(resolveModelConfig({ ...config.model, vocabSize }), config.train.batchSize, engine);
+  return estimateTrainingMemory(modelOfRun(config), config.train.batchSize, engine);
 }
 
 /** Memory this process may use: the machine's, or its cgroup's limit when that is lower (containers). */

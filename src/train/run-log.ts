@@ -1,5 +1,5 @@
 import { runFile } from '../formats/run.js';
-import { EventFile, type SummaryValue } from './events.js';
+import { EventFile, type SummaryValue } from './event-file.js';
 import { appendMetrics, syncMetrics, truncateMetrics, type MetricsRecord } from './metrics.js';
 import { scalarValues } from './tensorboard.js';
 
@@ -10,30 +10,30 @@ import { scalarValues } from './tensorboard.js';
  */
 export class RunLog {
   readonly metricsPath: string;
-  private readonly events?: EventFile;
+  private readonly eventFile?: EventFile;
 
   constructor(runDir: string, tensorboard: boolean) {
     this.metricsPath = runFile(runDir, 'metrics');
-    this.events = tensorboard ? EventFile.open(runDir) : undefined;
+    this.eventFile = tensorboard ? EventFile.open(runDir) : undefined;
   }
 
   append(record: MetricsRecord): void {
     appendMetrics(this.metricsPath, record);
-    this.events?.write(record.step, scalarValues(record));
+    this.eventFile?.write(record.step, scalarValues(record));
   }
 
   /** Images and other values that have no place in metrics.jsonl. */
-  appendEvents(step: number, values: () => SummaryValue[]): void {
-    if (this.events) this.events.write(step, values());
+  appendToEventFile(step: number, values: () => SummaryValue[]): void {
+    if (this.eventFile) this.eventFile.write(step, values());
   }
 
   sync(): void {
     syncMetrics(this.metricsPath);
-    this.events?.sync();
+    this.eventFile?.sync();
   }
 
   truncate(step: number): void {
     truncateMetrics(this.metricsPath, step);
-    this.events?.truncate(step);
+    this.eventFile?.truncate(step);
   }
 }

@@ -1,5 +1,5 @@
 import { PNG } from 'pngjs';
-import type { SummaryValue } from './events.js';
+import type { SummaryValue } from './event-file.js';
 import type { MetricsRecord } from './metrics.js';
 
 /**

@@ -1,0 +1,54 @@
+import type { EngineChoice } from '../backend/engines.js';
+import type { RunConfig } from '../config/schema.js';
+import type { PrepareProgress } from '../data/prepare.js';
+import type { Divergence } from './divergence.js';
+import type { EvalRecord } from './evaluation.js';
+
+/** What a training run reports as it goes (the library never prints: the CLI renders these). */
+export interface TrainCallbacks {
+  onEngine?(choice: EngineChoice): void;
+  onPrepare?(progress: PrepareProgress): void;
+  onStart?(info: {
+    runDir: string;
+    startStep: number;
+    steps: number;
+    parameters: number;
+    datasetDir: string;
+    resumedFrom?: string;
+    memory: string;
+  }): void;
+  onStep?(info: { step: number; loss: number; lr: number; tokensPerSecond: number }): void;
+  onEval?(record: EvalRecord): void;
+  onCheckpoint?(dir: string): void;
+  onWarning?(message: string): void;
+}
+
+export interface TrainOptions {
+  config: RunConfig;
+  /** The run directory; by default <output.dir>/<name>-<time>. */
+  out?: string;
+  /** Continue from a checkpoint or run directory. */
+  resume?: string;
+  callbacks?: TrainCallbacks;
+  /** Polled after every step: true finishes the step, saves a checkpoint and returns. */
+  shouldStop?: () => boolean;
+  /** Train even when the memory estimate exceeds what the machine has. */
+  skipMemoryCheck?: boolean;
+  /** A new run into `out` that holds an old one: remove the old run first (never mixing the two). */
+  overwrite?: boolean;
+  /** The caller holds the run directory's lock (a comparison). */
+  lockHeld?: boolean;
+  /** A comparison's run: divergence stops it and is recorded (src/train/divergence.ts), not an error. */
+  recordDivergence?: boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  checkpoint: string;
+  step: number;
+  interrupted: boolean;
+  valLoss?: number;
+  valBitsPerByte?: number;
+  /** Set when the run stopped because it diverged (recordDivergence). */
+  diverged?: Divergence;
+}
