@@ -12,6 +12,8 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { onPath } from './errors.js';
+import { crashPoint, injectedFault } from './faults.js';
+import { isAlive } from './processes.js';
 
 /**
  * Nothing half-written, nothing lost. Files and directories are written next to their destination
@@ -137,17 +139,6 @@ export function replaceDirectory(temporary: string, dir: string): void {
   if (hadOld) rmSync(old, { recursive: true, force: true });
 }
 
-/** Whether a process with this id is running on this host (ours counts as running). */
-export function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
-  }
-}
-
 /**
  * Cleans what crashed writers left in `dir`: `<name>.tmp-<pid>` (a version never finished) is
  * removed; `<name>.old-<pid>` is put back as `<name>` when the crash came between the two renames of
@@ -173,26 +164,4 @@ export function recoverLeftovers(dir: string, only?: string): string[] {
   }
   if (actions.length) fsyncDirectory(dir);
   return actions;
-}
-
-/**
- * Fault injection for the crash tests: with DIFFT_CRASH_AT=n in the environment, the process kills
- * itself with SIGKILL at the n-th point between the writes, fsyncs and renames above.
- */
-let crashCountdown = Number(process.env.DIFFT_CRASH_AT ?? 0);
-function crashPoint(): void {
-  if (crashCountdown > 0 && --crashCountdown === 0) process.kill(process.pid, 'SIGKILL');
-}
-
-/**
- * Fault injection for the failure tests: with DIFFT_FAIL_WRITE=CODE[:text] (ENOSPC, EROFS, EACCES, …),
- * every write, directory creation and rename below whose path contains `text` (any path without it)
- * fails with that error code, as a full disk or a read-only mount would: from then on, not once.
- */
-const failure = /^([A-Z]+)(?::(.*))?$/.exec(process.env.DIFFT_FAIL_WRITE ?? '');
-export function injectedFault(path: string, syscall: string): void {
-  if (!failure || !path.includes(failure[2] ?? '')) return;
-  const error = new Error(`${failure[1]}: injected by DIFFT_FAIL_WRITE, ${syscall} '${path}'`) as NodeJS.ErrnoException;
-  Object.assign(error, { code: failure[1], syscall, path });
-  throw error;
 }

@@ -11,7 +11,8 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDirectory, isAlive } from './atomic.js';
+import { fsyncDirectory } from './atomic.js';
+import { isAlive } from './processes.js';
 import { onPath, UserError } from './errors.js';
 
 /**

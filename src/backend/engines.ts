@@ -145,9 +145,11 @@ function webgpuAdapterInChild(): { ok: boolean; detail: string } {
     try {
       const dawn = await import('webgpu');
       const adapter = await dawn.create([]).requestAdapter();
-      console.log(JSON.stringify(adapter ? { ok: true, detail: 'Dawn (webgpu package)' } : { ok: false, detail: 'Dawn found no GPU adapter' }));
+      const found = { ok: true, detail: 'Dawn (webgpu package)' };
+      console.log(JSON.stringify(adapter ? found : { ok: false, detail: 'Dawn found no GPU adapter' }));
     } catch (error) {
-      console.log(JSON.stringify({ ok: false, detail: 'not loadable (' + String(error.message).split('\\n')[0] + ')' }));
+      const reason = String(error.message).split('\\n')[0];
+      console.log(JSON.stringify({ ok: false, detail: 'not loadable (' + reason + ')' }));
     }
     process.exit(0);`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {

@@ -266,7 +266,8 @@ function compileBinding(root: string, packageDir: string): void {
   const result = run(process.execPath, args, { cwd: packageDir });
   if (!result.ok) {
     throw new UserError(
-      `compiling the TensorFlow binding failed (node-gyp needs python3, make and a C++ compiler): ${lastLine(result.output)}`,
+      `compiling the TensorFlow binding failed (node-gyp needs python3, make and a C++ compiler): ` +
+        `${lastLine(result.output)}`,
     );
   }
 }

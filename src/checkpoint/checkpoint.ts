@@ -174,7 +174,8 @@ export function findCheckpoint(path: string, options: FindOptions = {}): string 
     options.onSkip?.(join(dir, name), problem);
   }
   throw new UserError(
-    `${path}: none of its ${steps.length} checkpoints is usable (newest: ${steps[0]}: ${checkpointProblem(join(dir, steps[0]), options.verify ?? false)})`,
+    `${path}: none of its ${steps.length} checkpoints is usable (newest: ${steps[0]}: ` +
+      `${checkpointProblem(join(dir, steps[0]), options.verify ?? false)})`,
   );
 }
 
@@ -183,7 +184,8 @@ export function readCheckpoint(path: string, options: FindOptions = {}): LoadedC
   const config = readJson<CheckpointConfig>(checkpointFile(dir, 'config'));
   if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
     throw new UserError(
-      `${checkpointFile(dir, 'config')}: checkpoint format ${config.format ?? 'unknown'} written by difft ${config.difftVersion ?? 'unknown'}; ` +
+      `${checkpointFile(dir, 'config')}: checkpoint format ${config.format ?? 'unknown'} written by difft ` +
+        `${config.difftVersion ?? 'unknown'}; ` +
         `this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
     );
   }

@@ -172,8 +172,9 @@ export function analyzeCommand(program: Command): void {
         process.stdout.write(`${scoresTable(analyses, labels)}\n`);
         for (const [i, analysis] of analyses.entries()) {
           process.stdout.write(
-            `${labels[i]} (${analysis.checkpoint})\nattention allocation from answer-producing positions (mass ` +
-              `per key role)\n${allocationTable(analysis, flags.heads ?? false)}\noutliers\n${outlierTable(analysis)}\n`,
+            `${labels[i]} (${analysis.checkpoint})\n` +
+              `attention allocation from answer-producing positions (mass per key role)\n` +
+              `${allocationTable(analysis, flags.heads ?? false)}\noutliers\n${outlierTable(analysis)}\n`,
           );
         }
         process.stdout.write(

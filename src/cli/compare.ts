@@ -38,9 +38,10 @@ export function compareCommand(program: Command): void {
     .description('train every variant × seed of an experiment and report whether differential attention helps')
     .argument(
       '<experiment>',
-      `experiment YAML (a base config, variants, optional sizes and sweep, seeds), or a shipped one by name: ${presetNames()
-        .filter((name) => name.startsWith('compare'))
-        .join(', ')}`,
+      `experiment YAML (a base config, variants, optional sizes and sweep, seeds), or a shipped one by name: ` +
+        `${presetNames()
+          .filter((name) => name.startsWith('compare'))
+          .join(', ')}`,
     )
     .option('-o, --out <dir>', 'results directory (default: checkpoints/<experiment name>)')
     .option(
@@ -68,7 +69,8 @@ export function compareCommand(program: Command): void {
         '  $ difft compare configs/compare-default.yaml --jobs 2',
         '  $ difft compare configs/compare-default.yaml   # again after Ctrl-C: finished runs are skipped',
         '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard $SLURM_ARRAY_TASK_ID/4',
-        '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard auto   # in a Slurm array or Indexed Job',
+        '  $ difft compare configs/compare-default.yaml --out /shared/cmp --shard auto   # in a Slurm array or ' +
+          'Indexed Job',
       ].join('\n'),
     )
     .action(
@@ -130,7 +132,8 @@ export function compareCommand(program: Command): void {
         if (!result.report) {
           const what = shard ? `shard ${shard.index}/${shard.count} finished` : 'finished';
           process.stderr.write(
-            `${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ${result.unfinished.join(', ')}\n`,
+            `${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ` +
+              `${result.unfinished.join(', ')}\n`,
           );
           process.stderr.write(`difft report ${result.dir} merges whatever has finished, at any time\n`);
           return;

@@ -16,15 +16,16 @@ export function exportCommand(program: Command): void {
   program
     .command('export')
     .description(
-      "write a checkpoint in another framework's format: hf = a Hugging Face transformers directory (LlamaForCausalLM for standard, DiffLlamaForCausalLM for diff)",
+      "write a checkpoint in another framework's format: hf = a Hugging Face transformers directory " +
+        '(LlamaForCausalLM for standard, DiffLlamaForCausalLM for diff)',
     )
     .argument('<checkpoint>', 'a checkpoint directory, or a run directory (its newest checkpoint)')
     .option('-f, --format <name>', 'hf', 'hf')
     .requiredOption(
       '-o, --out <dir>',
-      `the directory to write (${EXPORT_FILES.config}, ${EXPORT_FILES.weights}, ${EXPORT_FILES.generation}, tokenizer files): new, empty, ` +
-        'or an earlier ' +
-        'export, which is replaced',
+      `the directory to write (${EXPORT_FILES.config}, ${EXPORT_FILES.weights}, ${EXPORT_FILES.generation}, ` +
+        `tokenizer files): new, empty, ` +
+        'or an earlier export, which is replaced',
     )
     .addHelpText(
       'after',
@@ -35,7 +36,8 @@ export function exportCommand(program: Command): void {
         '',
         'Example:',
         '  $ difft export checkpoints/default-20261124-170000 --format hf --out exported/default',
-        '  $ python -c "from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained(\'exported/default\')"',
+        '  $ python -c "from transformers import AutoModelForCausalLM; ' +
+          "AutoModelForCausalLM.from_pretrained('exported/default')\"",
       ].join('\n'),
     )
     .action(

@@ -34,7 +34,8 @@ export function generateCommand(program: Command): void {
     .option('-k, --top-k <k>', 'sample among the k most likely tokens (1: greedy; more than the vocabulary: all)')
     .option(
       '--top-p <p>',
-      'sample from the smallest set of most likely tokens holding probability p, from 0 (the most likely alone) to 1 (all)',
+      'sample from the smallest set of most likely tokens holding probability p, from 0 (the most likely ' +
+        'alone) to 1 (all)',
     )
     .option('--seed <n>', 'seed of the sampler', '0')
     .option('-b, --backend <name>', 'tfjs engine', 'auto')

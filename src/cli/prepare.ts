@@ -84,8 +84,10 @@ export function prepareCommand(program: Command): void {
           `${result.reused ? 'reused' : 'wrote'} ${result.dir}\n` +
             `tokenizer ${tokenizerName(result.manifest.tokenizer)}, ` +
             `vocab ${manifest.vocabSize}, ${manifest.dtype}\n` +
-            `train ${manifest.splits.train.tokens.toLocaleString('en-US')} tokens (${megabytes(manifest.splits.train.bytes)}), ` +
-            `val ${manifest.splits.val.tokens.toLocaleString('en-US')} tokens (${megabytes(manifest.splits.val.bytes)}) ` +
+            `train ${manifest.splits.train.tokens.toLocaleString('en-US')} tokens ` +
+            `(${megabytes(manifest.splits.train.bytes)}), ` +
+            `val ${manifest.splits.val.tokens.toLocaleString('en-US')} tokens ` +
+            `(${megabytes(manifest.splits.val.bytes)}) ` +
             `in ${seconds}s\n`,
         );
       }),

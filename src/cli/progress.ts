@@ -28,7 +28,9 @@ export function createProgress(options: ProgressOptions): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${options.label} |{bar}| {shown}/{shownTotal}${options.fields ? ` | ${options.fields}` : ''} | ETA {eta_formatted}`,
+        format:
+          `${options.label} |{bar}| ` +
+          `{shown}/{shownTotal}${options.fields ? ` | ${options.fields}` : ''} | ETA {eta_formatted}`,
         hideCursor: true,
         stream,
         etaBuffer: 50,

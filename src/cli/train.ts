@@ -37,8 +37,8 @@ export function trainCommand(program: Command): void {
     .option('--print-config', 'print the fully resolved config and exit')
     .option(
       '-r, --resume <dir>',
-      'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set train.steps=N ' +
-        'trains it longer, --backend switches engines',
+      'continue a run (its directory or one of its checkpoints) where it stopped, with its own config; --set ' +
+        'train.steps=N trains it longer, --backend switches engines',
     )
     .option('-o, --out <dir>', 'run directory, new or empty (default: <output.dir>/<name>-<time>)')
     .option('--overwrite', 'when --out holds an earlier run: remove it and start over (never mixing the two)')
@@ -77,7 +77,8 @@ export function trainCommand(program: Command): void {
         if (flags.printConfig) {
           const engine = config.train.backend === 'auto' ? 'tensorflow' : config.train.backend;
           process.stdout.write(
-            `# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ${gibibytes(availableMemory())} ` +
+            `# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ` +
+              `${gibibytes(availableMemory())} ` +
               `here\n`,
           );
           process.stdout.write(configToYaml(config));
@@ -129,7 +130,8 @@ export function trainCommand(program: Command): void {
                 ([name, t]) => `; ${name} accuracy ${percent(t.accuracy)}, answer loss ${t.answerLoss.toFixed(3)}`,
               );
               say(
-                `step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ${record.valPerplexity.toFixed(2)}, ` +
+                `step ${record.step}: val loss ${record.valLoss.toFixed(4)}, perplexity ` +
+                  `${record.valPerplexity.toFixed(2)}, ` +
                   `${record.valBitsPerByte.toFixed(3)} bits/byte${tasks.join('')}`,
               );
             },
@@ -141,15 +143,14 @@ export function trainCommand(program: Command): void {
         process.off('SIGTERM', requestStop);
         if (result.interrupted) {
           process.stderr.write(
-            `interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ${result.runDir}\n`,
+            `interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ` +
+              `${result.runDir}\n`,
           );
           process.exitCode = EXIT.interrupted;
           return;
         }
-        const summary =
-          result.valLoss !== undefined
-            ? `val loss ${result.valLoss.toFixed(4)}${result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : ''}`
-            : '';
+        const bits = result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : '';
+        const summary = result.valLoss !== undefined ? `val loss ${result.valLoss.toFixed(4)}${bits}` : '';
         process.stdout.write(`done: ${result.step} steps, ${summary}\ncheckpoint: ${result.checkpoint}\n`);
       }),
     );

@@ -255,8 +255,8 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
   for (const key of MEASUREMENT_KEYS) {
     if (key in sweep)
       throw new UserError(
-        `${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an experiment; ` +
-          `set it under config`,
+        `${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an ` +
+          `experiment; set it under config`,
       );
     const variant = variants.find((v) => v.set && key in v.set);
     if (variant)
@@ -344,8 +344,8 @@ function schedulerShard(env: NodeJS.ProcessEnv): { index: number; count: number 
     const count = whole('JOB_COMPLETIONS');
     if (count === undefined || completion >= count)
       throw new UserError(
-        `--shard auto: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX=${completion}) needs JOB_COMPLETIONS set to its ` +
-          `completions in the Job's env (see the README's example)`,
+        `--shard auto: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX=${completion}) needs JOB_COMPLETIONS set ` +
+          `to its completions in the Job's env (see the README's example)`,
       );
     return { index: completion + 1, count };
   }

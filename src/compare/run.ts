@@ -171,7 +171,8 @@ function checkResultsDirectory(dir: string, experiment: Experiment): void {
   const plan = readPlan(dir);
   if (plan.name !== experiment.name)
     throw new UserError(
-      `compare --out: ${dir} holds the results of experiment ${plan.name}, not ${experiment.name}; choose another --out`,
+      `compare --out: ${dir} holds the results of experiment ${plan.name}, not ${experiment.name}; choose ` +
+        `another --out`,
     );
 }
 

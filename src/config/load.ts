@@ -69,7 +69,8 @@ export function setConfigValue(config: Plain, key: string, given: unknown, where
   if (!node || node.type === 'object') {
     const parent = key.includes('.') ? key.slice(0, key.lastIndexOf('.')) : '';
     throw new UserError(
-      `${where}: unknown config key; known keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`,
+      `${where}: unknown config key; known ` +
+        `keys${parent ? ` in ${parent}` : ''}: ${knownKeys(schemaAt(parent) ? parent : '').join(', ')}`,
     );
   }
   let value = typeof given === 'string' ? parseValue(given, where) : given;
@@ -99,7 +100,10 @@ function describeError(error: ErrorObject, config: Plain): string {
   if (error.keyword === 'additionalProperties') {
     const extra = (error.params as { additionalProperty: string }).additionalProperty;
     const key = [...path, extra].join('.');
-    return `unknown config key ${key}; known keys${path.length ? ` in ${path.join('.')}` : ''}: ${knownKeys(path.join('.')).join(', ')}`;
+    return (
+      `unknown config key ${key}; known ` +
+      `keys${path.length ? ` in ${path.join('.')}` : ''}: ${knownKeys(path.join('.')).join(', ')}`
+    );
   }
   const key = path.join('.');
   let value: unknown = config;

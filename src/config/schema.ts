@@ -118,7 +118,9 @@ export const CONFIG_SCHEMA = {
         tokenizer: {
           anyOf: [{ enum: [...TOKENIZER_NAMES] }, { type: 'string', pattern: BPE_PATTERN }],
           default: 'byte',
-          description: `tiktoken encoding, byte (UTF-8), char, or bpe:N (a byte-level BPE of N entries trained on the corpus)`,
+          description:
+            `tiktoken encoding, byte (UTF-8), char, or bpe:N (a byte-level BPE of N entries trained ` +
+            `on the corpus)`,
         },
         valFraction: {
           type: 'number',
@@ -183,7 +185,8 @@ export const CONFIG_SCHEMA = {
           maximum: 1,
           default: 1,
           description:
-            'task runs: loss weight of every target but the answers, which weigh 1 (1: the plain loss; 0: answers only)',
+            'task runs: loss weight of every target but the answers, which weigh 1 (1: the plain loss; 0: ' +
+            'answers only)',
         },
         shortSteps: {
           type: 'integer',

@@ -134,7 +134,8 @@ export function parseTaskSpec(text: string): TaskSpec {
   const [kind, rest = ''] = text.split(/:(.*)/s, 2);
   if (!(TASK_KINDS as readonly string[]).includes(kind))
     throw new UserError(
-      `--task ${text}: unknown task "${kind}"; use ${TASK_KINDS.join(' or ')}, optionally with settings, e.g. needles:needles=6,length=129`,
+      `--task ${text}: unknown task "${kind}"; use ${TASK_KINDS.join(' or ')}, optionally with settings, e.g. ` +
+        `needles:needles=6,length=129`,
     );
   const spec: Record<string, unknown> = { kind };
   for (const assignment of rest.split(',').filter((part) => part.trim())) {
@@ -168,8 +169,8 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
     throw new UserError(`${where}: task.needlesMin = ${task.needlesMin} exceeds task.needles = ${task.needles}`);
   if (task.queries > task.needles)
     throw new UserError(
-      `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a different ` +
-        `fact)`,
+      `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a ` +
+        `different fact)`,
     );
   return task;
 }

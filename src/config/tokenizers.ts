@@ -1,6 +1,7 @@
 /**
  * The tokenizers a config may name: tiktoken's encodings, UTF-8 bytes, the characters of the
- * training split, or a BPE trained on it. data/tokenizer.ts builds them; the schema, the CLI and imports list them from here.
+ * training split, or a BPE trained on it. data/tokenizer.ts builds them; the schema, the CLI and
+ * imports list them from here.
  */
 export const TIKTOKEN_NAMES = ['gpt2', 'r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base'] as const;
 export type TiktokenName = (typeof TIKTOKEN_NAMES)[number];

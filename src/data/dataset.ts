@@ -96,7 +96,8 @@ export class BatchSampler {
   next(): TokenBatch {
     const { batch, length, tokens } = this;
     const { stride, weightsOf } = this.options;
-    const windows = stride ? Math.floor(tokens.length / stride) : tokens.length - length; // start positions with T+1 tokens after them
+    // start positions with T+1 tokens after them
+    const windows = stride ? Math.floor(tokens.length / stride) : tokens.length - length;
     const inputs = new Int32Array(batch * length);
     const targets = new Int32Array(batch * length);
     const weights = weightsOf ? new Float32Array(batch * length) : undefined;
@@ -140,7 +141,8 @@ export function* evalBatches(
   const predicted = tokens.length - 1;
   if (predicted < 1) throw new UserError('validation split has fewer than two tokens');
   const stride = options.stride ?? length;
-  const whole = stride === length ? Math.floor(predicted / length) : Math.floor(tokens.length / stride); // windows of a full T
+  // windows of a full T
+  const whole = stride === length ? Math.floor(predicted / length) : Math.floor(tokens.length / stride);
   const windows = stride === length ? Math.ceil(predicted / length) : whole; // window k starts at k·stride
   const subset =
     options.maxTokens !== undefined && options.maxTokens < predicted

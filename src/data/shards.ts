@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { injectedFault } from '../atomic.js';
+import { injectedFault } from '../faults.js';
 import { onPath, UserError } from '../errors.js';
 import { shardFileName } from '../formats/dataset.js';
 
@@ -145,7 +145,8 @@ export class ShardedTokens implements TokenSource {
       const expected = shard.tokens * this.bytesPerToken;
       if (size !== expected) {
         throw new UserError(
-          `${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${expected} (${shard.tokens} tokens): the dataset is damaged; prepare it again`,
+          `${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${expected} (${shard.tokens} tokens): ` +
+            `the dataset is damaged; prepare it again`,
         );
       }
       this.starts.push(offset);

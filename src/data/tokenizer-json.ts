@@ -169,16 +169,17 @@ export function untrainedByteLevelJson(): Record<string, unknown> {
 export function hfTokenizerFiles(spec: TokenizerSpec, seqLen: number): Record<string, string> {
   const json = tokenizerJsonOf(spec);
   const special = spec.kind === 'tiktoken' || spec.kind === 'bpe' ? '<|endoftext|>' : undefined;
+  const specialTokens = special ? { bos_token: special, eos_token: special } : {};
   const config = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     model_max_length: seqLen,
     clean_up_tokenization_spaces: false,
-    ...(special ? { bos_token: special, eos_token: special } : {}),
+    ...specialTokens,
   };
   return {
     [EXPORT_FILES.tokenizer]: `${JSON.stringify(json)}\n`,
     [EXPORT_FILES.tokenizerConfig]: `${JSON.stringify(config, null, 2)}\n`,
-    [EXPORT_FILES.specialTokens]: `${JSON.stringify(special ? { bos_token: special, eos_token: special } : {}, null, 2)}\n`,
+    [EXPORT_FILES.specialTokens]: `${JSON.stringify(specialTokens, null, 2)}\n`,
   };
 }
 

@@ -74,8 +74,8 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
   if (!attention)
     refuse(
       dir,
-      `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard) and DiffLlamaForCausalLM ` +
-        `(diff)`,
+      `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard) and ` +
+        `DiffLlamaForCausalLM (diff)`,
     );
   if ((hf.hidden_act ?? 'silu') !== 'silu') refuse(dir, `hidden_act ${hf.hidden_act}: difft's FFN is SwiGLU (silu)`);
   if (hf.rope_scaling) refuse(dir, 'rope_scaling is set: difft has plain RoPE only');
@@ -154,7 +154,8 @@ export function importHf(
   for (const path of [configPath, weightsPath])
     if (!existsSync(path))
       throw new UserError(
-        `${path} not found: difft imports a transformers directory with ${EXPORT_FILES.config} and ${EXPORT_FILES.weights} (float32)`,
+        `${path} not found: difft imports a transformers directory with ${EXPORT_FILES.config} and ` +
+          `${EXPORT_FILES.weights} (float32)`,
       );
   const hf = readHfConfig(configPath);
   const model = modelConfigFromHf(dir, hf, options.seqLen);

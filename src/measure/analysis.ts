@@ -265,7 +265,8 @@ function snapshotOf(captures: LayerCapture[], map: string, example: TaskExample)
   const rows = answerRows([example]).map((r) => r.position);
   const weights = captures.map((capture) =>
     tf.tidy(() => {
-      const headMean = capture.maps[map].slice([0, 0, 0, 0], [1, -1, -1, -1]).mean(1).squeeze([0]) as tf.Tensor2D; // [Tq, Tk]
+      const firstRow = capture.maps[map].slice([0, 0, 0, 0], [1, -1, -1, -1]);
+      const headMean = firstRow.mean(1).squeeze([0]) as tf.Tensor2D; // [Tq, Tk]
       return tf.gather(headMean, tf.tensor1d(rows, 'int32')).arraySync() as number[][];
     }),
   );

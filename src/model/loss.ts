@@ -5,7 +5,8 @@ export const MAX_FLAT_INDEX = 2 ** 31 - 1;
 
 /**
  * −mean log softmax(logits)[target] over every target, or with `weights` ([B, T]) the weighted mean
- * −Σ w·log p / Σ w (task runs that weigh answers above the text around them). Picking each target's log-probability from the flattened
+ * −Σ w·log p / Σ w (task runs that weigh answers above the text around them). Picking each target's
+ * log-probability from the flattened
  * log-probabilities at row·V + target. That index passes 2³¹ once B·T·V does (o200k at ~10.7k tokens
  * per micro-batch), and TensorFlow's GPU gather returns 0 for it instead of failing: so the rows go
  * in chunks whose flat indices stay within `maxIndex`; below that size (every ordinary batch) there

@@ -66,7 +66,9 @@ function heatmapSpec(analysis: CheckpointAnalysis, label: string): TopLevelSpec 
   }));
   return {
     ...common,
-    title: `${label}: ${snapshot.map === 'attention' ? 'attention' : `${snapshot.map} map`} of one probe example from its answer-producing positions (mean over heads); boxes: facts`,
+    title:
+      `${label}: ${snapshot.map === 'attention' ? 'attention' : `${snapshot.map} map`} of one probe ` +
+      `example from its answer-producing positions (mean over heads); boxes: facts`,
     vconcat: snapshot.weights.map((_, layer) => ({
       width: 640,
       height: 24 + 14 * snapshot.rows.length,

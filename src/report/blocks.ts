@@ -51,6 +51,14 @@ export function markdown(content: Block[]): string {
   return lines.join('\n');
 }
 
+/** The report page's style: sans-serif, tables with right-aligned numbers and left-aligned labels. */
+const STYLE = [
+  "body{font-family:'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}",
+  'table{border-collapse:collapse}',
+  'td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}',
+  'td:first-child,th:first-child{text-align:left}',
+].join('');
+
 export function html(content: Block[]): string {
   const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const inline = (s: string) => escapeHtml(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
@@ -63,13 +71,14 @@ export function html(content: Block[]): string {
     if (block.kind === 'list') return `<ul>${block.items.map((item) => `<li>${inline(item)}</li>`).join('')}</ul>`;
     if (block.kind === 'table') {
       const head = `<tr>${block.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
-      return `<table><thead>${head}</thead><tbody>\n${block.rows.map((row) => `<tr>${row.map((cell) => `<td>${inline(cell)}</td>`).join('')}</tr>`).join('\n')}\n</tbody></table>`;
+      const rows = block.rows.map((row) => `<tr>${row.map((cell) => `<td>${inline(cell)}</td>`).join('')}</tr>`);
+      return `<table><thead>${head}</thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
     }
     return block.plot.svg;
   });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>difft comparison</title>
-<style>body{font-family:'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}</style>
+<style>${STYLE}</style>
 </head><body>
 ${body.join('\n')}
 </body></html>

@@ -42,7 +42,9 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
   const xTitle = x === 'step' ? 'optimizer step' : 'tokens seen';
   return {
     ...common,
-    title: `Validation loss against ${x === 'step' ? 'step' : 'tokens'} (mean over seeds, band: ±1 std${sizeNote(summary)})`,
+    title:
+      `Validation loss against ${x === 'step' ? 'step' : 'tokens'} (mean over seeds, band: ±1 ` +
+      `std${sizeNote(summary)})`,
     data: { values },
     encoding: {
       x: { field: x, type: 'quantitative', title: xTitle },

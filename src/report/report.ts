@@ -103,7 +103,8 @@ function stabilityBlocks(summary: ComparisonSummary): Block[] {
     {
       kind: 'paragraph',
       text:
-        `A spike is a logged gradient norm (before clipping) above ${SPIKE_FACTOR}× the median of the ${SPIKE_WINDOW} ` +
+        `A spike is a logged gradient norm (before clipping) above ${SPIKE_FACTOR}× the median of the ` +
+        `${SPIKE_WINDOW} ` +
         'logged before it. Largest logit and activation: over every evaluation and layer, on the first evaluation ' +
         'batch; mean ± std over seeds. Plots: grad-norm.png, max-logit.png, max-activation.png.',
     },
@@ -122,7 +123,8 @@ function gapRow(summary: ComparisonSummary, c: VariantComparison): string[] {
   const reached =
     t.tokens === undefined
       ? 'not reached'
-      : `${integer(t.tokens)} (${(100 * t.fraction!).toFixed(0)}% of ${integer(t.baselineTokens)})${t.atFirstEvaluation ? ', at or before the first evaluation' : ''}`;
+      : `${integer(t.tokens)} (${(100 * t.fraction!).toFixed(0)}% of ` +
+        `${integer(t.baselineTokens)})${t.atFirstEvaluation ? ', at or before the first evaluation' : ''}`;
   return [
     c.variant,
     first ? `${signed(first.mean)} at ${integer(first.tokens)}` : '-',
@@ -233,7 +235,8 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
               .join('; ')} (${summary.settings.length} settings per variant).`
           : '',
         evalSet
-          ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ${evalSet.fingerprint}).`
+          ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ` +
+            `${evalSet.fingerprint}).`
           : '',
         'Losses are in nats per token.',
       ]
@@ -245,8 +248,8 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
     out.push({
       kind: 'paragraph',
       text:
-        `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use the finished ` +
-        `runs only.`,
+        `Not finished yet (${summary.missing.length}): ${summary.missing.join(', ')}. The numbers below use ` +
+        `the finished runs only.`,
     });
   if (summary.diverged.length)
     out.push({
@@ -266,7 +269,8 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       text:
         'Runs with the same seed share the data order and the initial values of their shared parameters, so each ' +
         'seed gives one difference Δ = variant − baseline. The verdict is the 95% Student t interval of the mean ' +
-        'Δ with n − 1 degrees of freedom: entirely below zero, better; entirely above, worse; otherwise no difference ' +
+        'Δ with n − 1 degrees of freedom: entirely below zero, better; entirely above, worse; otherwise no ' +
+        'difference ' +
         'is detectable at this budget (more seeds or steps narrow it). The unpaired (Welch) interval ignores the ' +
         'pairing and is shown for comparison.',
     },
@@ -310,7 +314,9 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       { kind: 'heading', text: 'Sweep' },
       {
         kind: 'paragraph',
-        text: "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at which its verdict is given.",
+        text:
+          "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at " +
+          'which its verdict is given.',
       },
       sweepGrid(summary),
     );

@@ -19,11 +19,13 @@ export function taskBlocks(summary: ComparisonSummary): Block[] {
     {
       kind: 'paragraph',
       text:
-        'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top prediction ' +
+        'At the final evaluation, on the probe examples (held out): accuracy = every answer token is the top ' +
+        'prediction ' +
         'under teacher forcing; exact match = greedy decoding reproduces the answer text; answer loss in nats per ' +
         'answer token. Allocation: the mean attention mass from the answer-producing positions on the needle that ' +
         'holds the answer and on noise (the other needles and the distractor text), averaged over heads and layers ' +
-        '— on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are smaller ' +
+        '— on the differential map for diff and diff2 (A1 − λ·A2, whose rows sum to 1 − λ, so masses there are ' +
+        'smaller ' +
         'by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as ' +
         'for the loss (accuracy and answer mass: higher is better).',
     },

@@ -20,7 +20,8 @@ export interface CurvePoint {
 /** N at which a curve (sorted by N) first reaches `target` from above, or undefined outside the range. */
 export function parametersAt(curve: CurvePoint[], target: number): number | undefined {
   const points = [...curve].sort((a, b) => a.parameters - b.parameters);
-  if (points.length === 0 || points[0].loss < target) return undefined; // better than the target already at the smallest size
+  // better than the target already at the smallest size
+  if (points.length === 0 || points[0].loss < target) return undefined;
   for (let i = 0; i + 1 < points.length; i++) {
     const [a, b] = [points[i], points[i + 1]];
     if (a.loss >= target && b.loss <= target) {

@@ -428,7 +428,8 @@ function compareWithBaseline(
   const fingerprints = new Set([...variant.runs, ...baseline.runs].map((run) => run.evalFingerprint ?? 'unknown'));
   if (fingerprints.size > 1)
     warnings.push(
-      `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ${[...fingerprints].join(', ')}): ` +
+      `${variant.variant} and ${baseline.variant} were scored on different evaluation tokens (fingerprints ` +
+        `${[...fingerprints].join(', ')}): ` +
         `the differences mix model and sample`,
     );
   const objective = sharedObjective([...variant.runs, ...baseline.runs]);
@@ -534,14 +535,15 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     );
   if (plan.fingerprints && !plan.configFingerprints)
     warnings.push(
-      `${COMPARISON_FILES.plan} was written by an earlier difft, whose configuration fingerprints later versions cannot ` +
+      `${COMPARISON_FILES.plan} was written by an earlier difft, whose configuration fingerprints later ` +
+        `versions cannot ` +
         `reproduce: the runs were not checked against the plan (difft compare on ${plan.source || 'the experiment'} ` +
         `checks them key by key and records new ones)`,
     );
   if (sweeping) {
     warnings.push(
-      'each variant is compared at its best setting, chosen on the same validation tokens that score it: the selection ' +
-        'flatters every variant alike, but slightly',
+      'each variant is compared at its best setting, chosen on the same validation tokens that score it: the ' +
+        'selection flatters every variant alike, but slightly',
     );
   }
   return {

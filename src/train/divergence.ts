@@ -31,7 +31,9 @@ export class DivergenceWatch {
     if (this.recent.length === WINDOW && mean > this.initial + MARGIN)
       return {
         step,
-        reason: `mean loss of the last ${WINDOW} steps ${mean.toFixed(3)} > the first step's ${this.initial.toFixed(3)} + ${MARGIN}`,
+        reason:
+          `mean loss of the last ${WINDOW} steps ${mean.toFixed(3)} > the first step's ` +
+          `${this.initial.toFixed(3)} + ${MARGIN}`,
       };
     return undefined;
   }

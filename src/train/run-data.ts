@@ -18,7 +18,8 @@ export function prepareRunData(
     const length = exampleLength(task, config.model.seqLen);
     if (length !== config.model.seqLen + 1) {
       throw new UserError(
-        `data.task.length = ${length}: a task trained on has examples of model.seqLen + 1 = ${config.model.seqLen + 1} ` +
+        `data.task.length = ${length}: a task trained on has examples of model.seqLen + 1 = ` +
+          `${config.model.seqLen + 1} ` +
           `tokens (one window each); set it to 0 or ${config.model.seqLen + 1}`,
       );
     }

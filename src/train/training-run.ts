@@ -266,7 +266,8 @@ export class TrainingRun {
     const what = `non-finite loss at step ${step} (loss ${outcome.loss}, gradient norm ${outcome.gradNorm})`;
     if (this.config.train.onNonFinite === 'stop') {
       throw new UserError(
-        `${what}: the run stopped; its last good checkpoint is in ${this.runDir} (lower train.lr, or set train.onNonFinite=skip)`,
+        `${what}: the run stopped; its last good checkpoint is in ${this.runDir} (lower train.lr, or set ` +
+          `train.onNonFinite=skip)`,
       );
     }
     this.callbacks.onWarning?.(`${what}: step skipped`);

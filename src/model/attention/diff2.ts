@@ -36,7 +36,8 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const repeatedKeys = repeatKv(headsFirst(keys), repeats, 1); // [B, H, Tk, d]
   // both maps of a pair read the same keys: one product, the pair viewed as [B, H, 2·Tq, d]
   const pairRows = queryPairs.reshape([batch, heads, 2 * length, d]);
-  const logits = attentionLogits(pairRows, repeatedKeys, scale).reshape([batch, heads, 2, length, -1]); // [B, H, 2, Tq, Tk]
+  // [B, H, 2, Tq, Tk]
+  const logits = attentionLogits(pairRows, repeatedKeys, scale).reshape([batch, heads, 2, length, -1]);
   const [a1, a2] = tf.unstack(tf.softmax(tf.add(logits, context.mask)), 2); // [B, H, Tq, Tk] each
 
   const lambda = linear(x, attentionWeight(context, 'lambda_proj.weight')).transpose([0, 2, 1]); // λ: [B, H, Tq]
