@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
-import { type Block, differenceRow, html, integer, markdown, pm, signed } from './blocks.js';
+import { integer, pm, signed } from './numbers.js';
+import { type Block, differenceRow, html, markdown } from './render.js';
 import { comparisonPlots, type Plot } from './plots.js';
 import { taskBlocks } from './retrieval-section.js';
 import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
@@ -216,10 +217,31 @@ function sweepGrid(summary: ComparisonSummary): Block {
   return { kind: 'table', header: ['setting', ...variants], rows };
 }
 
-function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
-  const sweeping = summary.settings.length > 1;
+/** The report, section by section, in the order a reader wants them. */
+function reportContent(summary: ComparisonSummary, plots: Plot[]): Block[] {
+  return [
+    ...introduction(summary),
+    ...verdictSection(summary),
+    ...gapSection(summary),
+    ...scalingBlocks(summary),
+    ...taskBlocks(summary),
+    ...runsSection(summary),
+    ...stabilityBlocks(summary),
+    ...sweepSection(summary),
+    ...plots.flatMap((plot): Block[] => [
+      { kind: 'heading', text: plot.title },
+      { kind: 'plot', plot },
+    ]),
+  ];
+}
+
+/** The title, what was compared and on what, and what is missing, diverged or suspicious. */
+function introduction(summary: ComparisonSummary): Block[] {
   const variantNames = [...new Set(summary.groups.map((g) => g.variant))];
   const evalSet = summary.evalSets.length === 1 ? summary.evalSets[0] : undefined;
+  const sweep = Object.entries(summary.sweep)
+    .map(([key, values]) => `${key} ∈ {${values.join(', ')}}`)
+    .join('; ');
   const out: Block[] = [
     { kind: 'heading', text: `Comparison ${summary.name}: ${variantNames.join(' vs ')}` },
     {
@@ -229,11 +251,7 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
         summary.sizes.length > 1
           ? `Sizes: ${summary.sizes.join(', ')}; the verdicts are given at the largest, ${summary.comparedSize}.`
           : '',
-        sweeping
-          ? `Sweep: ${Object.entries(summary.sweep)
-              .map(([key, values]) => `${key} ∈ {${values.join(', ')}}`)
-              .join('; ')} (${summary.settings.length} settings per variant).`
-          : '',
+        summary.settings.length > 1 ? `Sweep: ${sweep} (${summary.settings.length} settings per variant).` : '',
         evalSet
           ? `Every run was scored on the same ${integer(evalSet.tokens)} validation tokens (fingerprint ` +
             `${evalSet.fingerprint}).`
@@ -260,8 +278,12 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
     });
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) out.push({ kind: 'heading', text: 'Warnings' }, { kind: 'list', items: warnings });
+  return out;
+}
 
-  out.push(
+/** One sentence per variant, how it is reached, and the paired differences behind it. */
+function verdictSection(summary: ComparisonSummary): Block[] {
+  return [
     { kind: 'heading', text: 'Verdict' },
     { kind: 'list', items: summary.comparisons.map((c) => c.sentence) },
     {
@@ -282,6 +304,11 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
         differenceRow(c.variant, 'best', c.best),
       ]),
     },
+  ];
+}
+
+function gapSection(summary: ComparisonSummary): Block[] {
+  return [
     { kind: 'heading', text: 'The gap over training' },
     {
       kind: 'paragraph',
@@ -302,33 +329,35 @@ function blocks(summary: ComparisonSummary, plots: Plot[]): Block[] {
       ],
       rows: summary.comparisons.map((c) => gapRow(summary, c)),
     },
-    ...scalingBlocks(summary),
-    ...taskBlocks(summary),
+  ];
+}
+
+function runsSection(summary: ComparisonSummary): Block[] {
+  return [
     { kind: 'heading', text: 'Runs' },
     { kind: 'paragraph', text: 'Mean ± sample standard deviation over seeds; train time excludes evaluation.' },
     runsTable(summary),
-    ...stabilityBlocks(summary),
-  );
-  if (sweeping) {
-    out.push(
-      { kind: 'heading', text: 'Sweep' },
-      {
-        kind: 'paragraph',
-        text:
-          "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at " +
-          'which its verdict is given.',
-      },
-      sweepGrid(summary),
-    );
-  }
-  for (const plot of plots) out.push({ kind: 'heading', text: plot.title }, { kind: 'plot', plot });
-  return out;
+  ];
+}
+
+function sweepSection(summary: ComparisonSummary): Block[] {
+  if (summary.settings.length <= 1) return [];
+  return [
+    { kind: 'heading', text: 'Sweep' },
+    {
+      kind: 'paragraph',
+      text:
+        "Final validation loss per setting, mean ± std over seeds; bold: the variant's best setting, at " +
+        'which its verdict is given.',
+    },
+    sweepGrid(summary),
+  ];
 }
 
 export async function writeReport(dir: string): Promise<Report> {
   const summary = summarizeComparison(dir);
   const plots = await comparisonPlots(summary);
-  const content = blocks(summary, plots);
+  const content = reportContent(summary, plots);
   const files: string[] = [];
   const write = (name: string, text: string | Buffer) => {
     writeFileAtomically(join(dir, name), text);

@@ -1,4 +1,5 @@
-import { type Block, differenceRow, pm, signed } from './blocks.js';
+import { pm, signed } from './numbers.js';
+import { type Block, differenceRow } from './render.js';
 import { cellAt, retrievalGrids, type RetrievalGrid } from './retrieval-grid.js';
 import type { Spread } from './stats.js';
 import { comparedGroups, type ComparisonSummary, type GroupSummary } from './summary.js';

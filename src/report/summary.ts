@@ -17,6 +17,7 @@ import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import { groupTasks, runTasks, type GroupTaskSummary, type RunTaskResult, type TaskCurvePoint } from './tasks.js';
 import { pairedInterval, spread, verdictOf, welchInterval, type Interval, type Spread, type Verdict } from './stats.js';
 import { runFile } from '../formats/run.js';
+import { signed } from './numbers.js';
 
 /**
  * The numbers of a comparison, recomputed from each run's metrics.jsonl and checkpoint: per run;
@@ -292,7 +293,6 @@ function compareTasks(variant: GroupSummary, baseline: GroupSummary): VariantCom
 }
 
 const signedPercent = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}%`;
-const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 
 /** Unmatched variants further apart than this have their parameter difference named in the verdict. */
 const UNMATCHED_TOLERANCE = 0.01;

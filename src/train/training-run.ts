@@ -120,27 +120,9 @@ export class TrainingRun {
       tokenizer: manifest.tokenizer,
       dataset: { dir: prepared.dir, key: manifest.key },
     };
-    const state: TrainState = resumed
-      ? { ...resumed.state, engine: engine.name }
-      : {
-          step: 0,
-          tokens: 0,
-          lr: 0,
-          optimizerStep: 0,
-          ...data.batches.state(),
-          elapsedSeconds: 0,
-          engine: engine.name,
-        };
-    if (resumed) {
-      const moments = loadOptimizerState(resumed);
-      optimizer.setMoments(moments);
-      tf.dispose(moments);
-      optimizer.step = resumed.state.optimizerStep;
-      data.batches.restore(resumed.state);
-      log.truncate(resumed.state.step);
-    } else {
-      writeFileAtomically(runFile(runDir, 'config'), configToYaml(config));
-    }
+    const state = resumed
+      ? restore(resumed, optimizer, data, log, engine.name)
+      : start(runDir, config, data, engine.name);
     const trainer = new Trainer(model, optimizer);
     const evaluationLoss = new EvaluationLoss(model);
     const parts = { data, model, optimizer, trainer, evaluationLoss, log, checkpointConfig, state };
@@ -291,6 +273,26 @@ export class TrainingRun {
   private stepDir(): string {
     return join(this.runDir, stepDirName(this.state.step, this.config.train.steps));
   }
+}
+
+/** A new run's state at step 0; its config written into the run directory. */
+function start(runDir: string, config: RunConfig, data: RunData, engine: string): TrainState {
+  writeFileAtomically(runFile(runDir, 'config'), configToYaml(config));
+  return { step: 0, tokens: 0, lr: 0, optimizerStep: 0, ...data.batches.state(), elapsedSeconds: 0, engine };
+}
+
+/**
+ * A resumed run's state: the optimizer's moments, the data order and the log brought back to the
+ * checkpoint's step.
+ */
+function restore(resumed: LoadedCheckpoint, optimizer: AdamW, data: RunData, log: RunLog, engine: string): TrainState {
+  const moments = loadOptimizerState(resumed);
+  optimizer.setMoments(moments);
+  tf.dispose(moments);
+  optimizer.step = resumed.state.optimizerStep;
+  data.batches.restore(resumed.state);
+  log.truncate(resumed.state.step);
+  return { ...resumed.state, engine };
 }
 
 /**

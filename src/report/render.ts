@@ -1,23 +1,14 @@
 import type { Plot } from './plots.js';
-import type { Spread } from './stats.js';
+import { degrees, signed } from './numbers.js';
 import type { Difference } from './summary.js';
 
-/**
- * A report is a list of blocks, rendered once as Markdown and once as HTML; the formatting of
- * numbers that every section shares lives here too.
- */
+/** A report is a list of blocks, rendered once as Markdown and once as HTML. */
 export type Block =
   | { kind: 'heading'; text: string }
   | { kind: 'paragraph'; text: string }
   | { kind: 'list'; items: string[] }
   | { kind: 'table'; header: string[]; rows: string[][] }
   | { kind: 'plot'; plot: Plot };
-
-export const pm = (s: Spread, digits = 4) => (s.n ? `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}` : '-');
-export const integer = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-export const signed = (x: number | undefined, digits = 4) =>
-  x === undefined || !Number.isFinite(x) ? '-' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
-export const degrees = (df: number) => (Number.isInteger(df) ? String(df) : df.toFixed(1));
 
 /** One row of a paired-difference table: mean Δ, its standard error, the paired and the Welch interval, the verdict. */
 export function differenceRow(variant: string, measure: string, d: Difference): string[] {
