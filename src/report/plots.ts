@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { ROLE_TITLES, ROLES, type Allocation } from '../measure/analysis.js';
-import { comparedGroups, type ComparisonSummary, type GroupSummary, type RunSummary } from './summary.js';
+import { comparedGroups, type GroupSummary } from './groups.js';
+import type { RunSummary } from './runs.js';
+import type { ComparisonSummary } from './summary.js';
 
 /**
  * Plots of a comparison as vega-lite specs, rendered to SVG by vega and to PNG by resvg, with a

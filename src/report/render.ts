@@ -1,6 +1,6 @@
 import type { Plot } from './plots.js';
 import { degrees, signed } from './numbers.js';
-import type { Difference } from './summary.js';
+import type { Difference } from './comparisons.js';
 
 /** A report is a list of blocks, rendered once as Markdown and once as HTML. */
 export type Block =

@@ -7,13 +7,9 @@ import { taskBlocks } from './retrieval-section.js';
 import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
 import { spread } from './stats.js';
 import type { ScalingTarget } from './scaling.js';
-import {
-  findGroup,
-  summarizeComparison,
-  type ComparisonSummary,
-  type GroupSummary,
-  type VariantComparison,
-} from './summary.js';
+import type { VariantComparison } from './comparisons.js';
+import { findGroup, type GroupSummary, sameGroup } from './groups.js';
+import { type ComparisonSummary, summarizeComparison } from './summary.js';
 import { COMPARISON_FILES } from '../formats/comparison.js';
 
 /**
@@ -86,9 +82,7 @@ function stabilityBlocks(summary: ComparisonSummary): Block[] {
   const largest = (run: GroupSummary['runs'][number], pick: 'maxLogit' | 'maxActivation') =>
     Math.max(...run.extremes.flatMap((e) => e[pick]));
   const rows = summary.groups.map((g) => {
-    const diverged = summary.diverged.filter(
-      (d) => d.variant === g.variant && d.setting === g.setting && d.size === g.size,
-    ).length;
+    const diverged = summary.diverged.filter((d) => sameGroup(d, g)).length;
     return [
       g.variant,
       g.setting || '-',
@@ -209,7 +203,7 @@ function sweepGrid(summary: ComparisonSummary): Block {
   const rows = summary.settings.map((setting) => [
     setting,
     ...variants.map((variant) => {
-      const g = findGroup(summary, variant, setting, summary.comparedSize);
+      const g = findGroup(summary, { variant, setting, size: summary.comparedSize });
       const cell = g.runs.length ? `${pm(g.finalValLoss)} (n=${g.runs.length})` : 'not run yet';
       return summary.bestSettings[variant] === setting && g.runs.length ? `**${cell}**` : cell;
     }),

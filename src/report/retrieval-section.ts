@@ -2,7 +2,8 @@ import { pm, signed } from './numbers.js';
 import { type Block, differenceRow } from './render.js';
 import { cellAt, retrievalGrids, type RetrievalGrid } from './retrieval-grid.js';
 import type { Spread } from './stats.js';
-import { comparedGroups, type ComparisonSummary, type GroupSummary } from './summary.js';
+import { comparedGroups, type GroupSummary } from './groups.js';
+import type { ComparisonSummary } from './summary.js';
 
 /**
  * The report's Retrieval section: per probe task, accuracy and where attention goes, per variant with
@@ -14,8 +15,9 @@ export function taskBlocks(summary: ComparisonSummary): Block[] {
   const groups = comparedGroups(summary);
   const names = [...new Set(groups.flatMap((g) => Object.keys(g.tasks)))];
   if (names.length === 0) return [];
-  const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
-  const out: Block[] = [
+  const grids = retrievalGrids(names);
+  const gridded = new Set(grids.flatMap((grid) => grid.cells.map((cell) => cell.task)));
+  return [
     { kind: 'heading', text: 'Retrieval' },
     {
       kind: 'paragraph',
@@ -30,71 +32,83 @@ export function taskBlocks(summary: ComparisonSummary): Block[] {
         'by that factor; what matters is how answer and noise compare). Mean ± std over seeds; Δ paired by seed as ' +
         'for the loss (accuracy and answer mass: higher is better).',
     },
+    ...grids.flatMap((grid) => gridBlocks(summary, grid)),
+    ...names.filter((task) => !gridded.has(task)).flatMap((task) => oneTaskBlocks(summary, groups, task)),
   ];
-  const grids = retrievalGrids(names);
-  for (const grid of grids) out.push(...gridBlocks(summary, grid));
-  const gridded = new Set(grids.flatMap((grid) => grid.cells.map((cell) => cell.task)));
-  for (const name of names.filter((task) => !gridded.has(task))) {
-    const chance = groups.flatMap((g) => g.runs).find((run) => run.tasks[name]);
+}
+
+/** One task outside any grid: its scores per variant, the paired differences, allocation per layer, chance. */
+function oneTaskBlocks(summary: ComparisonSummary, groups: GroupSummary[], name: string): Block[] {
+  const out: Block[] = [scoresTable(groups, name), taskDifferencesTable(summary, name), allocationTable(groups, name)];
+  const chance = groups.flatMap((g) => g.runs).find((run) => run.tasks[name]);
+  if (chance) {
+    const { digits, randomFact } = chance.tasks[name].chance;
     out.push({
-      kind: 'table',
-      header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer mass', 'noise mass', 'map'],
-      rows: groups.map((g) => {
-        const t = g.tasks[name];
-        return t
-          ? [
-              g.variant,
-              pm(t.accuracy, 3),
-              pm(t.exactMatch, 3),
-              pm(t.answerLoss, 3),
-              mass(t.answerMass),
-              mass(t.noiseMass),
-              t.map,
-            ]
-          : [g.variant, '-', '-', '-', '-', '-', '-'];
-      }),
+      kind: 'paragraph',
+      text:
+        `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% ` +
+        `copying the value of a random fact of the example.`,
     });
-    out.push({
-      kind: 'table',
-      header: ['variant', 'measure', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
-      rows: summary.comparisons.flatMap((c) => {
-        const t = c.tasks[name];
-        return t
-          ? [
-              differenceRow(c.variant, 'accuracy', t.accuracy),
-              differenceRow(c.variant, 'answer loss', t.answerLoss),
-              differenceRow(c.variant, 'answer mass', t.answerMass),
-              differenceRow(c.variant, 'noise mass', t.noiseMass),
-            ]
-          : [];
-      }),
-    });
-    const layers = Math.max(...groups.map((g) => g.tasks[name]?.allocation.length ?? 0));
-    out.push({
-      kind: 'table',
-      header: ['layer', ...groups.map((g) => `${g.variant}: answer / other needles / distractors / query`)],
-      rows: Array.from({ length: layers }, (_, layer) => [
-        String(layer),
-        ...groups.map((g) => {
-          const a = g.tasks[name]?.allocation[layer];
-          return a
-            ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} ` +
-                `/ ${a.query.mean.toFixed(3)}`
-            : '-';
-        }),
-      ]),
-    });
-    if (chance) {
-      const { digits, randomFact } = chance.tasks[name].chance;
-      out.push({
-        kind: 'paragraph',
-        text:
-          `Chance on ${name}: ${(100 * digits).toFixed(1)}% guessing the digits, ${(100 * randomFact).toFixed(1)}% ` +
-          `copying the value of a random fact of the example.`,
-      });
-    }
   }
   return out;
+}
+
+function scoresTable(groups: GroupSummary[], name: string): Block {
+  const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
+  return {
+    kind: 'table',
+    header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer mass', 'noise mass', 'map'],
+    rows: groups.map((g) => {
+      const t = g.tasks[name];
+      return t
+        ? [
+            g.variant,
+            pm(t.accuracy, 3),
+            pm(t.exactMatch, 3),
+            pm(t.answerLoss, 3),
+            mass(t.answerMass),
+            mass(t.noiseMass),
+            t.map,
+          ]
+        : [g.variant, '-', '-', '-', '-', '-', '-'];
+    }),
+  };
+}
+
+function taskDifferencesTable(summary: ComparisonSummary, name: string): Block {
+  return {
+    kind: 'table',
+    header: ['variant', 'measure', 'seeds', 'mean Δ', 'SE', '95% CI (paired)', 'unpaired Δ, 95% CI', 'verdict'],
+    rows: summary.comparisons.flatMap((c) => {
+      const t = c.tasks[name];
+      return t
+        ? [
+            differenceRow(c.variant, 'accuracy', t.accuracy),
+            differenceRow(c.variant, 'answer loss', t.answerLoss),
+            differenceRow(c.variant, 'answer mass', t.answerMass),
+            differenceRow(c.variant, 'noise mass', t.noiseMass),
+          ]
+        : [];
+    }),
+  };
+}
+
+function allocationTable(groups: GroupSummary[], name: string): Block {
+  const layers = Math.max(...groups.map((g) => g.tasks[name]?.allocation.length ?? 0));
+  return {
+    kind: 'table',
+    header: ['layer', ...groups.map((g) => `${g.variant}: answer / other needles / distractors / query`)],
+    rows: Array.from({ length: layers }, (_, layer) => [
+      String(layer),
+      ...groups.map((g) => {
+        const a = g.tasks[name]?.allocation[layer];
+        return a
+          ? `${a.answer.mean.toFixed(3)} / ${a.otherNeedles.mean.toFixed(3)} / ${a.distractors.mean.toFixed(3)} ` +
+              `/ ${a.query.mean.toFixed(3)}`
+          : '-';
+      }),
+    ]),
+  };
 }
 
 const lengthLabel = (length: number) => (length ? `${length} tokens` : 'context + 1');

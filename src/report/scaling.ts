@@ -1,3 +1,4 @@
+import { curveTurnWarning } from './prose.js';
 import { pairedInterval } from './stats.js';
 
 /**
@@ -130,70 +131,74 @@ function turns(points: ScalingPoint[]): { from: ScalingPoint; to: ScalingPoint }
  * finished.
  */
 export function scalingSummary(groups: SizedGroup[], baseline: string, level = 0.95): ScalingSummary {
-  const points = groups
-    .filter((g) => g.runs.length > 0)
-    .map((g) => {
-      const losses = g.runs.map((run) => run.finalValLoss);
-      const interval = pairedInterval(losses, level); // a one-sample t interval of the mean
-      return {
-        variant: g.variant,
-        size: g.size,
-        nonEmbedding: g.runs[0].nonEmbedding,
-        mean: losses.reduce((a, b) => a + b, 0) / losses.length,
-        ...(interval ? { low: interval.low, high: interval.high } : {}),
-        seeds: losses.length,
-      };
-    });
-  const curves = (variant: string) => {
-    const bySeed = new Map<number, CurvePoint[]>();
-    for (const g of groups.filter((x) => x.variant === variant))
-      for (const run of g.runs)
-        bySeed.set(run.seed, [
-          ...(bySeed.get(run.seed) ?? []),
-          { parameters: run.nonEmbedding, loss: run.finalValLoss },
-        ]);
-    return bySeed;
-  };
+  const points = groups.filter((g) => g.runs.length > 0).map((g) => scalingPoint(g, level));
   const names = [...new Set(groups.map((g) => g.variant))];
   const warnings = names.flatMap((variant) =>
-    turns(points.filter((p) => p.variant === variant)).map(
-      ({ from, to }) =>
-        `${variant}'s final loss does not fall from ${from.size} to ${to.size} (${from.mean.toFixed(4)} → ` +
-        `${to.mean.toFixed(4)}) although its parameters grow: the larger size is undertrained at this budget (or ` +
-        'its learning rate does not suit it), so the curve there says nothing about size',
-    ),
+    turns(points.filter((p) => p.variant === variant)).map(({ from, to }) => curveTurnWarning(variant, from, to)),
   );
   // past the baseline's first turn every target is easier than a smaller size's: no fraction is given
   const firstTurn = turns(points.filter((p) => p.variant === baseline))[0]?.to.nonEmbedding ?? Infinity;
-  const variants = names.filter((name) => name !== baseline);
-  const targets = variants.flatMap((variant) => {
-    const curve = curves(variant);
-    return groups
-      .filter((g) => g.variant === baseline && g.runs.length > 0)
-      .map((g) => {
-        const losses = new Map(g.runs.map((run) => [run.seed, run.finalValLoss]));
-        const paired = g.runs.filter((run) => curve.has(run.seed)).map((run) => run.finalValLoss);
-        const baselineParameters = g.runs[0].nonEmbedding;
-        const target = paired.reduce((a, b) => a + b, 0) / paired.length;
-        if (baselineParameters >= firstTurn)
-          return {
-            variant,
-            size: g.size,
-            baselineParameters,
-            target,
-            pastTurn: true,
-            reached: 0,
-            seeds: 0,
-            belowAtSmallest: 0,
-          };
-        return {
-          variant,
-          size: g.size,
-          baselineParameters,
-          target,
-          ...paramsToTarget(baselineParameters, losses, curve, level),
-        };
-      });
-  });
+  const baselineGroups = groups.filter((g) => g.variant === baseline && g.runs.length > 0);
+  const targets = names
+    .filter((name) => name !== baseline)
+    .flatMap((variant) => {
+      const curve = seedCurves(groups, variant);
+      return baselineGroups.map((g) => scalingTarget(variant, g, curve, firstTurn, level));
+    });
   return { points, targets, warnings };
+}
+
+/** A group's mean final loss with its one-sample t interval, at its non-embedding parameters. */
+function scalingPoint(g: SizedGroup, level: number): ScalingPoint {
+  const losses = g.runs.map((run) => run.finalValLoss);
+  const interval = pairedInterval(losses, level); // a one-sample t interval of the mean
+  return {
+    variant: g.variant,
+    size: g.size,
+    nonEmbedding: g.runs[0].nonEmbedding,
+    mean: losses.reduce((a, b) => a + b, 0) / losses.length,
+    ...(interval ? { low: interval.low, high: interval.high } : {}),
+    seeds: losses.length,
+  };
+}
+
+/** Each seed's curve of a variant: its final loss at every size it finished. */
+function seedCurves(groups: SizedGroup[], variant: string): Map<number, CurvePoint[]> {
+  const bySeed = new Map<number, CurvePoint[]>();
+  for (const g of groups.filter((x) => x.variant === variant))
+    for (const run of g.runs)
+      bySeed.set(run.seed, [...(bySeed.get(run.seed) ?? []), { parameters: run.nonEmbedding, loss: run.finalValLoss }]);
+  return bySeed;
+}
+
+/** Params-to-target of `variant` at one baseline size (none past the baseline's first turn). */
+function scalingTarget(
+  variant: string,
+  g: SizedGroup,
+  curve: Map<number, CurvePoint[]>,
+  firstTurn: number,
+  level: number,
+): ScalingTarget {
+  const losses = new Map(g.runs.map((run) => [run.seed, run.finalValLoss]));
+  const paired = g.runs.filter((run) => curve.has(run.seed)).map((run) => run.finalValLoss);
+  const baselineParameters = g.runs[0].nonEmbedding;
+  const target = paired.reduce((a, b) => a + b, 0) / paired.length;
+  if (baselineParameters >= firstTurn)
+    return {
+      variant,
+      size: g.size,
+      baselineParameters,
+      target,
+      pastTurn: true,
+      reached: 0,
+      seeds: 0,
+      belowAtSmallest: 0,
+    };
+  return {
+    variant,
+    size: g.size,
+    baselineParameters,
+    target,
+    ...paramsToTarget(baselineParameters, losses, curve, level),
+  };
 }
