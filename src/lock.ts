@@ -42,7 +42,7 @@ export interface DirectoryLock {
   release(): void;
 }
 
-const held = new Map<string, number>(); // lock path → how many times this process holds it
+const held = new Set<string>(); // the lock files this process holds
 
 function readHolder(path: string): Holder | undefined {
   try {
@@ -103,26 +103,35 @@ function takeOverStale(path: string, stale: Holder | undefined): boolean {
 
 /**
  * Takes the lock of `dir` (created if missing) for `purpose` ("training", "comparing"), or refuses
- * in one line naming the holder. The same process may take it again (a comparison's in-process runs).
- * `onTakeOver` hears about a stale lock taken over.
+ * in one line naming the holder — this process included: whoever holds a lock passes it on (a
+ * comparison hands each run's lock to its training). `onTakeOver` hears about a stale lock taken over.
  */
 export function lockDirectory(dir: string, purpose: string, onTakeOver?: (message: string) => void): DirectoryLock {
   const path = join(dir, LOCK_FILE);
-  const count = held.get(path) ?? 0;
-  if (count === 0) acquire(dir, path, purpose, onTakeOver);
-  held.set(path, count + 1);
+  acquire(dir, path, purpose, onTakeOver);
+  held.add(path);
   let released = false;
   return {
     dir,
     release: () => {
       if (released) return;
       released = true;
-      const left = (held.get(path) ?? 1) - 1;
-      if (left > 0) return void held.set(path, left);
       held.delete(path);
       rmSync(path, { force: true });
     },
   };
+}
+
+/**
+ * The lock of `dir` held by the process that started this one (a comparison's worker trains under
+ * its parent's lock): checked to be the parent's, and released by the parent alone.
+ */
+export function parentLock(dir: string): DirectoryLock {
+  const path = join(dir, LOCK_FILE);
+  const holder = readHolder(path);
+  if (holder?.pid !== process.ppid || holder.host !== hostname())
+    throw new Error(`${path} is not held by this process's parent (${process.ppid}): ${JSON.stringify(holder)}`);
+  return { dir, release: () => {} };
 }
 
 function acquire(dir: string, path: string, purpose: string, onTakeOver?: (message: string) => void): void {
@@ -163,5 +172,5 @@ function acquire(dir: string, path: string, purpose: string, onTakeOver?: (messa
 
 // a lock must not outlive its holder, whatever way the process ends (SIGKILL aside: that one is taken over)
 process.on('exit', () => {
-  for (const path of held.keys()) rmSync(path, { force: true });
+  for (const path of held) rmSync(path, { force: true });
 });

@@ -133,9 +133,20 @@ function readBase(experimentFile: string, base: string): Record<string, unknown>
   return anchorPaths(readConfigFile(file), configDir(file));
 }
 
-/** An experiment file, or a shipped experiment preset by name (`compare-default`). */
-export function loadExperiment(nameOrPath: string): Experiment {
-  const file = locateConfig(nameOrPath, 'experiment');
+/** An experiment file as written: validated against the schema, nothing filled in yet. */
+interface ExperimentSpec {
+  name: string;
+  base?: string;
+  config?: Record<string, unknown>;
+  baseline?: string;
+  match?: 'params' | 'none';
+  variants: Variant[];
+  sizes?: ModelSize[];
+  sweep?: Record<string, unknown[]>;
+  seeds: number[];
+}
+
+function readSpec(file: string): ExperimentSpec {
   const raw = readConfigFile(file);
   if (!validate(raw)) {
     const error = validate.errors![0];
@@ -146,61 +157,35 @@ export function loadExperiment(nameOrPath: string): Experiment {
         : '';
     throw new UserError(`${file}: experiment key ${where}: ${error.message}${extra}`);
   }
-  const spec = raw as {
-    name: string;
-    base?: string;
-    config?: Record<string, unknown>;
-    baseline?: string;
-    match?: 'params' | 'none';
-    variants: Variant[];
-    sizes?: ModelSize[];
-    sweep?: Record<string, unknown[]>;
-    seeds: number[];
-  };
+  return raw as ExperimentSpec;
+}
+
+/** Names used once each, and a baseline that is one of the variants. */
+function checkNames(file: string, spec: ExperimentSpec): void {
+  const twice = <T>(items: T[]) => items.find((item, i) => items.indexOf(item) !== i);
   const names = spec.variants.map((variant) => variant.name);
-  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
-  if (duplicate) throw new UserError(`${file}: variant name ${duplicate} is used twice`);
-  const sizes = (spec.sizes ?? []).map((size) => ({ name: size.name, set: size.set ?? {} }));
-  const sizeNames = sizes.map((size) => size.name);
-  const twice = sizeNames.find((name, i) => sizeNames.indexOf(name) !== i);
-  if (twice) throw new UserError(`${file}: size name ${twice} is used twice`);
-  const duplicateSeed = spec.seeds.find((seed, i) => spec.seeds.indexOf(seed) !== i);
-  if (duplicateSeed !== undefined) throw new UserError(`${file}: seed ${duplicateSeed} is listed twice`);
+  const variant = twice(names);
+  if (variant) throw new UserError(`${file}: variant name ${variant} is used twice`);
+  const size = twice((spec.sizes ?? []).map((s) => s.name));
+  if (size) throw new UserError(`${file}: size name ${size} is used twice`);
+  const seed = twice(spec.seeds);
+  if (seed !== undefined) throw new UserError(`${file}: seed ${seed} is listed twice`);
   const baseline = spec.baseline ?? names[0];
   if (!names.includes(baseline))
     throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
+}
+
+/** An experiment file, or a shipped experiment preset by name (`compare-default`). */
+export function loadExperiment(nameOrPath: string): Experiment {
+  const file = locateConfig(nameOrPath, 'experiment');
+  const spec = readSpec(file);
+  checkNames(file, spec);
+  const sizes = (spec.sizes ?? []).map((size) => ({ name: size.name, set: size.set ?? {} }));
   const sweep = spec.sweep ?? {};
-  const match = spec.match ?? 'none';
   checkOverrides(file, spec.variants, sweep);
   checkSizes(file, sizes, spec.variants, sweep);
-  const base = spec.base ? readBase(file, spec.base) : {};
-  const here = dirname(resolve(file));
   const variants = spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} }));
   const settings = sweepSettings(sweep);
-
-  const runConfig = (run: PlannedRun): RunConfig => {
-    const variant = variants.find((v) => v.name === run.variant)!;
-    const setting = settings.find((s) => s.label === run.setting)!;
-    const size = sizes.find((s) => s.name === run.size);
-    const config = structuredClone(base) as Record<string, unknown>;
-    const where = `${file}: ${run.name}`;
-    // paths written in the experiment file are relative to it
-    for (const [key, value] of Object.entries(spec.config ?? {}))
-      setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
-    for (const [key, value] of Object.entries(size?.set ?? {}))
-      setConfigValue(config, key, value, `${file}: size ${size!.name}: ${key}`);
-    for (const [key, value] of Object.entries(variant.set))
-      setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
-    for (const [key, value] of Object.entries(setting.set))
-      setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
-    setConfigValue(config, 'train.seed', run.seed);
-    setConfigValue(config, 'name', run.name);
-    const resolved = resolveConfig(config, where);
-    if (match !== 'params' || run.variant === baseline) return resolved;
-    if ('model.ffnHidden' in variant.set)
-      throw new UserError(`${file}: ${variant.name} sets model.ffnHidden, which match: params sizes itself`);
-    return matchParameters(resolved, runConfig({ ...run, variant: baseline }), where);
-  };
   const runs = spec.seeds.flatMap((seed) =>
     (sizes.length ? sizes : [undefined]).flatMap((size) =>
       settings.flatMap((setting) =>
@@ -214,21 +199,70 @@ export function loadExperiment(nameOrPath: string): Experiment {
       ),
     ),
   );
-  // check every variant × setting now, not an hour into the experiment
-  for (const run of runs.filter((r) => r.seed === spec.seeds[0])) runConfig(run);
-  return {
+  const experiment = {
     name: spec.name,
     file,
-    baseline,
-    match,
+    baseline: spec.baseline ?? variants[0].name,
+    match: spec.match ?? 'none',
     variants,
     sizes,
     sweep,
     settings,
     seeds: spec.seeds,
     runs,
-    runConfig,
   };
+  // every run's config, resolved (and checked) now, not an hour into the experiment
+  const configs = resolveRunConfigs(spec, experiment);
+  const runConfig = (run: PlannedRun): RunConfig => {
+    const config = configs.get(run.name);
+    if (!config) throw new Error(`${run.name} is not a run of ${file}`);
+    return structuredClone(config);
+  };
+  return { ...experiment, runConfig };
+}
+
+/**
+ * Every run's config: the base, then `config`, then its size's keys, its variant's and its
+ * setting's, its seed and name; under `match: params`, the SwiGLU width that matches the baseline
+ * run of the same seed, size and setting.
+ */
+function resolveRunConfigs(spec: ExperimentSpec, experiment: Omit<Experiment, 'runConfig'>): Map<string, RunConfig> {
+  const { file, runs, baseline } = experiment;
+  const base = spec.base ? readBase(file, spec.base) : {};
+  const here = dirname(resolve(file));
+  const plainConfig = (run: PlannedRun): RunConfig => {
+    const variant = experiment.variants.find((v) => v.name === run.variant)!;
+    const setting = experiment.settings.find((s) => s.label === run.setting)!;
+    const size = experiment.sizes.find((s) => s.name === run.size);
+    const config = structuredClone(base) as Record<string, unknown>;
+    // paths written in the experiment file are relative to it
+    for (const [key, value] of Object.entries(spec.config ?? {}))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: config ${key}`);
+    for (const [key, value] of Object.entries(size?.set ?? {}))
+      setConfigValue(config, key, value, `${file}: size ${size!.name}: ${key}`);
+    for (const [key, value] of Object.entries(variant.set))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: ${variant.name}: ${key}`);
+    for (const [key, value] of Object.entries(setting.set))
+      setConfigValue(config, key, anchorPath(key, value, here), `${file}: sweep ${key}`);
+    setConfigValue(config, 'train.seed', run.seed);
+    setConfigValue(config, 'name', run.name);
+    return resolveConfig(config, `${file}: ${run.name}`);
+  };
+  const plain = new Map(runs.map((run) => [run.name, plainConfig(run)]));
+  if (experiment.match !== 'params') return plain;
+  const baselineOf = (run: PlannedRun) =>
+    runs.find(
+      (r) => r.variant === baseline && r.setting === run.setting && r.size === run.size && r.seed === run.seed,
+    )!;
+  return new Map(
+    runs.map((run) => {
+      const config = plain.get(run.name)!;
+      if (run.variant === baseline) return [run.name, config];
+      if ('model.ffnHidden' in experiment.variants.find((v) => v.name === run.variant)!.set)
+        throw new UserError(`${file}: ${run.variant} sets model.ffnHidden, which match: params sizes itself`);
+      return [run.name, matchParameters(config, plain.get(baselineOf(run).name)!, `${file}: ${run.name}`)];
+    }),
+  );
 }
 
 /** Matched comparisons hold the total within this fraction of the baseline's. */

@@ -1,24 +1,20 @@
-import { fork } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configFingerprint, fingerprintChanges } from '../config/fingerprint.js';
-import type { RunConfig } from '../config/schema.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 import { UserError } from '../errors.js';
 import { looksLikeComparison, readPlan, writePlan, type Plan } from '../formats/comparison.js';
 import { writeReport, type Report } from '../report/report.js';
-import { prepareRunData, train } from '../train/loop.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
 import { readDivergence } from '../train/divergence.js';
 import { storedRunConfig } from '../train/run-dir.js';
-import { taskAccuracy } from '../train/metrics.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
-import type { WorkerJob, WorkerMessage } from './worker.js';
+import { isSettled, type RunJob, type RunMessage, type RunStatus } from './executor.js';
+import { inProcessHost, type RunHost, workerHost } from './hosts.js';
 import { stepCheckpoints } from '../formats/run.js';
 
 /**
@@ -27,7 +23,6 @@ import { stepCheckpoints } from '../formats/run.js';
  * that many child processes at once (each run is deterministic on its own, so the results are those
  * of a sequential experiment).
  */
-export type RunStatus = 'done' | 'diverged' | 'resume' | 'new';
 
 export interface CompareCallbacks {
   onRun?(info: {
@@ -67,12 +62,6 @@ export interface CompareResult {
   unfinished: string[];
   /** Written once every run of the experiment is finished. */
   report?: Report;
-}
-
-interface RunJob extends PlannedRun {
-  config: RunConfig;
-  dir: string;
-  status: RunStatus;
 }
 
 export function runStatus(dir: string, steps: number): RunStatus {
@@ -144,8 +133,11 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
     if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a whole number ≥ 1, got ${jobs}`);
 
     const progress = new StepCounter(runs, options.callbacks);
-    const interrupted =
-      jobs === 1 ? await runInProcess(runs, progress, options) : await runInChildren(runs, jobs, progress, options);
+    const host =
+      jobs === 1
+        ? inProcessHost(new Map(locks.map((lock) => [lock.dir, lock])), () => options.shouldStop?.() ?? false)
+        : await workerHost(runs, jobs, options.callbacks?.onWarning);
+    const interrupted = await trainRuns(runs, jobs, host, progress, options);
     // other shards may still be training: the report waits for the last run of the whole experiment
     const left = jobsOf(experiment.runs)
       .filter((run) => !isSettled(run.status))
@@ -156,9 +148,6 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
     for (const lock of locks) lock.release();
   }
 }
-
-/** Finished, or diverged: nothing more to train either way. */
-const isSettled = (status: RunStatus) => status === 'done' || status === 'diverged';
 
 /** A results directory is new, empty, or this experiment's own: never a run, a checkpoint or someone's folder. */
 function checkResultsDirectory(dir: string, experiment: Experiment): void {
@@ -248,119 +237,37 @@ function announce(run: RunJob, index: number, count: number, callbacks: CompareC
   });
 }
 
-/** Runs one after another in this process. Returns whether the experiment was interrupted. */
-async function runInProcess(runs: RunJob[], progress: StepCounter, options: CompareOptions): Promise<boolean> {
-  for (const [index, run] of runs.entries()) {
-    announce(run, index, runs.length, options.callbacks);
-    if (isSettled(run.status)) {
-      progress.update(run, run.config.train.steps, NaN);
-      continue;
-    }
-    const result = await train({
-      config: run.config,
-      out: run.dir,
-      resume: run.status === 'resume' ? run.dir : undefined,
-      overwrite: true, // a 'new' run's directory may hold one killed before its first checkpoint, or a changed one
-      lockHeld: true,
-      recordDivergence: true,
-      shouldStop: options.shouldStop,
-      callbacks: {
-        onStep: (info) => progress.update(run, info.step, info.loss),
-        onEval: (record) =>
-          options.callbacks?.onEval?.({
-            name: run.name,
-            step: record.step,
-            valLoss: record.valLoss,
-            accuracy: taskAccuracy(record),
-          }),
-        onWarning: options.callbacks?.onWarning,
-      },
-    });
-    if (result.interrupted) return true;
-  }
-  return false;
+/** What a run reports, turned into the experiment's progress and callbacks (the same from every host). */
+function relay(run: RunJob, progress: StepCounter, callbacks: CompareCallbacks | undefined) {
+  return (message: RunMessage) => {
+    if (message.type === 'step') progress.update(run, message.step, message.loss);
+    else if (message.type === 'eval') {
+      const { step, valLoss, accuracy } = message;
+      callbacks?.onEval?.({ name: run.name, step, valLoss, accuracy });
+    } else callbacks?.onWarning?.(message.message);
+  };
 }
 
 /**
- * Runs `jobs` at a time, each in a child process (src/compare/worker.ts). The data are prepared
- * here first, so that no two children write the same token shards. On a native engine each child
- * gets an equal share of the cores.
+ * Trains the runs on `host`, `lanes` at a time, in order; settled runs are only counted. A stop
+ * request (polled every 100 ms) or a failing run stops the others after their current step. Returns
+ * whether the experiment stopped before its end.
  */
-async function runInChildren(
+async function trainRuns(
   runs: RunJob[],
-  jobs: number,
+  lanes: number,
+  host: RunHost,
   progress: StepCounter,
   options: CompareOptions,
 ): Promise<boolean> {
-  const seen = new Set<string>();
-  for (const { config } of runs) {
-    const key = JSON.stringify(config.data);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    await prepareRunData(config, { onWarning: options.callbacks?.onWarning });
-  }
-
-  const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
-  // several jobs share the cores; one job chooses its own thread count (src/backend/engines.ts)
-  const threads: Record<string, string> =
-    jobs > 1 ? { TF_NUM_INTRAOP_THREADS: String(Math.max(1, Math.floor(availableParallelism() / jobs))) } : {};
-  const children = new Set<ReturnType<typeof fork>>();
+  let next = 0;
   let stopping = false;
   let failure: Error | undefined;
-  const watch = setInterval(() => {
-    if (!stopping && options.shouldStop?.()) {
-      stopping = true;
-      for (const child of children) child.send({ type: 'stop' });
-    }
-  }, 100);
-
-  const trainInChild = (run: RunJob) =>
-    new Promise<boolean>((done, fail) => {
-      const child = fork(worker, [], {
-        env: { ...threads, ...process.env },
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      });
-      children.add(child);
-      let stderr = '';
-      let outcome: WorkerMessage | undefined;
-      child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-      child.on('message', (message: WorkerMessage) => {
-        if (message.type === 'step') progress.update(run, message.step, message.loss);
-        else if (message.type === 'eval')
-          options.callbacks?.onEval?.({
-            name: run.name,
-            step: message.step,
-            valLoss: message.valLoss,
-            accuracy: message.accuracy,
-          });
-        else if (message.type === 'warning') options.callbacks?.onWarning?.(message.message);
-        else outcome = message;
-      });
-      child.on('exit', (code, signal) => {
-        children.delete(child);
-        if (outcome?.type === 'done') return done(outcome.interrupted);
-        const name = run.name;
-        if (outcome?.type === 'error')
-          return fail(
-            outcome.userError ? new UserError(`${name}: ${outcome.message}`) : new Error(`${name}: ${outcome.message}`),
-          );
-        const last = stderr.trim().split('\n').pop() ?? '';
-        fail(
-          new Error(
-            `${name}: its process ended (${signal ?? `exit code ${code}`}) without finishing${last ? `: ${last}` : ''}`,
-          ),
-        );
-      });
-      const job: WorkerJob = {
-        config: run.config,
-        out: run.dir,
-        resume: run.status === 'resume' ? run.dir : undefined,
-      };
-      child.send({ type: 'job', job });
-    });
-
-  let next = 0;
-  let interrupted = false;
+  const stop = () => {
+    stopping = true;
+    host.stop();
+  };
+  const watch = setInterval(() => !stopping && options.shouldStop?.() && stop(), 100);
   const lane = async () => {
     while (next < runs.length && !stopping && !failure) {
       const index = next++;
@@ -371,19 +278,18 @@ async function runInChildren(
         continue;
       }
       try {
-        if (await trainInChild(run)) interrupted = true;
+        if (await host.train(run, relay(run, progress, options.callbacks))) stopping = true;
       } catch (error) {
         failure ??= error as Error;
-        stopping = true;
-        for (const child of children) child.send({ type: 'stop' });
+        stop();
       }
     }
   };
   try {
-    await Promise.all(Array.from({ length: jobs }, lane));
+    await Promise.all(Array.from({ length: lanes }, lane));
   } finally {
     clearInterval(watch);
   }
   if (failure) throw failure;
-  return interrupted || stopping;
+  return stopping;
 }

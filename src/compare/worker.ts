@@ -1,22 +1,13 @@
-import type { RunConfig } from '../config/schema.js';
-import { train } from '../train/loop.js';
-import { taskAccuracy } from '../train/metrics.js';
+import { parentLock } from '../lock.js';
+import { executeRun, type RunMessage, type RunOrder } from './executor.js';
 
 /**
- * One run of an experiment in its own process, for `difft compare --jobs N`: the parent sends
- * { config, out, resume }, this trains and reports steps, evaluations and warnings back, and finishes
- * the current step and saves when the parent asks it to stop.
+ * A host for one run of an experiment in its own process, for `difft compare --jobs N`: the parent
+ * sends the run, this trains it (src/compare/executor.ts) under the parent's lock and reports back,
+ * and finishes the current step and saves when the parent asks it to stop.
  */
-export interface WorkerJob {
-  config: RunConfig;
-  out: string;
-  resume?: string;
-}
-
 export type WorkerMessage =
-  | { type: 'step'; step: number; loss: number }
-  | { type: 'eval'; step: number; valLoss: number; accuracy?: Record<string, number> }
-  | { type: 'warning'; message: string }
+  | RunMessage
   | { type: 'done'; step: number; interrupted: boolean }
   | { type: 'error'; message: string; userError: boolean };
 
@@ -29,28 +20,14 @@ let stopRequested = false;
 process.on('SIGINT', () => {});
 // A parent that died (killed, crashed) closes the channel: stop at once; the last checkpoint stands.
 process.on('disconnect', () => process.exit(stopRequested ? 0 : 1));
-process.on('message', async (message: { type: 'job'; job: WorkerJob } | { type: 'stop' }) => {
+process.on('message', async (message: { type: 'run'; run: RunOrder } | { type: 'stop' }) => {
   if (message.type === 'stop') {
     stopRequested = true;
     return;
   }
-  const { job } = message;
+  const { run } = message;
   try {
-    const result = await train({
-      config: job.config,
-      out: job.out,
-      resume: job.resume,
-      overwrite: true, // as in runInProcess (src/compare/run.ts): the parent holds the lock and chose the status
-      lockHeld: true,
-      recordDivergence: true,
-      shouldStop: () => stopRequested,
-      callbacks: {
-        onStep: ({ step, loss }) => send({ type: 'step', step, loss }),
-        onEval: (record) =>
-          send({ type: 'eval', step: record.step, valLoss: record.valLoss, accuracy: taskAccuracy(record) }),
-        onWarning: (text) => send({ type: 'warning', message: text }),
-      },
-    });
+    const result = await executeRun(run, parentLock(run.dir), send, () => stopRequested);
     send({ type: 'done', step: result.step, interrupted: result.interrupted });
   } catch (error) {
     send({

@@ -16,7 +16,7 @@ export { prepareRunData } from './run-data.js';
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const callbacks = options.callbacks ?? {};
-  const claim = { overwrite: options.overwrite, lockHeld: options.lockHeld, onWarning: callbacks.onWarning };
+  const claim = { overwrite: options.overwrite, lock: options.lock, onWarning: callbacks.onWarning };
   if (!options.resume) {
     const runDir = resolve(options.out ?? defaultRunDirectory(options.config));
     const created = !existsSync(runDir);

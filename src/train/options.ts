@@ -3,6 +3,7 @@ import type { RunConfig } from '../config/schema.js';
 import type { PrepareProgress } from '../data/prepare.js';
 import type { Divergence } from './divergence.js';
 import type { EvalRecord } from './evaluation.js';
+import type { DirectoryLock } from '../lock.js';
 
 /** What a training run reports as it goes (the library never prints: the CLI renders these). */
 export interface TrainCallbacks {
@@ -36,8 +37,8 @@ export interface TrainOptions {
   skipMemoryCheck?: boolean;
   /** A new run into `out` that holds an old one: remove the old run first (never mixing the two). */
   overwrite?: boolean;
-  /** The caller holds the run directory's lock (a comparison). */
-  lockHeld?: boolean;
+  /** The run directory's lock, already held by the caller (a comparison): training neither takes nor releases it. */
+  lock?: DirectoryLock;
   /** A comparison's run: divergence stops it and is recorded (src/train/divergence.ts), not an error. */
   recordDivergence?: boolean;
 }

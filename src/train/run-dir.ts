@@ -18,8 +18,8 @@ import { lockDirectory, type DirectoryLock } from '../lock.js';
 export interface ClaimOptions {
   /** A new run into a directory that holds an old one: remove the old run first. */
   overwrite?: boolean;
-  /** The caller already holds the directory's lock (a comparison trains its runs under its own). */
-  lockHeld?: boolean;
+  /** The directory's lock, already held by the caller (a comparison trains its runs under its own). */
+  lock?: DirectoryLock;
   onWarning?: (message: string) => void;
 }
 
@@ -70,7 +70,10 @@ export function storedRunConfig(path: string): RunConfig {
 }
 
 function lock(dir: string, options: ClaimOptions): DirectoryLock {
-  if (options.lockHeld) return { dir, release: () => {} };
+  if (options.lock) {
+    if (resolve(options.lock.dir) !== resolve(dir)) throw new Error(`the lock of ${options.lock.dir} given for ${dir}`);
+    return { dir, release: () => {} }; // the caller's to release
+  }
   return lockDirectory(dir, 'training', options.onWarning);
 }
 
