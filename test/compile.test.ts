@@ -126,6 +126,29 @@ describe('compiled functions on tensorflow', {
     );
   });
 
+  it('feeds the variables it was given at every call, so a change between calls is seen', () => {
+    const weight = tf.variable(tf.tensor1d([1, 2]));
+    const f = compileProgram(
+      'a function reading a fed variable',
+      ({ x }: { x: tf.Tensor }) => ({ y: tf.mul(x, weight) }),
+      { weight },
+    );
+    withGraphMode('strict', () => {
+      assert.deepEqual(
+        tf.tidy(() => Array.from(f({ x: tf.tensor1d([3, 4]) }).y.dataSync())),
+        [3, 8],
+      );
+      weight.assign(tf.tensor1d([5, 6]));
+      assert.deepEqual(
+        tf.tidy(() => Array.from(f({ x: tf.tensor1d([1, 1]) }).y.dataSync())),
+        [5, 6],
+      );
+      assert.equal(f.lastRun, 'graph');
+    });
+    f.dispose();
+    weight.dispose();
+  });
+
   /** Three steps on three different batches; returns the losses and the final parameters. */
   function train(attention: Attention, kvHeads: number, mode: string) {
     return withGraphMode(mode, () => {

@@ -28,9 +28,11 @@ export class EvaluationLoss {
     private readonly model: Decoder,
     private readonly rows?: number,
   ) {
-    this.program = compileProgram('the evaluation loss', ({ inputs, targets }: LossInputs) => ({
-      loss: model.loss(inputs, targets),
-    }));
+    this.program = compileProgram(
+      'the evaluation loss',
+      ({ inputs, targets }: LossInputs) => ({ loss: model.loss(inputs, targets) }),
+      model.params,
+    );
   }
 
   /**
@@ -46,7 +48,7 @@ export class EvaluationLoss {
       // at long contexts a few rows at a time: the forward's maps grow with T² (src/measure/rows.ts)
       for (const ids of rowChunks(batch, this.rows ?? measureRows(this.model.config, batch.length))) {
         const count = ids.batch * ids.length;
-        const loss = tf.tidy(() => this.program({ ...batchTensors(ids), ...this.model.params }).loss.dataSync()[0]);
+        const loss = tf.tidy(() => this.program(batchTensors(ids)).loss.dataSync()[0]);
         total += loss * count;
         tokens += count;
       }

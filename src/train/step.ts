@@ -44,7 +44,7 @@ export interface StepOutcome {
   applied: boolean;
 }
 
-/** The gradient pass reads the batch and every parameter, by name. */
+/** The gradient pass reads the batch (and every parameter, which the program feeds itself). */
 type GradientInputs = Record<string, tf.Tensor> & Batch;
 type GradientOutputs = { loss: tf.Scalar; gradient: tf.Tensor1D };
 
@@ -60,10 +60,14 @@ export class Trainer {
     readonly model: Decoder,
     readonly optimizer: AdamW,
   ) {
-    this.gradients = compileProgram('the gradient pass', (inputs: GradientInputs) => {
-      const { loss, grads } = lossAndGradients(model, inputs);
-      return { loss, gradient: optimizer.flatten(grads) };
-    });
+    this.gradients = compileProgram(
+      'the gradient pass',
+      (inputs: GradientInputs) => {
+        const { loss, grads } = lossAndGradients(model, inputs);
+        return { loss, gradient: optimizer.flatten(grads) };
+      },
+      model.params,
+    );
   }
 
   /**
@@ -79,7 +83,7 @@ export class Trainer {
     for (const batch of microBatches) {
       const previous = sums;
       sums = tf.tidy(() => {
-        const { loss, gradient } = this.gradients({ ...batch, ...this.model.params });
+        const { loss, gradient } = this.gradients(batch as GradientInputs);
         return previous
           ? { loss: tf.add(previous.loss, loss), gradient: tf.add(previous.gradient, gradient) }
           : { loss, gradient };

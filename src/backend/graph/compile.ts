@@ -116,15 +116,21 @@ function signature(inputs: Tensors): string {
     .join(' ');
 }
 
-/** `label` names the function in the warning shown if it cannot be compiled. */
+/**
+ * `label` names the function in the warning shown if it cannot be compiled. `variables` are the
+ * tensors the function reads through its closure that change between calls (a model's parameters):
+ * the program feeds them itself at every call, under their names, because a tensor the function
+ * reads that is not an input is frozen into the graph at its value when traced.
+ */
 export function compileProgram<In extends Tensors, Out extends Tensors>(
   label: string,
   fn: (inputs: In) => Out,
+  variables: Tensors = {},
 ): Program<In, Out> {
   const programs = new Map<string, GraphProgram | 'eager'>();
   let lastRun: Program<In, Out>['lastRun'];
 
-  const programFor = (backend: NativeBackend, inputs: In): GraphProgram | 'eager' => {
+  const programFor = (backend: NativeBackend, inputs: Tensors): GraphProgram | 'eager' => {
     const key = signature(inputs);
     let program = programs.get(key);
     if (program === undefined) {
@@ -153,11 +159,12 @@ export function compileProgram<In extends Tensors, Out extends Tensors>(
     return program;
   };
 
-  const run = (inputs: In): Out => {
+  const run = (given: In): Out => {
+    const inputs = { ...given, ...variables };
     const backend = graphMode() === 'off' ? undefined : nativeBackend();
     const program = backend ? programFor(backend, inputs) : 'eager';
     lastRun = program === 'eager' ? 'eager' : 'graph';
-    if (program === 'eager') return fn(inputs);
+    if (program === 'eager') return fn(inputs as In);
     const outputs = program.run(Object.values(inputs));
     return Object.fromEntries(program.outputKeys.map((name, i) => [name, outputs[i]])) as Out;
   };
