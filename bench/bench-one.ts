@@ -9,7 +9,8 @@ import { compileProgram } from '../src/backend/graph/compile.js';
 import { headDim, resolveModelConfig, type Attention, type ModelConfig } from '../src/config/model.js';
 import { ATTENTION_VARIANTS } from '../src/model/attention/variants.js';
 import { Decoder } from '../src/model/decoder.js';
-import { countParameters, trainingFlopsPerToken, type Parameters } from '../src/model/parameters.js';
+import type { Parameters } from '../src/model/parameter-spec.js';
+import { countParameters, trainingFlopsPerToken } from '../src/model/parameters.js';
 import { createRopeTables, ropeWindow } from '../src/model/rope.js';
 import { createOptimizer, Trainer } from '../src/train/step.js';
 

@@ -73,8 +73,9 @@ function outlierTable(analysis: CheckpointAnalysis): string {
     'top/median',
     'kurtosis',
   ];
-  if (analysis.attention === 'diff') header.push('λ');
-  if (analysis.attention === 'diff2') header.push('gate σ(λ): mean (p5–p95)');
+  // the attention's own state, where it has one: diff's λ, diff2's gates
+  if (analysis.layers.some((layer) => layer.lambda !== undefined)) header.push('λ');
+  if (analysis.layers.some((layer) => layer.gate)) header.push('gate σ(λ): mean (p5–p95)');
   return table(
     header,
     analysis.layers.map((layer) => {

@@ -95,14 +95,6 @@ export function headDim(config: ModelConfig): number {
   return config.width / config.heads;
 }
 
-/**
- * Query heads of width d: H for standard and for diff (whose H/2 differential heads are pairs of
- * sub-heads), 2H for diff2. Each makes one T×T attention map.
- */
-export function queryHeads(config: Pick<ModelConfig, 'attention' | 'heads'>): number {
-  return config.attention === 'diff2' ? 2 * config.heads : config.heads;
-}
-
 export function ffnHiddenWidth(config: ModelConfig): number {
   if (config.ffnHidden > 0) return config.ffnHidden; // (absent in configs written before the key: undefined)
   const target = Math.ceil((8 * config.width) / 3);

@@ -21,6 +21,7 @@ import { difftWeights } from './hf.js';
 import { tokenizerFromHfFile } from '../data/tokenizer-json.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 import { stepDirName } from '../formats/run.js';
+import { attentionOfArchitecture } from './hf-attentions.js';
 
 /**
  * `difft import DIR`: a transformers Llama or DiffLlama directory (config.json + model.safetensors,
@@ -69,8 +70,7 @@ function refuse(dir: string, why: string): never {
 /** difft's model config for a transformers config, or a one-line refusal naming what does not fit. */
 export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number): ModelConfig {
   const architecture = hf.architectures?.[0];
-  const attention =
-    architecture === 'LlamaForCausalLM' ? 'standard' : architecture === 'DiffLlamaForCausalLM' ? 'diff' : undefined;
+  const attention = attentionOfArchitecture(architecture);
   if (!attention)
     refuse(
       dir,

@@ -7,7 +7,7 @@ import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoin
 import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { lambdaInit } from '../model/attention/diff.js';
+import { HF_ATTENTIONS, type HfAttention } from './hf-attentions.js';
 import { checkpointFile } from '../formats/checkpoint.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 
@@ -58,13 +58,6 @@ function headRows(headFrom: number[], d: number, rotate: boolean): number[] {
   return headFrom.flatMap((source) => within.map((j) => source * d + j));
 }
 
-/** DiffLlama's head h reads difft sub-head 2h (first half of the heads) or 2(h − n/2) + 1 (second half). */
-export function diffHeadOrder(count: number): number[] {
-  return Array.from({ length: count }, (_, h) => (h < count / 2 ? 2 * h : 2 * (h - count / 2) + 1));
-}
-
-const identity = (count: number) => Array.from({ length: count }, (_, h) => h);
-
 /** One tensor in both namings; `rows`: the export's row r is difft's row rows[r]. */
 interface Mapping {
   difft: string;
@@ -76,10 +69,10 @@ interface Mapping {
 export function hfMappings(config: ModelConfig): Mapping[] {
   const d = headDim(config);
   const { heads, kvHeads } = config;
-  const diff = config.attention === 'diff';
+  const attention = hfAttention(config);
   // diff: query/key sub-heads 2i, 2i+1 → heads i, i + n/2; value head g (2d rows) → heads g and g + H_kv/2
-  const queryHeads = diff ? diffHeadOrder(heads) : identity(heads);
-  const keyHeads = diff ? diffHeadOrder(kvHeads) : identity(kvHeads);
+  const queryHeads = attention.headOrder(heads);
+  const keyHeads = attention.headOrder(kvHeads);
   const mappings: Mapping[] = [
     { difft: 'embed.weight', hf: 'model.embed_tokens.weight' },
     { difft: 'norm.weight', hf: 'model.norm.weight' },
@@ -94,23 +87,25 @@ export function hfMappings(config: ModelConfig): Mapping[] {
       {
         difft: `${from}.attn.v_proj.weight`,
         hf: `${to}.self_attn.v_proj.weight`,
-        rows: diff ? headRows(diffHeadOrder(kvHeads), d, false) : undefined,
+        rows: attention.reordersValues ? headRows(attention.headOrder(kvHeads), d, false) : undefined,
       },
       { difft: `${from}.attn.out_proj.weight`, hf: `${to}.self_attn.o_proj.weight` },
       ...['gate', 'up', 'down'].map((name) => ({
         difft: `${from}.ffn.${name}_proj.weight`,
         hf: `${to}.mlp.${name}_proj.weight`,
       })),
-      ...(diff
-        ? ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'].map((name) => ({
-            difft: `${from}.attn.${name}`,
-            hf: `${to}.self_attn.${name}`,
-          }))
-        : []),
+      ...attention.vectors.map((name) => ({ difft: `${from}.attn.${name}`, hf: `${to}.self_attn.${name}` })),
     );
   }
   if (!config.tieEmbeddings) mappings.push({ difft: 'lm_head.weight', hf: 'lm_head.weight' });
   return mappings;
+}
+
+/** The transformers row of `config`'s attention (exportHf refuses those without one first). */
+function hfAttention(config: ModelConfig): HfAttention {
+  const attention = HF_ATTENTIONS[config.attention];
+  if (!attention) throw new Error(`${config.attention} has no transformers class`);
+  return attention;
 }
 
 function lookup(tensors: Tensors, name: string, where: string): NamedArray {
@@ -126,7 +121,7 @@ export function hfWeights(config: ModelConfig, stored: Tensors): Tensors {
     const array = lookup(stored, difft, 'the checkpoint');
     weights[hf] = rows ? takeRows(array, rows) : array;
   }
-  if (config.attention === 'diff') {
+  if (hfAttention(config).foldsSubln) {
     // DiffLlama's per-head norm has no weight: difft's subln weight goes into o_proj's columns
     const width = 2 * headDim(config);
     for (let layer = 0; layer < config.layers; layer++) {
@@ -152,7 +147,7 @@ export function difftWeights(config: ModelConfig, weights: Tensors, where: strin
     const array = lookup(weights, hf, where);
     stored[difft] = rows ? takeRows(array, inverse(rows)) : array;
   }
-  if (config.attention === 'diff') {
+  if (hfAttention(config).foldsSubln) {
     for (let layer = 0; layer < config.layers; layer++)
       stored[`layers.${layer}.attn.subln.weight`] = {
         shape: [2 * headDim(config)],
@@ -173,11 +168,11 @@ function inverse(order: number[]): number[] {
 /** config.json for transformers. */
 export function hfConfig(checkpoint: LoadedCheckpoint): Record<string, unknown> {
   const { model, tokenizer } = checkpoint.config;
-  const diff = model.attention === 'diff';
+  const attention = hfAttention(model);
   const endOfText = endOfTextId(tokenizer);
   return {
-    architectures: [diff ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM'],
-    model_type: diff ? 'diffllama' : 'llama',
+    architectures: [attention.architecture],
+    model_type: attention.modelType,
     vocab_size: model.vocabSize,
     hidden_size: model.width,
     intermediate_size: ffnHiddenWidth(model),
@@ -196,12 +191,12 @@ export function hfConfig(checkpoint: LoadedCheckpoint): Record<string, unknown> 
     tie_word_embeddings: model.tieEmbeddings,
     initializer_range: model.initStd,
     torch_dtype: 'float32',
-    ...(diff ? { lambda_std_dev: 0.1 } : {}),
+    ...attention.config(model),
     ...(endOfText !== undefined ? { bos_token_id: endOfText, eos_token_id: endOfText } : {}),
     difft: {
       attention: model.attention,
       ffnMultiple: model.ffnMultiple,
-      lambdaInit: diff ? Array.from({ length: model.layers }, (_, l) => lambdaInit(l)) : undefined,
+      ...attention.difftConfig(model),
       tokenizer: describeTokenizer(checkpoint),
     },
   };
@@ -246,10 +241,10 @@ function describeTokenizer(checkpoint: LoadedCheckpoint): Record<string, unknown
 export function exportHf(path: string, out: string): HfExport {
   const checkpoint = readCheckpoint(path);
   const { model } = checkpoint.config;
-  if (model.attention === 'diff2') {
+  if (!HF_ATTENTIONS[model.attention]) {
     throw new UserError(
-      `${checkpoint.dir} is a diff2 model (Differential Transformer V2): transformers has no class for it; export ` +
-        `a standard (Llama) or diff (DiffLlama) checkpoint`,
+      `${checkpoint.dir} is a ${model.attention} model (Differential Transformer V2): transformers has no class ` +
+        `for it; export a standard (Llama) or diff (DiffLlama) checkpoint`,
     );
   }
   const { tensors } = readSafetensors(checkpointFile(checkpoint.dir, 'weights'));

@@ -58,10 +58,11 @@ export function checkpointInfo(path: string): CheckpointInfo {
       bestStep: state.bestStep,
     },
   };
-  if (config.model.attention === 'standard') return info;
+  const attention = ATTENTION_VARIANTS[config.model.attention];
+  if (!attention.reportsState) return info;
   const model = loadModel(checkpoint);
   try {
-    const { lambdas, gates } = ATTENTION_VARIANTS[config.model.attention].readsActivations
+    const { lambdas, gates } = attention.readsActivations
       ? diagnosticsOnValidation(checkpoint.config.dataset.dir, model)
       : model.diagnostics();
     if (lambdas) info.lambdas = lambdas;

@@ -240,7 +240,8 @@ export function analyzeModel(
     logits: magnitudeStats(concat(acc.logits)),
     hidden: magnitudeStats(concat(acc.hidden)),
     ...(lambdas ? { lambda: lambdas[layer] } : {}),
-    ...(config.attention === 'diff2' ? { gate: gateStats(concat(acc.gates)) } : {}),
+    // diff2's gates, where its forward captured them
+    ...(acc.gates.length ? { gate: gateStats(concat(acc.gates)) } : {}),
   }));
   return { layers, snapshot: snapshot! };
 }

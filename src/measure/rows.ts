@@ -1,4 +1,5 @@
-import { type ModelConfig, queryHeads } from '../config/model.js';
+import type { ModelConfig } from '../config/model.js';
+import { queryHeads } from '../model/attention/variants.js';
 
 /**
  * How many rows (sequences) a measuring forward pass may take at once. Such a pass keeps every

@@ -4,7 +4,8 @@ import type { AttentionDiagnostics } from './attention/diagnostics.js';
 import type { LayerCache, LayerCapture } from './attention/shared.js';
 import { ATTENTION_VARIANTS } from './attention/variants.js';
 import { linear, rmsNorm, swiGlu } from './layers.js';
-import { createParameters, type Parameters } from './parameters.js';
+import type { Parameters } from './parameter-spec.js';
+import { createParameters } from './parameters.js';
 import { crossEntropy } from './loss.js';
 import { createRopeTables, ropeWindow, type RopeTables } from './rope.js';
 

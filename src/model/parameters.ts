@@ -1,65 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
-import { ffnHiddenWidth, headDim, type ModelConfig, queryHeads } from '../config/model.js';
+import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
+import { ATTENTION_VARIANTS, queryHeads } from './attention/variants.js';
+import { type Component, linearSpec, normSpec, type Parameters, type ParameterSpec } from './parameter-spec.js';
 import { normalSamples, streamFor } from '../random.js';
 
-/**
- * Every parameter of a decoder: its stable name (the checkpoint key), shape, initialisation and
- * the component it belongs to. The model, the parameter counts, the optimizer's weight-decay rule
- * and the checkpoint format all read this one list.
- *
- * Linear weights are held as [in, out] so that the forward pass is a plain `x · W`; checkpoints
- * store them transposed, [out, in], as PyTorch does.
- */
-export type Component = 'embedding' | 'attention' | 'ffn' | 'norm' | 'head';
-
-export type Init = { kind: 'normal'; std: number } | { kind: 'ones' };
-
-export interface ParameterSpec {
-  name: string;
-  shape: number[];
-  init: Init;
-  component: Component;
-  /** A linear map's weight, held [in, out] in memory and stored [out, in] on disk. */
-  isLinear: boolean;
-}
-
-function linearSpec(name: string, inWidth: number, outWidth: number, std: number, component: Component): ParameterSpec {
-  return { name, shape: [inWidth, outWidth], init: { kind: 'normal', std }, component, isLinear: true };
-}
-
-function normSpec(name: string, width: number): ParameterSpec {
-  return { name, shape: [width], init: { kind: 'ones' }, component: 'norm', isLinear: false };
-}
-
+/** An attention block's projections, with the query heads its attention has, and the attention's own parameters. */
 function attentionSpecs(config: ModelConfig, prefix: string, residualStd: number): ParameterSpec[] {
-  const { width, heads, kvHeads, initStd } = config;
+  const { width, kvHeads, heads, initStd } = config;
   const d = headDim(config);
-  const specs = [
+  const attention = ATTENTION_VARIANTS[config.attention];
+  return [
     linearSpec(`${prefix}.q_proj.weight`, width, queryHeads(config) * d, initStd, 'attention'),
     linearSpec(`${prefix}.k_proj.weight`, width, kvHeads * d, initStd, 'attention'),
     linearSpec(`${prefix}.v_proj.weight`, width, kvHeads * d, initStd, 'attention'),
     linearSpec(`${prefix}.out_proj.weight`, heads * d, width, residualStd, 'attention'),
+    ...attention.parameters(config, prefix),
   ];
-  if (config.attention === 'diff') {
-    // λ = exp(λq1·λk1) − exp(λq2·λk2) + λ_init: four vectors of the sub-head width d, N(0, 0.1²).
-    for (const vector of ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2']) {
-      specs.push({
-        name: `${prefix}.${vector}`,
-        shape: [d],
-        init: { kind: 'normal', std: 0.1 },
-        component: 'attention',
-        isLinear: false,
-      });
-    }
-    // One RMSNorm weight over a differential head's 2d channels, shared by the layer's heads.
-    specs.push({ ...normSpec(`${prefix}.subln.weight`, 2 * d), component: 'attention' });
-  }
-  if (config.attention === 'diff2') {
-    specs.push(linearSpec(`${prefix}.lambda_proj.weight`, width, heads, initStd, 'attention'));
-  }
-  return specs;
 }
 
+/**
+ * Every parameter of a decoder (src/model/parameter-spec.ts says what a parameter is). The model,
+ * the parameter counts, the optimizer's weight-decay rule and the checkpoint format all read this
+ * one list; each attention adds its own parameters (its row in src/model/attention/variants.ts).
+ */
 export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   const { width, vocabSize, layers, initStd } = config;
   const hidden = ffnHiddenWidth(config);
@@ -132,8 +95,6 @@ export function initialValues(spec: ParameterSpec, seed: number): Float32Array {
   if (spec.init.kind === 'ones') return new Float32Array(size).fill(1);
   return normalSamples(size, spec.init.std, streamFor(seed, spec.name));
 }
-
-export type Parameters = Record<string, tf.Variable>;
 
 /** tfjs variable names are process-global, so variables stay unnamed and the record's keys name them. */
 export function createParameters(config: ModelConfig, seed: number): Parameters {

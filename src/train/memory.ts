@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { ffnHiddenWidth, type ModelConfig, queryHeads } from '../config/model.js';
+import { ffnHiddenWidth, type ModelConfig } from '../config/model.js';
+import { ATTENTION_VARIANTS, queryHeads } from '../model/attention/variants.js';
 import type { RunConfig } from '../config/schema.js';
 import { modelOfRun } from '../data/run-model.js';
 import { countParameters } from '../model/parameters.js';
@@ -12,7 +13,8 @@ import { countParameters } from '../model/parameters.js';
  * The terms, in float32 bytes:
  *   weights, AdamW moments, gradients (per tensor and flattened) and the update's temporaries: 28·P
  *   per layer, the tensors one micro-batch keeps for the backward pass and its temporaries:
- *     attention maps  k_att · B·M·T²   (M maps per layer: H, or 2H for diff2; k_att: 12, diff 20)
+ *     attention maps  k_att · B·M·T²   (M maps per layer: H, or 2H for diff2; k_att: the attention's
+ *                                       mapCopies, src/model/attention/variants.ts)
  *     width-D tensors 16 · B·T·D,  SwiGLU hidden 6 · B·T·F
  *   the logits and their softmax: 6 · B·T·V
  *   plus the engine itself (its library, the JS heap, data windows): ENGINE_BASE.
@@ -23,7 +25,6 @@ import { countParameters } from '../model/parameters.js';
  * batch 2): wasm 1.59× (1,965 MiB measured), tensorflow 1.27× standard, 1.07× diff2.
  */
 const ENGINE_BASE_MIB: Record<string, number> = { tensorflow: 550, wasm: 400, cpu: 300, webgpu: 400 };
-const MAP_COPIES: Record<string, number> = { standard: 12, diff: 20, diff2: 12 };
 
 export interface MemoryEstimate {
   bytes: number;
@@ -37,7 +38,7 @@ export function estimateTrainingMemory(model: ModelConfig, batchSize: number, en
   const tokens = batchSize * length;
   const parts = {
     parameters: 28 * countParameters(model).total,
-    attentionMaps: layers * MAP_COPIES[attention] * batchSize * maps * length * length * float,
+    attentionMaps: layers * ATTENTION_VARIANTS[attention].mapCopies * batchSize * maps * length * length * float,
     activations: layers * (16 * tokens * width + 6 * tokens * ffnHiddenWidth(model)) * float,
     logits: 6 * tokens * vocabSize * float,
     engine: (ENGINE_BASE_MIB[engine] ?? ENGINE_BASE_MIB.tensorflow) * 2 ** 20,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { useEngine, type EngineName } from '../../src/backend/engines.js';
 import { resolveModelConfig, type ModelConfig } from '../../src/config/model.js';
-import type { Parameters } from '../../src/model/parameters.js';
+import type { Parameters } from '../../src/model/parameter-spec.js';
 import type { Weights } from './reference.js';
 
 /** Tests run on the reference engine unless they say otherwise. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { headDim, type ModelConfig } from '../../config/model.js';
 import { linear, rmsNorm } from '../layers.js';
-import type { Parameters } from '../parameters.js';
+import { normSpec, type Parameters, type ParameterSpec } from '../parameter-spec.js';
 import type { AttentionDiagnostics } from './diagnostics.js';
 import {
   attentionLogits,
@@ -22,6 +22,23 @@ import {
  *   head_i   = (1 − λ_init) · RMSNorm( (A1 − λ·A2) · V_g )
  *   λ        = exp(λq1·λk1) − exp(λq2·λk2) + λ_init
  */
+
+/**
+ * diff's own parameters per layer, beside the projections: λ = exp(λq1·λk1) − exp(λq2·λk2) + λ_init
+ * from four vectors of the sub-head width d, N(0, 0.1²); one RMSNorm weight over a differential
+ * head's 2d channels, shared by the layer's heads.
+ */
+export function diffParameters(config: ModelConfig, prefix: string): ParameterSpec[] {
+  const d = headDim(config);
+  const lambdas = ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'].map((vector) => ({
+    name: `${prefix}.${vector}`,
+    shape: [d],
+    init: { kind: 'normal', std: 0.1 } as const,
+    component: 'attention' as const,
+    isLinear: false,
+  }));
+  return [...lambdas, { ...normSpec(`${prefix}.subln.weight`, 2 * d), component: 'attention' }];
+}
 
 /** λ_init = 0.8 − 0.6·exp(−0.3·l) for the 0-based layer index l. */
 export function lambdaInit(layer: number): number {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { headDim, type ModelConfig, queryHeads } from '../../config/model.js';
+import { headDim, type ModelConfig } from '../../config/model.js';
 import { linear } from '../layers.js';
-import type { Parameters } from '../parameters.js';
+import { linearSpec, type Parameters, type ParameterSpec } from '../parameter-spec.js';
 import { type AttentionDiagnostics, gateStats } from './diagnostics.js';
 import {
   attentionLogits,
@@ -23,12 +23,17 @@ import {
  * — the reference's attn[:, :, 0::2] − σ(λ)·attn[:, :, 1::2], with the value product taken once, after
  * the subtraction (it is linear). No per-head norm, no λ_init. W_q is twice the baseline's, plus W_λ.
  */
+/** diff2's own parameters per layer, beside the projections: W_λ (D → H), one λ per token and head. */
+export function diff2Parameters(config: ModelConfig, prefix: string): ParameterSpec[] {
+  return [linearSpec(`${prefix}.lambda_proj.weight`, config.width, config.heads, config.initStd, 'attention')];
+}
+
 export function diff2Attention(x: tf.Tensor, context: AttentionContext): AttentionResult {
   const { heads, kvHeads } = context.config;
   const d = headDim(context.config);
   const [batch, length] = x.shape;
   const scale = 1 / Math.sqrt(d);
-  const qkvHeads = { queries: queryHeads(context.config), keys: kvHeads, values: kvHeads, width: d, valueWidth: d };
+  const qkvHeads = { queries: 2 * heads, keys: kvHeads, values: kvHeads, width: d, valueWidth: d };
   const { queries, keys, values } = projectQkv(x, context, qkvHeads); // [B, T, 2H|Hkv, d]
 
   const repeats = heads / kvHeads;

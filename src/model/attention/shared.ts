@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../../config/model.js';
 import { linear } from '../layers.js';
-import type { Parameters } from '../parameters.js';
+import type { Parameters } from '../parameter-spec.js';
 import { applyRope } from '../rope.js';
 
 /**
