@@ -6,7 +6,8 @@ import { anchorPath, anchorPaths, configDir, locateConfig } from '../config/loca
 import type { RunConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
-import { runName, type ModelSize, type PlannedRun } from '../formats/comparison.js';
+import { type ModelSize, type Plan, type PlannedRun, runName } from '../formats/comparison.js';
+import { configFingerprint } from '../config/fingerprint.js';
 import { modelOfRun } from '../data/run-model.js';
 
 export { runName, type ModelSize, type PlannedRun };
@@ -86,20 +87,18 @@ export interface Setting {
   set: Record<string, unknown>;
 }
 
-export interface Experiment {
-  name: string;
-  file: string;
-  baseline: string;
-  /** `params`: every other variant's SwiGLU width sized so its parameter count is the baseline's (±0.5%). */
+/**
+ * A loaded experiment: its plan — what every shard writes to experiment.yaml and `difft report`
+ * reads back (src/formats/comparison.ts) — and how each of its runs is configured.
+ */
+export interface Experiment extends Plan {
   match: 'params' | 'none';
-  variants: Variant[];
   /** The model sizes; empty when the experiment lists none. */
   sizes: ModelSize[];
-  sweep: Record<string, unknown[]>;
-  settings: Setting[];
-  seeds: number[];
-  /** Every run, seeds outermost (an interrupted experiment has all variants of its first seeds). */
-  runs: PlannedRun[];
+  /** The sweep's points with their overrides and directory slugs (the plan keeps their labels). */
+  sweepSettings: Setting[];
+  /** Each run's configuration fingerprint (src/config/fingerprint.ts). */
+  configFingerprints: Record<string, string>;
   /** The resolved config of one run. */
   runConfig(run: PlannedRun): RunConfig;
 }
@@ -201,13 +200,14 @@ export function loadExperiment(nameOrPath: string): Experiment {
   );
   const experiment = {
     name: spec.name,
-    file,
+    source: file,
     baseline: spec.baseline ?? variants[0].name,
     match: spec.match ?? 'none',
     variants,
     sizes,
     sweep,
-    settings,
+    settings: settings.map((setting) => setting.label),
+    sweepSettings: settings,
     seeds: spec.seeds,
     runs,
   };
@@ -218,7 +218,10 @@ export function loadExperiment(nameOrPath: string): Experiment {
     if (!config) throw new Error(`${run.name} is not a run of ${file}`);
     return structuredClone(config);
   };
-  return { ...experiment, runConfig };
+  const configFingerprints = Object.fromEntries(
+    [...configs].map(([name, config]) => [name, configFingerprint(config)]),
+  );
+  return { ...experiment, configFingerprints, runConfig };
 }
 
 /**
@@ -226,13 +229,16 @@ export function loadExperiment(nameOrPath: string): Experiment {
  * setting's, its seed and name; under `match: params`, the SwiGLU width that matches the baseline
  * run of the same seed, size and setting.
  */
-function resolveRunConfigs(spec: ExperimentSpec, experiment: Omit<Experiment, 'runConfig'>): Map<string, RunConfig> {
-  const { file, runs, baseline } = experiment;
+function resolveRunConfigs(
+  spec: ExperimentSpec,
+  experiment: Omit<Experiment, 'runConfig' | 'configFingerprints'>,
+): Map<string, RunConfig> {
+  const { source: file, runs, baseline } = experiment;
   const base = spec.base ? readBase(file, spec.base) : {};
   const here = dirname(resolve(file));
   const plainConfig = (run: PlannedRun): RunConfig => {
     const variant = experiment.variants.find((v) => v.name === run.variant)!;
-    const setting = experiment.settings.find((s) => s.label === run.setting)!;
+    const setting = experiment.sweepSettings.find((s) => s.label === run.setting)!;
     const size = experiment.sizes.find((s) => s.name === run.size);
     const config = structuredClone(base) as Record<string, unknown>;
     // paths written in the experiment file are relative to it

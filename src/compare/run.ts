@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { useEngine } from '../backend/engines.js';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
-import { configFingerprint, fingerprintChanges } from '../config/fingerprint.js';
+import { fingerprintChanges } from '../config/fingerprint.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 import { UserError } from '../errors.js';
@@ -88,19 +88,17 @@ export async function defaultJobs(experiment: Experiment, unfinishedRuns: number
   return Math.max(1, Math.min(availableParallelism(), unfinishedRuns, fitting));
 }
 
-/** What `difft report` reads: the plan of the whole experiment, written by every shard alike. */
+/** The plan of the whole experiment as every shard writes it: the experiment's Plan part, fingerprints first. */
 export function planOf(experiment: Experiment): Plan {
   return {
-    configFingerprints: Object.fromEntries(
-      experiment.runs.map((run) => [run.name, configFingerprint(experiment.runConfig(run))]),
-    ),
+    configFingerprints: experiment.configFingerprints,
     name: experiment.name,
-    source: experiment.file,
+    source: experiment.source,
     baseline: experiment.baseline,
     match: experiment.match,
     variants: experiment.variants,
     sweep: experiment.sweep,
-    settings: experiment.settings.map((setting) => setting.label),
+    settings: experiment.settings,
     ...(experiment.sizes.length ? { sizes: experiment.sizes } : {}),
     seeds: experiment.seeds,
     runs: experiment.runs,
@@ -198,9 +196,9 @@ function changedRefusal(experiment: Experiment, dir: string, changed: Map<string
   for (const [run, keys] of changed) byKeys.set(keys.join(', '), [...(byKeys.get(keys.join(', ')) ?? []), run]);
   const list = [...byKeys].map(([keys, runs]) => `${runs.join(', ')} (${keys})`).join('; ');
   return new UserError(
-    `${experiment.file} changed since ${changed.size} run(s) in ${dir} were trained: ${list}; their results would be ` +
-      `reported under a configuration they were not trained with. Pass --retrain-changed to train them again, or ` +
-      `choose a new --out`,
+    `${experiment.source} changed since ${changed.size} run(s) in ${dir} were trained: ${list}; their results ` +
+      `would be reported under a configuration they were not trained with. Pass --retrain-changed to train them ` +
+      `again, or choose a new --out`,
   );
 }
 
