@@ -438,5 +438,17 @@ describe('difft compare', () => {
       `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsweep:\n  train.lr: [0.001, 0.001]\nseeds: [1]\n`,
     );
     assert.throws(() => loadExperiment(file), /sweep train\.lr: a value is listed twice/);
+    // a run's seed is listed under seeds: a variant setting it would be overwritten without a word
+    writeFileSync(file, `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a, set: { train.seed: 7 } }\nseeds: [1]\n`);
+    assert.throws(() => loadExperiment(file), /a sets train\.seed: train\.seed is each run's own/);
+    writeFileSync(
+      file,
+      `name: bad\nbase: ${tiny}\nvariants:\n  - { name: a }\nsizes:\n  - { name: s, set: { model.width: 32 } }\n` +
+        `sweep:\n  model.width: [32, 64]\nseeds: [1]\n`,
+    );
+    assert.throws(
+      () => loadExperiment(file),
+      /size s sets model\.width, which the sweep also sets: remove one of them/,
+    );
   });
 });

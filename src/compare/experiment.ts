@@ -181,8 +181,8 @@ export function loadExperiment(nameOrPath: string): Experiment {
   checkNames(file, spec);
   const sizes = (spec.sizes ?? []).map((size) => ({ name: size.name, set: size.set ?? {} }));
   const sweep = spec.sweep ?? {};
-  checkOverrides(file, spec.variants, sweep);
-  checkSizes(file, sizes, spec.variants, sweep);
+  checkKeyOwners(file, sizes, spec.variants, sweep);
+  checkSweep(file, sweep);
   const variants = spec.variants.map((v) => ({ name: v.name, set: v.set ?? {} }));
   const settings = sweepSettings(sweep);
   const runs = spec.seeds.flatMap((seed) =>
@@ -291,26 +291,80 @@ function matchParameters(config: RunConfig, baseline: RunConfig, where: string):
   return { ...config, model: { ...config.model, ffnHidden } };
 }
 
-function checkOverrides(file: string, variants: Variant[], sweep: Record<string, unknown[]>): void {
-  for (const key of MEASUREMENT_KEYS) {
-    if (key in sweep)
-      throw new UserError(
-        `${file}: sweep ${key}: ${key} chooses the tokens every run is scored on, so it cannot vary within an ` +
-          `experiment; set it under config`,
-      );
-    const variant = variants.find((v) => v.set && key in v.set);
-    if (variant)
-      throw new UserError(
-        `${file}: ${variant.name} sets ${key}, which chooses the tokens every run is scored on; set it under config, ` +
-          `for all runs`,
-      );
+/** A part of an experiment file that sets config keys for some of its runs (`config` sets them for all). */
+interface Part {
+  kind: 'size' | 'variant' | 'sweep';
+  name: string;
+  keys: string[];
+}
+
+/**
+ * Which part of an experiment file may set which config keys. `config` sets keys for every run and
+ * may set any. The keys below have fixed owners; every other key has at most one owner among a run's
+ * size, variant and sweep setting, so that a run's config does not depend on the order they are
+ * applied in.
+ */
+const KEY_OWNERS: { keys: (key: string) => boolean; owners: Part['kind'][]; why: (key: string) => string }[] = [
+  {
+    keys: (key) => MEASUREMENT_KEYS.includes(key),
+    owners: [],
+    why: (key) =>
+      `${key} chooses the tokens every run is scored on, so it cannot vary within an experiment; set it under config`,
+  },
+  {
+    keys: (key) => key === 'train.seed' || key === 'name',
+    owners: [],
+    why: (key) => `${key} is each run's own: seeds are listed under seeds, and runs are named after them`,
+  },
+  {
+    keys: (key) => !key.startsWith('model.'),
+    owners: ['variant', 'sweep'],
+    why: () =>
+      'a size sets model keys only (model.width, model.layers, …); put other keys under config, a variant or the sweep',
+  },
+];
+
+/** How a part is named in a refusal: `size w64`, `diff` (a variant), `the sweep`. */
+function partLabel(part: Part): string {
+  return part.kind === 'size' ? `size ${part.name}` : part.kind === 'variant' ? part.name : 'the sweep';
+}
+
+/** Refuses a key set by a part that does not own it, or by two of a run's parts, in one line. */
+function checkKeyOwners(file: string, sizes: ModelSize[], variants: Variant[], sweep: Record<string, unknown[]>): void {
+  const parts: Part[] = [
+    ...sizes.map((size) => ({ kind: 'size' as const, name: size.name, keys: Object.keys(size.set) })),
+    ...variants.map((variant) => ({
+      kind: 'variant' as const,
+      name: variant.name,
+      keys: Object.keys(variant.set ?? {}),
+    })),
+    { kind: 'sweep', name: 'sweep', keys: Object.keys(sweep) },
+  ];
+  for (const part of parts) {
+    for (const key of part.keys) {
+      const rule = KEY_OWNERS.find((owner) => owner.keys(key) && !owner.owners.includes(part.kind));
+      if (rule) {
+        const where = part.kind === 'sweep' ? `sweep ${key}` : `${partLabel(part)} sets ${key}`;
+        throw new UserError(`${file}: ${where}: ${rule.why(key)}`);
+      }
+      // sizes and variants each apply to every run: two of one kind never meet in a run
+      const other = parts.find((p) => p.kind !== part.kind && p.keys.includes(key));
+      if (other) throw new UserError(`${file}: ${bothSet(part, other, key)}: remove one of them`);
+    }
   }
+}
+
+/** Two parts of a run that set one key: a size and a variant, or either and the sweep. */
+function bothSet(a: Part, b: Part, key: string): string {
+  const sweep = [a, b].find((part) => part.kind === 'sweep');
+  if (sweep) return `${partLabel(a === sweep ? b : a)} sets ${key}, which the sweep also sets`;
+  const [size, variant] = a.kind === 'size' ? [a, b] : [b, a];
+  return `size ${size.name} and variant ${variant.name} both set ${key}`;
+}
+
+/** Sweep values name run directories: each one usable in a name, and listed once. */
+function checkSweep(file: string, sweep: Record<string, unknown[]>): void {
   for (const [key, values] of Object.entries(sweep)) {
-    if (key === 'train.seed' || key === 'name')
-      throw new UserError(`${file}: sweep ${key}: not a key to sweep (seeds are listed under seeds)`);
-    const overlap = variants.find((v) => v.set && key in v.set);
-    if (overlap)
-      throw new UserError(`${file}: ${overlap.name} sets ${key}, which the sweep also sets: remove one of them`);
     for (const value of values) {
       if (!/^[A-Za-z0-9._+-]+$/.test(String(value)))
         throw new UserError(
@@ -320,28 +374,6 @@ function checkOverrides(file: string, variants: Variant[], sweep: Record<string,
     }
     const distinct = new Set(values.map(String));
     if (distinct.size !== values.length) throw new UserError(`${file}: sweep ${key}: a value is listed twice`);
-  }
-}
-
-/**
- * Sizes set model keys only (what a size is), and none that a variant or the sweep sets: each key has
- * one owner, so a run's config does not depend on the order they are applied in.
- */
-function checkSizes(file: string, sizes: ModelSize[], variants: Variant[], sweep: Record<string, unknown[]>): void {
-  for (const size of sizes) {
-    for (const key of Object.keys(size.set)) {
-      if (!key.startsWith('model.'))
-        throw new UserError(
-          `${file}: size ${size.name} sets ${key}: a size sets model keys only (model.width, model.layers, …); ` +
-            `put other keys under config, a variant or the sweep`,
-        );
-      const variant = variants.find((v) => v.set && key in v.set);
-      if (variant)
-        throw new UserError(
-          `${file}: size ${size.name} and variant ${variant.name} both set ${key}: remove one of them`,
-        );
-      if (key in sweep) throw new UserError(`${file}: size ${size.name} sets ${key}, which the sweep also sets`);
-    }
   }
 }
 
