@@ -71,10 +71,11 @@ export function trainCommand(program: Command): void {
           throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
         if (flags.resume && flags.overwrite)
           throw new UserError('--overwrite cannot be used with --resume: a resumed run keeps what it trained');
-        const config = flags.resume
-          ? resumeConfig(storedRunConfig(flags.resume), overrides)
-          : loadConfig(flags.config ?? 'default', overrides);
         if (flags.printConfig) {
+          // what training would resolve (src/train/loop.ts), shown without training
+          const config = flags.resume
+            ? resumeConfig(storedRunConfig(flags.resume), overrides)
+            : loadConfig(flags.config ?? 'default', overrides);
           const engine = config.train.backend === 'auto' ? 'tensorflow' : config.train.backend;
           process.stdout.write(
             `# training memory: ${describeEstimate(estimateForRun(config, engine))} on ${engine}, of ` +
@@ -98,7 +99,7 @@ export function trainCommand(program: Command): void {
         let bar: Progress | undefined;
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await train({
-          config,
+          ...(flags.resume ? { overrides } : { config: loadConfig(flags.config ?? 'default', overrides) }),
           out: flags.out,
           resume: flags.resume,
           overwrite: flags.overwrite,
@@ -114,7 +115,7 @@ export function trainCommand(program: Command): void {
               prepareBar?.stop();
               say(`data: ${relative(process.cwd(), info.datasetDir) || info.datasetDir}`);
               say(
-                `model: ${config.model.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters; ` +
+                `model: ${info.attention} attention, ${info.parameters.toLocaleString('en-US')} parameters; ` +
                   `training memory ${info.memory}`,
               );
               say(`${info.resumedFrom ? `resuming from ${info.resumedFrom}` : 'run'}: ${info.runDir}`);

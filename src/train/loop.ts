@@ -4,7 +4,15 @@ import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import type { RunConfig } from '../config/schema.js';
 import type { TrainOptions, TrainResult } from './options.js';
 import { openForResume, resumedConfig } from './resume.js';
-import { claimForNewRun, claimForResume, defaultRunDirectory, removeIfEmpty, runDirectoryOf } from './run-dir.js';
+import { resumeConfig } from '../config/load.js';
+import {
+  claimForNewRun,
+  claimForResume,
+  defaultRunDirectory,
+  removeIfEmpty,
+  runDirectoryOf,
+  storedRunConfig,
+} from './run-dir.js';
 import { TrainingRun } from './training-run.js';
 
 export type { TrainCallbacks, TrainOptions, TrainResult } from './options.js';
@@ -18,6 +26,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const callbacks = options.callbacks ?? {};
   const claim = { overwrite: options.overwrite, lock: options.lock, onWarning: callbacks.onWarning };
   if (!options.resume) {
+    if (!options.config) throw new Error('a new run needs a config');
     const runDir = resolve(options.out ?? defaultRunDirectory(options.config));
     const created = !existsSync(runDir);
     const lock = claimForNewRun(runDir, claim);
@@ -28,10 +37,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (created) removeIfEmpty(runDir); // a run that failed before writing anything leaves no trace
     }
   }
+  // resolved before the directory is claimed (which may clear a run that never saved): a bad change changes nothing
+  const given = options.config ?? resumeConfig(storedRunConfig(options.resume), options.overrides ?? []);
   const { lock, startOver } = claimForResume(options.resume, claim);
   try {
     const resumed = startOver ? undefined : openForResume(options.resume, callbacks.onWarning);
-    const config = resumed ? resumedConfig(resumed, options.config, callbacks.onWarning) : options.config;
+    const config = resumed ? resumedConfig(resumed, given, callbacks.onWarning) : given;
     return await trainIn(runDirectoryOf(options.resume), resumed, config, options);
   } finally {
     lock.release();

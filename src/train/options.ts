@@ -13,6 +13,7 @@ export interface TrainCallbacks {
     runDir: string;
     startStep: number;
     steps: number;
+    attention: string;
     parameters: number;
     datasetDir: string;
     resumedFrom?: string;
@@ -25,11 +26,14 @@ export interface TrainCallbacks {
 }
 
 export interface TrainOptions {
-  config: RunConfig;
+  /** A new run's config; with `resume`, the whole config to continue with (default: the run's own). */
+  config?: RunConfig;
   /** The run directory; by default <output.dir>/<name>-<time>. */
   out?: string;
   /** Continue from a checkpoint or run directory. */
   resume?: string;
+  /** With `resume` and no `config`: `key=value` changes to the run's own config (what a resume may change). */
+  overrides?: string[];
   callbacks?: TrainCallbacks;
   /** Polled after every step: true finishes the step, saves a checkpoint and returns. */
   shouldStop?: () => boolean;

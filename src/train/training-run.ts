@@ -131,6 +131,7 @@ export class TrainingRun {
       runDir,
       startStep: state.step,
       steps: settings.steps,
+      attention: modelConfig.attention,
       parameters: countParameters(modelConfig).total,
       datasetDir: prepared.dir,
       resumedFrom: resumed?.dir,
