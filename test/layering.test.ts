@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -22,5 +22,21 @@ describe('layering', () => {
       .split('\n')
       .map((row) => row.split(' · ').map((name) => name.trim()));
     assert.deepEqual(rows, [...LAYERS].reverse());
+  });
+
+  it('nothing outside src/model/attention/ branches on an attention by name (its row there owns it)', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? files(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+      );
+    const branch = /(=|!)==\s*'(standard|diff2?)'|'(standard|diff2?)'\s*(=|!)==|case\s+'(standard|diff2?)'/;
+    const found = files(join(REPO_ROOT, 'src'))
+      .filter((file) => !file.includes(join('src', 'model', 'attention')))
+      .flatMap((file) =>
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .flatMap((line, i) => (branch.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
+      );
+    assert.deepEqual(found, []);
   });
 });

@@ -4,6 +4,13 @@ export const ATTENTIONS = ['standard', 'diff', 'diff2'] as const;
 export type Attention = (typeof ATTENTIONS)[number];
 
 /**
+ * What each attention asks of the head counts, checked with the config before any model exists
+ * (everything else about an attention is its row in src/model/attention/variants.ts): diff pairs
+ * the baseline's heads into differential heads of twice the width, so heads and kvHeads are even.
+ */
+const PAIRS_HEADS: Record<Attention, boolean> = { standard: false, diff: true, diff2: false };
+
+/**
  * The shape of a decoder. Head counts are always the *baseline's*: `diff` turns `heads` into
  * `heads / 2` differential heads of twice the width (so its projections keep the baseline's shapes),
  * and `diff2` into `2 · heads` query heads. A comparison therefore changes only `attention`.
@@ -77,11 +84,17 @@ export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'm
   if ((config.width / config.heads) % 2 !== 0) {
     fail('heads', `head width width/heads = ${config.width / config.heads} must be even for rotary embedding`);
   }
-  if (config.attention === 'diff' && config.kvHeads % 2 !== 0) {
-    fail('kvHeads', 'must be even for diff attention (it pairs heads into differential heads: heads/2, kvHeads/2)');
+  if (PAIRS_HEADS[config.attention] && config.kvHeads % 2 !== 0) {
+    fail(
+      'kvHeads',
+      `must be even for ${config.attention} attention (it pairs heads into differential heads: heads/2, kvHeads/2)`,
+    );
   }
-  if (config.attention === 'diff' && config.heads % 2 !== 0) {
-    fail('heads', 'must be even for diff attention (it uses heads/2 differential heads of twice the width)');
+  if (PAIRS_HEADS[config.attention] && config.heads % 2 !== 0) {
+    fail(
+      'heads',
+      `must be even for ${config.attention} attention (it uses heads/2 differential heads of twice the width)`,
+    );
   }
   if (!(config.ropeBase > 1)) fail('ropeBase', 'must be a number greater than 1');
   if (!(config.normEps > 0)) fail('normEps', 'must be a positive number');
