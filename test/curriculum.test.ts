@@ -7,7 +7,8 @@ import { loadConfig } from '../src/config/load.js';
 import { TokenDataset } from '../src/data/dataset.js';
 import { UserError } from '../src/errors.js';
 import { TrainingBatches } from '../src/train/batches.js';
-import { prepareRunData, train } from '../src/train/loop.js';
+import { train } from '../src/train/loop.js';
+import { prepareRunData } from '../src/train/run-data.js';
 import { REPO_ROOT } from './helpers/cli.js';
 
 /**

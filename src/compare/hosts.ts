@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import type { DirectoryLock } from '../lock.js';
-import { prepareRunData } from '../train/loop.js';
+import { prepareRunData } from '../train/run-data.js';
 import { executeRun, type RunJob, type RunMessage } from './executor.js';
 import type { WorkerMessage } from './worker.js';
 

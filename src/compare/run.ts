@@ -25,17 +25,14 @@ import { stepCheckpoints } from '../formats/run.js';
  */
 
 export interface CompareCallbacks {
-  onRun?(info: {
-    name: string;
-    variant: string;
-    setting: string;
-    size?: string;
-    seed: number;
-    dir: string;
-    status: RunStatus;
-    index: number;
-    count: number;
-  }): void;
+  onRun?(
+    info: PlannedRun & {
+      dir: string;
+      status: RunStatus;
+      index: number;
+      count: number;
+    },
+  ): void;
   /** Steps completed over all runs (finished ones included) and the latest loss of any run. */
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
   onEval?(info: { name: string; step: number; valLoss: number; accuracy?: Record<string, number> }): void;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { filesIn } from './paths.js';
 
 /**
  * A checkpoint directory (read and written by src/checkpoint/checkpoint.ts), written into a
@@ -16,12 +16,8 @@ export const CHECKPOINT_FILES = {
   state: 'state.json',
 } as const;
 
-export type CheckpointFile = keyof typeof CHECKPOINT_FILES;
-
 /** The path of one of a checkpoint's files. */
-export function checkpointFile(dir: string, file: CheckpointFile): string {
-  return join(dir, CHECKPOINT_FILES[file]);
-}
+export const checkpointFile = filesIn(CHECKPOINT_FILES);
 
 /** Whether `dir` is a checkpoint (it holds weights), as opposed to a run directory holding checkpoints. */
 export function holdsWeights(dir: string): boolean {

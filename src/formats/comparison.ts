@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { filesIn } from './paths.js';
 import YAML from 'yaml';
 import { writeFileAtomically } from '../atomic.js';
 import { UserError } from '../errors.js';
@@ -16,12 +16,8 @@ export const COMPARISON_FILES = {
   reportJson: 'report.json',
 } as const;
 
-export type ComparisonFile = keyof typeof COMPARISON_FILES;
-
 /** The path of one of a comparison directory's files. */
-export function comparisonFile(dir: string, file: ComparisonFile): string {
-  return join(dir, COMPARISON_FILES[file]);
-}
+export const comparisonFile = filesIn(COMPARISON_FILES);
 
 /** Recognises a comparison directory from its entries. */
 export function looksLikeComparison(names: string[]): boolean {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { filesIn } from './paths.js';
 
 /**
  * A prepared dataset (src/data/): `manifest.json` (src/data/manifest.ts reads and writes it), the
@@ -12,12 +12,8 @@ export const DATASET_FILES = {
   answerSpans: 'answer-spans.json',
 } as const;
 
-export type DatasetFile = keyof typeof DATASET_FILES;
-
 /** The path of one of a dataset's files. */
-export function datasetFile(dir: string, file: DatasetFile): string {
-  return join(dir, DATASET_FILES[file]);
-}
+export const datasetFile = filesIn(DATASET_FILES);
 
 /** The n-th token shard of a split (`train`, `val`) or of a scored corpus: `train-000003.bin`. */
 export function shardFileName(prefix: string, index: number): string {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { filesIn } from './paths.js';
 
 /**
  * A Hugging Face transformers directory (src/export/ writes and imports it): `config.json` with a
@@ -15,12 +15,8 @@ export const EXPORT_FILES = {
   specialTokens: 'special_tokens_map.json',
 } as const;
 
-export type ExportFile = keyof typeof EXPORT_FILES;
-
 /** The path of one of an export's files. */
-export function exportFile(dir: string, file: ExportFile): string {
-  return join(dir, EXPORT_FILES[file]);
-}
+export const exportFile = filesIn(EXPORT_FILES);
 
 /** Whether `dir` holds an export difft wrote (its config.json names architectures and has a difft section). */
 export function exportedByDifft(dir: string): boolean {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { filesIn } from './paths.js';
 
 /**
  * A run directory (written by src/train/): its config, its metrics, its TensorBoard event file, the
@@ -12,12 +12,8 @@ export const RUN_FILES = {
   best: 'best',
 } as const;
 
-export type RunFile = keyof typeof RUN_FILES;
-
 /** The path of one of a run directory's entries. */
-export function runFile(runDir: string, file: RunFile): string {
-  return join(runDir, RUN_FILES[file]);
-}
+export const runFile = filesIn(RUN_FILES);
 
 /** TensorBoard's own naming: `events.out.tfevents.<seconds>.<host>`. */
 const EVENT_FILE = /^events\.out\.tfevents\./;

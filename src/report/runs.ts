@@ -21,12 +21,7 @@ import { type RunTaskResult, runTasks, type TaskCurvePoint } from './tasks.js';
  * missing (not started, unfinished or damaged) or diverged. A run trained under another
  * configuration than the plan's is refused.
  */
-export interface RunSummary {
-  name: string;
-  variant: string;
-  setting: string;
-  size?: string;
-  seed: number;
+export interface RunSummary extends PlannedRun {
   dir: string;
   attention: string;
   /** Of the configuration it was trained with (src/config/fingerprint.ts). */

@@ -15,9 +15,6 @@ import {
 } from './run-dir.js';
 import { TrainingRun } from './training-run.js';
 
-export type { TrainCallbacks, TrainOptions, TrainResult } from './options.js';
-export { prepareRunData } from './run-data.js';
-
 /**
  * Trains one run. Its directory is taken first (src/train/run-dir.ts: locked, and checked to hold
  * this run and no other), then everything happens under that lock.
