@@ -7,8 +7,10 @@ import {
   attentionLogits,
   attentionWeight,
   causalSoftmax,
+  differentialMaps,
   headsFirst,
   mergeHeads,
+  pairProducts,
   projectQkv,
   repeatKv,
   type AttentionContext,
@@ -85,16 +87,15 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const keyPairs = repeatKv(pairs(keys), repeats, 1); // [B, h, 2, Tk, d]: A1 reads key sub-head 2g, A2 reads 2g+1
   const queryPairs = pairs(queries);
   const probs = causalSoftmax(queryPairs, keyPairs, context.mask, 1 / Math.sqrt(d)); // [B, h, 2, Tq, Tk]
-  const [a1, a2] = tf.unstack(probs, 2); // [B, h, Tq, Tk] each
 
   const lambda = diffLambda(context.params, context.layer);
-  const differential = tf.sub(a1, tf.mul(lambda, a2)); // A1 − λ·A2
-  const perHead = tf.matMul(differential, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
+  const [a1Values, a2Values] = pairProducts(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
+  const perHead = tf.sub(a1Values, tf.mul(lambda, a2Values)); // (A1 − λ·A2)·V = A1·V − λ·(A2·V)
   // (1 − λ_init) scales the norm's weight: the same product, on 2d entries rather than B·h·T·2d
   const normed = rmsNorm(perHead, attentionWeight(context, 'subln.weight').mul(1 - lambdaInit(context.layer)), normEps);
   const out = linear(mergeHeads(normed), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   const maps = context.capture
-    ? { a1, a2, differential, logits: attentionLogits(queryPairs, keyPairs, 1 / Math.sqrt(d)) }
+    ? { ...differentialMaps(probs, lambda), logits: attentionLogits(queryPairs, keyPairs, 1 / Math.sqrt(d)) }
     : undefined; // logits: [B, h, 2, Tq, Tk]
   return { out, maps };
 }

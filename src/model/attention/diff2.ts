@@ -6,8 +6,10 @@ import { type AttentionDiagnostics, gateStats } from './diagnostics.js';
 import {
   attentionLogits,
   attentionWeight,
+  differentialMaps,
   headsFirst,
   mergeHeads,
+  pairProducts,
   projectQkv,
   repeatKv,
   type AttentionContext,
@@ -20,8 +22,9 @@ import {
  * attending ordinarily to the shared kv heads; query heads 2i and 2i+1 give output head i's two maps:
  *   [A1; A2] = softmax(Q_{2i} K_gᵀ/√d), softmax(Q_{2i+1} K_gᵀ/√d)      (g: head i's kv group)
  *   head_i   = (A1 − sigmoid(λ_{t,i}) · A2) · V_g,   λ = x W_λ (D → H, per token and head)
- * — the reference's attn[:, :, 0::2] − σ(λ)·attn[:, :, 1::2], with the value product taken once, after
- * the subtraction (it is linear). No per-head norm, no λ_init. W_q is twice the baseline's, plus W_λ.
+ * — the reference's attn[:, :, 0::2] − σ(λ)·attn[:, :, 1::2], here with the value product taken before
+ * the subtraction (it is linear: see pairProducts). No per-head norm, no λ_init. W_q is twice the
+ * baseline's, plus W_λ.
  */
 /** diff2's own parameters per layer, beside the projections: W_λ (D → H), one λ per token and head. */
 export function diff2Parameters(config: ModelConfig, prefix: string): ParameterSpec[] {
@@ -43,14 +46,16 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
   const pairRows = queryPairs.reshape([batch, heads, 2 * length, d]);
   // [B, H, 2, Tq, Tk]
   const logits = attentionLogits(pairRows, repeatedKeys, scale).reshape([batch, heads, 2, length, -1]);
-  const [a1, a2] = tf.unstack(tf.softmax(tf.add(logits, context.mask)), 2); // [B, H, Tq, Tk] each
+  const probs = tf.softmax(tf.add(logits, context.mask)); // [B, H, 2, Tq, Tk]
 
   const lambda = linear(x, attentionWeight(context, 'lambda_proj.weight')).transpose([0, 2, 1]); // λ: [B, H, Tq]
-  const gate = tf.sigmoid(lambda);
-  const differential = tf.sub(a1, tf.mul(gate.expandDims(-1), a2)); // A1 − σ(λ)·A2
-  const perHead = tf.matMul(differential, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
+  const gate = tf.sigmoid(lambda).expandDims(-1); // [B, H, Tq, 1]
+  const [a1Values, a2Values] = pairProducts(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
+  const perHead = tf.sub(a1Values, tf.mul(gate, a2Values)); // (A1 − σ(λ)·A2)·V = A1·V − σ(λ)·(A2·V)
   const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
-  const maps = context.capture ? { a1, a2, differential, lambda, gate, logits } : undefined;
+  const maps = context.capture
+    ? { ...differentialMaps(probs, gate), lambda, gate: gate.squeeze([-1]), logits }
+    : undefined;
   return { out, maps };
 }
 

@@ -144,3 +144,25 @@ export function causalSoftmax(queries: tf.Tensor, keys: tf.Tensor, mask: tf.Tens
 export function attentionLogits(queries: tf.Tensor, keys: tf.Tensor, scale: number): tf.Tensor {
   return tf.matMul(queries.mul(scale), keys, false, true);
 }
+
+/**
+ * Each differential pair's two maps applied to the values: probs [B, n, 2, Tq, Tk] and values
+ * [B, n, Tk, w] → A1·V and A2·V, [B, n, Tq, w] each, from one product (the pair folded into the rows).
+ * The differential attentions combine these rather than the maps — (A1 − λ·A2)·V = A1·V − λ·(A2·V),
+ * the product being linear — because the value-sized form has no element-wise pass over the T×T maps
+ * in either direction, and because on the multi-threaded tensorflow engine it is the form whose
+ * gradients are bit-identical from run to run (docs/design.md, "Reproducibility").
+ */
+export function pairProducts(probs: tf.Tensor, values: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const [batch, count, , length, keyLength] = probs.shape;
+  const width = values.shape[values.rank - 1];
+  const products = tf.matMul(probs.reshape([batch, count, 2 * length, keyLength]), values);
+  const [first, second] = tf.unstack(products.reshape([batch, count, 2, length, width]), 2);
+  return [first, second];
+}
+
+/** For analyses: each pair's maps A1 and A2 and the differential map A1 − λ·A2, [B, n, Tq, Tk] each. */
+export function differentialMaps(probs: tf.Tensor, lambda: tf.Tensor): Record<'a1' | 'a2' | 'differential', tf.Tensor> {
+  const [a1, a2] = tf.unstack(probs, 2);
+  return { a1, a2, differential: tf.sub(a1, tf.mul(lambda, a2)) };
+}
