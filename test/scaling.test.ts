@@ -256,4 +256,32 @@ describe('sizes in an experiment file', () => {
       /size name s is used twice/,
     );
   });
+
+  it('refuses two runs that would share a name (and so a directory), and names made of dots', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'difft-sizes-')), 'e.yaml');
+    const write = (text: string) => {
+      writeFileSync(file, text);
+      return file;
+    };
+    const ambiguous = [
+      'name: sizes',
+      `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`,
+      'variants:',
+      '  - { name: a, set: { model.attention: standard } }',
+      '  - { name: a-w1, set: { model.attention: diff } }',
+      'sizes:',
+      '  - { name: w1-x, set: { model.layers: 1 } }',
+      '  - { name: x, set: { model.layers: 2 } }',
+      'seeds: [1]',
+    ].join('\n');
+    assert.throws(
+      () => loadExperiment(write(ambiguous)),
+      /variant a, size w1-x, seed 1 and variant a-w1, size x, seed 1 would both be run a-w1-x-seed1/,
+    );
+    for (const name of ['.', '..'])
+      assert.throws(
+        () => loadExperiment(write(ambiguous.replace('name: sizes', `name: '${name}'`).replace('w1-x', 'y'))),
+        new RegExp(`: name ${name.replaceAll('.', '\\.')} would name a directory above the runs`),
+      );
+  });
 });

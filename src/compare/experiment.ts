@@ -169,9 +169,32 @@ function checkNames(file: string, spec: ExperimentSpec): void {
   if (size) throw new UserError(`${file}: size name ${size} is used twice`);
   const seed = twice(spec.seeds);
   if (seed !== undefined) throw new UserError(`${file}: seed ${seed} is listed twice`);
+  const dots = [spec.name, ...names, ...(spec.sizes ?? []).map((s) => s.name)].find((name) => /^\.+$/.test(name));
+  if (dots) throw new UserError(`${file}: name ${dots} would name a directory above the runs: use a word`);
   const baseline = spec.baseline ?? names[0];
   if (!names.includes(baseline))
     throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
+}
+
+/**
+ * Run names are directory names, joined from a variant's, a size's and a setting's: two runs of one
+ * name (variant `a` at size `w1-x`, variant `a-w1` at size `x`) would share a directory, the second
+ * overwriting the first.
+ */
+function checkRunNames(file: string, runs: PlannedRun[]): void {
+  const describe = (run: PlannedRun) =>
+    [`variant ${run.variant}`, run.size && `size ${run.size}`, run.setting && `setting ${run.setting}`, `seed ${run.seed}`]
+      .filter(Boolean)
+      .join(', ');
+  const seen = new Map<string, PlannedRun>();
+  for (const run of runs) {
+    const other = seen.get(run.name);
+    if (other)
+      throw new UserError(
+        `${file}: ${describe(other)} and ${describe(run)} would both be run ${run.name}: rename a variant or size`,
+      );
+    seen.set(run.name, run);
+  }
 }
 
 /** An experiment file, or a shipped experiment preset by name (`compare-default`). */
@@ -198,6 +221,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
       ),
     ),
   );
+  checkRunNames(file, runs);
   const experiment = {
     name: spec.name,
     source: file,
