@@ -106,6 +106,26 @@ describe('misuse: a run directory belongs to one run', () => {
     );
   });
 
+  it('resuming from an older checkpoint is refused; with --discard-later the run keeps one history', () => {
+    const out = join(scratch(), 'run');
+    const steps = (n: number) => ['--set', `train.steps=${n}`, '--set', 'output.saveEvery=3', '--set', 'eval.every=3'];
+    assert.equal(difft(trainArgs(out, ...steps(6))).status, 0);
+    const resume = (...extra: string[]) =>
+      difft(['train', '--resume', join(out, 'step-000003'), '--set', 'train.steps=4', ...extra]);
+    const before = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    assertRefused(resume(), 'step-000006', 'after step 3', '--discard-later');
+    assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8'), before, 'the refused resume changed nothing');
+    const branched = resume('--discard-later');
+    assert.equal(branched.status, 0, branched.stderr);
+    assert.match(branched.stderr, /removed step-000006.*continues from step 3/);
+    assertOneRun(out, 4);
+    const checkpoints = () => readdirSync(out).filter((name) => name.startsWith('step-'));
+    assert.deepEqual(checkpoints(), ['step-000003', 'step-000004']);
+    const more = difft(['train', '--resume', out, '--set', 'train.steps=5']);
+    assert.equal(more.status, 0, more.stderr);
+    assertOneRun(out, 5);
+  });
+
   it('a new run goes only into a new or empty directory, never into a checkpoint or a stranger folder', () => {
     const folder = join(scratch(), 'notes');
     mkdirSync(folder);

@@ -9,7 +9,7 @@ import type { SamplerState } from '../data/dataset.js';
 import type { TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { CHECKPOINT_FILES, checkpointFile, holdsWeights } from '../formats/checkpoint.js';
-import { RUN_FILES, runFile, stepCheckpoints } from '../formats/run.js';
+import { RUN_FILES, runFile, stepCheckpoints, stepOfDirName } from '../formats/run.js';
 import { Decoder } from '../model/decoder.js';
 import { parameterSpecs } from '../model/parameters.js';
 import { readSafetensors, writeSafetensors, type NamedArray } from './safetensors.js';
@@ -253,6 +253,17 @@ export function loadOptimizerState(checkpoint: LoadedCheckpoint): Record<string,
   return Object.fromEntries(
     Object.entries(arrays).map(([name, array]) => [name, tf.tensor(array.data, array.shape, 'float32')]),
   );
+}
+
+/**
+ * The checkpoints of a run directory saved after `step` (step-* by name, best/ by its state): what a
+ * resume from `step` would leave beside the history it continues.
+ */
+export function checkpointsAfter(runDir: string, step: number): string[] {
+  const later = stepCheckpoints(runDir).filter((name) => stepOfDirName(name)! > step);
+  const best = runFile(runDir, 'best');
+  if (holdsWeights(best) && readJson<TrainState>(checkpointFile(best, 'state')).step > step) later.push(RUN_FILES.best);
+  return later;
 }
 
 /** Removes all but the newest `keep` step checkpoints of a run (the best one lives apart, in best/). */

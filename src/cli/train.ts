@@ -19,6 +19,7 @@ interface TrainFlags {
   backend?: string;
   skipMemoryCheck?: boolean;
   overwrite?: boolean;
+  discardLater?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -42,6 +43,10 @@ export function trainCommand(program: Command): void {
     )
     .option('-o, --out <dir>', 'run directory, new or empty (default: <output.dir>/<name>-<time>)')
     .option('--overwrite', 'when --out holds an earlier run: remove it and start over (never mixing the two)')
+    .option(
+      '--discard-later',
+      "with --resume from a checkpoint older than the run's newest: remove the later checkpoints and their metrics",
+    )
     .option('--skip-memory-check', 'train even when the memory estimate exceeds what this machine has')
     .option(
       '-b, --backend <name>',
@@ -69,6 +74,7 @@ export function trainCommand(program: Command): void {
           );
         if (flags.resume && flags.out)
           throw new UserError('--out cannot be used with --resume: the run continues in its own directory');
+        if (flags.discardLater && !flags.resume) throw new UserError('--discard-later goes with --resume');
         if (flags.resume && flags.overwrite)
           throw new UserError('--overwrite cannot be used with --resume: a resumed run keeps what it trained');
         if (flags.printConfig) {
@@ -103,6 +109,7 @@ export function trainCommand(program: Command): void {
           out: flags.out,
           resume: flags.resume,
           overwrite: flags.overwrite,
+          discardLater: flags.discardLater,
           skipMemoryCheck: flags.skipMemoryCheck,
           shouldStop: () => stopRequested,
           callbacks: {

@@ -183,7 +183,12 @@ function checkNames(file: string, spec: ExperimentSpec): void {
  */
 function checkRunNames(file: string, runs: PlannedRun[]): void {
   const describe = (run: PlannedRun) =>
-    [`variant ${run.variant}`, run.size && `size ${run.size}`, run.setting && `setting ${run.setting}`, `seed ${run.seed}`]
+    [
+      `variant ${run.variant}`,
+      run.size && `size ${run.size}`,
+      run.setting && `setting ${run.setting}`,
+      `seed ${run.seed}`,
+    ]
       .filter(Boolean)
       .join(', ');
   const seen = new Map<string, PlannedRun>();

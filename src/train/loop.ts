@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import type { RunConfig } from '../config/schema.js';
 import type { TrainOptions, TrainResult } from './options.js';
-import { openForResume, resumedConfig } from './resume.js';
+import { keepOneHistory, openForResume, resumedConfig } from './resume.js';
 import { resumeConfig } from '../config/load.js';
 import {
   claimForNewRun,
@@ -39,8 +39,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { lock, startOver } = claimForResume(options.resume, claim);
   try {
     const resumed = startOver ? undefined : openForResume(options.resume, callbacks.onWarning);
+    const runDir = runDirectoryOf(options.resume);
+    if (resumed) keepOneHistory(runDir, resumed, options.discardLater ?? false, callbacks.onWarning);
     const config = resumed ? resumedConfig(resumed, given, callbacks.onWarning) : given;
-    return await trainIn(runDirectoryOf(options.resume), resumed, config, options);
+    return await trainIn(runDir, resumed, config, options);
   } finally {
     lock.release();
   }

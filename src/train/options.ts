@@ -39,6 +39,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Train even when the memory estimate exceeds what the machine has. */
   skipMemoryCheck?: boolean;
+  /** Resuming from a checkpoint older than the run's newest: remove the later checkpoints (else refused). */
+  discardLater?: boolean;
   /** A new run into `out` that holds an old one: remove the old run first (never mixing the two). */
   overwrite?: boolean;
   /** The run directory's lock, already held by the caller (a comparison): training neither takes nor releases it. */

@@ -1,6 +1,10 @@
 import { checkResumable } from '../config/load.js';
 import type { RunConfig } from '../config/schema.js';
-import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fsyncDirectory } from '../atomic.js';
+import { checkpointsAfter, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { UserError } from '../errors.js';
 
 /**
  * The checkpoint a resume continues from: the newest whose files all verify; newer ones that do not
@@ -11,6 +15,32 @@ export function openForResume(path: string, onWarning?: (message: string) => voi
     verify: true,
     onSkip: (dir, why) => onWarning?.(`skipping checkpoint ${dir}: ${why}`),
   });
+}
+
+/**
+ * A run directory holds one history. Resuming from a checkpoint older than the run's newest would train
+ * a second one beside it: the abandoned checkpoints stay the newest (for info, eval, export and the next
+ * resume) while the metrics hold the new branch. So that is refused, unless the caller discards what came
+ * after (`--discard-later`): the later checkpoints are removed here, their metrics when the log reopens.
+ */
+export function keepOneHistory(
+  runDir: string,
+  resumed: LoadedCheckpoint,
+  discardLater: boolean,
+  onWarning?: (message: string) => void,
+): void {
+  const step = resumed.state.step;
+  const later = checkpointsAfter(runDir, step);
+  if (later.length === 0) return;
+  if (!discardLater)
+    throw new UserError(
+      `${resumed.dir} is not the newest checkpoint of ${runDir} (${later.join(', ')} came after step ${step}): ` +
+        'resuming from it would start a second history there; add --discard-later to remove the later ' +
+        'checkpoints and their metrics, or resume the run itself',
+    );
+  for (const name of later) rmSync(join(runDir, name), { recursive: true, force: true });
+  fsyncDirectory(runDir);
+  onWarning?.(`removed ${later.join(', ')} (after step ${step}): the run continues from step ${step}`);
 }
 
 /**
