@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -281,6 +281,61 @@ describe('misuse: every file-system and format failure is one line naming the pa
     const resumed = difft(['train', '--resume', out, '--backend', 'wasm']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assertOneRun(out, 20);
+  });
+
+  it('weights that do not match their config exactly are refused by eval, resume and export', () => {
+    const dir = scratch();
+    const runOf = (attention: string) => {
+      const run = join(dir, attention);
+      const args = ['--set', `model.attention=${attention}`, '--set', 'train.steps=2'];
+      assert.equal(difft(trainArgs(run, ...args)).status, 0);
+      return join(run, 'step-000002');
+    };
+    const [standard, diff] = [runOf('standard'), runOf('diff')];
+    copyFileSync(join(diff, 'model.safetensors'), join(standard, 'model.safetensors'));
+    const weights = join(standard, 'model.safetensors');
+    const commands = [
+      ['eval', standard, '--backend', 'wasm'],
+      ['train', '--resume', standard, '--set', 'train.steps=3'],
+      ['export', standard, '--out', join(dir, 'exported')],
+    ];
+    for (const command of commands)
+      assertRefused(difft(command), weights, /tensor layers\.0\.attn\.lambda_\w+ is not part/);
+  });
+
+  it('a weight file whose header is well-formed JSON but not a safetensors header: one line, exit 2', () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'train.steps=2')).status, 0);
+    const checkpoint = join(run, 'step-000002');
+    const weights = join(checkpoint, 'model.safetensors');
+    const original = readFileSync(weights);
+    const headerLength = Number(original.readBigUInt64LE(0));
+    const header = JSON.parse(original.subarray(8, 8 + headerLength).toString('utf8'));
+    const withHeader = (value: unknown) => {
+      let json = JSON.stringify(value);
+      json += ' '.repeat((8 - (json.length % 8)) % 8);
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(json.length));
+      writeFileSync(weights, Buffer.concat([length, Buffer.from(json), original.subarray(8 + headerLength)]));
+    };
+    const name = 'embed.weight';
+    const cases: [unknown, RegExp][] = [
+      [{ ...header, [name]: { ...header[name], shape: '16,32' } }, /tensor embed\.weight: shape must be array/],
+      [{ ...header, [name]: null }, /tensor embed\.weight must be object/],
+      [null, /the header must be object/],
+      [{ ...header, [name]: { ...header[name], data_offsets: [0, -4] } }, /data_offsets\.1 must be >= 0/],
+    ];
+    for (const [value, problem] of cases) {
+      withHeader(value);
+      for (const command of [
+        ['eval', checkpoint, '--backend', 'wasm'],
+        ['generate', checkpoint, '--prompt', 'a', '-n', '2', '--backend', 'wasm'],
+        ['export', checkpoint, '--out', join(dir, 'exported')],
+        ['info', checkpoint],
+      ])
+        assertRefused(difft(command), weights, 'damaged weight file', problem);
+    }
   });
 
   it('a read-only location and a full disk elsewhere: one line each, exit 2', () => {

@@ -193,7 +193,9 @@ export function readCheckpoint(path: string, options: FindOptions = {}): LoadedC
 }
 
 /**
- * The stored arrays named in `shapes`, in memory layout ([in, out] for linear weights), checked against their shapes.
+ * The stored arrays named in `shapes`, in memory layout ([in, out] for linear weights). They must match
+ * exactly: every tensor present with its shape, and none beyond them (a file from another model —
+ * a diff run's weights in a standard run — would otherwise load with its extra tensors ignored).
  */
 function readArrays(
   shapes: Record<string, number[]>,
@@ -201,6 +203,9 @@ function readArrays(
   file: string,
   transposed: (name: string) => boolean,
 ): Record<string, NamedArray> {
+  const extra = Object.keys(arrays).find((name) => !(name in shapes));
+  if (extra !== undefined)
+    throw new UserError(`${file}: tensor ${extra} is not part of the model its config describes (from another run?)`);
   const out: Record<string, NamedArray> = {};
   for (const [name, shape] of Object.entries(shapes)) {
     const stored = arrays[name];
@@ -229,6 +234,17 @@ function assign(
 export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
   const file = checkpointFile(checkpoint.dir, 'weights');
   return modelFromStored(checkpoint.config.model, readSafetensors(file).tensors, file);
+}
+
+/** A checkpoint's weights as stored (the disk layout), checked to be exactly those its config describes. */
+export function readWeights(checkpoint: LoadedCheckpoint): Record<string, NamedArray> {
+  const file = checkpointFile(checkpoint.dir, 'weights');
+  const { model } = checkpoint.config;
+  const { tensors } = readSafetensors(file);
+  const transposed = transposedOnDisk(model);
+  const shapes = Object.fromEntries(parameterSpecs(model).map((spec) => [spec.name, spec.shape]));
+  readArrays(shapes, tensors, file, transposed);
+  return tensors;
 }
 
 /**

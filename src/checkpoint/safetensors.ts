@@ -1,3 +1,4 @@
+import { Ajv } from 'ajv';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFileDurably } from '../atomic.js';
@@ -55,36 +56,70 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
+/** One tensor's header entry. */
+interface TensorEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+const OFFSET = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+
+/** The header is data from disk: every entry is checked before any is used. */
+const HEADER_SCHEMA = {
+  type: 'object',
+  properties: { __metadata__: { type: 'object', additionalProperties: { type: 'string' } } },
+  additionalProperties: {
+    type: 'object',
+    required: ['dtype', 'shape', 'data_offsets'],
+    additionalProperties: false,
+    properties: {
+      dtype: { type: 'string' },
+      shape: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 2 ** 31 }, maxItems: 8 },
+      data_offsets: { type: 'array', items: OFFSET, minItems: 2, maxItems: 2 },
+    },
+  },
+} as const;
+
+const validateHeader = new Ajv({ strict: false }).compile(HEADER_SCHEMA);
+
+/** The first problem ajv found, as "tensor NAME: shape must be array" (or "the header must be object"). */
+function headerProblem(): string {
+  const error = validateHeader.errors![0];
+  const [name, ...field] = error.instancePath.split('/').filter(Boolean);
+  const where = name === undefined ? 'the header' : `tensor ${name}${field.length ? `: ${field.join('.')}` : ''}`;
+  return `${where} ${error.message}`;
+}
+
 export function readSafetensors(path: string): Safetensors {
   const bytes = readFileSync(path);
   const damaged = (why: string) => new UserError(`${path}: damaged weight file (${why}); use another checkpoint`);
   if (bytes.length < 8) throw damaged(`only ${bytes.length} bytes`);
   const headerLength = Number(bytes.readBigUInt64LE(0));
   if (headerLength > bytes.length - 8) throw damaged(`header of ${headerLength} bytes in a file of ${bytes.length}`);
-  let header: Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>
-  >;
+  let header: unknown;
   try {
     header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
   } catch {
     throw damaged('unreadable header');
   }
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  if (!validateHeader(header)) throw damaged(headerProblem());
+  const { __metadata__: metadata = {}, ...entries } = header as Record<string, unknown> & {
+    __metadata__?: Record<string, string>;
+  };
   const dataStart = 8 + headerLength;
   const dataBytes = bytes.subarray(dataStart);
   const tensors: Record<string, NamedArray> = {};
   let expectedEnd = 0;
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
+  for (const [name, entry] of Object.entries(entries as Record<string, TensorEntry>)) {
     const {
       dtype,
       shape,
       data_offsets: [start, end],
-    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    } = entry;
     if (dtype !== 'F32') throw new UserError(`${path}: tensor ${name} has dtype ${dtype}; difft reads F32 only`);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (end - start !== size * 4 || end > dataBytes.length)
+    if (start > end || end - start !== size * 4 || end > dataBytes.length)
       throw damaged(`tensor ${name} does not fit: offsets ${start}..${end}, data ${dataBytes.length} bytes`);
     const data = new Float32Array(size);
     new Uint8Array(data.buffer).set(dataBytes.subarray(start, end));

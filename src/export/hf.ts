@@ -2,13 +2,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { hfTokenizerFiles } from '../data/tokenizer-json.js';
-import { readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { readSafetensors, writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
+import { readCheckpoint, readWeights, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
 import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { HF_ATTENTIONS, type HfAttention } from './hf-attentions.js';
-import { checkpointFile } from '../formats/checkpoint.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 
 /**
@@ -247,8 +246,7 @@ export function exportHf(path: string, out: string): HfExport {
         `for it; export a standard (Llama) or diff (DiffLlama) checkpoint`,
     );
   }
-  const { tensors } = readSafetensors(checkpointFile(checkpoint.dir, 'weights'));
-  const weights = hfWeights(model, tensors);
+  const weights = hfWeights(model, readWeights(checkpoint));
   const dir = resolve(out);
   // an earlier export is replaced whole; anything else (a run, a checkpoint, someone's folder) is left alone
   checkOutputDirectory(dir, 'export --out', ['export'], 'choose a new or empty directory, or an earlier export');
