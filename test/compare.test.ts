@@ -262,6 +262,43 @@ describe('difft compare', () => {
     assert.equal(markdown(out), markdown(sequentialOut));
   });
 
+  it('a closed terminal (SIGHUP to the process group) stops every job after its step, saves, exits 129; a re-run finishes', async () => {
+    const experiment = tinyExperiment(data);
+    const out = join(scratch(), 'results');
+    const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '2'], {
+      cwd: REPO_ROOT,
+      detached: true, // its own process group, as a terminal's job is
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((done) => {
+      const timer = setInterval(() => {
+        if (existsSync(join(out, 'standard-seed1', 'metrics.jsonl'))) {
+          clearInterval(timer);
+          process.kill(-child.pid!, 'SIGHUP');
+        }
+      }, 5);
+      child.on('exit', (status) => {
+        clearInterval(timer);
+        done(status);
+      });
+    });
+    assert.equal(code, 129, stderr);
+    assert.match(stderr, /interrupted; finished runs are kept/);
+    assert.ok(!existsSync(join(out, 'report.md')), 'stopped before the end');
+    const rerun = difft(['compare', experiment, '--out', out, '--jobs', '2']);
+    assert.equal(rerun.status, 0, rerun.stderr);
+    for (const run of ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2'])
+      assert.deepEqual(
+        metricsOf(join(out, run))
+          .filter((r) => r.type === 'train')
+          .map((r) => r.step),
+        [1, 2, 3, 4, 5, 6],
+        run,
+      );
+  });
+
   it('a sweep (2 variants × 2 learning rates × 2 seeds): killed mid-way and re-run, it finishes without redoing completed runs', async () => {
     const experiment = tinyExperiment(data, 'sweep:\n  train.lr: [1.0e-3, 3.0e-3]\n');
     const out = join(scratch(), 'results');

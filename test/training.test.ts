@@ -133,43 +133,50 @@ describe('difft train', () => {
     assert.ok(!readdirSync(out).some((name) => name.includes('.tmp-')), 'leftovers cleaned');
   });
 
-  it('Ctrl-C finishes the step, saves a checkpoint, says how to resume and exits 130', async () => {
-    const out = join(scratch(), 'interrupted');
-    const child = spawn(
-      process.execPath,
-      [
-        DIFFT_BIN,
-        'train',
-        '--config',
-        join(REPO_ROOT, 'configs/tiny.yaml'),
-        '--out',
-        out,
-        '--set',
-        `data.dir=${data}`,
-        '--set',
-        'train.steps=100000',
-        '--set',
-        'eval.every=0',
-      ],
-      { cwd: REPO_ROOT },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    let sent = false;
-    const code = await new Promise<number | null>((done) => {
-      child.stderr.on('data', () => {
-        if (!sent && /train \d+\/100000/.test(stderr)) {
-          sent = true;
-          child.kill('SIGINT');
-        }
+  // Ctrl-C, a kill, a closed terminal or ssh session: each finishes the step and saves; exit 128 + signal
+  for (const [signal, number] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const)
+    it(`${signal} finishes the step, saves a checkpoint, says how to resume and exits ${128 + number}`, async () => {
+      const out = join(scratch(), 'interrupted');
+      const child = spawn(
+        process.execPath,
+        [
+          DIFFT_BIN,
+          'train',
+          '--config',
+          join(REPO_ROOT, 'configs/tiny.yaml'),
+          '--out',
+          out,
+          '--set',
+          `data.dir=${data}`,
+          '--set',
+          'train.steps=100000',
+          '--set',
+          'eval.every=0',
+        ],
+        { cwd: REPO_ROOT },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      let sent = false;
+      const code = await new Promise<number | null>((done) => {
+        child.stderr.on('data', () => {
+          if (!sent && /train \d+\/100000/.test(stderr)) {
+            sent = true;
+            child.kill(signal);
+          }
+        });
+        child.on('exit', (status) => done(status));
       });
-      child.on('exit', (status) => done(status));
+      assert.equal(code, 128 + number, stderr);
+      // after SIGHUP the terminal that would show it is gone; the message is still written where it can be
+      assert.match(stderr, /Resume with:\n {2}npx difft train --resume /);
+      const saved = readCheckpoint(out);
+      assert.ok(saved.state.step >= 1);
     });
-    assert.equal(code, 130, stderr);
-    assert.match(stderr, /Resume with:\n {2}npx difft train --resume /);
-    const saved = readCheckpoint(out);
-    assert.ok(saved.state.step >= 1);
-  });
 
   it('bad configs exit 2 with one line naming the key, and no stack trace', () => {
     const cases: [string[], RegExp][] = [

@@ -6,7 +6,8 @@ import { percent } from './table.js';
 import { writeReport, type Report } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
 import { UserError } from '../errors.js';
-import { action, EXIT } from './run.js';
+import { listenForStop } from './stop.js';
+import { action } from './run.js';
 import { COMPARISON_FILES } from '../formats/comparison.js';
 
 function printReport({ files, summary }: Report): void {
@@ -80,14 +81,9 @@ export function compareCommand(program: Command): void {
           throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
         const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
         const experiment = loadExperiment(file);
-        let stopRequested = false;
-        const requestStop = () => {
-          if (stopRequested) process.exit(EXIT.interrupted);
-          stopRequested = true;
-          process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
-        };
-        process.on('SIGINT', requestStop);
-        process.on('SIGTERM', requestStop);
+        const stop = listenForStop(
+          '\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n',
+        );
         let bar: Progress | undefined;
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await runExperiment(experiment, {
@@ -95,7 +91,7 @@ export function compareCommand(program: Command): void {
           retrainChanged: flags.retrainChanged,
           jobs,
           shard,
-          shouldStop: () => stopRequested,
+          shouldStop: stop.requested,
           callbacks: {
             onRun: ({ variant, setting, size, seed, status, index, count }) => {
               const at = [size && `size ${size}`, setting].filter(Boolean).join(', ');
@@ -120,13 +116,12 @@ export function compareCommand(program: Command): void {
           },
         });
         bar?.stop();
-        process.off('SIGINT', requestStop);
-        process.off('SIGTERM', requestStop);
+        stop.release();
         if (result.interrupted) {
           process.stderr.write(
             `interrupted; finished runs are kept in ${result.dir}. Run the same command again to continue.\n`,
           );
-          process.exitCode = EXIT.interrupted;
+          process.exitCode = stop.exitCode();
           return;
         }
         if (!result.report) {

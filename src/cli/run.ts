@@ -1,8 +1,8 @@
 import { fileSystemError, UserError } from '../errors.js';
 import { OutputClosed } from './output.js';
 
-/** Exit codes: 0 done, 1 a bug, 2 a user mistake, 130 interrupted. */
-export const EXIT = { ok: 0, bug: 1, usage: 2, interrupted: 130 } as const;
+/** Exit codes: 0 done, 1 a bug, 2 a user mistake; 128 + the signal's number when one stopped it (./stop.ts). */
+export const EXIT = { ok: 0, bug: 1, usage: 2 } as const;
 
 let verbose = false;
 export function setVerbose(value: boolean): void {

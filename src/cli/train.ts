@@ -8,7 +8,8 @@ import { storedRunConfig } from '../train/run-dir.js';
 import { availableMemory, describeEstimate, estimateForRun, gibibytes } from '../train/memory.js';
 import { percent } from './table.js';
 import { createProgress, megabytes, type Progress } from './progress.js';
-import { action, EXIT } from './run.js';
+import { listenForStop } from './stop.js';
+import { action } from './run.js';
 
 interface TrainFlags {
   config?: string;
@@ -91,14 +92,9 @@ export function trainCommand(program: Command): void {
           process.stdout.write(configToYaml(config));
           return;
         }
-        let stopRequested = false;
-        const requestStop = () => {
-          if (stopRequested) process.exit(EXIT.interrupted); // a second Ctrl-C: leave now
-          stopRequested = true;
-          process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
-        };
-        process.on('SIGINT', requestStop);
-        process.on('SIGTERM', requestStop);
+        const stop = listenForStop(
+          '\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n',
+        );
 
         let prepareBar: Progress | undefined;
         let rate: number | undefined; // tokens/s, smoothed over about ten steps
@@ -111,7 +107,7 @@ export function trainCommand(program: Command): void {
           overwrite: flags.overwrite,
           discardLater: flags.discardLater,
           skipMemoryCheck: flags.skipMemoryCheck,
-          shouldStop: () => stopRequested,
+          shouldStop: stop.requested,
           callbacks: {
             onEngine: (choice) => say(choice.summary),
             onPrepare: ({ bytesDone, bytesTotal }) => {
@@ -147,14 +143,13 @@ export function trainCommand(program: Command): void {
           },
         });
         bar?.stop();
-        process.off('SIGINT', requestStop);
-        process.off('SIGTERM', requestStop);
+        stop.release();
         if (result.interrupted) {
           process.stderr.write(
             `interrupted at step ${result.step}; checkpoint saved. Resume with:\n  npx difft train --resume ` +
               `${result.runDir}\n`,
           );
-          process.exitCode = EXIT.interrupted;
+          process.exitCode = stop.exitCode();
           return;
         }
         const bits = result.valBitsPerByte !== undefined ? `, ${result.valBitsPerByte.toFixed(3)} bits/byte` : '';
