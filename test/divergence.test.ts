@@ -11,15 +11,32 @@ import { difft, REPO_ROOT } from './helpers/cli.js';
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-divergence-'));
 
 describe('divergence in a comparison', () => {
-  it('the rule: a non-finite loss, or a 10-step mean above the first loss + 1 nat', () => {
+  it('the rule: a non-finite loss or gradient, or a 10-step mean above the first loss + 1 nat', () => {
     const watch = new DivergenceWatch();
-    assert.equal(watch.check(1, 5), undefined); // the first loss: 5
-    for (let step = 2; step <= 9; step++) assert.equal(watch.check(step, 6.5), undefined); // 9 steps: not yet a window
+    assert.equal(watch.check(1, 5, 1), undefined); // the first loss: 5
+    for (let step = 2; step <= 9; step++) assert.equal(watch.check(step, 6.5, 1), undefined); // 9 steps: not yet a window
     // window of 10: (5 + 9 × 6.5) / 10 = 6.35 > 6: diverged at step 10
-    assert.equal(watch.check(10, 6.5)?.step, 10);
+    assert.equal(watch.check(10, 6.5, 1)?.step, 10);
     const calm = new DivergenceWatch();
-    for (let step = 1; step <= 30; step++) assert.equal(calm.check(step, 5 + (step % 2) * 0.9), undefined); // mean 5.45
-    assert.match(new DivergenceWatch().check(3, Number.NaN)?.reason ?? '', /non-finite loss/);
+    for (let step = 1; step <= 30; step++) assert.equal(calm.check(step, 5 + (step % 2) * 0.9, 1), undefined); // mean 5.45
+    assert.match(new DivergenceWatch().check(3, Number.NaN, Number.NaN)?.reason ?? '', /^non-finite loss \(NaN/);
+    // a finite loss with a NaN gradient is named for what it is
+    assert.match(
+      new DivergenceWatch().check(3, 4.2, Number.NaN)?.reason ?? '',
+      /^non-finite gradient \(norm NaN; loss 4\.2\)/,
+    );
+  });
+
+  it('a single run that blows up before its first checkpoint says it saved none (not that one exists)', () => {
+    const out = join(scratch(), 'run');
+    const args = ['--set', 'train.lr=1e30', '--set', 'train.warmupSteps=0', '--set', 'train.backend=wasm'];
+    args.push('--set', `data.dir=${scratch()}`);
+    const result = difft(['train', '--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, ...args]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /non-finite loss \(\S+; gradient norm \S+\) at step \d: the run stopped; it had saved no checkpoint yet/,
+    );
   });
 
   it('an absurd learning rate: the run ends diverged, compare exits 0, the report lists it, the others are unaffected', () => {

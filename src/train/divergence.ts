@@ -17,13 +17,21 @@ export interface Divergence {
   reason: string;
 }
 
+/** What in a step was not finite — its loss, or (the loss finite) its gradient — or undefined. */
+export function nonFinite(loss: number, gradNorm: number): string | undefined {
+  if (!Number.isFinite(loss)) return `non-finite loss (${loss}; gradient norm ${gradNorm})`;
+  if (!Number.isFinite(gradNorm)) return `non-finite gradient (norm ${gradNorm}; loss ${loss})`;
+  return undefined;
+}
+
 export class DivergenceWatch {
   private initial?: number;
   private readonly recent: number[] = [];
 
   /** Why the run diverged at this step, or undefined while it has not. */
-  check(step: number, loss: number): Divergence | undefined {
-    if (!Number.isFinite(loss)) return { step, reason: `non-finite loss (${loss})` };
+  check(step: number, loss: number, gradNorm: number): Divergence | undefined {
+    const reason = nonFinite(loss, gradNorm);
+    if (reason) return { step, reason };
     this.initial ??= loss;
     this.recent.push(loss);
     if (this.recent.length > WINDOW) this.recent.shift();

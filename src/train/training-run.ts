@@ -26,7 +26,7 @@ import { meanAttentionMaps } from '../measure/maps.js';
 import { Decoder } from '../model/decoder.js';
 import { countParameters, trainingFlopsPerToken } from '../model/parameters.js';
 import type { AdamW } from './adamw.js';
-import { type Divergence, DivergenceWatch, recordDivergence } from './divergence.js';
+import { type Divergence, DivergenceWatch, nonFinite, recordDivergence } from './divergence.js';
 import { type EvalRecord, measureEvaluation } from './evaluation.js';
 import { availableMemory, describeEstimate, estimateTrainingMemory, gibibytes } from './memory.js';
 import { closeRunData, openRunData, prepareRunData, type RunData } from './run-data.js';
@@ -215,7 +215,7 @@ export class TrainingRun {
     const outcome = this.trainer.step(microBatches, lr, settings.clipNorm);
     tf.dispose(microBatches as unknown as tf.TensorContainer);
     const seconds = (performance.now() - started) / 1000;
-    const diverged = this.divergence?.check(step, outcome.loss);
+    const diverged = this.divergence?.check(step, outcome.loss, outcome.gradNorm);
     if (diverged) return diverged;
     if (!outcome.applied) this.skipNonFinite(step, outcome);
     const { state } = this;
@@ -246,23 +246,35 @@ export class TrainingRun {
 
   /** A step whose loss or gradient was not finite was not applied: stop, or go on (train.onNonFinite). */
   private skipNonFinite(step: number, outcome: StepOutcome): void {
-    const what = `non-finite loss at step ${step} (loss ${outcome.loss}, gradient norm ${outcome.gradNorm})`;
+    const what = `${nonFinite(outcome.loss, outcome.gradNorm)} at step ${step}`;
     if (this.config.train.onNonFinite === 'stop') {
       throw new UserError(
-        `${what}: the run stopped; its last good checkpoint is in ${this.runDir} (lower train.lr, or set ` +
-          `train.onNonFinite=skip)`,
+        `${what}: the run stopped; ${this.lastGoodCheckpointText()} (lower train.lr, or set train.onNonFinite=skip)`,
       );
     }
     this.callbacks.onWarning?.(`${what}: step skipped`);
+  }
+
+  /** The newest checkpoint this run saved (a step-* one, else best/), if any. */
+  private lastGoodCheckpoint(): string | undefined {
+    const newest = stepCheckpoints(this.runDir)[0];
+    if (newest) return join(this.runDir, newest);
+    const best = runFile(this.runDir, 'best');
+    return existsSync(best) ? best : undefined;
+  }
+
+  private lastGoodCheckpointText(): string {
+    const checkpoint = this.lastGoodCheckpoint();
+    return checkpoint ? `its last good checkpoint is ${checkpoint}` : 'it had saved no checkpoint yet';
   }
 
   /** A comparison's run that diverged: recorded beside its last good checkpoint, which is kept. */
   private stopDiverged(diverged: Divergence): TrainResult {
     recordDivergence(this.runDir, diverged);
     this.callbacks.onWarning?.(
-      `diverged at step ${diverged.step}: ${diverged.reason}; its last good checkpoint is kept`,
+      `diverged at step ${diverged.step}: ${diverged.reason}; ${this.lastGoodCheckpointText()}`,
     );
-    const checkpoint = join(this.runDir, stepCheckpoints(this.runDir)[0] ?? '');
+    const checkpoint = this.lastGoodCheckpoint() ?? this.runDir;
     return { runDir: this.runDir, checkpoint, step: this.state.step, interrupted: false, diverged };
   }
 
