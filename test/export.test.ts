@@ -40,7 +40,10 @@ function scrambledCheckpoint(
   kvHeads: number,
   tieEmbeddings: boolean,
 ): { dir: string; model: Decoder } {
-  const model = Decoder.create(tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8 }), 3);
+  const model = Decoder.create(
+    tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8, vocabSize: 256 }), // the byte tokenizer's
+    3,
+  );
   scrambleParameters(model.params, 11);
   const optimizer = createOptimizer(model);
   const dir = join(scratch(), 'step-000001');
@@ -164,6 +167,15 @@ describe('difft export --format hf', () => {
     rmSync(join(out, 'tokenizer.json'));
     assert.throws(() => importHf(out, join(scratch(), 'x')), /its tokenizer is none difft holds .*--tokenizer/);
     assert.ok(importHf(out, join(scratch(), 'x'), { tokenizer: 'byte' }).checkpoint);
+    // a tokenizer whose ids reach past the embedding, or one that cannot be named without its merges
+    assert.throws(
+      () => importHf(out, join(scratch(), 'x'), { tokenizer: 'gpt2' }),
+      /tokenizer gpt2 has 50257 tokens, more than the model's vocabulary of \d+: name the tokenizer/,
+    );
+    assert.throws(
+      () => importHf(out, join(scratch(), 'x'), { tokenizer: 'bpe:512' }),
+      /--tokenizer bpe:512 needs the merges it was trained with/,
+    );
   });
 
   // transformers itself, when a Python with torch and transformers is at hand (CI installs one from the

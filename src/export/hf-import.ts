@@ -12,7 +12,7 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { resolveConfig } from '../config/load.js';
 import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/model.js';
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
-import { checkTokenizerName, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
+import { checkTokenizerName, createTokenizer, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory } from '../lock.js';
@@ -141,7 +141,22 @@ function tokenizerFor(dir: string, hf: HfConfigFile, given?: string): TokenizerS
       throw new UserError(`--tokenizer char needs the vocabulary of the model, which only a difft export carries`);
     return { kind: 'char', symbols: recorded.symbols };
   }
+  if (!(TIKTOKEN_NAMES as readonly string[]).includes(checked))
+    throw new UserError(
+      `--tokenizer ${checked} needs the merges it was trained with, which only its tokenizer.json carries: ` +
+        `import a directory that has one, or name one of byte, ${TIKTOKEN_NAMES.join(', ')}`,
+    );
   return { kind: 'tiktoken', name: checked as TiktokenName };
+}
+
+/** A tokenizer whose ids reach past the model's embedding would fail at the first such token. */
+function checkVocabulary(dir: string, tokenizer: TokenizerSpec, model: ModelConfig): void {
+  const { vocabSize } = createTokenizer(tokenizer);
+  if (vocabSize > model.vocabSize)
+    throw new UserError(
+      `${dir}: tokenizer ${tokenizerName(tokenizer)} has ${vocabSize} tokens, more than the model's vocabulary ` +
+        `of ${model.vocabSize}: name the tokenizer the model was trained with`,
+    );
 }
 
 export function importHf(
@@ -160,6 +175,7 @@ export function importHf(
   const hf = readHfConfig(configPath);
   const model = modelConfigFromHf(dir, hf, options.seqLen);
   const tokenizer = tokenizerFor(dir, hf, options.tokenizer);
+  checkVocabulary(dir, tokenizer, model);
   checkImportMemory(dir, model, options.skipMemoryCheck ?? false);
   const runDir = resolve(out);
   checkOutputDirectory(runDir, 'import --out', [], 'an import goes into a new or empty directory');
