@@ -4,6 +4,7 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  lstatSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -143,6 +144,9 @@ function acquire(dir: string, path: string, purpose: string, onTakeOver?: (messa
   };
   onPath(dir, () => {
     mkdirSync(dir, { recursive: true });
+    // a directory (or anything else) in the lock's place could be neither read nor taken over
+    if (existsSync(path) && !lstatSync(path).isFile())
+      throw new UserError(`${path} is not a file, yet difft keeps ${dir}'s lock there: remove it and run again`);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (tryCreate(path, holder)) {
         fsyncDirectory(dir);

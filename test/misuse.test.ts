@@ -90,6 +90,13 @@ describe('misuse: a run directory belongs to one run', () => {
     assertOneRun(out, 20);
   });
 
+  it('a directory where the lock file goes: one line naming it, nothing left beside it', () => {
+    const out = join(scratch(), 'run');
+    mkdirSync(join(out, '.difft.lock'), { recursive: true });
+    assertRefused(difft(trainArgs(out)), join(out, '.difft.lock'), 'is not a file');
+    assert.deepEqual(readdirSync(out), ['.difft.lock']);
+  });
+
   it('train into a finished run without --resume is refused and leaves it untouched; --overwrite starts over', () => {
     const out = join(scratch(), 'run');
     assert.equal(difft(trainArgs(out)).status, 0);
