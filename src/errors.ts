@@ -9,6 +9,11 @@ export class UserError extends Error {
   }
 }
 
+/** A value as a message shows it: JSON, except the numbers JSON cannot write (NaN, Infinity), which it writes as null. */
+export function shownValue(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
+}
+
 /** What each file-system failure means, in words a user acts on. */
 const FILE_SYSTEM_CAUSES: Record<string, string> = {
   ENOENT: 'no such file or directory',

@@ -421,6 +421,45 @@ describe('misuse: every file-system and format failure is one line naming the pa
   });
 });
 
+describe('misuse: small things met on the way', () => {
+  it('values JSON cannot write are named as they are; a rule names the key the user set', () => {
+    assertRefused(difft(['train', '--set', 'train.lr=.inf', '--print-config']), 'train.lr = Infinity', 'finite');
+    assertRefused(difft(['train', '--set', 'model.width=.nan', '--print-config']), 'model.width = NaN');
+    // diff pairs heads: an odd head count is the heads' fault, not that of the kvHeads that follow them
+    const odd = difft(['train', '--set', 'model.heads=1', '--set', 'model.width=8', '--print-config']);
+    assertRefused(odd, 'model.heads = 1: must be even');
+  });
+
+  it('data.valFraction takes what its schema says (0.5 included) wherever it is given', () => {
+    const corpus = join(scratch(), 'corpus.txt');
+    writeFileSync(corpus, 'Some words to split.\n\n'.repeat(400));
+    const prepare = (fraction: string) =>
+      difft([
+        'prepare',
+        '--corpus',
+        corpus,
+        '--tokenizer',
+        'byte',
+        '--val-fraction',
+        fraction,
+        '--out',
+        join(scratch(), 'd'),
+      ]);
+    const prepared = prepare('0.5');
+    assert.equal(prepared.status, 0, prepared.stderr);
+    assertRefused(
+      difft(['prepare', '--corpus', corpus, '--tokenizer', 'byte', '--val-fraction', '0.6']),
+      'at most 0.5',
+    );
+  });
+
+  it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
+    const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
+    assertRefused(result, 'checkpoint not found');
+    assert.equal(result.stdout, '');
+  });
+});
+
 describe('misuse: sampling and output streams at their edges', () => {
   it('--top-p 0 and --top-k 1 are greedy; a closed pipe ends generation quietly', () => {
     const run = join(scratch(), 'run');

@@ -58,8 +58,8 @@ export function generateCommand(program: Command): void {
           seed: numberIn('--seed', flags.seed, 0, 2 ** 32 - 1),
         };
         await useEngine(flags.backend as EngineRequest);
-        writeStdout(flags.prompt);
-        generateText(path, flags.prompt, { ...options, onText: writeStdout });
+        // the prompt is echoed once it has passed the checks, so that an error starts a line of its own
+        generateText(path, flags.prompt, { ...options, onReady: () => writeStdout(flags.prompt), onText: writeStdout });
         writeStdout('\n');
       }),
     );

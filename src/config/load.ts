@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
-import { UserError } from '../errors.js';
+import { shownValue, UserError } from '../errors.js';
 import { anchorPaths, configDir, locateConfig } from './locate.js';
 import { MODEL_DEFAULTS, resolveModelConfig } from './model.js';
 import { CONFIG_SCHEMA, type RunConfig } from './schema.js';
@@ -114,12 +114,26 @@ function describeError(error: ErrorObject, config: Plain): string {
       ? `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`
       : (error.message ?? 'is not allowed');
   const description = node?.description ? ` (${key}: ${node.description})` : '';
-  return `config key ${key} = ${JSON.stringify(value)}: ${allowed}${description}`;
+  return `config key ${key} = ${shownValue(value)}: ${allowed}${description}`;
+}
+
+/** The first number that is NaN or infinite (YAML writes them .nan and .inf; JSON Schema lets them pass). */
+function firstNonFinite(node: unknown, key = ''): { key: string; value: number } | undefined {
+  if (typeof node === 'number') return Number.isFinite(node) ? undefined : { key, value: node };
+  if (!node || typeof node !== 'object') return undefined;
+  for (const [part, child] of Object.entries(node)) {
+    const found = firstNonFinite(child, key ? `${key}.${part}` : part);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Validates, fills defaults and checks the model's shape rules. `source` names the file in errors. */
 export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
   const config = structuredClone(raw);
+  const infinite = firstNonFinite(config);
+  if (infinite)
+    throw new UserError(`${source}: config key ${infinite.key} = ${infinite.value}: must be a finite number`);
   if (!validate(config)) throw new UserError(`${source}: ${describeError(validate.errors![0], config)}`);
   const resolved = config as unknown as RunConfig;
   try {

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { shownValue, UserError } from '../errors.js';
 
 export const ATTENTIONS = ['standard', 'diff', 'diff2'] as const;
 export type Attention = (typeof ATTENTIONS)[number];
@@ -61,7 +61,7 @@ export const MODEL_DEFAULTS: ModelConfig = {
 export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'model.'): ModelConfig {
   const config: ModelConfig = { ...MODEL_DEFAULTS, kvHeads: partial.heads ?? MODEL_DEFAULTS.kvHeads, ...partial };
   const fail = (key: keyof ModelConfig, why: string): never => {
-    throw new UserError(`${keyPrefix}${key} = ${JSON.stringify(config[key])}: ${why}`);
+    throw new UserError(`${keyPrefix}${key} = ${shownValue(config[key])}: ${why}`);
   };
   if (!ATTENTIONS.includes(config.attention)) fail('attention', `must be one of ${ATTENTIONS.join(', ')}`);
   const positiveIntegers: (keyof ModelConfig)[] = [
@@ -84,16 +84,16 @@ export function resolveModelConfig(partial: Partial<ModelConfig>, keyPrefix = 'm
   if ((config.width / config.heads) % 2 !== 0) {
     fail('heads', `head width width/heads = ${config.width / config.heads} must be even for rotary embedding`);
   }
-  if (PAIRS_HEADS[config.attention] && config.kvHeads % 2 !== 0) {
-    fail(
-      'kvHeads',
-      `must be even for ${config.attention} attention (it pairs heads into differential heads: heads/2, kvHeads/2)`,
-    );
-  }
   if (PAIRS_HEADS[config.attention] && config.heads % 2 !== 0) {
     fail(
       'heads',
       `must be even for ${config.attention} attention (it uses heads/2 differential heads of twice the width)`,
+    );
+  }
+  if (PAIRS_HEADS[config.attention] && config.kvHeads % 2 !== 0) {
+    fail(
+      'kvHeads',
+      `must be even for ${config.attention} attention (it pairs heads into differential heads: heads/2, kvHeads/2)`,
     );
   }
   if (!(config.ropeBase > 1)) fail('ropeBase', 'must be a number greater than 1');

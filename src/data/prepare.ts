@@ -137,8 +137,9 @@ interface SplitState {
 export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
   const tokenizerName = checkTokenizerName(options.tokenizer);
   const valFraction = options.valFraction ?? 0.05;
-  if (!(valFraction > 0 && valFraction < 0.5))
-    throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and below 0.5`);
+  // the config schema's rule (src/config/schema.ts), for callers that come without a config (prepare --val-fraction)
+  if (!(valFraction > 0 && valFraction <= 0.5))
+    throw new UserError(`data.valFraction = ${valFraction}: must be greater than 0 and at most 0.5`);
   const textField = options.textField ?? 'text';
   const entries = resolveSources(options.sources);
   const valEntries = options.valSources?.length ? resolveSources(options.valSources) : [];

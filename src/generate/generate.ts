@@ -13,6 +13,8 @@ import { sampleToken, type SamplingOptions } from './sample.js';
 export interface GenerateOptions extends SamplingOptions {
   maxTokens: number;
   seed: number;
+  /** Called once the checkpoint and the prompt have passed every check, before the first token. */
+  onReady?: () => void;
   /** Receives text as soon as it decodes to whole characters. */
   onText?: (text: string) => void;
 }
@@ -77,6 +79,7 @@ export function generateText(checkpointPath: string, prompt: string, options: Ge
     const context = prompt ? Array.from(tokenizer.encode(prompt)) : start;
     const model = loadModel(checkpoint);
     try {
+      options.onReady?.();
       const ids: number[] = [];
       let shown = 0;
       generateIds(model, context, options, (id) => {
