@@ -9,7 +9,7 @@ export class UserError extends Error {
   }
 }
 
-/** A value as a message shows it: JSON, except the numbers JSON cannot write (NaN, Infinity), which it writes as null. */
+/** A value as a message shows it: JSON, but for the numbers JSON writes as null (NaN, Infinity). */
 export function shownValue(value: unknown): string {
   return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
 }

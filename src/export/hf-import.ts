@@ -143,8 +143,9 @@ function tokenizerFor(dir: string, hf: HfConfigFile, given?: string): TokenizerS
   }
   if (!(TIKTOKEN_NAMES as readonly string[]).includes(checked))
     throw new UserError(
-      `--tokenizer ${checked} needs the merges it was trained with, which only its tokenizer.json carries: ` +
-        `import a directory that has one, or name one of byte, ${TIKTOKEN_NAMES.join(', ')}`,
+      `--tokenizer ${checked} needs the merges it was trained with, which only its ` +
+        `${EXPORT_FILES.tokenizer} carries: import a directory that has one, or name one of byte, ` +
+        `${TIKTOKEN_NAMES.join(', ')}`,
     );
   return { kind: 'tiktoken', name: checked as TiktokenName };
 }
