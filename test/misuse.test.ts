@@ -453,6 +453,24 @@ describe('misuse: small things met on the way', () => {
     );
   });
 
+  it('report on a damaged plan: one line naming the file and what is wrong, never a run outside the directory', () => {
+    const dir = scratch();
+    const plan = join(dir, 'experiment.yaml');
+    const cases: [string, string][] = [
+      ['name: x\nvariants: [\n  - {name: a\nseeds: [1', 'not valid YAML'],
+      ['baseline: a\nvariants: [{ name: a }]\nseeds: [one]', 'seeds.0 must be integer'],
+      [
+        'baseline: a\nvariants: [{ name: a }]\nseeds: [1]\nruns: [{ name: ../../x, variant: a, setting: "", seed: 1 }]',
+        'runs.0.name must match pattern',
+      ],
+      ['- just\n- a list', 'the top level must be object'],
+    ];
+    for (const [text, problem] of cases) {
+      writeFileSync(plan, text);
+      assertRefused(difft(['report', dir]), plan, problem);
+    }
+  });
+
   it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
     const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
     assertRefused(result, 'checkpoint not found');

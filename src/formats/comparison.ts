@@ -1,3 +1,4 @@
+import { Ajv } from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
 import { filesIn } from './paths.js';
 import YAML from 'yaml';
@@ -76,20 +77,67 @@ export function writePlan(dir: string, plan: Plan): void {
   writeFileAtomically(comparisonFile(dir, 'plan'), YAML.stringify(plan));
 }
 
+/** A name that is a directory's in the results directory: no separators, not `.` or `..`. */
+const DIRECTORY_NAME = { type: 'string', pattern: '^(?!\\.+$)[^/\\\\]+$' };
+const NAMED = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string' }, set: { type: 'object' } },
+};
+const STRING_MAP = { type: 'object', additionalProperties: { type: 'string' } };
+
+/** What a plan must hold, checked whole before any of it is used (the file is data from disk). */
+const PLAN_SCHEMA = {
+  type: 'object',
+  required: ['baseline', 'variants', 'seeds'],
+  properties: {
+    name: { type: 'string' },
+    source: { type: 'string' },
+    baseline: { type: 'string' },
+    match: { enum: ['params', 'none'] },
+    variants: { type: 'array', minItems: 1, items: NAMED },
+    sweep: { type: 'object', additionalProperties: { type: 'array' } },
+    settings: { type: 'array', items: { type: 'string' } },
+    sizes: { type: 'array', items: NAMED },
+    seeds: { type: 'array', minItems: 1, items: { type: 'integer' } },
+    runs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'variant', 'setting', 'seed'],
+        properties: {
+          name: DIRECTORY_NAME,
+          variant: { type: 'string' },
+          setting: { type: 'string' },
+          size: { type: 'string' },
+          seed: { type: 'integer' },
+        },
+      },
+    },
+    configFingerprints: STRING_MAP,
+    fingerprints: STRING_MAP,
+  },
+} as const;
+
+const validatePlan = new Ajv({ strict: false }).compile(PLAN_SCHEMA);
+
 /** The plan of a results directory. Directories written before sweeps list no runs: they are derived. */
 export function readPlan(dir: string): Plan {
   const file = comparisonFile(dir, 'plan');
   if (!existsSync(file))
     throw new UserError(`${dir} is not a comparison directory (no experiment.yaml): run difft compare first`);
-  let plan: Partial<Plan>;
+  let raw: unknown;
   try {
-    plan = YAML.parse(readFileSync(file, 'utf8')) as Partial<Plan>;
+    raw = YAML.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UserError(`${file}: not valid YAML (${(error as Error).message})`);
+    throw new UserError(`${file}: not valid YAML (${(error as Error).message.split('\n')[0]})`);
   }
-  if (!plan || !Array.isArray(plan.variants) || !Array.isArray(plan.seeds) || typeof plan.baseline !== 'string') {
-    throw new UserError(`${file}: not a difft experiment plan (needs baseline, variants and seeds)`);
+  if (!validatePlan(raw)) {
+    const error = validatePlan.errors![0];
+    const where = error.instancePath.split('/').filter(Boolean).join('.') || 'the top level';
+    throw new UserError(`${file}: not a difft experiment plan (${where} ${error.message})`);
   }
+  const plan = raw as Partial<Plan> & Pick<Plan, 'variants' | 'seeds' | 'baseline'>;
   const { variants, seeds } = plan;
   // written before sweeps: no setting, runs named variant-seedN
   const runs =
