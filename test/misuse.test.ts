@@ -471,6 +471,16 @@ describe('misuse: small things met on the way', () => {
     }
   });
 
+  it('a FIFO given as a corpus is refused, not read forever', () => {
+    const fifo = join(scratch(), 'corpus.fifo');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) return; // no mkfifo here: nothing to check
+    const result = difft(['prepare', '--corpus', fifo, '--tokenizer', 'byte', '--out', join(scratch(), 'd')], {
+      timeout: 20_000,
+    });
+    assertRefused(result, fifo, 'not a regular file');
+  });
+
   it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
     const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
     assertRefused(result, 'checkpoint not found');

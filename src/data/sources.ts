@@ -109,11 +109,14 @@ export function resolveSource(source: string): SourceEntry[] {
         `be .gz), or a built-in corpus: ${BUILTIN_CORPORA.join(', ')})`,
     );
   }
-  if (statSync(path).isDirectory()) {
+  const stat = statSync(path);
+  if (stat.isDirectory()) {
     const files = filesUnder(path);
     if (files.length === 0) throw new UserError(`corpus folder ${source} contains no files`);
     return files.map((file) => corpusFile(file));
   }
+  // a FIFO, socket or device has no end to read to (and no size to fingerprint): it would hang
+  if (!stat.isFile()) throw new UserError(`corpus ${source} is not a regular file (a pipe or device?): give a file`);
   return [corpusFile(path, source)];
 }
 

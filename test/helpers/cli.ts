@@ -6,10 +6,11 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function difft(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; timeout?: number } = {},
 ): { status: number | null; stdout: string; stderr: string } {
   const child = spawnSync(process.execPath, [DIFFT_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
+    timeout: options.timeout,
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ...options.env },
   });
