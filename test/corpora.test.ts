@@ -108,4 +108,26 @@ describe('corpora: gzip and Parquet', () => {
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /skipping .*cut\.txt\.gz: a gzip file cut short/);
   });
+
+  it('1,000 records without text: three named, the rest counted in one line (Parquet and JSONL)', async () => {
+    const dir = scratch();
+    const empty = Array.from({ length: 1000 }, () => null);
+    writeFileSync(join(dir, 'nulls.parquet'), parquet([...documents, ...(empty as unknown as string[])]));
+    writeFileSync(
+      join(dir, 'nulls.jsonl'),
+      [...documents, ...empty].map((text) => `${JSON.stringify({ text })}\n`).join(''),
+    );
+    for (const name of ['nulls.parquet', 'nulls.jsonl']) {
+      const warnings: string[] = [];
+      await prepareDataset({
+        sources: [join(dir, name)],
+        tokenizer: 'byte',
+        out: join(scratch(), 'data'),
+        onWarning: (line) => warnings.push(line),
+      });
+      assert.equal(warnings.length, 4, warnings.join('\n'));
+      assert.match(warnings[0], new RegExp(`skipping .*${name}:(row )?\\d+: not a`));
+      assert.match(warnings[3], new RegExp(`skipping 997 more records of .*${name} like these`));
+    }
+  });
 });

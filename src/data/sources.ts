@@ -181,8 +181,43 @@ async function* once(text: string): AsyncGenerator<string> {
   yield text;
 }
 
+/** Records skipped in one file are named one by one up to this many, then counted in one line. */
+const NAMED_SKIPS = 3;
+
+/**
+ * The records of one JSONL or Parquet file turned into documents: a record without a string text
+ * field is skipped with a warning (or stops the run, --on-bad-file stop).
+ */
+class RecordReader {
+  private skipped = 0;
+
+  constructor(
+    private readonly entry: SourceEntry,
+    private readonly what: string,
+    private readonly options: ReadOptions,
+  ) {}
+
+  /** A record's text as a document, or undefined when it has none. */
+  document(where: string, text: unknown): Document | undefined {
+    if (typeof text === 'string') return { name: `${this.entry.label}:${where}`, pieces: once(text) };
+    const problem =
+      `${this.entry.label}:${where}: not ${this.what} with a string field "${this.options.textField}" (choose the ` +
+      `field with --text-field)`;
+    if (this.options.onBadFile === 'stop') throw new UserError(problem);
+    if (++this.skipped <= NAMED_SKIPS) this.options.warn(`skipping ${problem}`);
+    return undefined;
+  }
+
+  /** Says how many more were skipped than were named. */
+  finish(): void {
+    if (this.skipped > NAMED_SKIPS)
+      this.options.warn(`skipping ${this.skipped - NAMED_SKIPS} more records of ${this.entry.label} like these`);
+  }
+}
+
 async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncGenerator<Document> {
   const lines = createInterface({ input: openBytes(entry, options.onBytes), crlfDelay: Infinity });
+  const records = new RecordReader(entry, 'a JSON object', options);
   let lineNumber = 0;
   for await (const line of lines) {
     lineNumber++;
@@ -193,34 +228,20 @@ async function* jsonlDocuments(entry: SourceEntry, options: ReadOptions): AsyncG
     } catch {
       text = undefined;
     }
-    const document = recordDocument(entry, `${lineNumber}`, text, 'a JSON object', options);
+    const document = records.document(`${lineNumber}`, text);
     if (document) yield document;
   }
-}
-
-/** A record's text as a document, or undefined (with a warning, or a stop) when it has none. */
-function recordDocument(
-  entry: SourceEntry,
-  where: string,
-  text: unknown,
-  what: string,
-  options: ReadOptions,
-): Document | undefined {
-  if (typeof text === 'string') return { name: `${entry.label}:${where}`, pieces: once(text) };
-  const problem =
-    `${entry.label}:${where}: not ${what} with a string field "${options.textField}" (choose the field with ` +
-    `--text-field)`;
-  if (options.onBadFile === 'stop') throw new UserError(problem);
-  options.warn(`skipping ${problem}`);
-  return undefined;
+  records.finish();
 }
 
 async function* parquetDocuments(entry: SourceEntry, options: ReadOptions): AsyncGenerator<Document> {
   const onShare = (fraction: number) => options.onBytes?.(Math.round(fraction * entry.size));
+  const records = new RecordReader(entry, 'a row', options);
   for await (const { row, text } of parquetTexts(entry.path, options.textField, onShare)) {
-    const document = recordDocument(entry, `row ${row}`, text, 'a row', options);
+    const document = records.document(`row ${row}`, text);
     if (document) yield document;
   }
+  records.finish();
 }
 
 /** Every document of the entries, in order. Bad files are skipped with a warning or stop the run. */
