@@ -481,6 +481,20 @@ describe('misuse: small things met on the way', () => {
     assertRefused(result, fifo, 'not a regular file');
   });
 
+  it('a finished shard names a few of the runs still to come and counts the rest', () => {
+    const file = join(scratch(), 'experiment.yaml');
+    const seeds = Array.from({ length: 20 }, (_, i) => i + 1).join(', ');
+    const text = readFileSync(join(REPO_ROOT, 'configs/compare-tiny.yaml'), 'utf8')
+      .replace('base: tiny.yaml', `base: ${TINY}`)
+      .replace('config:\n', `config:\n  data.dir: ${data}\n  train.backend: wasm\n`)
+      .replace('train.steps: 6', 'train.steps: 1')
+      .replace(/seeds: .*/, `seeds: [${seeds}]`);
+    writeFileSync(file, text);
+    const result = difft(['compare', file, '--out', join(scratch(), 'out'), '--shard', '1/40', '--jobs', '1']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stderr, /39 run\(s\) of other shards not finished yet: (\S+, ){7}\S+ and 31 more\n/);
+  });
+
   it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
     const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
     assertRefused(result, 'checkpoint not found');

@@ -10,16 +10,22 @@ import { listenForStop } from './stop.js';
 import { action } from './run.js';
 import { COMPARISON_FILES } from '../formats/comparison.js';
 
+/** Names for a line: the first few, then how many more (an experiment may have 20,000 runs). */
+function someNames(names: string[], shown = 8): string {
+  const more = names.length - shown;
+  return more > 0 ? `${names.slice(0, shown).join(', ')} and ${more.toLocaleString('en-US')} more` : names.join(', ');
+}
+
 function printReport({ files, summary }: Report): void {
   const lines = summary.comparisons.map((c) => `- ${c.sentence}`);
   const warnings = [...summary.warnings, ...summary.comparisons.flatMap((c) => c.warnings)];
   if (warnings.length) lines.push('', ...warnings.map((w) => `warning: ${w}`));
-  if (summary.missing.length) lines.push('', `not finished (${summary.missing.length}): ${summary.missing.join(', ')}`);
+  if (summary.missing.length) lines.push('', `not finished (${summary.missing.length}): ${someNames(summary.missing)}`);
   if (summary.diverged.length)
     lines.push(
       '',
       `diverged, left out of the statistics (${summary.diverged.length}): ` +
-        summary.diverged.map((d) => `${d.name} at step ${d.step}`).join(', '),
+        someNames(summary.diverged.map((d) => `${d.name} at step ${d.step}`)),
     );
   process.stdout.write(
     `${lines.join('\n')}\n\nreport: ${files.find((f) => f.endsWith(COMPARISON_FILES.reportMarkdown))}\n`,
@@ -128,7 +134,7 @@ export function compareCommand(program: Command): void {
           const what = shard ? `shard ${shard.index}/${shard.count} finished` : 'finished';
           process.stderr.write(
             `${what}; ${result.unfinished.length} run(s) of other shards not finished yet: ` +
-              `${result.unfinished.join(', ')}\n`,
+              `${someNames(result.unfinished)}\n`,
           );
           process.stderr.write(`difft report ${result.dir} merges whatever has finished, at any time\n`);
           return;
