@@ -60,6 +60,8 @@ const VERBS: Record<string, string> = {
 export function fileSystemError(error: unknown, path?: string): UserError | undefined {
   const { code, syscall, path: errorPath, dest } = (error ?? {}) as NodeJS.ErrnoException & { dest?: string };
   if (typeof code !== 'string' || !(code in FILE_SYSTEM_CAUSES)) return undefined;
+  if (syscall === 'uv_cwd')
+    return new UserError(`the current directory is gone (${code}: deleted or moved?): cd into one that exists`);
   const where = path ?? errorPath;
   const verb = VERBS[syscall ?? ''] ?? 'use';
   const target = where ? `${where}${dest && verb === 'rename' ? ` → ${dest}` : ''}` : '(a file)';

@@ -495,6 +495,14 @@ describe('misuse: small things met on the way', () => {
     assert.match(result.stderr, /39 run\(s\) of other shards not finished yet: (\S+, ){7}\S+ and 31 more\n/);
   });
 
+  it('a working directory deleted under the shell is named as such', () => {
+    const gone = join(scratch(), 'gone');
+    mkdirSync(gone);
+    const script = `cd "${gone}" && rmdir "${gone}" && exec "${process.execPath}" "${DIFFT_BIN}" train --set train.steps=1`;
+    const result = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+    assertRefused(result, 'the current directory is gone');
+  });
+
   it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
     const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
     assertRefused(result, 'checkpoint not found');
