@@ -503,6 +503,34 @@ describe('misuse: small things met on the way', () => {
     assertRefused(result, 'the current directory is gone');
   });
 
+  it('eval --corpus stopped by a signal leaves no tokenised scratch behind', async () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'train.steps=1')).status, 0);
+    const corpus = join(dir, 'big.txt');
+    writeFileSync(corpus, 'All work and no play makes a dull model. '.repeat(1_000_000)); // 41 MB
+    const temp = join(dir, 'tmp');
+    mkdirSync(temp);
+    const child = spawn(process.execPath, [DIFFT_BIN, 'eval', run, '--corpus', corpus, '--backend', 'wasm'], {
+      env: { ...process.env, TMPDIR: temp },
+      stdio: 'ignore',
+    });
+    const code = await new Promise<number | null>((done) => {
+      const timer = setInterval(() => {
+        if (readdirSync(temp).some((name) => name.startsWith('difft-eval-'))) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+        }
+      }, 5);
+      child.on('exit', (status) => {
+        clearInterval(timer);
+        done(status);
+      });
+    });
+    assert.equal(code, 130);
+    assert.deepEqual(readdirSync(temp), []);
+  });
+
   it('generate echoes its prompt only once the checks passed, so that an error is a line of its own', () => {
     const result = difft(['generate', join(scratch(), 'missing'), '--prompt', 'Once upon', '--backend', 'wasm']);
     assertRefused(result, 'checkpoint not found');

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { UserError } from '../errors.js';
 import type { TokenizerSpec } from './tokenizer.js';
 import { bytesToUnicode, untrainedByteLevelJson } from './tokenizer-json.js';
+import { withScratchDirectory } from '../scratch.js';
 
 /**
  * `bpe:N`: a byte-level BPE trained on the training split with Hugging Face's tokenizers (its Node
@@ -26,15 +26,11 @@ function untrained(): HfTokenizer {
 export function trainBpe(files: string[], vocabSize: number, corpus: string): TokenizerSpec {
   const tokenizer = untrained();
   tokenizer.train(files);
-  const dir = mkdtempSync(join(tmpdir(), 'difft-bpe-'));
-  let merges: (string | [string, string])[];
-  try {
+  type Merges = (string | [string, string])[];
+  const merges = withScratchDirectory('bpe', (dir) => {
     tokenizer.save(join(dir, 'trained.json'));
-    merges = (JSON.parse(readFileSync(join(dir, 'trained.json'), 'utf8')) as { model: { merges: typeof merges } }).model
-      .merges;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return (JSON.parse(readFileSync(join(dir, 'trained.json'), 'utf8')) as { model: { merges: Merges } }).model.merges;
+  });
   const bytes = new Map(bytesToUnicode().map((symbol, byte) => [symbol, byte]));
   const wanted = vocabSize - 257;
   const seen = new Set<string>();
@@ -56,11 +52,8 @@ export function trainBpe(files: string[], vocabSize: number, corpus: string): To
 
 /** `bpe:vocabSize` trained on text held in memory (a task's distractor text). */
 export function trainBpeOnText(text: string, vocabSize: number, what: string): TokenizerSpec {
-  const dir = mkdtempSync(join(tmpdir(), 'difft-bpe-text-'));
-  try {
+  return withScratchDirectory('bpe-text', (dir) => {
     writeFileSync(join(dir, 'text.txt'), text);
     return trainBpe([join(dir, 'text.txt')], vocabSize, what);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }

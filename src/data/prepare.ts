@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { trainBpe } from './bpe.js';
 import { tokenizerJsonOf } from './tokenizer-json.js';
@@ -26,6 +25,7 @@ import {
   type DatasetManifest,
   type SplitInfo,
 } from './manifest.js';
+import { scratchDirectory } from '../scratch.js';
 
 /**
  * `difft prepare`: text sources → tokenizer → train/validation token shards + manifest.json.
@@ -323,7 +323,8 @@ async function trainingBpe(
   valFraction: number,
   vocabSize: number,
 ): Promise<TokenizerSpec> {
-  const dir = mkdtempSync(join(tmpdir(), 'difft-bpe-text-'));
+  const scratch = scratchDirectory('bpe-text');
+  const dir = scratch.path;
   try {
     const files: string[] = [];
     let fd: number | undefined;
@@ -352,7 +353,7 @@ async function trainingBpe(
         : entries.map((e) => e.label).join(', ');
     return trainBpe(files, vocabSize, corpus);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   }
 }
 

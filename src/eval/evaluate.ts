@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { TokenDataset } from '../data/dataset.js';
 import { dtypeFor, ShardedTokens, ShardWriter } from '../data/shards.js';
@@ -11,6 +8,7 @@ import { createTokenizer, DOCUMENT_SEPARATOR } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { bitsPerByte, EvaluationLoss } from './loss.js';
 import { hasManifest } from '../data/manifest.js';
+import { scratchDirectory } from '../scratch.js';
 
 /**
  * `difft eval`: loss, perplexity and bits per byte of a checkpoint on its run's validation split,
@@ -83,8 +81,7 @@ async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (messa
  */
 async function corpusTokens(checkpoint: LoadedCheckpoint, sources: string[], onWarning?: (message: string) => void) {
   const tokenizer = createTokenizer(checkpoint.config.tokenizer);
-  const dir = mkdtempSync(join(tmpdir(), 'difft-eval-'));
-  const release = () => rmSync(dir, { recursive: true, force: true });
+  const { path: dir, remove: release } = scratchDirectory('eval');
   try {
     const dtype = dtypeFor(tokenizer.vocabSize);
     const writer = new ShardWriter(dir, 'corpus', dtype);

@@ -1,11 +1,11 @@
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadedNativeEntry } from '../engines.js';
 import { type NativeBackend, nativeBackend } from './native.js';
 import { savedModelBytes } from './saved-model.js';
 import { type Trace, traceGraph } from './trace.js';
+import { withScratchDirectory } from '../../scratch.js';
 
 /**
  * Whole functions of tensors as one program, where the engine has programs.
@@ -82,16 +82,13 @@ class GraphProgram {
     readonly outputKeys: string[],
     label: string,
   ) {
-    const dir = mkdtempSync(join(tmpdir(), 'difft-graph-'));
-    try {
-      // the session holds the graph once loaded; the file is not read again
+    // the session holds the graph once loaded; the file is not read again
+    this.session = withScratchDirectory('graph', (dir) => {
       const bytes = savedModelBytes(trace, backend.binding, loadedNativeEntry() ?? '@tensorflow/tfjs-node');
       writeFileSync(join(dir, 'saved_model.pb'), bytes);
       if (process.env.DIFFT_GRAPH_DUMP) dumpProgram(process.env.DIFFT_GRAPH_DUMP, label, bytes, trace);
-      this.session = backend.binding.loadSavedModel(dir, 'serve');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      return backend.binding.loadSavedModel(dir, 'serve');
+    });
     this.feeds = [...trace.inputNames, ...trace.captured.map((c) => c.name)].join(',');
     this.fetches = trace.outputNames.join(',');
   }

@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Scratch directories under the system's temporary directory (a corpus tokenised for `eval
+ * --corpus`, a BPE's training text, a graph on its way into TensorFlow), removed when their work is
+ * done — and when the process ends first, however it ends short of SIGKILL: on exit, and on a
+ * signal that no command handles itself (train and compare stop after a step; eval, prepare and
+ * the rest simply end, and would otherwise leave their scratch behind).
+ */
+const live = new Set<string>();
+
+/** Exit codes of death by signal: 128 + its number. */
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+let installed = false;
+function removeOnExit(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', () => {
+    for (const dir of live) rmSync(dir, { recursive: true, force: true });
+  });
+  for (const [signal, number] of Object.entries(SIGNALS)) {
+    const leave = () => {
+      // another listener (a command that stops after its step) decides what the signal means
+      if (process.listenerCount(signal) === 1) process.exit(128 + number);
+    };
+    process.on(signal, leave);
+  }
+}
+
+export interface ScratchDirectory {
+  path: string;
+  /** Deletes it now (else the process's end does). */
+  remove(): void;
+}
+
+/** A fresh scratch directory `difft-<prefix>-XXXXXX`. */
+export function scratchDirectory(prefix: string): ScratchDirectory {
+  removeOnExit();
+  const path = mkdtempSync(join(tmpdir(), `difft-${prefix}-`));
+  live.add(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      live.delete(path);
+    },
+  };
+}
+
+/** Runs `work` in a fresh scratch directory, removed afterwards. */
+export function withScratchDirectory<T>(prefix: string, work: (dir: string) => T): T {
+  const dir = scratchDirectory(prefix);
+  try {
+    return work(dir.path);
+  } finally {
+    dir.remove();
+  }
+}
