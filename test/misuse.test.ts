@@ -345,6 +345,37 @@ describe('misuse: every file-system and format failure is one line naming the pa
     }
   });
 
+  it("a checkpoint's state.json or config.json with the wrong shape: one line naming the file and the field", () => {
+    const run = join(scratch(), 'run');
+    assert.equal(difft(trainArgs(run, '--set', 'train.steps=2')).status, 0);
+    const checkpoint = join(run, 'step-000002');
+    for (const [file, edit, problem] of [
+      ['state.json', (state: Record<string, unknown>) => ({ ...state, step: '2' }), /step must be integer/],
+      ['state.json', (state: Record<string, unknown>) => ({ ...state, sampler: null }), /sampler must be object/],
+      [
+        'config.json',
+        (config: Record<string, unknown>) => ({ ...config, tokenizer: null }),
+        /tokenizer must be object/,
+      ],
+      [
+        'config.json',
+        (config: Record<string, unknown>) => ({ ...config, model: { ...(config.model as object), width: 'wide' } }),
+        /model\.width = "wide": must be a positive integer/,
+      ],
+    ] as const) {
+      const path = join(checkpoint, file);
+      const original = readFileSync(path, 'utf8');
+      writeFileSync(path, JSON.stringify(edit(JSON.parse(original))));
+      for (const command of [
+        ['eval', checkpoint, '--backend', 'wasm'],
+        ['info', checkpoint],
+        ['train', '--resume', checkpoint, '--set', 'train.steps=3'],
+      ])
+        assertRefused(difft(command), path, problem);
+      writeFileSync(path, original);
+    }
+  });
+
   it('a read-only location and a full disk elsewhere: one line each, exit 2', () => {
     const out = join(scratch(), 'run');
     assertRefused(

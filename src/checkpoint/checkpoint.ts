@@ -2,7 +2,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig } from '../config/model.js';
+import { resolveModelConfig, type ModelConfig } from '../config/model.js';
+import type { ValidateFunction } from 'ajv';
+import { checked, validateConfig, validateState } from './schemas.js';
 import type { RunConfig } from '../config/schema.js';
 import { fsyncDirectory, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import type { SamplerState } from '../data/dataset.js';
@@ -123,14 +125,19 @@ export function saveCheckpoint(
   });
 }
 
-function readJson<T>(path: string): T {
+/** A checkpoint's JSON file, checked whole against its schema (./schemas.ts). */
+function readJson<T>(path: string, validate: ValidateFunction): T {
   if (!existsSync(path)) throw new UserError(`${path} is missing: not a complete difft checkpoint`);
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new UserError(`${path}: not valid JSON (${(error as Error).message.split('\n')[0]})`);
   }
+  return checked<T>(path, value, validate);
 }
+
+const readState = (dir: string) => readJson<TrainState>(checkpointFile(dir, 'state'), validateState);
 
 export interface FindOptions {
   /** Read every file of a candidate and check its checksums (resume does, before trusting one). */
@@ -145,8 +152,8 @@ function checkpointProblem(dir: string, verify: boolean): string | undefined {
     if (!existsSync(join(dir, file))) return `${file} is missing`;
   }
   try {
-    readJson(checkpointFile(dir, 'config'));
-    readJson(checkpointFile(dir, 'state'));
+    readJson(checkpointFile(dir, 'config'), validateConfig);
+    readState(dir);
     if (verify) {
       readSafetensors(checkpointFile(dir, 'weights'));
       readSafetensors(checkpointFile(dir, 'optimizer'));
@@ -181,15 +188,21 @@ export function findCheckpoint(path: string, options: FindOptions = {}): string 
 
 export function readCheckpoint(path: string, options: FindOptions = {}): LoadedCheckpoint {
   const dir = findCheckpoint(path, options);
-  const config = readJson<CheckpointConfig>(checkpointFile(dir, 'config'));
-  if (config.format !== CHECKPOINT_FORMAT || !config.model || !config.run) {
+  const configPath = checkpointFile(dir, 'config');
+  const config = readJson<CheckpointConfig>(configPath, validateConfig);
+  if (config.format !== CHECKPOINT_FORMAT) {
     throw new UserError(
       `${checkpointFile(dir, 'config')}: checkpoint format ${config.format ?? 'unknown'} written by difft ` +
         `${config.difftVersion ?? 'unknown'}; ` +
         `this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
     );
   }
-  return { dir, config, state: readJson<TrainState>(checkpointFile(dir, 'state')) };
+  try {
+    resolveModelConfig(config.model); // its shape rules, as a new run's config meets them
+  } catch (error) {
+    throw new UserError(`${configPath}: ${(error as Error).message}`);
+  }
+  return { dir, config, state: readState(dir) };
 }
 
 /**
@@ -278,7 +291,7 @@ export function loadOptimizerState(checkpoint: LoadedCheckpoint): Record<string,
 export function checkpointsAfter(runDir: string, step: number): string[] {
   const later = stepCheckpoints(runDir).filter((name) => stepOfDirName(name)! > step);
   const best = runFile(runDir, 'best');
-  if (holdsWeights(best) && readJson<TrainState>(checkpointFile(best, 'state')).step > step) later.push(RUN_FILES.best);
+  if (holdsWeights(best) && readState(best).step > step) later.push(RUN_FILES.best);
   return later;
 }
 

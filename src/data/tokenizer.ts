@@ -3,6 +3,7 @@ import { get_encoding, Tiktoken, type TiktokenEncoding } from 'tiktoken';
 import {
   BPE_SIZES,
   bpeVocabSize,
+  TIKTOKEN_NAMES,
   TOKENIZER_CHOICES,
   type TiktokenName,
   TOKENIZER_NAMES,
@@ -25,6 +26,28 @@ export type TokenizerSpec =
    * the tokens its merges made, in the order they were made (their rank), then end-of-text.
    */
   | { kind: 'bpe'; vocabSize: number; merged: string[] };
+
+/** A TokenizerSpec as JSON Schema: what a checkpoint's config.json must hold for it. */
+const whenKind = (kind: string, then: object) => ({ if: { properties: { kind: { const: kind } } }, then });
+export const TOKENIZER_SPEC_SCHEMA = {
+  type: 'object',
+  required: ['kind'],
+  properties: { kind: { enum: ['byte', 'tiktoken', 'char', 'bpe'] } },
+  allOf: [
+    whenKind('tiktoken', { required: ['name'], properties: { name: { enum: [...TIKTOKEN_NAMES] } } }),
+    whenKind('char', {
+      required: ['symbols'],
+      properties: { symbols: { type: 'array', minItems: 1, items: { type: 'string' } } },
+    }),
+    whenKind('bpe', {
+      required: ['vocabSize', 'merged'],
+      properties: {
+        vocabSize: { type: 'integer', minimum: BPE_SIZES.min },
+        merged: { type: 'array', items: { type: 'string' } },
+      },
+    }),
+  ],
+} as const;
 
 export interface Tokenizer {
   spec: TokenizerSpec;
