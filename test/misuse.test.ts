@@ -376,6 +376,32 @@ describe('misuse: every file-system and format failure is one line naming the pa
     }
   });
 
+  it('a damaged metrics file or dataset manifest: one line naming the file (and line); a cut-short last line is dropped', () => {
+    const dir = scratch();
+    const run = join(dir, 'run');
+    const dataDir = join(dir, 'data');
+    const args = ['train', '--config', TINY, '--out', run, '--set', `data.dir=${dataDir}`, '--backend', 'wasm'];
+    assert.equal(difft([...args, '--set', 'train.steps=4', '--set', 'output.saveEvery=2']).status, 0);
+    const metrics = join(run, 'metrics.jsonl');
+    const lines = readFileSync(metrics, 'utf8').trim().split('\n');
+    const resume = () => difft(['train', '--resume', run, '--set', 'train.steps=5']);
+    writeFileSync(
+      metrics,
+      [lines[0], '{"type":"train","step":"two","tokens":8,"loss":1}', ...lines.slice(1)].join('\n'),
+    );
+    assertRefused(resume(), `${metrics}:2: not a metrics record (step must be integer)`);
+    writeFileSync(metrics, [...lines, '{"type":"train","st'].join('\n'));
+    const resumed = resume();
+    assert.equal(resumed.status, 0, resumed.stderr);
+
+    const [dataset] = readdirSync(dataDir).filter((name) => !name.startsWith('.'));
+    const manifest = join(dataDir, dataset, 'manifest.json');
+    const parsed = JSON.parse(readFileSync(manifest, 'utf8'));
+    parsed.splits.train.shards[0].file = '../../outside.bin';
+    writeFileSync(manifest, JSON.stringify(parsed));
+    assertRefused(difft(['eval', run, '--backend', 'wasm']), manifest, 'file must match pattern');
+  });
+
   it('a read-only location and a full disk elsewhere: one line each, exit 2', () => {
     const out = join(scratch(), 'run');
     assertRefused(

@@ -1,10 +1,11 @@
+import { Ajv } from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileDurably } from '../atomic.js';
 import type { TaskSpec } from '../config/task.js';
 import { UserError } from '../errors.js';
 import { DATASET_FILES, datasetFile } from '../formats/dataset.js';
 import type { ShardInfo, TokenDtype } from './shards.js';
-import type { TokenizerSpec } from './tokenizer.js';
+import { TOKENIZER_SPEC_SCHEMA, type TokenizerSpec } from './tokenizer.js';
 
 /**
  * A dataset's `manifest.json` (src/formats/dataset.ts lists its other files): what was tokenised,
@@ -41,6 +42,57 @@ export interface DatasetManifest {
   createdAt: string;
 }
 
+const COUNT = { type: 'integer', minimum: 0 };
+const SOURCES = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['source', 'files', 'bytes'],
+    properties: { source: { type: 'string' }, files: COUNT, bytes: COUNT },
+  },
+};
+const SPLIT = {
+  type: 'object',
+  required: ['tokens', 'bytes', 'sections', 'shards', 'sha256'],
+  properties: {
+    tokens: COUNT,
+    bytes: COUNT,
+    sections: COUNT,
+    sha256: { type: 'string' },
+    shards: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['file', 'tokens'],
+        // a shard is a file of the dataset's own directory, never a path out of it
+        properties: { file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' }, tokens: COUNT },
+      },
+    },
+  },
+};
+
+/** What a manifest must hold, checked whole when it is read. */
+const MANIFEST_SCHEMA = {
+  type: 'object',
+  required: ['format', 'version', 'key', 'tokenizer', 'vocabSize', 'dtype', 'valFraction', 'sources', 'splits'],
+  properties: {
+    format: { const: DATASET_FORMAT },
+    version: { type: 'integer' },
+    key: { type: 'string' },
+    tokenizer: TOKENIZER_SPEC_SCHEMA,
+    vocabSize: { type: 'integer', minimum: 1 },
+    dtype: { enum: ['uint8', 'uint16', 'uint32'] },
+    valFraction: { type: 'number', minimum: 0, maximum: 0.5 },
+    sources: SOURCES,
+    valSources: SOURCES,
+    splits: { type: 'object', required: ['train', 'val'], properties: { train: SPLIT, val: SPLIT } },
+    task: { type: 'object', required: ['spec', 'exampleLength'], properties: { exampleLength: COUNT } },
+    createdAt: { type: 'string' },
+  },
+} as const;
+
+const validateManifest = new Ajv({ strict: false }).compile(MANIFEST_SCHEMA);
+
 /** Whether `dir` holds a prepared dataset. */
 export function hasManifest(dir: string): boolean {
   return existsSync(datasetFile(dir, 'manifest'));
@@ -51,14 +103,18 @@ export function readManifest(dir: string): DatasetManifest {
   const path = datasetFile(dir, 'manifest');
   if (!existsSync(path))
     throw new UserError(`${dir} is not a prepared dataset (no ${DATASET_FILES.manifest}): run difft prepare`);
-  let manifest: DatasetManifest;
+  let manifest: unknown;
   try {
-    manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
+    manifest = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new UserError(`${path}: not valid JSON (${(error as Error).message})`);
+    throw new UserError(`${path}: not valid JSON (${(error as Error).message.split('\n')[0]})`);
   }
-  if (manifest.format !== DATASET_FORMAT) throw new UserError(`${path}: not a difft dataset manifest`);
-  return manifest;
+  if (!validateManifest(manifest)) {
+    const error = validateManifest.errors![0];
+    const where = error.instancePath.split('/').filter(Boolean).join('.') || 'the top level';
+    throw new UserError(`${path}: not a difft dataset manifest (${where} ${error.message}): prepare it again`);
+  }
+  return manifest as DatasetManifest;
 }
 
 /** The manifest in `dir` when it was prepared from the inputs `key` identifies; undefined otherwise (rebuild). */
@@ -66,8 +122,8 @@ export function readMatchingManifest(dir: string, key: string): DatasetManifest 
   const path = datasetFile(dir, 'manifest');
   if (!existsSync(path)) return undefined;
   try {
-    const manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
-    return manifest.key === key ? manifest : undefined;
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    return validateManifest(manifest) && manifest.key === key ? (manifest as DatasetManifest) : undefined;
   } catch {
     return undefined; // unreadable: rebuild
   }

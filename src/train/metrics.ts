@@ -1,5 +1,7 @@
+import { Ajv } from 'ajv';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { appendToFile, writeFileAtomically } from '../atomic.js';
+import { UserError } from '../errors.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import type { LayerExtremes } from '../measure/extremes.js';
 import type { ProbeRecord } from '../measure/sets.js';
@@ -59,18 +61,49 @@ export function syncMetrics(path: string): void {
   }
 }
 
+/** A loss or rate: a number, or null where JSON had to write NaN or Infinity. */
+const MEASURE = { type: ['number', 'null'] };
+
+/** What every record must hold to be read: reports and resumes use these fields. */
+const RECORD_SCHEMA = {
+  type: 'object',
+  required: ['type', 'step', 'tokens'],
+  properties: {
+    type: { enum: ['train', 'eval'] },
+    step: { type: 'integer', minimum: 0 },
+    tokens: { type: 'number', minimum: 0 },
+    elapsedSeconds: { type: 'number' },
+  },
+  if: { properties: { type: { const: 'train' } } },
+  then: { required: ['loss'], properties: { loss: MEASURE, lr: MEASURE, gradNorm: MEASURE } },
+  else: { required: ['valLoss'], properties: { valLoss: MEASURE, valBitsPerByte: MEASURE, tasks: { type: 'object' } } },
+} as const;
+
+const validateRecord = new Ajv({ strict: false }).compile(RECORD_SCHEMA);
+
+/**
+ * The records of a run's metrics.jsonl, each checked. A last line that is not JSON was cut short by a
+ * crash and is left out; any other line that is not a record is refused, naming it.
+ */
 export function readMetrics(path: string): MetricsRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim())
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as MetricsRecord];
-      } catch {
-        return []; // a line cut short by a crash
-      }
-    });
+  const lines = readFileSync(path, 'utf8').split('\n');
+  let last = lines.length - 1;
+  while (last > 0 && !lines[last].trim()) last--;
+  return lines.flatMap((line, index) => {
+    if (!line.trim()) return [];
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      if (index === last) return []; // a line cut short by a crash
+      throw new UserError(`${path}:${index + 1}: not JSON: the metrics file is damaged`);
+    }
+    if (validateRecord(record)) return [record as MetricsRecord];
+    const error = validateRecord.errors![0];
+    const where = error.instancePath.split('/').filter(Boolean).join('.') || 'the record';
+    throw new UserError(`${path}:${index + 1}: not a metrics record (${where} ${error.message})`);
+  });
 }
 
 /** On resume: drops records from after the checkpoint, which the resumed run will write again. */

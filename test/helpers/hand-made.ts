@@ -43,9 +43,18 @@ export function handMadeComparison(
     mkdirSync(checkpoint, { recursive: true });
     for (const file of ['weights', 'optimizer'] as const) writeFileSync(checkpointFile(checkpoint, file), '');
     const model = resolveModelConfig({ ...config.model, vocabSize: 256 });
-    const stored = { difftVersion: 'test', format: CHECKPOINT_FORMAT, run: config, model, tokenizer: { kind: 'byte' } };
+    const stored = {
+      difftVersion: 'test',
+      format: CHECKPOINT_FORMAT,
+      run: config,
+      model,
+      tokenizer: { kind: 'byte' },
+      dataset: { dir: 'none', key: 'none' },
+    };
     writeFileSync(checkpointFile(checkpoint, 'config'), JSON.stringify(stored));
-    writeFileSync(checkpointFile(checkpoint, 'state'), JSON.stringify({ step: 10 }));
+    const sampler = { seed: 1, rng: 1, batches: 10 };
+    const state = { step: 10, tokens: 640, lr: 1e-3, optimizerStep: 10, sampler, elapsedSeconds: 1, engine: 'cpu' };
+    writeFileSync(checkpointFile(checkpoint, 'state'), JSON.stringify(state));
     const made = runOf(run, config);
     const record = { step: 10, tokens: 640, elapsedSeconds: 1 };
     const lines: MetricsRecord[] = [
