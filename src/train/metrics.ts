@@ -75,6 +75,7 @@ const RECORD_SCHEMA = {
     elapsedSeconds: { type: 'number' },
   },
   if: { properties: { type: { const: 'train' } } },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a promise
   then: { required: ['loss'], properties: { loss: MEASURE, lr: MEASURE, gradNorm: MEASURE } },
   else: { required: ['valLoss'], properties: { valLoss: MEASURE, valBitsPerByte: MEASURE, tasks: { type: 'object' } } },
 } as const;
