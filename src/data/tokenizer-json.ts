@@ -194,9 +194,14 @@ interface TokenizerFile {
  * char, a tiktoken encoding: told by shape, split pattern and vocabulary); undefined otherwise.
  */
 export function tokenizerFromHfFile(json: TokenizerFile): TokenizerSpec | undefined {
+  // data from disk, from any program: anything not shaped like a BPE file is simply not recognised
+  if (!json || typeof json !== 'object') return undefined;
   const vocab = json.model?.vocab;
-  if (json.model?.type !== 'BPE' || !vocab) return undefined;
-  const merges = json.model.merges ?? [];
+  if (json.model?.type !== 'BPE' || !vocab || typeof vocab !== 'object') return undefined;
+  if (!Object.values(vocab).every((id) => Number.isInteger(id))) return undefined;
+  const merges = Array.isArray(json.model.merges) ? json.model.merges : [];
+  const splits = json.pre_tokenizer?.pretokenizers;
+  if (splits !== undefined && !Array.isArray(splits)) return undefined;
   const ids = Object.entries(vocab).sort((a, b) => a[1] - b[1]);
   if (merges.length === 0 && json.pre_tokenizer?.type === 'ByteLevel') {
     const unicode = bytesToUnicode();
@@ -206,7 +211,7 @@ export function tokenizerFromHfFile(json: TokenizerFile): TokenizerSpec | undefi
     const contiguous = ids.every(([, id], index) => id === index);
     return contiguous && ids[0]?.[0] === UNKNOWN_SYMBOL ? { kind: 'char', symbols: ids.map(([s]) => s) } : undefined;
   }
-  const pattern = json.pre_tokenizer?.pretokenizers?.find((p) => p.type === 'Split')?.pattern?.Regex;
+  const pattern = splits?.find((p) => p?.type === 'Split')?.pattern?.Regex;
   const candidates = (Object.keys(registry) as TiktokenName[]).filter((name) => registry[name].pat_str === pattern);
   const unicode = bytesToUnicode();
   const text = (bytes: Uint8Array) => Array.from(bytes, (byte) => unicode[byte]).join('');
