@@ -46,7 +46,7 @@ describe('training memory', () => {
       attention: 'diff',
     });
     const { parts, bytes } = estimateTrainingMemory(model, 4, 'wasm');
-    assert.equal(parts.attentionMaps, 2 * 20 * 4 * 4 * 16 * 16 * 4); // L · 20 copies · B · H maps · T² · 4 bytes
+    assert.equal(parts.attentionMaps, 2 * 14 * 4 * 4 * 16 * 16 * 4); // L · 14 copies · B · H maps · T² · 4 bytes
     assert.equal(parts.activations, 2 * (16 * 64 * 32 + 6 * 64 * 88) * 4); // L · (16·BT·D + 6·BT·F) · 4
     assert.equal(parts.logits, 6 * 64 * 256 * 4);
     assert.equal(parts.engine, 400 * 2 ** 20);
