@@ -40,7 +40,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   try {
     const resumed = startOver ? undefined : openForResume(options.resume, callbacks.onWarning);
     const runDir = runDirectoryOf(options.resume);
-    if (resumed) keepOneHistory(runDir, resumed, options.discardLater ?? false, callbacks.onWarning);
+    // a run directory resumes from its newest usable checkpoint; a checkpoint named inside it may be an older one
+    const named = resumed && resolve(options.resume) !== runDir;
+    if (named) keepOneHistory(runDir, resumed, options.discardLater ?? false, callbacks.onWarning);
     const config = resumed ? resumedConfig(resumed, given, callbacks.onWarning) : given;
     return await trainIn(runDir, resumed, config, options);
   } finally {
