@@ -264,6 +264,10 @@ describe('difft compare', () => {
 
   it('a closed terminal (SIGHUP to the process group) stops every job after its step, saves, exits 129; a re-run finishes', async () => {
     const experiment = tinyExperiment(data);
+    writeFileSync(
+      experiment,
+      readFileSync(experiment, 'utf8').replace('config:\n', 'config:\n  train.backend: wasm\n'),
+    );
     const out = join(scratch(), 'results');
     const child = spawn(process.execPath, [DIFFT_BIN, 'compare', experiment, '--out', out, '--jobs', '2'], {
       cwd: REPO_ROOT,

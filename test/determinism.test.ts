@@ -87,7 +87,8 @@ describe('the same seed gives the same run', () => {
   }
 
   const onTensorflow = TEST_ENGINES.includes('tensorflow');
-  for (const attention of ATTENTIONS) {
+  // standard's gradient never varied; diff's and diff2's did in about one evaluation in ten
+  for (const attention of ['diff', 'diff2'] as const) {
     it(`${attention}, context 512, tensorflow: one batch's compiled gradient, evaluated 50 times, never changes`, {
       skip: onTensorflow ? false : 'the tensorflow engine is not installed here (npx difft setup tensorflow)',
     }, async () => {
