@@ -45,10 +45,13 @@ export interface DirectoryLock {
 
 const held = new Set<string>(); // the lock files this process holds
 
+/** A lock file's holder, when the file holds one whole (pid, host, command, start); else undefined. */
 function readHolder(path: string): Holder | undefined {
   try {
-    const holder = JSON.parse(readFileSync(path, 'utf8')) as Holder;
-    return Number.isInteger(holder.pid) ? holder : undefined;
+    const holder = JSON.parse(readFileSync(path, 'utf8')) as Partial<Holder> | null;
+    const { pid, host, command, started } = holder ?? {};
+    const whole = Number.isInteger(pid) && pid! > 0 && [host, command, started].every((v) => typeof v === 'string');
+    return whole ? (holder as Holder) : undefined;
   } catch {
     return undefined; // vanished meanwhile, or cut short when its writer died between open and write
   }

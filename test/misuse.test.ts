@@ -90,6 +90,20 @@ describe('misuse: a run directory belongs to one run', () => {
     assertOneRun(out, 20);
   });
 
+  it('a lock file that does not hold a whole holder (a pid of -1, a host of null) is taken over, with a warning', () => {
+    for (const holder of [
+      { pid: -1, host: hostname(), command: 'x', started: 'y' },
+      { pid: deadPid(), host: null },
+    ]) {
+      const out = join(scratch(), 'run');
+      mkdirSync(out);
+      writeFileSync(join(out, '.difft.lock'), JSON.stringify(holder));
+      const result = difft(trainArgs(out, '--set', 'train.steps=1'));
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /took over the lock of a process that is no longer running/);
+    }
+  });
+
   it('a directory where the lock file goes: one line naming it, nothing left beside it', () => {
     const out = join(scratch(), 'run');
     mkdirSync(join(out, '.difft.lock'), { recursive: true });

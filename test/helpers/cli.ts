@@ -11,6 +11,7 @@ export function difft(
   const child = spawnSync(process.execPath, [DIFFT_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     timeout: options.timeout,
+    killSignal: 'SIGKILL', // a hung process may not be able to act on SIGTERM
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ...options.env },
   });
