@@ -16,7 +16,7 @@ import { tokenizerFromHfFile, tokenizerJsonOf } from '../src/data/tokenizer-json
 import { UserError } from '../src/errors.js';
 import { readPlan } from '../src/formats/comparison.js';
 import { readMetrics } from '../src/train/metrics.js';
-import { REPO_ROOT } from './helpers/cli.js';
+import { difft, REPO_ROOT } from './helpers/cli.js';
 
 /**
  * Every reader of a file from disk (and the `--set` and `--task` parsers), fed generated and mutated
@@ -249,6 +249,78 @@ describe('fuzz: every reader accepts or refuses in one line', () => {
         return acceptsOrRefuses(() => readMetrics(join(dir, 'metrics.jsonl')));
       }),
       settings,
+    );
+  });
+
+  it('the command line: random flags and values for every command that reads, never an internal error', () => {
+    const dir = scratch();
+    const garbage = join(dir, 'garbage.bin');
+    writeFileSync(garbage, Buffer.from([0, 255, 10, 123, 34]));
+    const corpus = join(dir, 'corpus.txt');
+    writeFileSync(corpus, 'a few words of text\n'.repeat(50));
+    const fakeCheckpoint = join(dir, 'step-000001');
+    mkdirSync(fakeCheckpoint);
+    for (const name of ['model.safetensors', 'config.json', 'state.json'])
+      writeFileSync(join(fakeCheckpoint, name), '{');
+    const path = fc.constantFrom(join(dir, 'missing'), garbage, fakeCheckpoint, dir, join(REPO_ROOT, 'configs'));
+    const value = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.double().map(String),
+      fc.constantFrom('-1', '0', '1e9', 'NaN'),
+    );
+    const flag = fc.constantFrom(
+      '--max-tokens',
+      '--temperature',
+      '--top-k',
+      '--top-p',
+      '--seed',
+      '--batch-size',
+      '--bogus',
+    );
+    const flags = fc.array(fc.tuple(flag, value), { maxLength: 3 }).map((pairs) => pairs.flat());
+    const tokenizer = fc.constantFrom('byte', 'char', 'gpt2', 'bpe:9', 'bpe:300000', 'nonsense');
+    const argv = fc.oneof(
+      fc
+        .tuple(
+          fc.array(
+            fc.tuple(
+              fc.constant('--set'),
+              value.map((v) => `model.width=${v}`),
+            ),
+            { maxLength: 2 },
+          ),
+        )
+        .map(([sets]) => ['train', '--print-config', ...sets.flat()]),
+      fc.tuple(fc.constantFrom('eval', 'generate'), path, flags).map(([c, p, f]) => [c, p, ...f, '--backend', 'wasm']),
+      fc.tuple(fc.constantFrom('info', 'report'), path).map(([c, p]) => [c, p]),
+      fc.tuple(path, value).map(([p, v]) => ['export', p, '--out', join(dir, 'out'), '--format', v]),
+      fc
+        .tuple(tokenizer, value)
+        .map(([t, v]) => [
+          'prepare',
+          '--corpus',
+          corpus,
+          '--tokenizer',
+          t,
+          '--val-fraction',
+          v,
+          '--out',
+          join(dir, 'd'),
+        ]),
+    );
+    fc.assert(
+      fc.property(argv, (args) => {
+        const result = difft(
+          [...args, '--backend', 'wasm'].filter((a) => a !== ''),
+          { timeout: 60_000 },
+        );
+        assert.ok(
+          result.status === 0 || result.status === 2,
+          `${args.join(' ')}: exit ${result.status}\n${result.stderr}`,
+        );
+        assert.doesNotMatch(result.stderr, /internal error/, args.join(' '));
+      }),
+      { ...settings, numRuns: Number(process.env.DIFFT_FUZZ_CLI_RUNS ?? 8) },
     );
   });
 });

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { analyzeCommand } from './analyze.js';
 import { backendsCommand } from './backends.js';
@@ -10,7 +10,7 @@ import { exportCommand, importCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { exitQuietlyOnClosedOutput } from './output.js';
-import { reportError, setVerbose } from './run.js';
+import { EXIT, reportError, setVerbose } from './run.js';
 import { setupCommand } from './setup.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -24,7 +24,11 @@ export async function main(argv: string[]): Promise<void> {
     .version(version)
     .option('--verbose', 'show stack traces for errors')
     .hook('preAction', (command) => setVerbose(Boolean(command.opts().verbose)))
-    .showHelpAfterError();
+    // a mistake in the command line is a user's mistake like any other: one line, exit 2
+    .configureOutput({
+      outputError: (text, write) => write(`difft: ${text.trim().replace(/^error: /, '')} (see --help)\n`),
+    })
+    .exitOverride();
   trainCommand(program);
   compareCommand(program);
   evalCommand(program);
@@ -39,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    process.exitCode = reportError(error);
+    // commander has already said what was wrong; --help and --version end here too, with 0
+    if (error instanceof CommanderError) process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    else process.exitCode = reportError(error);
   }
 }
