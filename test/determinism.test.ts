@@ -32,7 +32,7 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'difft-determinism-'));
  * runs one thread (nothing there depends on timing), the cheapest one.
  */
 const LONG_CONTEXT: Record<string, string[]> = {
-  tensorflow: ['model.width=64', 'model.layers=3', 'train.batchSize=8', 'train.steps=6'],
+  tensorflow: ['model.width=64', 'model.layers=3', 'train.batchSize=8', 'train.steps=4'],
   other: ['model.width=16', 'model.heads=2', 'model.layers=1', 'train.batchSize=1', 'train.steps=2'],
 };
 
@@ -59,7 +59,7 @@ describe('the same seed gives the same run', () => {
         it(`${attention}, context ${context}, ${name}: two runs are bit-identical (metrics and weights)`, {
           skip,
         }, async () => {
-          const size = context === 16 ? ['train.steps=4'] : (LONG_CONTEXT[name] ?? LONG_CONTEXT.other);
+          const size = context === 16 ? ['train.steps=2'] : (LONG_CONTEXT[name] ?? LONG_CONTEXT.other);
           const config = () =>
             loadConfig(join(REPO_ROOT, 'configs/tiny.yaml'), [
               `data.dir=${data}`,
