@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitCodeOf, STOP_SIGNALS, type StopSignal } from './signals.js';
 
 /**
  * Scratch directories under the system's temporary directory (a corpus tokenised for `eval
@@ -11,9 +12,6 @@ import { join } from 'node:path';
  */
 const live = new Set<string>();
 
-/** Exit codes of death by signal: 128 + its number. */
-const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-
 let installed = false;
 function removeOnExit(): void {
   if (installed) return;
@@ -21,10 +19,10 @@ function removeOnExit(): void {
   process.on('exit', () => {
     for (const dir of live) rmSync(dir, { recursive: true, force: true });
   });
-  for (const [signal, number] of Object.entries(SIGNALS)) {
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
     const leave = () => {
       // another listener (a command that stops after its step) decides what the signal means
-      if (process.listenerCount(signal) === 1) process.exit(128 + number);
+      if (process.listenerCount(signal) === 1) process.exit(exitCodeOf(signal));
     };
     process.on(signal, leave);
   }

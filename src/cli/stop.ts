@@ -1,10 +1,4 @@
-/**
- * The signals that ask a long command (train, compare) to stop after its current step and save:
- * Ctrl-C, a kill, and a closed terminal or ssh session. A second one leaves at once. Either way the
- * exit code is the shell's convention for death by that signal, 128 + its number.
- */
-const STOP_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-type StopSignal = keyof typeof STOP_SIGNALS;
+import { exitCodeOf, STOP_SIGNALS, type StopSignal } from '../signals.js';
 
 export interface StopRequest {
   /** Whether a stop signal has arrived. */
@@ -15,10 +9,14 @@ export interface StopRequest {
   release(): void;
 }
 
+/**
+ * The stop signals (src/signals.ts) ask a long command (train, compare) to stop after its current
+ * step and save; a second one leaves at once. Either way the exit code is 128 + the signal's number.
+ */
 export function listenForStop(notice: string): StopRequest {
   let received: StopSignal | undefined;
   const handler = (signal: StopSignal) => {
-    if (received) process.exit(128 + STOP_SIGNALS[signal]);
+    if (received) process.exit(exitCodeOf(signal));
     received = signal;
     if (signal === 'SIGHUP') {
       // the terminal is gone: what would have been shown there is dropped, not an error that ends the save
@@ -31,7 +29,7 @@ export function listenForStop(notice: string): StopRequest {
   for (const signal of signals) process.on(signal, handler);
   return {
     requested: () => received !== undefined,
-    exitCode: () => 128 + STOP_SIGNALS[received ?? 'SIGINT'],
+    exitCode: () => exitCodeOf(received ?? 'SIGINT'),
     release: () => {
       for (const signal of signals) process.off(signal, handler);
     },

@@ -1,4 +1,5 @@
 import { parentLock } from '../lock.js';
+import { STOP_SIGNALS } from '../signals.js';
 import { executeRun, type RunMessage, type RunOrder } from './executor.js';
 
 /**
@@ -18,7 +19,7 @@ function send(message: WorkerMessage): void {
 let stopRequested = false;
 // Ctrl-C, a closed terminal and a kill of the group reach every process in it: the parent decides,
 // through a 'stop' message (src/cli/stop.ts).
-for (const signal of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(signal, () => {});
+for (const signal of Object.keys(STOP_SIGNALS)) process.on(signal, () => {});
 // A parent that died (killed, crashed) closes the channel: stop at once; the last checkpoint stands.
 process.on('disconnect', () => process.exit(stopRequested ? 0 : 1));
 process.on('message', async (message: { type: 'run'; run: RunOrder } | { type: 'stop' }) => {
