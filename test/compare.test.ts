@@ -349,7 +349,7 @@ describe('difft compare', () => {
     assert.ok(existsSync(join(out, 'sweep.png')));
   });
 
-  it('a shard that starts while another has locked its runs but not yet written the plan goes ahead', () => {
+  it('a shard that starts while another has locked its runs but not yet written the plan (or is writing it) goes ahead', () => {
     const experimentFile = tinyExperiment(data);
     const out = join(scratch(), 'results');
     const runs = loadExperiment(experimentFile).runs;
@@ -360,6 +360,8 @@ describe('difft compare', () => {
       const holder = { pid: process.pid, host: hostname(), command: 'comparing: difft compare', started: 'now' };
       writeFileSync(join(out, run.name, '.difft.lock'), JSON.stringify(holder));
     }
+    // and the plan half written, under its temporary name (src/atomic.ts)
+    writeFileSync(join(out, `experiment.yaml.tmp-${process.pid}`), 'name: compare-');
     const first = difft(['compare', experimentFile, '--out', out, '--jobs', '1', '--shard', '1/2']);
     assert.equal(first.status, 0, first.stderr);
     assert.ok(existsSync(join(out, 'experiment.yaml')));

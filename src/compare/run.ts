@@ -7,7 +7,7 @@ import { fingerprintChanges } from '../config/fingerprint.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
 import { UserError } from '../errors.js';
-import { looksLikeComparison, readPlan, writePlan, type Plan } from '../formats/comparison.js';
+import { COMPARISON_FILES, looksLikeComparison, readPlan, writePlan, type Plan } from '../formats/comparison.js';
 import { writeReport, type Report } from '../report/report.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
 import { readDivergence } from '../train/divergence.js';
@@ -146,10 +146,12 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
 
 /** A results directory is new, empty, or this experiment's own: never a run, a checkpoint or someone's folder. */
 function checkResultsDirectory(dir: string, experiment: Experiment): void {
-  // another shard of this experiment that has locked its runs but not yet written the plan
+  // another shard of this experiment that has locked its runs but not yet written the plan (or is writing it:
+  // src/atomic.ts's temporary name beside it)
   const planned = new Set(experiment.runs.map((run) => run.name));
+  const ours = (name: string) => planned.has(name) || name.startsWith(`${COMPARISON_FILES.plan}.tmp-`);
   const entries = existsSync(dir) && statSync(dir).isDirectory() ? readdirSync(dir) : [];
-  if (entries.length > 0 && !looksLikeComparison(entries) && entries.every((name) => planned.has(name))) return;
+  if (entries.length > 0 && !looksLikeComparison(entries) && entries.every(ours)) return;
   const kind = checkOutputDirectory(dir, 'compare --out', ['comparison'], 'choose a new or empty --out');
   if (kind !== 'comparison') return;
   const plan = readPlan(dir);
