@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from '../config/model.js';
-import type { ValidateFunction } from 'ajv';
+import type { SchemaCheck } from '../schema.js';
 import { checked, validateConfig, validateState } from './schemas.js';
 import type { RunConfig } from '../config/schema.js';
 import { fsyncDirectory, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
@@ -126,7 +126,7 @@ export function saveCheckpoint(
 }
 
 /** A checkpoint's JSON file, checked whole against its schema (./schemas.ts). */
-function readJson<T>(path: string, validate: ValidateFunction): T {
+function readJson<T>(path: string, validate: SchemaCheck): T {
   if (!existsSync(path)) throw new UserError(`${path} is missing: not a complete difft checkpoint`);
   let value: unknown;
   try {

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFileDurably } from '../atomic.js';
@@ -81,7 +81,7 @@ const HEADER_SCHEMA = {
   },
 } as const;
 
-const validateHeader = new Ajv({ strict: false }).compile(HEADER_SCHEMA);
+const validateHeader = schemaCheck(HEADER_SCHEMA);
 
 /** The first problem ajv found, as "tensor NAME: shape must be array" (or "the header must be object"). */
 function headerProblem(): string {

@@ -1,4 +1,4 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import { type SchemaCheck, schemaCheck } from '../schema.js';
 import { TOKENIZER_SPEC_SCHEMA } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 
@@ -50,12 +50,11 @@ export const CONFIG_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ strict: false });
-export const validateState = ajv.compile(STATE_SCHEMA);
-export const validateConfig = ajv.compile(CONFIG_SCHEMA);
+export const validateState = schemaCheck(STATE_SCHEMA);
+export const validateConfig = schemaCheck(CONFIG_SCHEMA);
 
 /** `value`, read from `path`, if `validate` accepts it; else one line naming the file and the first problem. */
-export function checked<T>(path: string, value: unknown, validate: ValidateFunction): T {
+export function checked<T>(path: string, value: unknown, validate: SchemaCheck): T {
   if (validate(value)) return value as T;
   const error = validate.errors![0];
   const where = error.instancePath.split('/').filter(Boolean).join('.') || 'the top level';

@@ -142,7 +142,9 @@ export function compareCommand(program: Command): void {
         printReport(result.report);
       }),
     );
+}
 
+export function reportCommand(program: Command): void {
   program
     .command('report')
     .description(

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readConfigFile, resolveConfig, setConfigValue } from '../config/load.js';
@@ -71,7 +71,7 @@ const ALLOWED_KEYS = Object.keys(EXPERIMENT_SCHEMA.properties).join(', ');
 /** Keys that choose which tokens are scored: set once for the whole experiment, never per run. */
 const MEASUREMENT_KEYS = ['eval.seed', 'eval.maxTokens'];
 
-const validate = new Ajv({ strict: false }).compile(EXPERIMENT_SCHEMA);
+const validate = schemaCheck<ExperimentSpec>(EXPERIMENT_SCHEMA);
 
 export interface Variant {
   name: string;

@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { schemaCheck } from '../schema.js';
+import type { ErrorObject } from 'ajv';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
@@ -11,8 +12,7 @@ import { CONFIG_SCHEMA, type RunConfig } from './schema.js';
  * Config files (YAML or JSON), dotted `--set key=value` overrides typed by the schema, defaults,
  * and validation whose errors name the key, the bad value and what is allowed.
  */
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
-const validate = ajv.compile(CONFIG_SCHEMA);
+const validate = schemaCheck(CONFIG_SCHEMA, { useDefaults: true });
 
 type Plain = Record<string, unknown>;
 

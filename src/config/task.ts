@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { UserError } from '../errors.js';
 
 /**
@@ -114,8 +114,7 @@ export const TASK_SCHEMA = {
 /** `data.task` as configs hold it: kind `none` means plain text. */
 export type TaskConfig = Omit<TaskSpec, 'kind'> & { kind: TaskKind | 'none' };
 
-const ajv = new Ajv({ useDefaults: true, strict: false });
-const validateTask = ajv.compile(TASK_SCHEMA);
+const validateTask = schemaCheck(TASK_SCHEMA, { useDefaults: true });
 
 export function taskOf(config: TaskConfig | undefined): TaskSpec | undefined {
   return config && config.kind !== 'none' ? (config as TaskSpec) : undefined;

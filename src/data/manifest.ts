@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileDurably } from '../atomic.js';
 import type { TaskSpec } from '../config/task.js';
@@ -91,7 +91,7 @@ const MANIFEST_SCHEMA = {
   },
 } as const;
 
-const validateManifest = new Ajv({ strict: false }).compile(MANIFEST_SCHEMA);
+const validateManifest = schemaCheck<DatasetManifest>(MANIFEST_SCHEMA);
 
 /** Whether `dir` holds a prepared dataset. */
 export function hasManifest(dir: string): boolean {

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { filesIn } from './paths.js';
 import YAML from 'yaml';
@@ -119,7 +119,7 @@ const PLAN_SCHEMA = {
   },
 } as const;
 
-const validatePlan = new Ajv({ strict: false }).compile(PLAN_SCHEMA);
+const validatePlan = schemaCheck(PLAN_SCHEMA);
 
 /** The plan of a results directory. Directories written before sweeps list no runs: they are derived. */
 export function readPlan(dir: string): Plan {

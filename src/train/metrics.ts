@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { schemaCheck } from '../schema.js';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { appendToFile, writeFileAtomically } from '../atomic.js';
 import { UserError } from '../errors.js';
@@ -80,7 +80,7 @@ const RECORD_SCHEMA = {
   else: { required: ['valLoss'], properties: { valLoss: MEASURE, valBitsPerByte: MEASURE, tasks: { type: 'object' } } },
 } as const;
 
-const validateRecord = new Ajv({ strict: false }).compile(RECORD_SCHEMA);
+const validateRecord = schemaCheck(RECORD_SCHEMA);
 
 /**
  * The records of a run's metrics.jsonl, each checked. A last line that is not JSON was cut short by a
