@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exitCodeOf, STOP_SIGNALS, type StopSignal } from './signals.js';
+import { exitOnStopSignals } from './signals.js';
 
 /**
  * Scratch directories under the system's temporary directory (a corpus tokenised for `eval
@@ -19,13 +19,7 @@ function removeOnExit(): void {
   process.on('exit', () => {
     for (const dir of live) rmSync(dir, { recursive: true, force: true });
   });
-  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
-    const leave = () => {
-      // another listener (a command that stops after its step) decides what the signal means
-      if (process.listenerCount(signal) === 1) process.exit(exitCodeOf(signal));
-    };
-    process.on(signal, leave);
-  }
+  exitOnStopSignals();
 }
 
 export interface ScratchDirectory {

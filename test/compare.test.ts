@@ -14,6 +14,7 @@ import { TokenDataset } from '../src/data/dataset.js';
 import { evaluationSet } from '../src/data/eval-set.js';
 import type { ComparisonSummary } from '../src/report/summary.js';
 import { DIFFT_BIN, REPO_ROOT, difft } from './helpers/cli.js';
+import { withoutTimes } from './helpers/outcomes.js';
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-compare-'));
 
@@ -64,10 +65,6 @@ function tokensAt(points: { tokens: number; loss: number }[], target: number): n
   }
   return undefined;
 }
-
-/** JSON.parse's reviver: drops the fields that measure time. */
-const withoutTimes = (key: string, value: unknown) =>
-  key === 'wallSeconds' || key === 'tokensPerSecond' ? undefined : value;
 
 /** A Markdown report with the cells of its time columns ("train time s", "tokens/s") emptied. */
 function withoutTimeColumns(markdown: string): string {

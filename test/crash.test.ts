@@ -10,6 +10,7 @@ import { findCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { stepCheckpoints, stepDirName } from '../src/formats/run.js';
 import { mulberry32 } from '../src/random.js';
 import { DIFFT_BIN, REPO_ROOT } from './helpers/cli.js';
+import { lossTrail } from './helpers/outcomes.js';
 
 /**
  * The fault test: training processes killed with SIGKILL at random moments — inside checkpoint
@@ -58,15 +59,6 @@ function run(
   });
 }
 
-/** What must come out identical: every record's type, step and loss, in order. */
-function losses(runDir: string): string[] {
-  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as { type: string; step: number; loss?: number; valLoss?: number })
-    .map((record) => `${record.type} ${record.step} ${record.loss ?? record.valLoss}`);
-}
-
 describe('crash safety', () => {
   it(`SIGKILL at ${TRIALS_INSIDE_SAVES + TRIALS_AT_RANDOM_TIMES} random moments: every run resumes and ends exactly as an uninterrupted one`, async () => {
     const dataDir = scratch();
@@ -75,7 +67,7 @@ describe('crash safety', () => {
     const clean = await run(trainArgs(dataDir, reference));
     assert.equal(clean.code, 0, clean.stderr);
     const runMs = Date.now() - started;
-    const expected = losses(reference);
+    const expected = lossTrail(reference);
 
     let uniform = 2026;
     const random = () => {
@@ -109,7 +101,7 @@ describe('crash safety', () => {
         outcomes.resumed++;
         if (/restored|removed|skipping checkpoint/.test(resumed.stderr)) outcomes.recovered++;
       }
-      assert.deepEqual(losses(finalDir), expected, `trial ${index}: metrics differ from the uninterrupted run`);
+      assert.deepEqual(lossTrail(finalDir), expected, `trial ${index}: metrics differ from the uninterrupted run`);
       assert.deepEqual(
         readdirSync(finalDir).filter((name) => /\.(tmp|old)-\d+$/.test(name)),
         [],
@@ -151,7 +143,7 @@ describe('crash safety', () => {
       resumed.stderr,
       /skipping checkpoint \S+step-000020: \S+optimizer\.safetensors: damaged weight file \(checksum mismatch\)/,
     );
-    assert.deepEqual(losses(out), losses(reference), 'continued from step 18 to the same end');
+    assert.deepEqual(lossTrail(out), lossTrail(reference), 'continued from step 18 to the same end');
   });
 
   it('step directories order by number whatever their width', () => {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { exitQuietlyOnClosedOutput } from './output.js';
 import { EXIT, reportError, setVerbose } from './run.js';
+import { exitOnStopSignals } from '../signals.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -40,6 +41,7 @@ function commandsFor(argv: string[]): string[] {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  exitOnStopSignals();
   exitQuietlyOnClosedOutput();
   const program = new Command();
   program
