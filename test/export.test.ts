@@ -14,7 +14,7 @@ import {
 } from '../src/checkpoint/checkpoint.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { resolveConfig } from '../src/config/load.js';
-import type { Attention } from '../src/config/model.js';
+import { type Attention, type ModelConfig, switchesOff } from '../src/config/model.js';
 import { findPython } from '../bench/pytorch.js';
 import { UserError } from '../src/errors.js';
 import { diffHeadOrder } from '../src/export/hf-attentions.js';
@@ -22,6 +22,7 @@ import { exportHf, ropeOrder } from '../src/export/hf.js';
 import { importHf } from '../src/export/hf-import.js';
 import { Decoder } from '../src/model/decoder.js';
 import { createOptimizer } from '../src/train/step.js';
+import { ABLATIONS } from './helpers/ablations.js';
 import { difft, REPO_ROOT } from './helpers/cli.js';
 import { type HfConfig, hfForward } from './helpers/hf-reference.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
@@ -39,9 +40,10 @@ function scrambledCheckpoint(
   attention: Attention,
   kvHeads: number,
   tieEmbeddings: boolean,
+  switches: Partial<ModelConfig> = {},
 ): { dir: string; model: Decoder } {
   const model = Decoder.create(
-    tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8, vocabSize: 256 }), // the byte tokenizer's
+    tinyConfig({ attention, heads: 4, kvHeads, tieEmbeddings, seqLen: 8, vocabSize: 256, ...switches }), // byte vocab
     3,
   );
   scrambleParameters(model.params, 11);
@@ -55,7 +57,7 @@ function scrambledCheckpoint(
     {
       difftVersion: DIFFT_VERSION,
       format: CHECKPOINT_FORMAT,
-      run: resolveConfig({ model: { attention } }),
+      run: resolveConfig({ model: { attention, ...switches } }),
       model: model.config,
       tokenizer: { kind: 'byte' },
       dataset: { dir: 'none', key: 'none' },
@@ -82,15 +84,19 @@ describe('difft export --format hf', () => {
     assert.deepEqual(diffHeadOrder(6), [0, 2, 4, 1, 3, 5]);
   });
 
-  const cases: [Attention, number, boolean][] = [
+  // the last of each: a head width of its own (model.headDim 6 in a width of 16), transformers' head_dim
+  const cases: [Attention, number, boolean, Partial<ModelConfig>?][] = [
     ['standard', 4, true],
     ['standard', 2, false],
+    ['standard', 2, true, { headDim: 6 }],
     ['diff', 4, true],
     ['diff', 2, false],
+    ['diff', 2, true, { headDim: 6 }],
   ];
-  for (const [attention, kvHeads, tied] of cases) {
-    it(`${attention}, ${kvHeads === 4 ? 'multi-head' : 'grouped-query (kvHeads 2)'}, ${tied ? 'tied' : 'untied'}: transformers' equations on the export give difft's logits (1e-5 relative)`, () => {
-      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+  const named = (switches?: Partial<ModelConfig>) => (switches ? `, headDim ${switches.headDim}` : '');
+  for (const [attention, kvHeads, tied, switches] of cases) {
+    it(`${attention}, ${kvHeads === 4 ? 'multi-head' : 'grouped-query (kvHeads 2)'}, ${tied ? 'tied' : 'untied'}${named(switches)}: transformers' equations on the export give difft's logits (1e-5 relative)`, () => {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
       const out = join(scratch(), 'hf');
       const result = exportHf(dir, out);
       assert.equal(result.architecture, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
@@ -112,9 +118,9 @@ describe('difft export --format hf', () => {
     });
   }
 
-  for (const [attention, kvHeads, tied] of cases) {
-    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}: difft import of the export gives back difft's logits`, () => {
-      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+  for (const [attention, kvHeads, tied, switches] of cases) {
+    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}${named(switches)}: difft import of the export gives back difft's logits`, () => {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
       const out = join(scratch(), 'hf');
       exportHf(dir, out);
       const back = importHf(out, join(scratch(), 'back'));
@@ -181,11 +187,11 @@ describe('difft export --format hf', () => {
   // transformers itself, when a Python with torch and transformers is at hand (CI installs one from the
   // machine's wheel index when it can): the export loaded by AutoModelForCausalLM gives difft's logits
   const python = findPython(['torch', 'transformers']);
-  for (const [attention, kvHeads, tied] of cases) {
-    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
+  for (const [attention, kvHeads, tied, switches] of cases) {
+    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}${named(switches)}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
       skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
     }, () => {
-      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied);
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
       const out = join(scratch(), 'hf');
       exportHf(dir, out);
       const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
@@ -203,6 +209,18 @@ describe('difft export --format hf', () => {
       model.dispose();
     });
   }
+
+  it('refuses every other ablation switch with one line naming the key', () => {
+    for (const { config } of ABLATIONS.filter(({ config }) => config.attention !== 'diff2' && !config.headDim)) {
+      const { dir, model } = scrambledCheckpoint(config.attention!, config.kvHeads ?? 4, true, config);
+      const key = switchesOff(model.config)[0].split('=')[0];
+      assert.throws(
+        () => exportHf(dir, join(scratch(), 'hf')),
+        (e: Error) => e instanceof UserError && e.message.includes(`model.${key}=`) && /cannot express/.test(e.message),
+      );
+      model.dispose();
+    }
+  });
 
   it('refuses diff2 with one line naming why', () => {
     const { dir, model } = scrambledCheckpoint('diff2', 4, true);

@@ -4,23 +4,28 @@ import { describe, it } from 'node:test';
 import { ATTENTIONS } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { lossAndGradients } from '../src/train/step.js';
+import { ABLATIONS } from './helpers/ablations.js';
 import { TEST_ENGINES } from './helpers/engines.js';
 import { engine, randomTokens, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
 /** Every attention parameter of layer 0 (and the embedding) checked against central differences, on every engine. */
 for (const name of TEST_ENGINES)
   describe(`gradients equal finite differences (${name})`, () => {
-    for (const attention of ATTENTIONS) {
-      it(attention, async () => {
+    const cases = [
+      ...ATTENTIONS.map((attention) => ({ label: attention, config: { attention } })),
+      ...ABLATIONS.map(({ label, config }) => ({ label: `ablation: ${label}`, config: { ...config, kvHeads: 2 } })),
+    ];
+    for (const { label, config: switches } of cases) {
+      it(label, async () => {
         await engine(name);
         const config = tinyConfig({
-          attention,
           layers: 1,
           width: 8,
           heads: 2,
           seqLen: 4,
           vocabSize: 5,
           ffnMultiple: 4,
+          ...switches,
         });
         const model = Decoder.create(config, 3);
         scrambleParameters(model.params, 4, 0.5);

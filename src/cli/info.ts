@@ -34,6 +34,7 @@ export function infoCommand(program: Command): void {
           `val loss    last ${p.lastValLoss?.toFixed(4) ?? '-'}, best ${p.bestValLoss?.toFixed(4) ?? '-'}${bestStep}`,
           `parameters  ${number(info.parameters.total)} total: ${components.join(', ')}`,
         ];
+        if (info.switches.length > 0) lines.push(`ablation    ${info.switches.join(', ')} (off the paper's defaults)`);
         if (info.lambdas) lines.push(`λ per layer ${info.lambdas.map((l) => l.toFixed(4)).join(', ')}`);
         if (info.lambdaStats) {
           const lambdas = info.lambdaStats.map((s) => `${s.lambdaMean.toFixed(3)} ± ${s.lambdaStd.toFixed(3)}`);

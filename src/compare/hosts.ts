@@ -58,6 +58,9 @@ export async function workerHost(
     train: (run, report) =>
       new Promise<boolean>((done, fail) => {
         const child = fork(worker, [], {
+          // a process group of its own: a terminal's Ctrl-C or hang-up reaches the parent alone, which asks each
+          // worker to stop after its step — one still loading would otherwise die of the signal before it listens
+          detached: true,
           env: { ...threads, ...process.env },
           stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         });

@@ -17,8 +17,8 @@ function send(message: WorkerMessage): void {
 }
 
 let stopRequested = false;
-// Ctrl-C, a closed terminal and a kill of the group reach every process in it: the parent decides,
-// through a 'stop' message (src/cli/stop.ts).
+// The parent decides, through a 'stop' message (src/cli/stop.ts): a stop signal sent to this process
+// itself (its group is its own) is left to the parent too.
 for (const signal of Object.keys(STOP_SIGNALS)) process.on(signal, () => {});
 // A parent that died (killed, crashed) closes the channel: stop at once; the last checkpoint stands.
 process.on('disconnect', () => process.exit(stopRequested ? 0 : 1));

@@ -95,6 +95,17 @@ function parseValue(text: string, where: string): unknown {
   }
 }
 
+/**
+ * The error to name: a value that fits none of a key's forms (anyOf) is named as that, not by the first
+ * form's complaint ("must be equal to constant" for a number given to `depth | number`).
+ */
+function firstProblem(errors: ErrorObject[]): ErrorObject {
+  const alternatives = errors.find(
+    (error) => error.keyword === 'anyOf' && error.instancePath === errors[0].instancePath,
+  );
+  return alternatives ? { ...alternatives, message: 'is none of the forms it takes' } : errors[0];
+}
+
 function describeError(error: ErrorObject, config: Plain): string {
   const path = error.instancePath.split('/').filter(Boolean);
   if (error.keyword === 'additionalProperties') {
@@ -134,7 +145,7 @@ export function resolveConfig(raw: Plain, source = 'config'): RunConfig {
   const infinite = firstNonFinite(config);
   if (infinite)
     throw new UserError(`${source}: config key ${infinite.key} = ${infinite.value}: must be a finite number`);
-  if (!validate(config)) throw new UserError(`${source}: ${describeError(validate.errors![0], config)}`);
+  if (!validate(config)) throw new UserError(`${source}: ${describeError(firstProblem(validate.errors!), config)}`);
   const resolved = config as unknown as RunConfig;
   try {
     // the model keys' shape rules; the vocabulary comes with the data (src/data/run-model.ts)

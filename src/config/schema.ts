@@ -1,5 +1,5 @@
 import { TASK_SCHEMA, type TaskConfig } from './task.js';
-import { ATTENTIONS, MODEL_DEFAULTS, type ModelConfig } from './model.js';
+import { ATTENTIONS, GATES, HEAD_NORMS, LAMBDA_FORMS, MODEL_DEFAULTS, PAIRINGS, type ModelConfig } from './model.js';
 import { BPE_PATTERN, TOKENIZER_NAMES } from './tokenizers.js';
 import { RUN_FILES } from '../formats/run.js';
 
@@ -90,6 +90,48 @@ export const CONFIG_SCHEMA = {
           exclusiveMinimum: 0,
           default: MODEL_DEFAULTS.initStd,
           description: 'std of the normal initialisation of matrices',
+        },
+        headDim: {
+          type: 'integer',
+          minimum: 0,
+          default: MODEL_DEFAULTS.headDim,
+          description: 'd, the width of each (sub-)head (0: width / heads); set it to change the head count alone',
+        },
+        lambdaInit: {
+          anyOf: [{ const: 'depth' }, { type: 'number', minimum: 0, exclusiveMaximum: 1 }],
+          default: MODEL_DEFAULTS.lambdaInit,
+          description:
+            "diff: λ_init, depth (0.8 − 0.6·exp(−0.3·l), the paper's) or one constant in [0, 1) for every layer",
+        },
+        lambda: {
+          enum: [...LAMBDA_FORMS],
+          default: MODEL_DEFAULTS.lambda,
+          description:
+            "diff: reparam (exp(λq1·λk1) − exp(λq2·λk2) + λ_init, the paper's) | scalar (a learnable λ per head) | " +
+            'fixed (λ = λ_init)',
+        },
+        outputScale: {
+          type: 'boolean',
+          default: MODEL_DEFAULTS.outputScale,
+          description: "diff: scale each head's output by (1 − λ_init), the paper's",
+        },
+        headNorm: {
+          enum: [...HEAD_NORMS],
+          default: MODEL_DEFAULTS.headNorm,
+          description:
+            "RMSNorm of each head's output (GroupNorm): auto = the attention's own (diff on, others off) | on | off",
+        },
+        gate: {
+          enum: [...GATES],
+          default: MODEL_DEFAULTS.gate,
+          description:
+            "diff2: the weight on A2 — token (σ(x·W_λ) per token and head, V2's) | scalar (σ of a learnable λ per " +
+            'head) | none (1) | unbounded (x·W_λ, no σ)',
+        },
+        pairing: {
+          enum: [...PAIRINGS],
+          default: MODEL_DEFAULTS.pairing,
+          description: "diff2: a head's two query heads — group (2i, 2i+1: one kv group, V2's) | across (i, H + i)",
         },
       },
     },

@@ -1,3 +1,4 @@
+import { attentionLabel } from '../config/model.js';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { TokenDataset } from '../data/dataset.js';
 import { dtypeFor, ShardedTokens, ShardWriter } from '../data/shards.js';
@@ -148,7 +149,7 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
     evaluationLoss.dispose();
     return {
       checkpoint: checkpoint.dir,
-      attention: checkpoint.config.model.attention,
+      attention: attentionLabel(checkpoint.config.model),
       step: checkpoint.state.step,
       data: data.label,
       tokens,

@@ -1,5 +1,4 @@
-import type { Attention, ModelConfig } from '../config/model.js';
-import { lambdaInit } from '../model/attention/diff.js';
+import { type Attention, lambdaInit, type ModelConfig } from '../config/model.js';
 
 /**
  * How each attention goes to transformers, one row per attention (undefined: transformers has no
@@ -47,7 +46,7 @@ export const HF_ATTENTIONS: Record<Attention, HfAttention | undefined> = {
     vectors: ['lambda_q1', 'lambda_k1', 'lambda_q2', 'lambda_k2'],
     foldsSubln: true,
     config: () => ({ lambda_std_dev: 0.1 }),
-    difftConfig: (model) => ({ lambdaInit: Array.from({ length: model.layers }, (_, l) => lambdaInit(l)) }),
+    difftConfig: (model) => ({ lambdaInit: Array.from({ length: model.layers }, (_, l) => lambdaInit(model, l)) }),
   },
   // transformers has no class for V2
   diff2: undefined,

@@ -80,13 +80,9 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
   if ((hf.hidden_act ?? 'silu') !== 'silu') refuse(dir, `hidden_act ${hf.hidden_act}: difft's FFN is SwiGLU (silu)`);
   if (hf.rope_scaling) refuse(dir, 'rope_scaling is set: difft has plain RoPE only');
   if (hf.attention_bias || hf.mlp_bias) refuse(dir, 'attention_bias / mlp_bias: difft has no biases');
-  const headDim = hf.head_dim ?? hf.hidden_size / hf.num_attention_heads;
-  if (headDim * hf.num_attention_heads !== hf.hidden_size)
-    refuse(
-      dir,
-      `head_dim ${headDim} × num_attention_heads ${hf.num_attention_heads} ≠ hidden_size ${hf.hidden_size}: difft ` +
-        `needs d = D / H`,
-    );
+  // a head width of its own is model.headDim; one that D / H gives is the default
+  const headDim =
+    hf.head_dim === undefined || hf.head_dim * hf.num_attention_heads === hf.hidden_size ? 0 : hf.head_dim;
   const ffnMultiple = hf.difft?.ffnMultiple ?? hf.intermediate_size;
   const context = seqLen ?? hf.max_position_embeddings;
   if (context > LARGEST_CONTEXT)
@@ -108,6 +104,7 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
     ropeBase: hf.rope_theta ?? 10000,
     normEps: hf.rms_norm_eps,
     initStd: hf.initializer_range ?? 0.02,
+    headDim,
   });
   // a SwiGLU width that 8/3·D rounded up to a multiple of ffnMultiple does not give is held as it is
   return ffnHiddenWidth(config) === hf.intermediate_size ? config : { ...config, ffnHidden: hf.intermediate_size };

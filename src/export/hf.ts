@@ -4,7 +4,7 @@ import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { hfTokenizerFiles } from '../data/tokenizer-json.js';
 import { readCheckpoint, readWeights, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
-import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
+import { ffnHiddenWidth, headDim, switchesOff, type ModelConfig } from '../config/model.js';
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { HF_ATTENTIONS, type HfAttention } from './hf-attentions.js';
@@ -246,6 +246,13 @@ export function exportHf(path: string, out: string): HfExport {
         `for it; export a standard (Llama) or diff (DiffLlama) checkpoint`,
     );
   }
+  // Llama and DiffLlama take a head width of their own (head_dim), but hard-code every other switch
+  const inexpressible = switchesOff(model).filter((setting) => !setting.startsWith('headDim='));
+  if (inexpressible.length > 0)
+    throw new UserError(
+      `${checkpoint.dir} has model.${inexpressible[0]}, which transformers' ` +
+        `${HF_ATTENTIONS[model.attention]!.architecture} cannot express; export a model with that key at its default`,
+    );
   const weights = hfWeights(model, readWeights(checkpoint));
   const dir = resolve(out);
   // an earlier export is replaced whole; anything else (a run, a checkpoint, someone's folder) is left alone

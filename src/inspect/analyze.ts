@@ -1,3 +1,4 @@
+import { attentionLabel } from '../config/model.js';
 import { loadModel, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { exampleLength, taskLabel, type TaskSpec } from '../config/task.js';
 import { TokenDataset } from '../data/dataset.js';
@@ -81,7 +82,7 @@ export async function analyzeCheckpoint(path: string, options: AnalyzeOptions): 
     });
     return {
       checkpoint: checkpoint.dir,
-      attention: checkpoint.config.model.attention,
+      attention: attentionLabel(checkpoint.config.model),
       step: checkpoint.state.step,
       probes: {
         task: taskLabel(probes.spec),
@@ -110,7 +111,7 @@ export async function taskScores(
   try {
     return {
       checkpoint: checkpoint.dir,
-      attention: checkpoint.config.model.attention,
+      attention: attentionLabel(checkpoint.config.model),
       step: checkpoint.state.step,
       task: taskLabel(probes.spec),
       length: probes.length,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { switchesOff } from '../config/model.js';
 import { tokenizerName } from '../data/tokenizer.js';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, TokenDataset } from '../data/dataset.js';
@@ -29,6 +30,8 @@ export interface CheckpointInfo {
     bestValLoss?: number;
     bestStep?: number;
   };
+  /** The ablation switches off their defaults, `key=value` (src/config/model.ts). */
+  switches: string[];
   /** diff: λ of every layer. */
   lambdas?: number[];
   /** diff2: λ = x·W_λ (mean, std) and the gate sigmoid(λ) per layer, over a sample of validation tokens. */
@@ -44,6 +47,7 @@ export function checkpointInfo(path: string): CheckpointInfo {
     difftVersion: config.difftVersion,
     config: config.run,
     parameters: countParameters(config.model),
+    switches: switchesOff(config.model),
     tokenizer,
     vocabSize: config.model.vocabSize,
     engine: state.engine,

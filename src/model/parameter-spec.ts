@@ -10,7 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 
 export type Component = 'embedding' | 'attention' | 'ffn' | 'norm' | 'head';
 
-export type Init = { kind: 'normal'; std: number } | { kind: 'ones' };
+export type Init = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'constant'; value: number };
 
 export interface ParameterSpec {
   name: string;

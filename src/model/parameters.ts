@@ -1,20 +1,26 @@
 import * as tf from '@tensorflow/tfjs';
-import { ffnHiddenWidth, headDim, type ModelConfig } from '../config/model.js';
+import { ffnHiddenWidth, headDim, headNormOn, type ModelConfig } from '../config/model.js';
 import { ATTENTION_VARIANTS, queryHeads } from './attention/variants.js';
 import { type Component, linearSpec, normSpec, type Parameters, type ParameterSpec } from './parameter-spec.js';
 import { normalSamples, streamFor } from '../random.js';
 
-/** An attention block's projections, with the query heads its attention has, and the attention's own parameters. */
-function attentionSpecs(config: ModelConfig, prefix: string, residualStd: number): ParameterSpec[] {
+/**
+ * An attention block's projections, with the query heads its attention has, the attention's own
+ * parameters, and the per-head norm's weight where the config has one.
+ */
+function attentionSpecs(config: ModelConfig, layer: number, residualStd: number): ParameterSpec[] {
   const { width, kvHeads, heads, initStd } = config;
+  const prefix = `layers.${layer}.attn`;
   const d = headDim(config);
   const attention = ATTENTION_VARIANTS[config.attention];
+  const headNorm = { ...normSpec(`${prefix}.subln.weight`, attention.headWidths * d), component: 'attention' as const };
   return [
     linearSpec(`${prefix}.q_proj.weight`, width, queryHeads(config) * d, initStd, 'attention'),
     linearSpec(`${prefix}.k_proj.weight`, width, kvHeads * d, initStd, 'attention'),
     linearSpec(`${prefix}.v_proj.weight`, width, kvHeads * d, initStd, 'attention'),
     linearSpec(`${prefix}.out_proj.weight`, heads * d, width, residualStd, 'attention'),
-    ...attention.parameters(config, prefix),
+    ...attention.parameters(config, prefix, layer),
+    ...(headNormOn(config) ? [headNorm] : []),
   ];
 }
 
@@ -41,7 +47,7 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   for (let layer = 0; layer < layers; layer++) {
     const prefix = `layers.${layer}`;
     specs.push(normSpec(`${prefix}.attn_norm.weight`, width));
-    specs.push(...attentionSpecs(config, `${prefix}.attn`, residualStd));
+    specs.push(...attentionSpecs(config, layer, residualStd));
     specs.push(normSpec(`${prefix}.ffn_norm.weight`, width));
     specs.push(linearSpec(`${prefix}.ffn.gate_proj.weight`, width, hidden, initStd, 'ffn'));
     specs.push(linearSpec(`${prefix}.ffn.up_proj.weight`, width, hidden, initStd, 'ffn'));
@@ -93,6 +99,7 @@ export function trainingFlopsPerToken(config: ModelConfig): number {
 export function initialValues(spec: ParameterSpec, seed: number): Float32Array {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   if (spec.init.kind === 'ones') return new Float32Array(size).fill(1);
+  if (spec.init.kind === 'constant') return new Float32Array(size).fill(spec.init.value);
   return normalSamples(size, spec.init.std, streamFor(seed, spec.name));
 }
 

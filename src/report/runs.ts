@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { configFingerprint } from '../config/fingerprint.js';
-import { ffnHiddenWidth } from '../config/model.js';
+import { attentionLabel, ffnHiddenWidth } from '../config/model.js';
 import type { RunConfig } from '../config/schema.js';
 import { taskLabel, taskOf } from '../config/task.js';
 import { UserError } from '../errors.js';
@@ -118,7 +118,7 @@ export function summarizeRun(dir: string, run: PlannedRun): RunSummary {
   return {
     ...run,
     dir,
-    attention: checkpoint.config.model.attention,
+    attention: attentionLabel(checkpoint.config.model),
     fingerprint: configFingerprint(checkpoint.config.run),
     parameters: countParameters(checkpoint.config.model).total,
     nonEmbedding: nonEmbeddingParameters(checkpoint.config.model),

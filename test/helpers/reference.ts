@@ -61,6 +61,11 @@ export interface ReferenceMaps {
   maps: Record<string, Matrix>[][];
 }
 
+/** Whether head outputs are RMS-normalised: model.headNorm, where `auto` is the paper's choice (diff only). */
+function normalisesHeads(config: ModelConfig): boolean {
+  return config.headNorm === 'on' || ((config.headNorm ?? 'auto') === 'auto' && config.attention === 'diff');
+}
+
 /** One sequence's attention output [T, D] for layer `layer` of the given config. */
 export function referenceAttention(
   config: ModelConfig,
@@ -70,13 +75,19 @@ export function referenceAttention(
   maps?: Record<string, Matrix>[],
 ): Matrix {
   const p = (name: string) => `layers.${layer}.attn.${name}`;
-  const d = config.width / config.heads;
+  const d = config.headDim > 0 ? config.headDim : config.width / config.heads;
   const base = config.ropeBase;
   const q = matmul(x, matrix(weights, p('q_proj.weight')));
   const k = matmul(x, matrix(weights, p('k_proj.weight')));
   const v = matmul(x, matrix(weights, p('v_proj.weight')));
   const length = x.length;
   const headOutputs: Matrix[] = [];
+  const headNorm = (out: Matrix, scale: number) =>
+    normalisesHeads(config)
+      ? out.map((row) =>
+          rmsNormRow(row, vector(weights, p('subln.weight')), config.normEps).map((value) => value * scale),
+        )
+      : out.map((row) => row.map((value) => value * scale));
 
   if (config.attention === 'standard') {
     const groupSize = config.heads / config.kvHeads;
@@ -86,47 +97,63 @@ export function referenceAttention(
       const group = Math.floor(head / groupSize);
       const map = causalMap(qs[head], ks[group]);
       maps?.push({ attention: map });
-      headOutputs.push(matmul(map, headSlice(v, group, d)));
+      headOutputs.push(headNorm(matmul(map, headSlice(v, group, d)), 1));
     }
   } else if (config.attention === 'diff') {
     const h = config.heads / 2;
     const hKv = config.kvHeads / 2;
     const groupSize = h / hKv;
     const dot = (a: number[], b: number[]) => a.reduce((s, value, i) => s + value * b[i], 0);
-    const lambdaInit = 0.8 - 0.6 * Math.exp(-0.3 * layer);
-    const lambda =
-      Math.exp(dot(vector(weights, p('lambda_q1')), vector(weights, p('lambda_k1')))) -
-      Math.exp(dot(vector(weights, p('lambda_q2')), vector(weights, p('lambda_k2')))) +
-      lambdaInit;
+    const lambdaInit = config.lambdaInit === 'depth' ? 0.8 - 0.6 * Math.exp(-0.3 * layer) : config.lambdaInit;
+    const lambdaOf = (head: number) =>
+      config.lambda === 'fixed'
+        ? lambdaInit
+        : config.lambda === 'scalar'
+          ? vector(weights, p('lambda'))[head]
+          : Math.exp(dot(vector(weights, p('lambda_q1')), vector(weights, p('lambda_k1')))) -
+            Math.exp(dot(vector(weights, p('lambda_q2')), vector(weights, p('lambda_k2')))) +
+            lambdaInit;
     const qs = rotateHeads(q, 2 * h, d, base);
     const ks = rotateHeads(k, 2 * hKv, d, base);
     for (let head = 0; head < h; head++) {
       const group = Math.floor(head / groupSize);
+      const lambda = lambdaOf(head);
       const a1 = causalMap(qs[2 * head], ks[2 * group]);
       const a2 = causalMap(qs[2 * head + 1], ks[2 * group + 1]);
       const differential = a1.map((row, t) => row.map((value, j) => value - lambda * a2[t][j]));
       maps?.push({ a1, a2, differential });
       const out = matmul(differential, headSlice(v, group, 2 * d));
-      headOutputs.push(
-        out.map((row) =>
-          rmsNormRow(row, vector(weights, p('subln.weight')), config.normEps).map((value) => value * (1 - lambdaInit)),
-        ),
-      );
+      headOutputs.push(headNorm(out, config.outputScale === false ? 1 : 1 - lambdaInit));
     }
   } else {
-    const groupSize = config.heads / config.kvHeads;
     const qs = rotateHeads(q, 2 * config.heads, d, base);
     const ks = rotateHeads(k, config.kvHeads, d, base);
-    const lambdas = matmul(x, matrix(weights, p('lambda_proj.weight'))); // [T, H]
+    // query head j of the 2H reads kv group floor(j / (2H/Hkv)), as grouped-query attention would
+    const groupOf = (queryHead: number) => Math.floor(queryHead / ((2 * config.heads) / config.kvHeads));
+    const gated = config.gate === 'token' || config.gate === 'unbounded' || config.gate === undefined;
+    const lambdas = gated ? matmul(x, matrix(weights, p('lambda_proj.weight'))) : []; // [T, H]
     for (let head = 0; head < config.heads; head++) {
-      // Query heads 2i and 2i+1 fall in the same kv group: group of query head j is floor(j / (2H/Hkv)).
-      const group = Math.floor((2 * head) / (2 * groupSize));
-      const [a1, a2] = [causalMap(qs[2 * head], ks[group]), causalMap(qs[2 * head + 1], ks[group])];
-      const gate = (t: number) => 1 / (1 + Math.exp(-lambdas[t][head]));
-      const first = matmul(a1, headSlice(v, group, d));
-      const second = matmul(a2, headSlice(v, group, d));
+      // group: query heads 2i and 2i+1 (one kv group); across: i and H + i
+      const [first, second] = config.pairing === 'across' ? [head, config.heads + head] : [2 * head, 2 * head + 1];
+      const [a1, a2] = [causalMap(qs[first], ks[groupOf(first)]), causalMap(qs[second], ks[groupOf(second)])];
+      const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+      const gate = (t: number) =>
+        config.gate === 'none'
+          ? 1
+          : config.gate === 'scalar'
+            ? sigmoid(vector(weights, p('lambda'))[head])
+            : config.gate === 'unbounded'
+              ? lambdas[t][head]
+              : sigmoid(lambdas[t][head]);
+      const firstOut = matmul(a1, headSlice(v, groupOf(first), d));
+      const secondOut = matmul(a2, headSlice(v, groupOf(second), d));
       maps?.push({ a1, a2, differential: a1.map((row, t) => row.map((value, j) => value - gate(t) * a2[t][j])) });
-      headOutputs.push(first.map((row, t) => row.map((value, i) => value - gate(t) * second[t][i])));
+      headOutputs.push(
+        headNorm(
+          firstOut.map((row, t) => row.map((value, i) => value - gate(t) * secondOut[t][i])),
+          1,
+        ),
+      );
     }
   }
   const merged = Array.from({ length }, (_, t) => headOutputs.flatMap((out) => out[t]));

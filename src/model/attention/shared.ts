@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig } from '../../config/model.js';
-import { linear } from '../layers.js';
+import { headNormOn, type ModelConfig } from '../../config/model.js';
+import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameter-spec.js';
 import { applyRope } from '../rope.js';
 
@@ -165,4 +165,15 @@ export function pairProducts(probs: tf.Tensor, values: tf.Tensor): [tf.Tensor, t
 export function differentialMaps(probs: tf.Tensor, lambda: tf.Tensor): Record<'a1' | 'a2' | 'differential', tf.Tensor> {
   const [a1, a2] = tf.unstack(probs, 2);
   return { a1, a2, differential: tf.sub(a1, tf.mul(lambda, a2)) };
+}
+
+/**
+ * Each head's output [B, n, Tq, w] times `scale`, through the per-head RMSNorm first where the config
+ * has it (its weight `subln.weight`, w entries shared by the layer's heads).
+ */
+export function headOutputs(perHead: tf.Tensor, context: AttentionContext, scale = 1): tf.Tensor {
+  if (!headNormOn(context.config)) return scale === 1 ? perHead : tf.mul(perHead, scale);
+  const weight = attentionWeight(context, 'subln.weight');
+  // the scale goes on the norm's weight: the same product, on w entries rather than B·n·Tq·w
+  return rmsNorm(perHead, scale === 1 ? weight : weight.mul(scale), context.config.normEps);
 }

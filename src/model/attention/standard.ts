@@ -5,6 +5,7 @@ import {
   attentionLogits,
   attentionWeight,
   causalSoftmax,
+  headOutputs,
   headsFirst,
   mergeHeads,
   projectQkv,
@@ -13,7 +14,10 @@ import {
   type AttentionResult,
 } from './shared.js';
 
-/** The baseline: H causal softmax heads of width d = D/H (H_kv key/value heads), concatenated, W_o. */
+/**
+ * The baseline: H causal softmax heads of width d = D/H (H_kv key/value heads), concatenated, W_o;
+ * with model.headNorm on, each head's output RMS-normalised first (the paper's "Transformer with GroupNorm").
+ */
 export function standardAttention(x: tf.Tensor, context: AttentionContext): AttentionResult {
   const { heads, kvHeads } = context.config;
   const d = headDim(context.config);
@@ -29,7 +33,7 @@ export function standardAttention(x: tf.Tensor, context: AttentionContext): Atte
   const [q, k] = [headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1)];
   const probs = causalSoftmax(q, k, context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
   const perHead = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
-  const out = linear(mergeHeads(perHead), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
+  const out = linear(mergeHeads(headOutputs(perHead, context)), attentionWeight(context, 'out_proj.weight')); // [B, Tq, D]
   // captured for analyses only: the logits cost a second product, never paid in training
   return {
     out,

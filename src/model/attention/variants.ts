@@ -17,8 +17,10 @@ export interface AttentionVariant {
    * differential heads are pairs of sub-heads), 2H for diff2.
    */
   queryHeads(config: Pick<ModelConfig, 'heads'>): number;
-  /** Its own parameters in one layer's attention block `prefix`, beside the q, k, v and output projections. */
-  parameters(config: ModelConfig, prefix: string): ParameterSpec[];
+  /** Its own parameters in layer `layer`'s attention block `prefix`, beside the q, k, v and output projections. */
+  parameters(config: ModelConfig, prefix: string, layer: number): ParameterSpec[];
+  /** The width of one head's output in sub-head widths d (diff: 2, its differential heads being pairs). */
+  headWidths: number;
   /**
    * Float32 copies of each T×T map one training micro-batch keeps per layer (forward, backward and
    * their temporaries): the attention maps' term of the memory estimate (src/train/memory.ts), fitted
@@ -39,6 +41,7 @@ export const ATTENTION_VARIANTS: Record<Attention, AttentionVariant> = {
     forward: standardAttention,
     queryHeads: ({ heads }) => heads,
     parameters: () => [],
+    headWidths: 1,
     mapCopies: 12,
     allocationMaps: ['attention'],
     reportsState: false,
@@ -49,6 +52,7 @@ export const ATTENTION_VARIANTS: Record<Attention, AttentionVariant> = {
     forward: diffAttention,
     queryHeads: ({ heads }) => heads,
     parameters: diffParameters,
+    headWidths: 2,
     mapCopies: 14, // measured: about one copy more than standard's peak (8 against 7 on wasm, T 512–1,024)
     allocationMaps: ['differential', 'a1', 'a2'],
     reportsState: true,
@@ -59,6 +63,7 @@ export const ATTENTION_VARIANTS: Record<Attention, AttentionVariant> = {
     forward: diff2Attention,
     queryHeads: ({ heads }) => 2 * heads,
     parameters: diff2Parameters,
+    headWidths: 1,
     mapCopies: 12,
     allocationMaps: ['differential', 'a1', 'a2'],
     reportsState: true,
