@@ -1,13 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configFingerprint } from '../src/config/fingerprint.js';
 import { resolveConfig } from '../src/config/load.js';
 import { attentionLabel, headDim, type ModelConfig, resolveModelConfig, switchesOff } from '../src/config/model.js';
 import { UserError } from '../src/errors.js';
+import { COMPARISON_FILES } from '../src/formats/comparison.js';
+import { writeReport } from '../src/report/report.js';
 import { Decoder } from '../src/model/decoder.js';
 import { countParameters, parameterSpecs } from '../src/model/parameters.js';
 import { ABLATIONS } from './helpers/ablations.js';
+import { handMadeComparison } from './helpers/hand-made.js';
 import { engine, randomTokens, tinyConfig } from './helpers/setup.js';
 
 /**
@@ -91,5 +96,60 @@ describe('ablation switches', () => {
   it('every ablation of the tests is one the config accepts, through the schema as a user would write it', () => {
     for (const { label, config } of ABLATIONS)
       assert.doesNotThrow(() => resolveConfig({ model: { width: 16, ...config } }), label);
+  });
+});
+
+describe('the ablation table (an experiment with references)', () => {
+  it("gives every variant's paired Δ to each reference with its t interval, worked by hand", async () => {
+    const losses: Record<string, number[]> = {
+      standard: [3.0, 3.1, 3.2],
+      diff: [2.9, 3.0, 3.05],
+      'diff-no-norm': [3.05, 3.12, 3.2],
+    };
+    const { out } = handMadeComparison(
+      [
+        'name: ablation-test',
+        'baseline: standard',
+        'references: [standard, diff]',
+        'variants:',
+        '  - { name: standard, set: { model.attention: standard } }',
+        '  - { name: diff, set: { model.attention: diff } }',
+        '  - { name: diff-no-norm, set: { model.attention: diff, model.headNorm: "off" } }',
+        'seeds: [1, 2, 3]',
+      ],
+      (run) => ({ loss: losses[run.variant][run.seed - 1] }),
+    );
+    const { summary } = await writeReport(out);
+    const row = summary.references!.rows.find((r) => r.variant === 'diff-no-norm')!;
+    const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
+    const t2 = 4.302652729749464; // Student t, 2 degrees of freedom, 97.5th percentile
+    // against diff: Δ = 0.15, 0.12, 0.15; mean 0.14, sd √((0.01² + 0.02² + 0.01²)/2) = √0.0003, SE 0.01
+    const vsDiff = row.against.diff;
+    close(vsDiff.paired!.mean, 0.14);
+    close(vsDiff.paired!.low, 0.14 - t2 * 0.01);
+    close(vsDiff.paired!.high, 0.14 + t2 * 0.01);
+    assert.equal(vsDiff.verdict, 'worse');
+    // against standard: Δ = 0.05, 0.02, 0; mean 0.07/3, SE √(Σ(Δ − mean)²/2)/√3 — the interval spans 0
+    const vsStandard = row.against.standard;
+    const mean = 0.07 / 3;
+    const se = Math.sqrt(((0.05 - mean) ** 2 + (0.02 - mean) ** 2 + mean ** 2) / 2) / Math.sqrt(3);
+    close(vsStandard.paired!.mean, mean);
+    close(vsStandard.paired!.high, mean + t2 * se);
+    assert.equal(vsStandard.verdict, 'no difference detectable');
+    const report = readFileSync(join(out, COMPARISON_FILES.reportMarkdown), 'utf8');
+    assert.match(report, /## Against standard and diff/);
+    assert.match(report, /\| diff-no-norm \| diff \(headNorm=off\) \| [\d,]+ \| 3\.1233 ± 0\.0751 \| \+0\.0233 \[/);
+    assert.match(report, /\+0\.1400 \[\+0\.0970, \+0\.1830\] \| worse \|/);
+  });
+
+  it('a reference that is not a variant is refused, naming it', () => {
+    assert.throws(
+      () =>
+        handMadeComparison(
+          ['name: x', 'references: [dif]', 'variants:', '  - { name: diff, set: {} }', 'seeds: [1]'],
+          () => ({ loss: 1 }),
+        ),
+      /references dif is not one of the variants: diff/,
+    );
   });
 });

@@ -23,6 +23,7 @@ export { runName, type ModelSize, type PlannedRun };
  *   base: default.yaml            # relative to this file
  *   config: { train.steps: 300 }  # overrides shared by all runs (optional)
  *   baseline: standard            # the variant the others are compared with (default: the first)
+ *   references: [standard, diff]  # optional: a table of every variant against each of these (ablations)
  *   match: params                 # optional: size each variant's SwiGLU width to the baseline's parameter count
  *   variants:
  *     - { name: standard, set: { model.attention: standard } }
@@ -55,6 +56,7 @@ const EXPERIMENT_SCHEMA = {
     base: { type: 'string' },
     config: { type: 'object' },
     baseline: { type: 'string' },
+    references: { type: 'array', minItems: 1, items: { type: 'string' } },
     match: { enum: ['params', 'none'] },
     variants: { type: 'array', minItems: 1, items: NAMED_SET },
     sizes: { type: 'array', minItems: 1, items: NAMED_SET },
@@ -138,6 +140,7 @@ interface ExperimentSpec {
   base?: string;
   config?: Record<string, unknown>;
   baseline?: string;
+  references?: string[];
   match?: 'params' | 'none';
   variants: Variant[];
   sizes?: ModelSize[];
@@ -159,7 +162,7 @@ function readSpec(file: string): ExperimentSpec {
   return raw as ExperimentSpec;
 }
 
-/** Names used once each, and a baseline that is one of the variants. */
+/** Names used once each, and a baseline and references that are variants. */
 function checkNames(file: string, spec: ExperimentSpec): void {
   const twice = <T>(items: T[]) => items.find((item, i) => items.indexOf(item) !== i);
   const names = spec.variants.map((variant) => variant.name);
@@ -172,8 +175,9 @@ function checkNames(file: string, spec: ExperimentSpec): void {
   const dots = [spec.name, ...names, ...(spec.sizes ?? []).map((s) => s.name)].find((name) => /^\.+$/.test(name));
   if (dots) throw new UserError(`${file}: name ${dots} would name a directory above the runs: use a word`);
   const baseline = spec.baseline ?? names[0];
-  if (!names.includes(baseline))
-    throw new UserError(`${file}: baseline ${baseline} is not one of the variants: ${names.join(', ')}`);
+  for (const [key, name] of [['baseline', baseline], ...(spec.references ?? []).map((r) => ['references', r])])
+    if (!names.includes(name))
+      throw new UserError(`${file}: ${key} ${name} is not one of the variants: ${names.join(', ')}`);
 }
 
 /**
@@ -231,6 +235,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
     name: spec.name,
     source: file,
     baseline: spec.baseline ?? variants[0].name,
+    ...(spec.references ? { references: spec.references } : {}),
     match: spec.match ?? 'none',
     variants,
     sizes,

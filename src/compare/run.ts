@@ -92,6 +92,7 @@ export function planOf(experiment: Experiment): Plan {
     name: experiment.name,
     source: experiment.source,
     baseline: experiment.baseline,
+    ...(experiment.references ? { references: experiment.references } : {}),
     match: experiment.match,
     variants: experiment.variants,
     sweep: experiment.sweep,

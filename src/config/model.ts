@@ -80,7 +80,7 @@ export interface ModelConfig {
    * scalar per head; none: 1; unbounded: x·W_λ, without the sigmoid.
    */
   gate: Gate;
-  /** diff2: which query heads make one head's two maps — group: 2i and 2i+1, one kv group (V2's); across: i and H + i. */
+  /** diff2: the query heads of one head's two maps — group: 2i and 2i+1, one kv group (V2's); across: i and H + i. */
   pairing: Pairing;
 }
 

@@ -45,6 +45,8 @@ export interface Plan {
   name: string;
   source: string;
   baseline: string;
+  /** Variants every variant is also compared with, in a table of its own (an ablation study's); absent: none. */
+  references?: string[];
   /** `params`: the variants' SwiGLU widths were sized to the baseline's parameter count. */
   match?: 'params' | 'none';
   variants: { name: string; set: Record<string, unknown> }[];
@@ -94,6 +96,7 @@ const PLAN_SCHEMA = {
     name: { type: 'string' },
     source: { type: 'string' },
     baseline: { type: 'string' },
+    references: { type: 'array', items: { type: 'string' } },
     match: { enum: ['params', 'none'] },
     variants: { type: 'array', minItems: 1, items: NAMED },
     sweep: { type: 'object', additionalProperties: { type: 'array' } },
@@ -139,6 +142,8 @@ export function readPlan(dir: string): Plan {
   }
   const plan = raw as Partial<Plan> & Pick<Plan, 'variants' | 'seeds' | 'baseline'>;
   const { variants, seeds } = plan;
+  const unknown = [plan.baseline, ...(plan.references ?? [])].find((name) => !variants.some((v) => v.name === name));
+  if (unknown !== undefined) throw new UserError(`${file}: not a difft experiment plan (${unknown} is not a variant)`);
   // written before sweeps: no setting, runs named variant-seedN
   const runs =
     plan.runs ??
@@ -149,6 +154,7 @@ export function readPlan(dir: string): Plan {
     name: plan.name ?? dir,
     source: plan.source ?? '',
     baseline: plan.baseline,
+    ...(plan.references?.length ? { references: plan.references } : {}),
     match: plan.match ?? 'none',
     variants,
     sweep: plan.sweep ?? {},

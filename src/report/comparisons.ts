@@ -49,7 +49,7 @@ export interface VariantComparison {
 export type ComparisonNumbers = Omit<VariantComparison, 'sentence' | 'warnings'>;
 
 /** Per-seed differences on one measure, over the seeds both groups finished (runs without the measure left out). */
-function difference(
+export function difference(
   variant: GroupSummary,
   baseline: GroupSummary,
   pick: (run: RunSummary) => number | undefined,

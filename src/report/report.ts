@@ -7,7 +7,7 @@ import { taskBlocks } from './retrieval-section.js';
 import { SPIKE_FACTOR, SPIKE_WINDOW } from './stability.js';
 import { spread } from './stats.js';
 import type { ScalingTarget } from './scaling.js';
-import type { VariantComparison } from './comparisons.js';
+import type { Difference, VariantComparison } from './comparisons.js';
 import { findGroup, type GroupSummary, sameGroup } from './groups.js';
 import { type ComparisonSummary, summarizeComparison } from './summary.js';
 import { COMPARISON_FILES } from '../formats/comparison.js';
@@ -216,6 +216,7 @@ function reportContent(summary: ComparisonSummary, plots: Plot[]): Block[] {
   return [
     ...introduction(summary),
     ...verdictSection(summary),
+    ...referenceSection(summary),
     ...gapSection(summary),
     ...scalingBlocks(summary),
     ...taskBlocks(summary),
@@ -297,6 +298,50 @@ function verdictSection(summary: ComparisonSummary): Block[] {
         differenceRow(c.variant, 'final', c.final),
         differenceRow(c.variant, 'best', c.best),
       ]),
+    },
+  ];
+}
+
+/**
+ * The ablation table, when the experiment lists references: each variant's attention (with its
+ * switches), size and final loss, and its paired Δ to each reference with the 95% interval and the
+ * verdict — the shape of the Differential Transformer paper's Table 6, one column pair per reference.
+ */
+function referenceSection(summary: ComparisonSummary): Block[] {
+  if (!summary.references) return [];
+  const { names, rows } = summary.references;
+  const cell = (d: Difference) =>
+    d.paired ? `${signed(d.paired.mean)} [${signed(d.paired.low)}, ${signed(d.paired.high)}]` : signed(d.deltas[0]);
+  const groupOf = (variant: string) =>
+    findGroup(summary, { variant, setting: summary.bestSettings[variant], size: summary.comparedSize });
+  return [
+    { kind: 'heading', text: `Against ${names.join(' and ')}` },
+    {
+      kind: 'paragraph',
+      text:
+        `Every variant's final validation loss against ${names.join(' and against ')}: Δ = variant − reference ` +
+        'per seed, the mean and its 95% paired Student t interval, and the verdict (lower loss is better; a ' +
+        "reference against itself is 0). Attention: the variant's with its switches off their defaults.",
+    },
+    {
+      kind: 'table',
+      header: [
+        'variant',
+        'attention',
+        'parameters',
+        'final val loss',
+        ...names.flatMap((name) => [`Δ vs ${name} [95% CI]`, `vs ${name}`]),
+      ],
+      rows: rows.map(({ variant, against }) => {
+        const group = groupOf(variant);
+        return [
+          variant,
+          group.attention,
+          integer(group.parameters),
+          pm(group.finalValLoss),
+          ...names.flatMap((name) => (name === variant ? ['0', '-'] : [cell(against[name]), against[name].verdict])),
+        ];
+      }),
     },
   ];
 }

@@ -1,5 +1,5 @@
 import { readPlan, sizeNames } from '../formats/comparison.js';
-import { compareWithBaseline, type VariantComparison } from './comparisons.js';
+import { compareWithBaseline, type Difference, difference, type VariantComparison } from './comparisons.js';
 import { findGroup, type GroupSummary, groupRuns } from './groups.js';
 import { comparisonProse, summaryWarnings } from './prose.js';
 import { type DivergedRun, readRuns, type RunSummary } from './runs.js';
@@ -27,6 +27,12 @@ export interface ComparisonSummary {
   /** Each variant's setting with the lowest mean final validation loss (at the compared size). */
   bestSettings: Record<string, string>;
   comparisons: VariantComparison[];
+  /**
+   * When the experiment lists references: every variant's final loss against each reference's, paired by
+   * seed, at the best settings and the compared size (an ablation table: each row against the full model
+   * and against the baseline).
+   */
+  references?: { names: string[]; rows: { variant: string; against: Record<string, Difference> }[] };
   /** Loss against parameters and params-to-target, when the experiment lists more than one size. */
   scaling?: ScalingSummary;
   /** The evaluation sets the runs were scored on: one, unless something is wrong. */
@@ -60,6 +66,18 @@ export function summarizeComparison(dir: string): ComparisonSummary {
       const numbers = compareWithBaseline(variant, baseline);
       return { ...numbers, ...comparisonProse(numbers, variant, baseline, plan) };
     });
+  const references = plan.references && {
+    names: plan.references,
+    rows: plan.variants.map(({ name }) => ({
+      variant: name,
+      against: Object.fromEntries(
+        plan.references!.map((reference) => [
+          reference,
+          difference(groupOf(name), groupOf(reference), (run) => run.finalValLoss),
+        ]),
+      ),
+    })),
+  };
   const evalSets = evalSetsOf(finished);
   return {
     dir,
@@ -73,6 +91,7 @@ export function summarizeComparison(dir: string): ComparisonSummary {
     groups,
     bestSettings,
     comparisons,
+    ...(references ? { references } : {}),
     ...(scaling ? { scaling } : {}),
     evalSets,
     missing,
