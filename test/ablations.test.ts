@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configFingerprint } from '../src/config/fingerprint.js';
@@ -8,10 +10,17 @@ import { resolveConfig } from '../src/config/load.js';
 import { attentionLabel, headDim, type ModelConfig, resolveModelConfig, switchesOff } from '../src/config/model.js';
 import { UserError } from '../src/errors.js';
 import { COMPARISON_FILES } from '../src/formats/comparison.js';
+import { stepDirName } from '../src/formats/run.js';
 import { writeReport } from '../src/report/report.js';
+import { compileProgram } from '../src/backend/graph/compile.js';
+import { uniformNoise } from '../src/backend/noise.js';
 import { Decoder } from '../src/model/decoder.js';
+import { type Dropout, dropout } from '../src/model/dropout.js';
 import { countParameters, parameterSpecs } from '../src/model/parameters.js';
 import { ABLATIONS } from './helpers/ablations.js';
+import { DIFFT_BIN, REPO_ROOT } from './helpers/cli.js';
+import { TEST_ENGINES } from './helpers/engines.js';
+import { lossTrail } from './helpers/outcomes.js';
 import { handMadeComparison } from './helpers/hand-made.js';
 import { engine, randomTokens, tinyConfig } from './helpers/setup.js';
 
@@ -152,4 +161,107 @@ describe('the ablation table (an experiment with references)', () => {
       /references dif is not one of the variants: diff/,
     );
   });
+});
+
+describe('dropout', () => {
+  for (const name of TEST_ENGINES) {
+    it(`${name}: drops p of the entries and scales the rest by 1/(1 − p), the same for the same seed and site`, async () => {
+      await engine(name);
+      const before = tf.memory().numTensors;
+      const rate = 0.3;
+      const drop = (seed: number[], site: number) =>
+        tf.tidy(() => {
+          const noise: Dropout = {
+            rate,
+            noise: (shape, at) => uniformNoise(shape, tf.tensor1d([seed[0], seed[1] + at], 'int32')),
+          };
+          return Array.from(dropout(tf.ones([400, 250]), site, noise).dataSync());
+        });
+      const values = drop([7, 1], 3);
+      const zeros = values.filter((v) => v === 0).length;
+      // 100,000 entries: the count of zeros is binomial, sd √(n·p·(1 − p)) ≈ 145; 5 sd either side
+      assert.ok(Math.abs(zeros - 30_000) < 5 * Math.sqrt(100_000 * rate * (1 - rate)), `${zeros} zeros`);
+      assert.ok(
+        values.every((v) => v === 0 || v === Math.fround(1 / (1 - rate))),
+        'kept entries are 1/(1 − p)',
+      );
+      assert.deepEqual(drop([7, 1], 3), values, 'the same seed and site, the same mask');
+      const other = drop([7, 1], 4);
+      assert.notDeepEqual(other, values, 'another site, another mask');
+      assert.notDeepEqual(drop([8, 1], 3), values, 'another step, another mask');
+      assert.equal(tf.memory().numTensors, before);
+    });
+  }
+
+  it('on tensorflow, a compiled program draws from the seed it is fed, never from the one it was traced with', {
+    skip: TEST_ENGINES.includes('tensorflow') ? false : 'the tensorflow engine is not installed here',
+  }, async () => {
+    await engine('tensorflow');
+    const program = compileProgram('noise', (inputs: { seed: tf.Tensor }) => ({
+      noise: uniformNoise([64], inputs.seed),
+    }));
+    const draw = (seed: number[]) =>
+      tf.tidy(() => Array.from(program({ seed: tf.tensor1d(seed, 'int32') }).noise.dataSync()));
+    const first = draw([1, 2]);
+    assert.deepEqual(draw([1, 2]), first);
+    assert.notDeepEqual(draw([3, 2]), first);
+    assert.equal(process.env.DIFFT_GRAPH === 'strict' ? program.lastRun : 'graph', 'graph');
+    program.dispose();
+  });
+
+  it('is off outside training: evaluation and generation give the logits of the model without it', async () => {
+    await engine('cpu');
+    const config = tinyConfig({ attention: 'diff', dropout: 0.5 });
+    const model = Decoder.create(config, 3);
+    const plain = new Decoder({ ...config, dropout: 0 }, model.params);
+    const tokens = randomTokens(2, config.seqLen, config.vocabSize, 1);
+    const [a, b] = tf.tidy(() => [model.forward(tokens).logits.dataSync(), plain.forward(tokens).logits.dataSync()]);
+    assert.deepEqual(Array.from(a), Array.from(b));
+    // and a training step with it does differ: the masks reach the loss
+    const drop: Dropout = { rate: 0.5, noise: (shape, site) => uniformNoise(shape, tf.tensor1d([1, site], 'int32')) };
+    const [withDrop, without] = tf.tidy(() => [
+      model.loss(tokens, tokens, undefined, drop).dataSync()[0],
+      model.loss(tokens, tokens).dataSync()[0],
+    ]);
+    assert.notEqual(withDrop, without);
+    tokens.dispose();
+    model.dispose();
+  });
+});
+
+describe('dropout across a kill', () => {
+  const data = mkdtempSync(join(tmpdir(), 'difft-dropout-data-'));
+  for (const name of TEST_ENGINES.filter((engineName) => engineName !== 'cpu'))
+    it(`${name}: killed after a checkpoint and resumed, a run with dropout ends as the uninterrupted one`, async () => {
+      const args = (out: string) => [
+        DIFFT_BIN,
+        'train',
+        ...['--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--backend', name],
+        ...['--set', `data.dir=${data}`, '--set', 'model.dropout=0.2', '--set', 'train.steps=8'],
+        ...['--set', 'output.saveEvery=2', '--set', 'eval.every=4'],
+      ];
+      const scratch = mkdtempSync(join(tmpdir(), 'difft-dropout-'));
+      const [whole, killed] = [join(scratch, 'whole'), join(scratch, 'killed')];
+      assert.equal(spawnSync(process.execPath, args(whole), { cwd: REPO_ROOT }).status, 0);
+      const child = spawn(process.execPath, args(killed), { cwd: REPO_ROOT, stdio: 'ignore' });
+      await new Promise<void>((done) => {
+        const timer = setInterval(() => {
+          if (existsSync(join(killed, stepDirName(4)))) child.kill('SIGKILL');
+        }, 2);
+        child.on('exit', () => {
+          clearInterval(timer);
+          done();
+        });
+      });
+      const resumed = spawnSync(process.execPath, [DIFFT_BIN, 'train', '--resume', killed, '--backend', name], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assert.deepEqual(lossTrail(killed), lossTrail(whole));
+      const plain = join(scratch, 'plain');
+      const without = spawnSync(process.execPath, [...args(plain), '--set', 'model.dropout=0'], { cwd: REPO_ROOT });
+      assert.equal(without.status, 0);
+      assert.notDeepEqual(lossTrail(plain), lossTrail(whole), 'the masks reach the loss');
+    });
 });

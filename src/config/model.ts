@@ -80,6 +80,8 @@ export interface ModelConfig {
    * scalar per head; none: 1; unbounded: x·W_λ, without the sigmoid.
    */
   gate: Gate;
+  /** Dropout in training (embeddings, attention probabilities, residual branches: nanoGPT's places); 0: none. */
+  dropout: number;
   /** diff2: the query heads of one head's two maps — group: 2i and 2i+1, one kv group (V2's); across: i and H + i. */
   pairing: Pairing;
 }
@@ -105,6 +107,7 @@ export const MODEL_DEFAULTS: ModelConfig = {
   headNorm: 'auto',
   gate: 'token',
   pairing: 'group',
+  dropout: 0,
 };
 
 /**
@@ -202,6 +205,8 @@ function checkSwitches(config: ModelConfig, fail: (key: keyof ModelConfig, why: 
   for (const [key, allowed] of choices)
     if (!allowed.includes(config[key])) fail(key, `must be one of ${allowed.join(', ')}`);
   if (typeof config.outputScale !== 'boolean') fail('outputScale', 'must be true or false');
+  if (!(typeof config.dropout === 'number' && config.dropout >= 0 && config.dropout < 1))
+    fail('dropout', 'must be a probability in [0, 1)');
   for (const { key, attentions } of SWITCHES)
     if (config[key] !== MODEL_DEFAULTS[key] && !attentions.includes(config.attention))
       fail(key, `applies to ${attentions.join(', ')} attention only (model.attention is ${config.attention})`);

@@ -128,6 +128,15 @@ export const CONFIG_SCHEMA = {
             "diff2: the weight on A2 — token (σ(x·W_λ) per token and head, V2's) | scalar (σ of a learnable λ per " +
             'head) | none (1) | unbounded (x·W_λ, no σ)',
         },
+        dropout: {
+          type: 'number',
+          minimum: 0,
+          exclusiveMaximum: 1,
+          default: MODEL_DEFAULTS.dropout,
+          description:
+            'dropout probability in training: token embeddings, attention probabilities and both residual branches ' +
+            "(nanoGPT's places); 0 = none",
+        },
         pairing: {
           enum: [...PAIRINGS],
           default: MODEL_DEFAULTS.pairing,

@@ -7,6 +7,7 @@ import { linear, rmsNorm, swiGlu } from './layers.js';
 import type { Parameters } from './parameter-spec.js';
 import { createParameters } from './parameters.js';
 import { crossEntropy } from './loss.js';
+import { DROPOUT_SITES, type Dropout, dropout } from './dropout.js';
 import { createRopeTables, ropeWindow, type RopeTables } from './rope.js';
 
 /** Large enough that exp() of it underflows to 0, small enough to keep gradients finite. */
@@ -17,6 +18,8 @@ export interface ForwardOptions {
   capture?: boolean;
   /** Incremental decoding: one cache per layer; `tokens` are the positions after those cached. */
   cache?: LayerCache[];
+  /** Training with model.dropout > 0: where the masks' noise comes from (src/model/dropout.ts). */
+  dropout?: Dropout;
 }
 
 export interface ForwardResult {
@@ -74,7 +77,8 @@ export class Decoder {
     const mask = this.causalMask.slice([offset, 0], [length, offset + length]);
     const captures: LayerCapture[] = [];
 
-    let x: tf.Tensor = tf.gather(params['embed.weight'], tokens); // [B, T, D]
+    const drop = options.dropout;
+    let x: tf.Tensor = dropout(tf.gather(params['embed.weight'], tokens), DROPOUT_SITES.embedding, drop); // [B, T, D]
     for (let layer = 0; layer < config.layers; layer++) {
       const weight = (name: string) => params[`layers.${layer}.${name}`];
       const attended = ATTENTION_VARIANTS[config.attention].forward(
@@ -88,14 +92,18 @@ export class Decoder {
           mask,
           capture: options.capture ?? false,
           cache: options.cache?.[layer],
+          dropout: drop,
         },
       );
-      x = tf.add(x, attended.out);
+      x = tf.add(x, dropout(attended.out, DROPOUT_SITES.attentionOutput(layer), drop));
       const normed = rmsNorm(x, weight('ffn_norm.weight'), config.normEps);
-      x = tf.add(
-        x,
-        swiGlu(normed, weight('ffn.gate_proj.weight'), weight('ffn.up_proj.weight'), weight('ffn.down_proj.weight')),
+      const ffn = swiGlu(
+        normed,
+        weight('ffn.gate_proj.weight'),
+        weight('ffn.up_proj.weight'),
+        weight('ffn.down_proj.weight'),
       );
+      x = tf.add(x, dropout(ffn, DROPOUT_SITES.ffnOutput(layer), drop));
       if (options.capture) captures.push({ hidden: x, maps: attended.maps ?? {} });
     }
     const final = rmsNorm(x, params['norm.weight'], config.normEps);
@@ -109,10 +117,10 @@ export class Decoder {
 
   /**
    * Mean next-token cross-entropy (nats) of logits for `inputs` against `targets`, both [B, T];
-   * weighted by `weights` ([B, T]) when given.
+   * weighted by `weights` ([B, T]) when given; with dropout when `drop` is given (training).
    */
-  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, weights?: tf.Tensor2D): tf.Scalar {
-    return crossEntropy(this.forward(inputs).logits, targets, weights);
+  loss(inputs: tf.Tensor2D, targets: tf.Tensor2D, weights?: tf.Tensor2D, drop?: Dropout): tf.Scalar {
+    return crossEntropy(this.forward(inputs, { dropout: drop }).logits, targets, weights);
   }
 
   /**

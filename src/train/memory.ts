@@ -25,6 +25,7 @@ import { countParameters } from '../model/parameters.js';
  * batch 2): wasm 1.59× (1,965 MiB measured), tensorflow 1.27× standard, 1.07× diff2.
  */
 const ENGINE_BASE_MIB: Record<string, number> = { tensorflow: 550, wasm: 400, cpu: 300, webgpu: 400 };
+const DROPOUT_COPIES = 3;
 
 export interface MemoryEstimate {
   bytes: number;
@@ -36,10 +37,13 @@ export function estimateTrainingMemory(model: ModelConfig, batchSize: number, en
   const float = 4;
   const maps = queryHeads(model);
   const tokens = batchSize * length;
+  // dropout's noise, mask and masked copy of each map and of both residual branches (counted, not fitted)
+  const dropped = (model.dropout ?? 0) > 0 ? DROPOUT_COPIES : 0;
   const parts = {
     parameters: 28 * countParameters(model).total,
-    attentionMaps: layers * ATTENTION_VARIANTS[attention].mapCopies * batchSize * maps * length * length * float,
-    activations: layers * (16 * tokens * width + 6 * tokens * ffnHiddenWidth(model)) * float,
+    attentionMaps:
+      layers * (ATTENTION_VARIANTS[attention].mapCopies + dropped) * batchSize * maps * length * length * float,
+    activations: layers * ((16 + 2 * dropped) * tokens * width + 6 * tokens * ffnHiddenWidth(model)) * float,
     logits: 6 * tokens * vocabSize * float,
     engine: (ENGINE_BASE_MIB[engine] ?? ENGINE_BASE_MIB.tensorflow) * 2 ** 20,
   };

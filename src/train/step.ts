@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { compileProgram, type Program } from '../backend/graph/compile.js';
+import { uniformNoise } from '../backend/noise.js';
+import type { Dropout } from '../model/dropout.js';
 import type { Decoder } from '../model/decoder.js';
 import { parameterSpecs } from '../model/parameters.js';
 import { AdamW, type AdamWOptions } from './adamw.js';
@@ -26,9 +28,13 @@ export function createOptimizer(model: Decoder, options: Partial<AdamWOptions> =
  * The loss and its gradient for every parameter, keyed by parameter name
  * (tfjs keys gradients by its own variable names).
  */
-export function lossAndGradients(model: Decoder, batch: Batch): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
+export function lossAndGradients(
+  model: Decoder,
+  batch: Batch,
+  drop?: Dropout,
+): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const { value, grads } = tf.variableGrads(
-    () => model.loss(batch.inputs, batch.targets, batch.weights),
+    () => model.loss(batch.inputs, batch.targets, batch.weights, drop),
     model.variables,
   );
   const byName: Record<string, tf.Tensor> = {};
@@ -44,8 +50,25 @@ export interface StepOutcome {
   applied: boolean;
 }
 
-/** The gradient pass reads the batch (and every parameter, which the program feeds itself). */
-type GradientInputs = Record<string, tf.Tensor> & Batch;
+/**
+ * The gradient pass reads the batch (and every parameter, which the program feeds itself), and with
+ * dropout the micro-batch's seed, int32 [2].
+ */
+type GradientInputs = Record<string, tf.Tensor> & Batch & { dropoutSeed?: tf.Tensor1D };
+
+/**
+ * The dropout seed of one micro-batch: the step, and the run's seed mixed with the micro-batch's
+ * index (each dropout site adds its own number to the second entry, in the program). A function of
+ * these three alone, so that a resumed run draws the masks the uninterrupted one drew.
+ */
+export function dropoutSeed(runSeed: number, step: number, microBatch: number): tf.Tensor1D {
+  return tf.tensor1d([step, Math.imul(runSeed, 0x9e3779b1) + microBatch * 4096], 'int32');
+}
+
+/** Dropout at `rate` whose noise is drawn by the engine from `seed` and the site (src/backend/noise.ts). */
+function seededDropout(rate: number, seed: tf.Tensor): Dropout {
+  return { rate, noise: (shape, site) => uniformNoise(shape, tf.add(seed, tf.tensor1d([0, site], 'int32'))) };
+}
 type GradientOutputs = { loss: tf.Scalar; gradient: tf.Tensor1D };
 
 /**
@@ -56,14 +79,18 @@ type GradientOutputs = { loss: tf.Scalar; gradient: tf.Tensor1D };
 export class Trainer {
   private readonly gradients: Program<GradientInputs, GradientOutputs>;
 
+  /** `runSeed` seeds dropout (with the step and micro-batch), when the model has any. */
   constructor(
     readonly model: Decoder,
     readonly optimizer: AdamW,
+    private readonly runSeed = 0,
   ) {
+    const rate = model.config.dropout ?? 0;
     this.gradients = compileProgram(
       'the gradient pass',
       (inputs: GradientInputs) => {
-        const { loss, grads } = lossAndGradients(model, inputs);
+        const drop = rate > 0 && inputs.dropoutSeed ? seededDropout(rate, inputs.dropoutSeed) : undefined;
+        const { loss, grads } = lossAndGradients(model, inputs, drop);
         return { loss, gradient: optimizer.flatten(grads) };
       },
       model.params,
@@ -75,15 +102,17 @@ export class Trainer {
    * gradient accumulation), then the optimizer's update (average, clip, AdamW). Gradients are flat
    * vectors, so accumulating, clipping and the update are a few operations on one vector. The loss
    * and norm are read back once, as one pair, before the update is committed, so that a non-finite
-   * step never touches the weights.
+   * step never touches the weights. `step` (1-based) seeds dropout.
    */
-  step(microBatches: Batch[], lr: number, clipNorm: number): StepOutcome {
+  step(microBatches: Batch[], lr: number, clipNorm: number, step = 0): StepOutcome {
     if (microBatches.length === 0) throw new Error('a training step needs at least one micro-batch');
+    const dropping = (this.model.config.dropout ?? 0) > 0;
     let sums: GradientOutputs | undefined;
-    for (const batch of microBatches) {
+    for (const [index, batch] of microBatches.entries()) {
       const previous = sums;
       sums = tf.tidy(() => {
-        const { loss, gradient } = this.gradients(batch as GradientInputs);
+        const seed = dropping ? { dropoutSeed: dropoutSeed(this.runSeed, step, index) } : {};
+        const { loss, gradient } = this.gradients({ ...batch, ...seed } as GradientInputs);
         return previous
           ? { loss: tf.add(previous.loss, loss), gradient: tf.add(previous.gradient, gradient) }
           : { loss, gradient };

@@ -123,7 +123,7 @@ export class TrainingRun {
     const state = resumed
       ? restore(resumed, optimizer, data, log, engine.name)
       : start(runDir, config, data, engine.name);
-    const trainer = new Trainer(model, optimizer);
+    const trainer = new Trainer(model, optimizer, settings.seed);
     const evaluationLoss = new EvaluationLoss(model);
     const parts = { data, model, optimizer, trainer, evaluationLoss, log, checkpointConfig, state };
     const run = new TrainingRun(runDir, config, parts, callbacks, options.recordDivergence ?? false);
@@ -212,7 +212,7 @@ export class TrainingRun {
     const ids = this.data.batches.next(step);
     const tokens = ids.reduce((sum, batch) => sum + batch.batch * batch.length, 0);
     const microBatches = ids.map(batchTensors);
-    const outcome = this.trainer.step(microBatches, lr, settings.clipNorm);
+    const outcome = this.trainer.step(microBatches, lr, settings.clipNorm, step);
     tf.dispose(microBatches as unknown as tf.TensorContainer);
     const seconds = (performance.now() - started) / 1000;
     const diverged = this.divergence?.check(step, outcome.loss, outcome.gradNorm);

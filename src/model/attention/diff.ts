@@ -8,6 +8,7 @@ import {
   attentionWeight,
   causalSoftmax,
   differentialMaps,
+  dropProbabilities,
   headOutputs,
   headsFirst,
   mergeHeads,
@@ -95,7 +96,8 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const probs = causalSoftmax(queryPairs, keyPairs, context.mask, 1 / Math.sqrt(d)); // [B, h, 2, Tq, Tk]
 
   const lambda = diffLambda(context.params, config, layer);
-  const [a1Values, a2Values] = pairProducts(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
+  const kept = dropProbabilities(probs, context); // training with dropout only
+  const [a1Values, a2Values] = pairProducts(kept, repeatKv(headsFirst(values), repeats, 1)); // [B, h, Tq, 2d]
   const perHead = tf.sub(a1Values, tf.mul(lambda, a2Values)); // (A1 − λ·A2)·V = A1·V − λ·(A2·V)
   const scale = config.outputScale ? 1 - lambdaInit(config, layer) : 1;
   const out = linear(mergeHeads(headOutputs(perHead, context, scale)), attentionWeight(context, 'out_proj.weight'));

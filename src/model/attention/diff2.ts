@@ -7,6 +7,7 @@ import {
   attentionLogits,
   attentionWeight,
   differentialMaps,
+  dropProbabilities,
   headOutputs,
   headsFirst,
   mergeHeads,
@@ -96,8 +97,9 @@ export function diff2Attention(x: tf.Tensor, context: AttentionContext): Attenti
 
   const { lambda, gate } = gateOf(x, context);
   const paired = pairValues(values, context);
+  const kept = dropProbabilities(probs, context); // training with dropout only
   const [a1Values, a2Values] =
-    pairing === 'group' ? pairProducts(probs, paired) : tf.unstack(tf.matMul(probs, paired), 2); // [B, H, Tq, d]
+    pairing === 'group' ? pairProducts(kept, paired) : tf.unstack(tf.matMul(kept, paired), 2); // [B, H, Tq, d]
   const perHead = tf.sub(a1Values, tf.mul(gate, a2Values)); // (A1 − σ(λ)·A2)·V = A1·V − σ(λ)·(A2·V)
   const out = linear(mergeHeads(headOutputs(perHead, context)), attentionWeight(context, 'out_proj.weight'));
   if (!context.capture) return { out };

@@ -3,6 +3,7 @@ import { headNormOn, type ModelConfig } from '../../config/model.js';
 import { linear, rmsNorm } from '../layers.js';
 import type { Parameters } from '../parameter-spec.js';
 import { applyRope } from '../rope.js';
+import { DROPOUT_SITES, type Dropout, dropout } from '../dropout.js';
 
 /**
  * What the three attentions share: the per-call context, head reshapes, key/value repetition for
@@ -28,6 +29,8 @@ export interface AttentionContext {
   capture: boolean;
   /** Present during incremental decoding: keys/values are appended to it. */
   cache?: LayerCache;
+  /** Present in training with model.dropout > 0: drops attention probabilities (src/model/dropout.ts). */
+  dropout?: Dropout;
 }
 
 export interface AttentionResult {
@@ -176,4 +179,9 @@ export function headOutputs(perHead: tf.Tensor, context: AttentionContext, scale
   const weight = attentionWeight(context, 'subln.weight');
   // the scale goes on the norm's weight: the same product, on w entries rather than B·n·Tq·w
   return rmsNorm(perHead, scale === 1 ? weight : weight.mul(scale), context.config.normEps);
+}
+
+/** The attention probabilities with dropout, in training with model.dropout > 0 (every map of a pair alike). */
+export function dropProbabilities(probs: tf.Tensor, context: AttentionContext): tf.Tensor {
+  return dropout(probs, DROPOUT_SITES.attentionMaps(context.layer), context.dropout);
 }

@@ -5,6 +5,7 @@ import {
   attentionLogits,
   attentionWeight,
   causalSoftmax,
+  dropProbabilities,
   headOutputs,
   headsFirst,
   mergeHeads,
@@ -32,7 +33,8 @@ export function standardAttention(x: tf.Tensor, context: AttentionContext): Atte
   const repeats = heads / kvHeads;
   const [q, k] = [headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1)];
   const probs = causalSoftmax(q, k, context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
-  const perHead = tf.matMul(probs, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
+  const kept = dropProbabilities(probs, context); // training with dropout only
+  const perHead = tf.matMul(kept, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
   // [B, Tq, D]
   const out = linear(mergeHeads(headOutputs(perHead, context)), attentionWeight(context, 'out_proj.weight'));
   // captured for analyses only: the logits cost a second product, never paid in training
