@@ -1,8 +1,9 @@
-"""Logits of an exported difft model computed by Hugging Face transformers (float64).
+"""Logits of exported difft models computed by Hugging Face transformers (float64).
 
-Usage: python scripts/hf-logits.py EXPORT_DIR TOKEN_IDS_JSON
-Prints a JSON list of lists, logits [T, V] for one sequence. Used by test/export.test.ts when a
-Python with torch and transformers is available (DIFFT_HF_PYTHON, or `python3` if it has both).
+Usage: python scripts/hf-logits.py TOKEN_IDS_JSON EXPORT_DIR [EXPORT_DIR ...]
+Prints one JSON object: for each directory, its model class and the logits [T, V] of the one sequence.
+Several directories share one start of Python and torch (seconds each). Used by test/export.test.ts
+when a Python with torch and transformers is available (DIFFT_HF_PYTHON, or `python3` if it has both).
 """
 import json
 import sys
@@ -11,13 +12,17 @@ import torch
 from transformers import AutoModelForCausalLM
 
 
-def main() -> None:
-    directory, tokens = sys.argv[1], json.loads(sys.argv[2])
+def logits_of(directory, tokens):
     model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float64, attn_implementation="eager")
     model.eval()
     with torch.no_grad():
         logits = model(torch.tensor([tokens])).logits[0]
-    json.dump({"class": type(model).__name__, "logits": logits.tolist()}, sys.stdout)
+    return {"class": type(model).__name__, "logits": logits.tolist()}
+
+
+def main() -> None:
+    tokens, directories = json.loads(sys.argv[1]), sys.argv[2:]
+    json.dump({directory: logits_of(directory, tokens) for directory in directories}, sys.stdout)
 
 
 if __name__ == "__main__":

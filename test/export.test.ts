@@ -185,30 +185,45 @@ describe('difft export --format hf', () => {
   });
 
   // transformers itself, when a Python with torch and transformers is at hand (CI installs one from the
-  // machine's wheel index when it can): the export loaded by AutoModelForCausalLM gives difft's logits
-  const python = findPython(['torch', 'transformers']);
-  for (const [attention, kvHeads, tied, switches] of cases) {
-    it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}${named(switches)}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
-      skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
-    }, () => {
-      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
-      const out = join(scratch(), 'hf');
-      exportHf(dir, out);
-      const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
-      const run = spawnSync(python!, [join(REPO_ROOT, 'scripts/hf-logits.py'), out, JSON.stringify(tokens)], {
+  // machine's wheel index when it can): the export loaded by AutoModelForCausalLM gives difft's logits.
+  // Every case's export goes to one Python process (starting torch takes seconds).
+  describe("transformers' own classes", () => {
+    const python = findPython(['torch', 'transformers']);
+    const tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+    const exports: { out: string; expected: number[][] }[] = [];
+    let results: Record<string, { class: string; logits: number[][] }> = {};
+    before(() => {
+      if (!python) return;
+      for (const [attention, kvHeads, tied, switches] of cases) {
+        const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
+        const out = join(scratch(), 'hf');
+        exportHf(dir, out);
+        const input = tf.tensor2d([tokens], undefined, 'int32');
+        exports.push({ out, expected: tf.tidy(() => model.forward(input).logits.arraySync()[0]) });
+        input.dispose();
+        model.dispose();
+      }
+      const script = join(REPO_ROOT, 'scripts/hf-logits.py');
+      const run = spawnSync(python, [script, JSON.stringify(tokens), ...exports.map((e) => e.out)], {
         encoding: 'utf8',
       });
       assert.equal(run.status, 0, run.stderr);
-      const result = JSON.parse(run.stdout) as { class: string; logits: number[][] };
-      assert.equal(result.class, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
-      const expected = tf.tidy(() => model.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.arraySync()[0]);
-      const scale = Math.max(...expected.flat().map(Math.abs));
-      const error = Math.max(...result.logits.flat().map((value, i) => Math.abs(value - expected.flat()[i])));
-      console.log(`transformers ${result.class}: max relative difference ${(error / scale).toExponential(2)}`);
-      assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
-      model.dispose();
+      results = JSON.parse(run.stdout);
     });
-  }
+    cases.forEach(([attention, kvHeads, tied, switches], index) => {
+      it(`${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}${named(switches)}: transformers' own ${attention === 'diff' ? 'DiffLlama' : 'Llama'} on the export gives difft's logits (1e-5 relative)`, {
+        skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
+      }, () => {
+        const { out, expected } = exports[index];
+        const result = results[out];
+        assert.equal(result.class, attention === 'diff' ? 'DiffLlamaForCausalLM' : 'LlamaForCausalLM');
+        const scale = Math.max(...expected.flat().map(Math.abs));
+        const error = Math.max(...result.logits.flat().map((value, i) => Math.abs(value - expected.flat()[i])));
+        console.log(`transformers ${result.class}: max relative difference ${(error / scale).toExponential(2)}`);
+        assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
+      });
+    });
+  });
 
   it('refuses every other ablation switch with one line naming the key', () => {
     for (const { config } of ABLATIONS.filter(({ config }) => config.attention !== 'diff2' && !config.headDim)) {

@@ -82,9 +82,7 @@ function jobs(data: string, experiment: string, checkpoint: string, corpus: stri
       finish: compare,
       outcome: (out) => [
         JSON.parse(readFileSync(join(out, COMPARISON_FILES.reportJson), 'utf8').replaceAll(out, 'OUT'), withoutTimes),
-        ...['standard', 'diff'].flatMap((variant) =>
-          [1, 2].map((seed) => lossTrail(join(out, `${variant}-seed${seed}`))),
-        ),
+        ...['standard', 'diff'].map((variant) => lossTrail(join(out, `${variant}-seed1`))),
       ],
     },
     {
@@ -113,7 +111,8 @@ describe('signals', () => {
     const experiment = join(setup, 'experiment.yaml');
     const tiny = readFileSync(join(REPO_ROOT, 'configs/compare-tiny.yaml'), 'utf8')
       .replace('base: tiny.yaml', `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`)
-      .replace('config:\n', `config:\n  data.dir: ${data}\n  train.backend: wasm\n`);
+      .replace('config:\n', `config:\n  data.dir: ${data}\n  train.backend: wasm\n`)
+      .replace('seeds: [1, 2]', 'seeds: [1]');
     writeFileSync(experiment, tiny);
     const corpus = join(setup, 'corpus.txt');
     writeFileSync(corpus, 'All work and no play makes a dull model. '.repeat(1_000));
