@@ -152,6 +152,110 @@ describe('eval, info and damaged checkpoints', () => {
     assert.equal(own.tokens, 'The quick brown fox jumps over the lazy dog.\n'.length * 20 - 1);
   });
 
+  it('loss by position: per bin, the float64 loss of the targets at those positions; its mean the overall loss', async () => {
+    const checkpoint = readCheckpoint(runDir);
+    const { run } = checkpoint.config;
+    const result = await evaluateCheckpoint(runDir, { maxTokens: 512, byPosition: true });
+    const plain = await evaluateCheckpoint(runDir, { maxTokens: 512 });
+    assert.equal(result.fingerprint, plain.fingerprint);
+    assert.ok(Math.abs(result.loss - plain.loss) < 1e-6, `${result.loss} vs ${plain.loss}`);
+    // by hand: every window's loss at each position, from the logits in float64, binned 1, 2–3, 4–7, 8–15, 16
+    const model = loadModel(checkpoint);
+    const windows = evaluationSet(TokenDataset.open(checkpoint.config.dataset.dir).val, {
+      seqLen: run.model.seqLen,
+      batchSize: 4,
+      maxTokens: 512,
+      seed: run.eval.seed,
+    });
+    const sums = new Array<number>(run.model.seqLen).fill(0);
+    let rows = 0;
+    for (const batch of windows.batches()) {
+      const logits = tf.tidy(
+        () =>
+          model
+            .forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32'))
+            .logits.arraySync() as number[][][],
+      );
+      logits.flat().forEach((row, i) => {
+        const largest = Math.max(...row);
+        const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
+        sums[i % batch.length] += logSum - row[batch.targets[i]];
+      });
+      rows += batch.batch;
+    }
+    model.dispose();
+    const edges = [
+      [1, 1],
+      [2, 3],
+      [4, 7],
+      [8, 15],
+      [16, 16],
+    ];
+    assert.deepEqual(
+      result.byPosition!.map((bin) => [bin.from, bin.to]),
+      edges,
+    );
+    result.byPosition!.forEach((bin) => {
+      const expected = sums.slice(bin.from - 1, bin.to).reduce((a, b) => a + b, 0) / ((bin.to - bin.from + 1) * rows);
+      assert.equal(bin.tokens, (bin.to - bin.from + 1) * rows);
+      assert.ok(Math.abs(bin.loss - expected) < 1e-5, `positions ${bin.from}–${bin.to}: ${bin.loss} vs ${expected}`);
+    });
+    // the first position, with one token of context, is the hardest
+    assert.ok(result.byPosition![0].loss > result.byPosition!.at(-1)!.loss);
+  });
+
+  it('a checkpoint written before the ablation switches and dropout existed loads as the model it was', () => {
+    const older = join(scratch(), 'older');
+    cpSync(readCheckpoint(runDir).dir, older, { recursive: true });
+    const file = join(older, 'config.json');
+    const stored = JSON.parse(readFileSync(file, 'utf8'));
+    for (const key of ['headDim', 'lambdaInit', 'lambda', 'outputScale', 'headNorm', 'gate', 'pairing', 'dropout'])
+      delete stored.model[key];
+    writeFileSync(file, JSON.stringify(stored));
+    const [now, then] = [loadModel(readCheckpoint(runDir)), loadModel(readCheckpoint(older))];
+    assert.deepEqual(then.config, now.config);
+    const tokens = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8]], undefined, 'int32');
+    const [a, b] = tf.tidy(() => [now.forward(tokens).logits.dataSync(), then.forward(tokens).logits.dataSync()]);
+    assert.deepEqual(Array.from(b), Array.from(a));
+    tf.dispose([tokens]);
+    now.dispose();
+    then.dispose();
+  });
+
+  it('past the trained length: RoPE positions continue, the first T positions keep their logits', async () => {
+    const checkpoint = readCheckpoint(runDir);
+    const trained = checkpoint.config.model.seqLen;
+    const [short, long] = [loadModel(checkpoint), loadModel(checkpoint, 4 * trained)];
+    const tokens = Array.from({ length: 4 * trained }, (_, i) => (i * 37 + 11) % 256);
+    const [first, extended] = tf.tidy(() => [
+      short.forward(tf.tensor2d([tokens.slice(0, trained)], undefined, 'int32')).logits.dataSync(),
+      long.forward(tf.tensor2d([tokens], undefined, 'int32')).logits.dataSync(),
+    ]);
+    const prefix = extended.slice(0, first.length);
+    assert.ok(Math.max(...Array.from(first, (v, i) => Math.abs(v - prefix[i]))) < 1e-5);
+    short.dispose();
+    long.dispose();
+    const result = await evaluateCheckpoint(runDir, { maxTokens: 512, byPosition: true, seqLen: 4 * trained });
+    assert.equal(result.seqLen, 4 * trained);
+    assert.equal(result.trainedSeqLen, trained);
+    assert.equal(result.byPosition!.at(-1)!.to, 4 * trained);
+    const cli = difft(['eval', runDir, '--by-position', '--seq-len', String(4 * trained), '--max-tokens', '512']);
+    assert.equal(cli.status, 0, cli.stderr);
+    const header = cli.stdout.split('\n').find((line) => line.includes('trained on'))!;
+    assert.deepEqual(header.match(/pos [\d–]+/g), [
+      'pos 1',
+      'pos 2–3',
+      'pos 4–7',
+      'pos 8–15',
+      'pos 16–31',
+      'pos 32–63',
+      'pos 64',
+    ]);
+    const refused = difft(['eval', runDir, '--seq-len', '1']);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /--seq-len 1: a window needs at least 2 positions/);
+  });
+
   it('eval scores checkpoints of runs with different seeds on the same tokens', async () => {
     const otherRun = join(scratch(), 'other');
     await train({

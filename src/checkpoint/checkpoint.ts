@@ -197,12 +197,14 @@ export function readCheckpoint(path: string, options: FindOptions = {}): LoadedC
         `this difft ${DIFFT_VERSION} reads format ${CHECKPOINT_FORMAT}`,
     );
   }
+  let model: ModelConfig;
   try {
-    resolveModelConfig(config.model); // its shape rules, as a new run's config meets them
+    // its shape rules, as a new run's config meets them, and the defaults of keys added since it was written
+    model = resolveModelConfig(config.model);
   } catch (error) {
     throw new UserError(`${configPath}: ${(error as Error).message}`);
   }
-  return { dir, config, state: readState(dir) };
+  return { dir, config: { ...config, model }, state: readState(dir) };
 }
 
 /**
@@ -244,9 +246,14 @@ function assign(
 }
 
 /** Builds the model the checkpoint describes and loads its weights. */
-export function loadModel(checkpoint: LoadedCheckpoint): Decoder {
+/**
+ * The checkpoint's model; with `seqLen`, one that holds that many positions (no weight depends on the
+ * context: RoPE's positions simply continue past the trained length).
+ */
+export function loadModel(checkpoint: LoadedCheckpoint, seqLen?: number): Decoder {
   const file = checkpointFile(checkpoint.dir, 'weights');
-  return modelFromStored(checkpoint.config.model, readSafetensors(file).tensors, file);
+  const config = { ...checkpoint.config.model, seqLen: seqLen ?? checkpoint.config.model.seqLen };
+  return modelFromStored(config, readSafetensors(file).tensors, file);
 }
 
 /** A checkpoint's weights as stored (the disk layout), checked to be exactly those its config describes. */

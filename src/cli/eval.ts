@@ -17,6 +17,8 @@ interface EvalFlags {
   json?: boolean;
   task?: string | boolean;
   examples: string;
+  byPosition?: boolean;
+  seqLen?: string;
 }
 
 export function nonNegativeInteger(flag: string, value: string): number {
@@ -59,6 +61,21 @@ function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
   );
 }
 
+/** Mean loss per position bin, a row per checkpoint (bins past a shorter context left empty). */
+function positionTable(results: EvalResult[]): string {
+  const longest = results.reduce((a, b) => ((b.byPosition?.length ?? 0) > (a.byPosition?.length ?? 0) ? b : a));
+  const bins = longest.byPosition ?? [];
+  const label = (bin: { from: number; to: number }) => (bin.from === bin.to ? `${bin.from}` : `${bin.from}–${bin.to}`);
+  return table(
+    ['checkpoint', 'trained on', ...bins.map((bin) => `pos ${label(bin)}`)],
+    results.map((r) => [
+      r.checkpoint,
+      String(r.trainedSeqLen),
+      ...bins.map((_, i) => r.byPosition?.[i]?.loss.toFixed(4) ?? '-'),
+    ]),
+  );
+}
+
 export function evalCommand(program: Command): void {
   program
     .command('eval')
@@ -74,6 +91,12 @@ export function evalCommand(program: Command): void {
       "picks that subset, the same for every checkpoint (default: the first checkpoint's eval.seed)",
     )
     .option('--batch-size <n>', "sequences per batch (default: the run's eval.batchSize)")
+    .option('--by-position', 'also the mean loss per position bin (1, 2–3, 4–7, …): where in the context it falls')
+    .option(
+      '--seq-len <n>',
+      'windows of n positions, past the trained context if need be (RoPE positions continue); with --by-position ' +
+        'it shows where each model breaks down beyond its training length',
+    )
     .option(
       '-t, --task [spec]',
       'also score a retrieval task: accuracy, exact match, answer loss, by needle depth (no spec: the task trained ' +
@@ -90,6 +113,7 @@ export function evalCommand(program: Command): void {
         '  $ difft eval checkpoints/default-20261124-170000',
         '  $ difft eval run-a/step-000600 run-b/step-000600 --corpus notes.txt --json',
         '  $ difft eval run-a run-b --task needles:length=65   # accuracy at another context length',
+        '  $ difft eval run-a run-b --by-position --seq-len 256   # loss by position, 4× past a 64-token training',
       ].join('\n'),
     )
     .action(
@@ -101,6 +125,8 @@ export function evalCommand(program: Command): void {
         const task =
           flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
         const examples = positiveInteger('--examples', flags.examples)!;
+        const seqLen = positiveInteger('--seq-len', flags.seqLen);
+        if (seqLen === 1) throw new UserError('--seq-len 1: a window needs at least 2 positions');
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
         const results: (EvalResult & { task?: Awaited<ReturnType<typeof taskScores>> })[] = [];
@@ -111,6 +137,8 @@ export function evalCommand(program: Command): void {
             maxTokens,
             seed,
             batchSize,
+            byPosition: flags.byPosition,
+            seqLen,
             onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
             onProgress: (done, total) => {
               progress ??= createProgress({ label: 'eval', total });
@@ -150,6 +178,7 @@ export function evalCommand(program: Command): void {
             ]),
           ),
         );
+        if (flags.byPosition) process.stdout.write(`\n${positionTable(results)}`);
         if (task) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
       }),
     );

@@ -8,6 +8,7 @@ import { readDocuments, resolveSources } from '../data/sources.js';
 import { createTokenizer, DOCUMENT_SEPARATOR } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { bitsPerByte, EvaluationLoss } from './loss.js';
+import { type PositionBin, positionBins } from './positions.js';
 import { hasManifest } from '../data/manifest.js';
 import { scratchDirectory } from '../scratch.js';
 
@@ -26,6 +27,10 @@ export interface EvalOptions {
    */
   seed?: number;
   batchSize?: number;
+  /** Also the mean loss per position bin (src/eval/positions.ts). */
+  byPosition?: boolean;
+  /** Windows of this many positions, longer than trained on if need be (default: the trained context). */
+  seqLen?: number;
   onProgress?: (tokensDone: number, tokensTotal: number) => void;
   onWarning?: (message: string) => void;
 }
@@ -38,10 +43,19 @@ export interface EvalResult {
   tokens: number;
   /** Which tokens were scored (src/data/eval-set.ts): equal fingerprints, identical tokens. */
   fingerprint: string;
+  /** The context the windows had: the trained one unless `seqLen` asked for another. */
+  seqLen: number;
+  /** The context the checkpoint was trained on. */
+  trainedSeqLen: number;
   loss: number;
   perplexity: number;
   bitsPerByte: number;
+  /** With `byPosition`: the mean loss per position bin. */
+  byPosition?: PositionBin[];
 }
+
+/** The longest context `eval --seq-len` builds: its causal mask alone is seqLen² floats (1 GiB here). */
+export const LONGEST_EVAL_CONTEXT = 16384;
 
 /** The run's validation tokens: from its dataset directory, re-prepared if it was deleted. */
 async function validationTokens(checkpoint: LoadedCheckpoint, onWarning?: (message: string) => void) {
@@ -133,20 +147,41 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
     : await validationTokens(checkpoint, options.onWarning);
   let model: ReturnType<typeof loadModel> | undefined;
   try {
-    model = loadModel(checkpoint);
+    const seqLen = options.seqLen ?? checkpoint.config.model.seqLen;
+    if (options.seqLen !== undefined && data.stride !== undefined)
+      throw new UserError(
+        `--seq-len ${options.seqLen}: ${checkpoint.dir} was trained on task examples, which are scored whole; ` +
+          'score longer ones with --task <kind>:length=N',
+      );
+    if (seqLen > LONGEST_EVAL_CONTEXT)
+      throw new UserError(
+        `--seq-len ${seqLen}: at most ${LONGEST_EVAL_CONTEXT} (its causal mask alone grows with its square)`,
+      );
+    model = loadModel(checkpoint, seqLen);
     const { run } = checkpoint.config;
     const evalSet = evaluationSet(data.tokens, {
-      seqLen: checkpoint.config.model.seqLen,
+      seqLen,
       batchSize: options.batchSize ?? run.eval.batchSize,
       maxTokens: options.maxTokens,
       seed: options.seed ?? run.eval.seed ?? DEFAULT_EVAL_SEED,
       stride: data.stride,
     });
     const evaluationLoss = new EvaluationLoss(model);
-    const { loss, tokens } = evaluationLoss.mean(evalSet.batches(), (done) =>
-      options.onProgress?.(done, evalSet.tokens),
-    );
-    evaluationLoss.dispose();
+    const progress = (done: number) => options.onProgress?.(done, evalSet.tokens);
+    let loss: number;
+    let tokens: number;
+    let byPosition: PositionBin[] | undefined;
+    try {
+      if (options.byPosition) {
+        // one pass gives both: the overall loss is the mean over every position
+        const { sums, rows } = evaluationLoss.byPosition(evalSet.batches(), progress);
+        byPosition = positionBins(sums, rows);
+        tokens = rows * sums.length;
+        loss = sums.reduce((a, b) => a + b, 0) / tokens;
+      } else ({ loss, tokens } = evaluationLoss.mean(evalSet.batches(), progress));
+    } finally {
+      evaluationLoss.dispose();
+    }
     return {
       checkpoint: checkpoint.dir,
       attention: attentionLabel(checkpoint.config.model),
@@ -154,9 +189,12 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
       data: data.label,
       tokens,
       fingerprint: evalSet.fingerprint,
+      seqLen,
+      trainedSeqLen: checkpoint.config.model.seqLen,
       loss,
       perplexity: Math.exp(loss),
       bitsPerByte: bitsPerByte(loss, data.tokensInSplit, data.bytes),
+      ...(byPosition ? { byPosition } : {}),
     };
   } finally {
     model?.dispose();

@@ -3,6 +3,7 @@ import { compileProgram, type Program } from '../backend/graph/compile.js';
 import type { TokenBatch } from '../data/dataset.js';
 import { measureRows } from '../measure/rows.js';
 import type { Decoder } from '../model/decoder.js';
+import { targetLogLikelihoods } from '../model/loss.js';
 
 /** A batch's ids as tensors; its target weights too, when it has them (a training batch of a weighted task run). */
 export function batchTensors(ids: TokenBatch): { inputs: tf.Tensor2D; targets: tf.Tensor2D; weights?: tf.Tensor2D } {
@@ -22,6 +23,7 @@ type LossInputs = Record<string, tf.Tensor> & { inputs: tf.Tensor2D; targets: tf
  */
 export class EvaluationLoss {
   private readonly program: Program<LossInputs, { loss: tf.Scalar }>;
+  private positionProgram?: Program<LossInputs, { sums: tf.Tensor1D }>;
 
   /** `rows`: the most rows one pass takes (default: what src/measure/rows.ts allows at the batch's length). */
   constructor(
@@ -57,8 +59,41 @@ export class EvaluationLoss {
     return { loss: tokens > 0 ? total / tokens : NaN, tokens };
   }
 
+  /**
+   * The loss at each position of the windows, summed over their rows: `sums[t]` over `rows` windows is
+   * the loss of predicting token t + 1 from the t + 1 tokens before it (a window's first target has one).
+   */
+  byPosition(batches: Iterable<TokenBatch>, onBatch?: (tokens: number) => void): { sums: Float64Array; rows: number } {
+    const model = this.model;
+    this.positionProgram ??= compileProgram(
+      'the loss by position',
+      ({ inputs, targets }: LossInputs) => {
+        const perToken = targetLogLikelihoods(model.forward(inputs).logits, targets).reshape(inputs.shape);
+        return { sums: tf.neg(tf.sum(perToken, 0)) as tf.Tensor1D };
+      },
+      model.params,
+    );
+    let sums = new Float64Array(0);
+    let [rows, tokens] = [0, 0];
+    for (const batch of batches) {
+      for (const ids of rowChunks(batch, this.rows ?? measureRows(model.config, batch.length))) {
+        const values = tf.tidy(() => this.positionProgram!(batchTensors(ids)).sums.dataSync());
+        if (sums.length === 0) sums = new Float64Array(values.length);
+        if (values.length !== sums.length) throw new Error('windows of different lengths cannot be scored by position');
+        values.forEach((value, t) => {
+          sums[t] += value;
+        });
+        rows += ids.batch;
+        tokens += ids.batch * ids.length;
+      }
+      onBatch?.(tokens);
+    }
+    return { sums, rows };
+  }
+
   dispose(): void {
     this.program.dispose();
+    this.positionProgram?.dispose();
   }
 }
 

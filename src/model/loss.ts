@@ -20,6 +20,18 @@ export function crossEntropy(
   weights?: tf.Tensor2D,
   maxIndex = MAX_FLAT_INDEX,
 ): tf.Scalar {
+  const logLikelihoods = targetLogLikelihoods(logits, targets, maxIndex);
+  if (!weights) return tf.neg(tf.mean(logLikelihoods));
+  const flatWeights = weights.reshape([targets.size]);
+  return tf.neg(tf.div(tf.sum(tf.mul(logLikelihoods, flatWeights)), tf.sum(flatWeights)));
+}
+
+/** log softmax(logits)[target] of every target, flattened row by row: [B·T]. */
+export function targetLogLikelihoods(
+  logits: tf.Tensor3D,
+  targets: tf.Tensor2D,
+  maxIndex = MAX_FLAT_INDEX,
+): tf.Tensor1D {
   const vocab = logits.shape[2];
   const count = targets.size;
   const logProbs = tf.logSoftmax(logits.reshape([count, vocab]));
@@ -35,8 +47,5 @@ export function crossEntropy(
     );
     picked.push(tf.gather(chunk.reshape([rows * vocab]), flatIndex));
   }
-  const logLikelihoods = picked.length === 1 ? picked[0] : tf.concat(picked);
-  if (!weights) return tf.neg(tf.mean(logLikelihoods));
-  const flatWeights = weights.reshape([count]);
-  return tf.neg(tf.div(tf.sum(tf.mul(logLikelihoods, flatWeights)), tf.sum(flatWeights)));
+  return (picked.length === 1 ? picked[0] : tf.concat(picked)) as tf.Tensor1D;
 }
