@@ -101,6 +101,6 @@ describe('training memory', () => {
       /^difft: this run needs about \d+ GiB \(largest part: attention maps, \d+ GiB\) on wasm, more than the [\d.]+ GiB this machine has: lower model\.seqLen/m,
     );
     const printed = difft(['train', '--config', 'tiny', '--print-config']);
-    assert.match(printed.stdout, /^# training memory: about [\d.]+ GiB .* on cpu, of [\d.]+ GiB here\n/);
+    assert.match(printed.stdout, /^# training memory: about [\d.]+ GiB .* on wasm, of [\d.]+ GiB here\n/);
   });
 });

@@ -56,14 +56,14 @@ interface Job {
   outcome(out: string, finished: Outcome): unknown;
 }
 
-function jobs(data: string, experiment: string, checkpoint: string, corpus: string): Job[] {
+function jobs(data: string, experiment: string, checkpoint: string, corpus: string, text: string): Job[] {
   const train = (out: string) => [
     'train',
     ...['--config', join(REPO_ROOT, 'configs/tiny.yaml'), '--out', out, '--backend', 'wasm'],
     ...['--set', `data.dir=${data}`, '--set', 'output.saveEvery=2', '--set', 'eval.every=4'],
   ];
   const compare = (out: string) => ['compare', experiment, '--out', out];
-  const prepare = (out: string) => ['prepare', '--corpus', 'brown', '--tokenizer', 'bpe:300', '--out', out];
+  const prepare = (out: string) => ['prepare', '--corpus', text, '--tokenizer', 'bpe:300', '--out', out];
   const evaluate = () => ['eval', checkpoint, '--corpus', corpus, '--json', '--backend', 'wasm'];
   return [
     {
@@ -116,6 +116,12 @@ describe('signals', () => {
     writeFileSync(experiment, tiny);
     const corpus = join(setup, 'corpus.txt');
     writeFileSync(corpus, 'All work and no play makes a dull model. '.repeat(1_000));
+    // 2 MB of varied words for prepare, whose byte-level BPE trains in its own scratch directory
+    const words = ['the', 'model', 'attends', 'to', 'noise', 'and', 'signal', 'differential', 'heads', 'cancel', 'it'];
+    const draw = uniformStream(SEED);
+    const text = join(setup, 'text.txt');
+    const paragraph = () => Array.from({ length: 100 }, () => words[Math.floor(draw() * words.length)]).join(' ');
+    writeFileSync(text, Array.from({ length: 3_000 }, paragraph).join('\n\n'));
 
     // before Node runs difft's first line no program can listen: the moments start after twice the time
     // of a whole `difft --version`, start to exit
@@ -152,7 +158,7 @@ describe('signals', () => {
         return;
       }
     };
-    for (const [cell, job] of jobs(data, experiment, checkpoint, corpus).entries()) {
+    for (const [cell, job] of jobs(data, experiment, checkpoint, corpus, text).entries()) {
       const [out, temp] = [join(scratch(), 'out'), scratch()];
       const started = Date.now();
       const clean = await run(job.start(out), temp);

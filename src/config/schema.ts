@@ -128,6 +128,11 @@ export const CONFIG_SCHEMA = {
             "diff2: the weight on A2 — token (σ(x·W_λ) per token and head, V2's) | scalar (σ of a learnable λ per " +
             'head) | none (1) | unbounded (x·W_λ, no σ)',
         },
+        pairing: {
+          enum: [...PAIRINGS],
+          default: MODEL_DEFAULTS.pairing,
+          description: "diff2: a head's two query heads — group (2i, 2i+1: one kv group, V2's) | across (i, H + i)",
+        },
         dropout: {
           type: 'number',
           minimum: 0,
@@ -136,11 +141,6 @@ export const CONFIG_SCHEMA = {
           description:
             'dropout probability in training: token embeddings, attention probabilities and both residual branches ' +
             "(nanoGPT's places); 0 = none",
-        },
-        pairing: {
-          enum: [...PAIRINGS],
-          default: MODEL_DEFAULTS.pairing,
-          description: "diff2: a head's two query heads — group (2i, 2i+1: one kv group, V2's) | across (i, H + i)",
         },
       },
     },
