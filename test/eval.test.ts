@@ -251,6 +251,17 @@ describe('eval, info and damaged checkpoints', () => {
       'pos 32–63',
       'pos 64',
     ]);
+    const bits = difft(['eval', runDir, '--attention-bits', '24,4', '--max-tokens', '512', '--json']);
+    assert.equal(bits.status, 0, bits.stderr);
+    const [scored] = JSON.parse(bits.stdout) as { loss: number; attentionBits: { bits: number; increase: number }[] }[];
+    assert.deepEqual(
+      scored.attentionBits.map((entry) => entry.bits),
+      [24, 4],
+    );
+    assert.ok(Math.abs(scored.attentionBits[0].increase) < 1e-4, 'at 24 bits, the full-precision loss');
+    const wrongBits = difft(['eval', runDir, '--attention-bits', '8,1']);
+    assert.equal(wrongBits.status, 2);
+    assert.match(wrongBits.stderr, /--attention-bits 1: each width must be a whole number of bits from 2 to 24/);
     const refused = difft(['eval', runDir, '--seq-len', '1']);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /--seq-len 1: a window needs at least 2 positions/);

@@ -12,6 +12,7 @@ import {
 } from '../src/config/model.js';
 import { Decoder } from '../src/model/decoder.js';
 import { countParameters } from '../src/model/parameters.js';
+import { quantizeLogits } from '../src/model/attention/shared.js';
 import { applyRope, createRopeTables, ropeWindow } from '../src/model/rope.js';
 import { ABLATIONS } from './helpers/ablations.js';
 import { referenceForward, ropeByHand, type Matrix } from './helpers/reference.js';
@@ -318,5 +319,34 @@ describe('config validation', () => {
       () => resolveModelConfig({ attention: 'linear' as Attention }),
       /model\.attention = "linear": must be one of standard, diff, diff2/,
     );
+  });
+});
+
+describe('low-bit attention', () => {
+  it('quantizes each map symmetrically to its largest visible |logit|, by hand; masked positions set no scale', () => {
+    // one 2×2 causal map: (0, 1) is masked, and its 100 must not become the scale
+    const logits = tf.tensor([0.9, 100, 0.3, 5.0], [1, 1, 2, 2]);
+    const mask = tf.tensor2d([0, -1e9, 0, 0], [2, 2]);
+    const at = (bits: number) => Array.from(tf.tidy(() => quantizeLogits(logits, mask, bits).dataSync()));
+    // 3 bits: 3 levels a side, step 5/3: 0.9 → 1 step, 0.3 → 0 steps, 5 → 3 steps
+    const step3 = 5 / 3;
+    assert.ok(maxAbsDiff(at(3), [step3, 60 * step3, 0, 5]) < 1e-5, `${at(3)}`);
+    // 8 bits: 127 levels, step 5/127: 0.9 → 23 steps, 0.3 → 8 steps
+    const step8 = 5 / 127;
+    assert.ok(maxAbsDiff(at(8), [23 * step8, 100, 8 * step8, 5]) < 1e-5, `${at(8)}`);
+    tf.dispose([logits, mask]);
+  });
+
+  it('leaves the model as it is at a width past float32 precision, and changes it at 2 bits', () => {
+    const config = tinyConfig({ attention: 'diff' });
+    const model = Decoder.create(config, 7);
+    scrambleParameters(model.params, 3);
+    const tokens = randomTokens(2, config.seqLen, config.vocabSize, 5);
+    const logitsAt = (bits?: number) => tf.tidy(() => model.forward(tokens, { logitBits: bits }).logits.dataSync());
+    const full = logitsAt();
+    assert.ok(maxAbsDiff(logitsAt(24), full) < 1e-4);
+    assert.ok(maxAbsDiff(logitsAt(2), full) > 1e-3);
+    tokens.dispose();
+    model.dispose();
   });
 });

@@ -19,6 +19,7 @@ interface EvalFlags {
   examples: string;
   byPosition?: boolean;
   seqLen?: string;
+  attentionBits?: string;
 }
 
 export function nonNegativeInteger(flag: string, value: string): number {
@@ -61,6 +62,31 @@ function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
   );
 }
 
+/** A bit width for low-bit attention: 2 (one level each side of 0) to 24 (past float32's own precision). */
+function bitWidth(text: string): number {
+  const bits = Number(text);
+  if (!Number.isInteger(bits) || bits < 2 || bits > 24)
+    throw new UserError(`--attention-bits ${text}: each width must be a whole number of bits from 2 to 24`);
+  return bits;
+}
+
+/** Loss at each attention bit width and its increase over full precision, a row per checkpoint. */
+function bitsTable(results: EvalResult[]): string {
+  const widths = results[0].attentionBits?.map((entry) => entry.bits) ?? [];
+  return table(
+    ['checkpoint', 'attention', 'full precision', ...widths.map((bits) => `${bits}-bit (Δ)`)],
+    results.map((r) => [
+      r.checkpoint,
+      r.attention,
+      r.loss.toFixed(4),
+      ...(r.attentionBits ?? []).map(
+        (entry) =>
+          `${entry.loss.toFixed(4)} (${entry.increase >= 0 ? '+' : '−'}${Math.abs(entry.increase).toFixed(4)})`,
+      ),
+    ]),
+  );
+}
+
 /** Mean loss per position bin, a row per checkpoint (bins past a shorter context left empty). */
 function positionTable(results: EvalResult[]): string {
   const longest = results.reduce((a, b) => ((b.byPosition?.length ?? 0) > (a.byPosition?.length ?? 0) ? b : a));
@@ -92,6 +118,11 @@ export function evalCommand(program: Command): void {
     )
     .option('--batch-size <n>', "sequences per batch (default: the run's eval.batchSize)")
     .option('--by-position', 'also the mean loss per position bin (1, 2–3, 4–7, …): where in the context it falls')
+    .option(
+      '--attention-bits <list>',
+      'also the loss with the attention logits fake-quantized to each bit width (symmetric absmax per map), ' +
+        'e.g. 16,8,6,4',
+    )
     .option(
       '--seq-len <n>',
       'windows of n positions, past the trained context if need be (RoPE positions continue); with --by-position ' +
@@ -126,6 +157,7 @@ export function evalCommand(program: Command): void {
           flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
         const examples = positiveInteger('--examples', flags.examples)!;
         const seqLen = positiveInteger('--seq-len', flags.seqLen);
+        const attentionBits = flags.attentionBits?.split(',').map((bits) => bitWidth(bits.trim()));
         if (seqLen === 1) throw new UserError('--seq-len 1: a window needs at least 2 positions');
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
@@ -139,6 +171,7 @@ export function evalCommand(program: Command): void {
             batchSize,
             byPosition: flags.byPosition,
             seqLen,
+            attentionBits,
             onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
             onProgress: (done, total) => {
               progress ??= createProgress({ label: 'eval', total });
@@ -179,6 +212,7 @@ export function evalCommand(program: Command): void {
           ),
         );
         if (flags.byPosition) process.stdout.write(`\n${positionTable(results)}`);
+        if (attentionBits) process.stdout.write(`\n${bitsTable(results)}`);
         if (task) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
       }),
     );

@@ -31,6 +31,8 @@ export interface EvalOptions {
   byPosition?: boolean;
   /** Windows of this many positions, longer than trained on if need be (default: the trained context). */
   seqLen?: number;
+  /** Also the loss with the attention logits fake-quantized to each of these bit widths (low-bit attention). */
+  attentionBits?: number[];
   onProgress?: (tokensDone: number, tokensTotal: number) => void;
   onWarning?: (message: string) => void;
 }
@@ -52,6 +54,8 @@ export interface EvalResult {
   bitsPerByte: number;
   /** With `byPosition`: the mean loss per position bin. */
   byPosition?: PositionBin[];
+  /** With `attentionBits`: the loss at each bit width and its increase over full precision. */
+  attentionBits?: { bits: number; loss: number; increase: number }[];
 }
 
 /** The longest context `eval --seq-len` builds: its causal mask alone is seqLen² floats (1 GiB here). */
@@ -182,6 +186,15 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
     } finally {
       evaluationLoss.dispose();
     }
+    const lowBit = (options.attentionBits ?? []).map((bits) => {
+      const quantized = new EvaluationLoss(model!, undefined, bits);
+      try {
+        const at = quantized.mean(evalSet.batches()).loss;
+        return { bits, loss: at, increase: at - loss };
+      } finally {
+        quantized.dispose();
+      }
+    });
     return {
       checkpoint: checkpoint.dir,
       attention: attentionLabel(checkpoint.config.model),
@@ -195,6 +208,7 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
       perplexity: Math.exp(loss),
       bitsPerByte: bitsPerByte(loss, data.tokensInSplit, data.bytes),
       ...(byPosition ? { byPosition } : {}),
+      ...(lowBit.length ? { attentionBits: lowBit } : {}),
     };
   } finally {
     model?.dispose();

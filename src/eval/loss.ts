@@ -3,7 +3,7 @@ import { compileProgram, type Program } from '../backend/graph/compile.js';
 import type { TokenBatch } from '../data/dataset.js';
 import { measureRows } from '../measure/rows.js';
 import type { Decoder } from '../model/decoder.js';
-import { targetLogLikelihoods } from '../model/loss.js';
+import { crossEntropy, targetLogLikelihoods } from '../model/loss.js';
 
 /** A batch's ids as tensors; its target weights too, when it has them (a training batch of a weighted task run). */
 export function batchTensors(ids: TokenBatch): { inputs: tf.Tensor2D; targets: tf.Tensor2D; weights?: tf.Tensor2D } {
@@ -25,14 +25,22 @@ export class EvaluationLoss {
   private readonly program: Program<LossInputs, { loss: tf.Scalar }>;
   private positionProgram?: Program<LossInputs, { sums: tf.Tensor1D }>;
 
-  /** `rows`: the most rows one pass takes (default: what src/measure/rows.ts allows at the batch's length). */
+  /**
+   * `rows`: the most rows one pass takes (default: what src/measure/rows.ts allows at the batch's length);
+   * `logitBits`: score low-bit attention, its logits fake-quantized to that many bits.
+   */
   constructor(
     private readonly model: Decoder,
     private readonly rows?: number,
+    logitBits?: number,
   ) {
     this.program = compileProgram(
-      'the evaluation loss',
-      ({ inputs, targets }: LossInputs) => ({ loss: model.loss(inputs, targets) }),
+      logitBits ? `the evaluation loss at ${logitBits}-bit attention` : 'the evaluation loss',
+      ({ inputs, targets }: LossInputs) => ({
+        loss: logitBits
+          ? crossEntropy(model.forward(inputs, { logitBits }).logits, targets)
+          : model.loss(inputs, targets),
+      }),
       model.params,
     );
   }

@@ -20,6 +20,8 @@ export interface ForwardOptions {
   cache?: LayerCache[];
   /** Training with model.dropout > 0: where the masks' noise comes from (src/model/dropout.ts). */
   dropout?: Dropout;
+  /** Evaluation of low-bit attention: attention logits fake-quantized to this many bits (attention/shared.ts). */
+  logitBits?: number;
 }
 
 export interface ForwardResult {
@@ -93,6 +95,7 @@ export class Decoder {
           capture: options.capture ?? false,
           cache: options.cache?.[layer],
           dropout: drop,
+          logitBits: options.logitBits,
         },
       );
       x = tf.add(x, dropout(attended.out, DROPOUT_SITES.attentionOutput(layer), drop));

@@ -93,7 +93,7 @@ export function diffAttention(x: tf.Tensor, context: AttentionContext): Attentio
   const repeats = diffHeads / diffKvHeads;
   const keyPairs = repeatKv(pairs(keys), repeats, 1); // [B, h, 2, Tk, d]: A1 reads key sub-head 2g, A2 reads 2g+1
   const queryPairs = pairs(queries);
-  const probs = causalSoftmax(queryPairs, keyPairs, context.mask, 1 / Math.sqrt(d)); // [B, h, 2, Tq, Tk]
+  const probs = causalSoftmax(queryPairs, keyPairs, context, 1 / Math.sqrt(d)); // [B, h, 2, Tq, Tk]
 
   const lambda = diffLambda(context.params, config, layer);
   const kept = dropProbabilities(probs, context); // training with dropout only

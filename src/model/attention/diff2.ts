@@ -10,6 +10,7 @@ import {
   dropProbabilities,
   headOutputs,
   headsFirst,
+  maskedSoftmax,
   mergeHeads,
   pairProducts,
   projectQkv,
@@ -66,7 +67,7 @@ function groupPairs(queries: tf.Tensor, keys: tf.Tensor, context: AttentionConte
   // both maps of a pair read the same keys: one product, the pair viewed as [B, H, 2·Tq, d]
   const pairRows = queryPairs.reshape([batch, heads, 2 * length, d]);
   const logits = attentionLogits(pairRows, repeatedKeys, 1 / Math.sqrt(d)).reshape([batch, heads, 2, length, -1]);
-  return { logits, probs: tf.softmax(tf.add(logits, context.mask)) };
+  return { logits, probs: maskedSoftmax(logits, context) };
 }
 
 /** across: query heads i and H + i, each attending to its own kv group as grouped-query attention would. */
@@ -76,7 +77,7 @@ function acrossPairs(queries: tf.Tensor, keys: tf.Tensor, context: AttentionCont
   const repeatedKeys = repeatKv(headsFirst(keys), (2 * heads) / kvHeads, 1); // [B, 2H, Tk, d]: head j, group ⌊j·Hkv/2H⌋
   const logits = attentionLogits(headsFirst(queries), repeatedKeys, 1 / Math.sqrt(d)); // [B, 2H, Tq, Tk]
   const pairs = (t: tf.Tensor) => t.reshape([batch, 2, heads, length, -1]).transpose([0, 2, 1, 3, 4]);
-  return { logits: pairs(logits), probs: pairs(tf.softmax(tf.add(logits, context.mask))) };
+  return { logits: pairs(logits), probs: pairs(maskedSoftmax(logits, context)) };
 }
 
 /** Values for each output head's pair, [B, H, 2, Tk, d] (across) — or [B, H, Tk, d], one per pair (group). */

@@ -31,6 +31,8 @@ export interface AttentionContext {
   cache?: LayerCache;
   /** Present in training with model.dropout > 0: drops attention probabilities (src/model/dropout.ts). */
   dropout?: Dropout;
+  /** Evaluation of low-bit attention: the logits fake-quantized to this many bits before the softmax. */
+  logitBits?: number;
 }
 
 export interface AttentionResult {
@@ -139,8 +141,35 @@ export function projectQkv(
  * softmax((q·scale)·kᵀ + mask) over the key axis; q [..., Tq, d], k [..., Tk, d] → [..., Tq, Tk].
  * The scale goes on the queries, which have d entries per row where the scores have Tk.
  */
-export function causalSoftmax(queries: tf.Tensor, keys: tf.Tensor, mask: tf.Tensor, scale: number): tf.Tensor {
-  return tf.softmax(tf.add(attentionLogits(queries, keys, scale), mask));
+export function causalSoftmax(
+  queries: tf.Tensor,
+  keys: tf.Tensor,
+  context: AttentionContext,
+  scale: number,
+): tf.Tensor {
+  return maskedSoftmax(attentionLogits(queries, keys, scale), context);
+}
+
+/** softmax(logits + mask), the logits fake-quantized first when the context asks for low-bit attention. */
+export function maskedSoftmax(logits: tf.Tensor, context: AttentionContext): tf.Tensor {
+  const quantized = context.logitBits ? quantizeLogits(logits, context.mask, context.logitBits) : logits;
+  return tf.softmax(tf.add(quantized, context.mask));
+}
+
+/**
+ * Symmetric absmax fake quantization of attention logits [..., Tq, Tk] to `bits` bits, per map: each
+ * map's step is its largest |logit| over the positions the mask leaves visible, divided by 2^(bits−1) − 1;
+ * every logit is rounded to a multiple of it. Per map because that is what one kernel computes for one
+ * head of one sequence — an outlier anywhere in the map coarsens all of it, which is the effect the
+ * Differential Transformer paper's Figure 8 attributes DIFF's robustness to. Masked positions, whose
+ * logits are never used, do not set the scale.
+ */
+export function quantizeLogits(logits: tf.Tensor, mask: tf.Tensor, bits: number): tf.Tensor {
+  const levels = 2 ** (bits - 1) - 1;
+  const visible = tf.cast(tf.equal(mask, 0), 'float32');
+  const absmax = tf.max(tf.mul(tf.abs(logits), visible), [-2, -1], true);
+  const step = tf.div(tf.maximum(absmax, 1e-30), levels);
+  return tf.mul(tf.round(tf.div(logits, step)), step);
 }
 
 /** The pre-softmax attention logits (q·scale)·kᵀ, before the mask: [..., Tq, Tk]. */

@@ -32,7 +32,7 @@ export function standardAttention(x: tf.Tensor, context: AttentionContext): Atte
 
   const repeats = heads / kvHeads;
   const [q, k] = [headsFirst(queries), repeatKv(headsFirst(keys), repeats, 1)];
-  const probs = causalSoftmax(q, k, context.mask, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
+  const probs = causalSoftmax(q, k, context, 1 / Math.sqrt(d)); // [B, H, Tq, Tk]
   const kept = dropProbabilities(probs, context); // training with dropout only
   const perHead = tf.matMul(kept, repeatKv(headsFirst(values), repeats, 1)); // [B, H, Tq, d]
   // [B, Tq, D]
