@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import { loadModel, readCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { loadConfig } from '../src/config/load.js';
 import { ATTENTIONS } from '../src/config/model.js';
-import { TokenDataset } from '../src/data/dataset.js';
+import { type TokenBatch, TokenDataset } from '../src/data/dataset.js';
 import { evaluationSet } from '../src/data/eval-set.js';
 import { evaluateCheckpoint } from '../src/eval/evaluate.js';
 import { generateIds, generateText } from '../src/generate/generate.js';
@@ -25,6 +25,19 @@ import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-eval-'));
 
 before(() => engine('cpu'));
+
+/** Each target's loss −log softmax(logits)[target], row by row, computed from the model's logits in float64. */
+function float64Losses(model: Decoder, batch: TokenBatch): number[] {
+  const logits = tf.tidy(
+    () =>
+      model.forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32')).logits.arraySync() as number[][][],
+  );
+  return logits.flat().map((row, i) => {
+    const largest = Math.max(...row);
+    const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
+    return logSum - row[batch.targets[i]];
+  });
+}
 
 /** Greedy decoding by recomputing the whole context at every step, without a cache. */
 function recomputeIds(model: Decoder, context: number[], count: number): number[] {
@@ -111,20 +124,11 @@ describe('eval, info and damaged checkpoints', () => {
     assert.equal(windows.fingerprint, logged.evalFingerprint, 'the same tokens');
     let total = 0;
     let count = 0;
-    for (const batch of windows.batches()) {
-      const logits = tf.tidy(
-        () =>
-          model
-            .forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32'))
-            .logits.arraySync() as number[][][],
-      );
-      logits.flat().forEach((row, i) => {
-        const largest = Math.max(...row);
-        const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
-        total += logSum - row[batch.targets[i]];
+    for (const batch of windows.batches())
+      for (const loss of float64Losses(model, batch)) {
+        total += loss;
         count++;
-      });
-    }
+      }
     model.dispose();
     assert.equal(count, logged.evalTokens);
     assert.ok(Math.abs(total / count - logged.valLoss) < 1e-5, `${total / count} vs ${logged.valLoss}`);
@@ -170,16 +174,8 @@ describe('eval, info and damaged checkpoints', () => {
     const sums = new Array<number>(run.model.seqLen).fill(0);
     let rows = 0;
     for (const batch of windows.batches()) {
-      const logits = tf.tidy(
-        () =>
-          model
-            .forward(tf.tensor2d(batch.inputs, [batch.batch, batch.length], 'int32'))
-            .logits.arraySync() as number[][][],
-      );
-      logits.flat().forEach((row, i) => {
-        const largest = Math.max(...row);
-        const logSum = largest + Math.log(row.reduce((sum, value) => sum + Math.exp(value - largest), 0));
-        sums[i % batch.length] += logSum - row[batch.targets[i]];
+      float64Losses(model, batch).forEach((loss, i) => {
+        sums[i % batch.length] += loss;
       });
       rows += batch.batch;
     }
