@@ -8,7 +8,7 @@ import { parseTaskSpec } from '../config/task.js';
 import { analyzeCheckpoint, type CheckpointAnalysis } from '../inspect/analyze.js';
 import { ROLES } from '../measure/analysis.js';
 import { analysisLabels, analysisPlots } from '../report/analysis-plots.js';
-import { positiveInteger } from './eval.js';
+import { positiveInteger, wrongShares } from './eval.js';
 import { action } from './run.js';
 import { percent, table } from './table.js';
 import { ANALYSIS_FILE, analysisFile } from '../formats/analysis.js';
@@ -30,7 +30,16 @@ const fixed = (value: number | undefined, digits = 3) =>
 
 function scoresTable(analyses: CheckpointAnalysis[], labels: string[]): string {
   return table(
-    ['checkpoint', 'task', 'probes', 'accuracy', 'exact match', 'answer loss', 'chance (digits / random fact)'],
+    [
+      'checkpoint',
+      'task',
+      'probes',
+      'accuracy',
+      'exact match',
+      'answer loss',
+      'chance (digits / random fact)',
+      'wrong: other fact / absent / malformed',
+    ],
     analyses.map((a, i) => [
       labels[i],
       `${a.probes.task}, ${a.probes.length} tokens`,
@@ -39,6 +48,7 @@ function scoresTable(analyses: CheckpointAnalysis[], labels: string[]): string {
       percent(a.scores.exactMatch),
       fixed(a.scores.answerLoss),
       `${percent(a.scores.chance.digits)} / ${percent(a.scores.chance.randomFact)}`,
+      wrongShares(a.scores),
     ]),
   );
 }

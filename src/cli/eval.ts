@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
 import { percent, table } from './table.js';
+import { type TaskScores, WRONG_ANSWERS } from '../measure/task-metrics.js';
 
 interface EvalFlags {
   corpus?: string[];
@@ -35,6 +36,11 @@ export function positiveInteger(flag: string, value: string | undefined): number
   return number;
 }
 
+/** The kinds of wrong greedy answers, as percentages of all answers. */
+export function wrongShares(scores: TaskScores): string {
+  return WRONG_ANSWERS.map((kind) => percent(scores.wrong[kind])).join(' / ');
+}
+
 /** Task metrics per checkpoint, then accuracy by the depth of the needle holding the answer. */
 function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
   const depths = results[0].scores.byDepth.map((bin) => `depth ${bin.from.toFixed(1)}–${bin.to.toFixed(1)}`);
@@ -47,6 +53,7 @@ function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
       'exact match',
       'answer loss',
       'chance (digits / random fact)',
+      'wrong: other fact / absent / malformed',
       ...depths,
     ],
     results.map(({ checkpoint, task, length, scores }) => [
@@ -57,6 +64,7 @@ function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
       percent(scores.exactMatch),
       scores.answerLoss.toFixed(3),
       `${percent(scores.chance.digits)} / ${percent(scores.chance.randomFact)}`,
+      wrongShares(scores),
       ...scores.byDepth.map((bin) => (bin.answers ? `${percent(bin.accuracy)} (${bin.answers})` : '-')),
     ]),
   );

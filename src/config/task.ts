@@ -5,12 +5,13 @@ import { UserError } from '../errors.js';
  * The knobs of a built-in retrieval task. The same object is `data.task` in a run config (train on
  * the task) and the `--task` of `difft eval` / `difft analyze` (probe any checkpoint with it).
  */
-export const TASK_KINDS = ['needles', 'mqar'] as const;
+export const TASK_KINDS = ['needles', 'mqar', 'icl'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 
 export interface TaskSpec {
   /**
-   * needles: facts hidden at random depths in distractor text; mqar: all key→value pairs together, then the queries.
+   * needles: facts hidden at random depths in distractor text; mqar: all key→value pairs together, then the queries;
+   * icl: demonstrations of a classification rule drawn afresh per example, then new inputs to classify by it.
    */
   kind: TaskKind;
   /** Tokens per example; 0: the model's context length + 1 (one training window per example). */
@@ -20,7 +21,10 @@ export interface TaskSpec {
    * with examples of lengths drawn log-uniformly from lengthMin..length. Validation examples stay whole.
    */
   lengthMin: number;
-  /** Key→value facts per example (the needles; mqar's pairs); the most, when `needlesMin` sets a range. */
+  /**
+   * Key→value facts per example (the needles; mqar's pairs; icl's demonstrations); the most, when `needlesMin` sets
+   * a range.
+   */
   needles: number;
   /** Fewest facts per example: each draws its count uniformly from needlesMin..needles (0: always `needles`). */
   needlesMin: number;
@@ -37,6 +41,12 @@ export interface TaskSpec {
    * one format, keys told apart by what differs); `lookalike`: one base key with one letter changed each.
    */
   keys: 'random' | 'prefix' | 'lookalike';
+  /** icl: the classes of its rule, each with a label of answerLength digits and letters of its own. */
+  classes: number;
+  /** icl: the demonstrations in a random order, or grouped by class (the paper's Figure 7). */
+  order: 'random' | 'grouped';
+  /** icl: which arrangement of the same demonstrations (one seeded order each), for order robustness. */
+  permutation: number;
   /** Examples in the training split (a task dataset). */
   examples: number;
   /** Examples in the validation split; the first `eval.probes` of them are the probe set. */
@@ -52,7 +62,9 @@ export const TASK_SCHEMA = {
     kind: {
       enum: ['none', ...TASK_KINDS],
       default: 'none',
-      description: 'train on a built-in retrieval task instead of plain text: needles | mqar (none: plain text)',
+      description:
+        'train on a built-in task instead of plain text: needles | mqar | icl (in-context classification; none: ' +
+        'plain text)',
     },
     length: {
       type: 'integer',
@@ -67,7 +79,12 @@ export const TASK_SCHEMA = {
       description:
         'shortest training example: windows are packed with examples of lengthMin..length tokens (0: one per window)',
     },
-    needles: { type: 'integer', minimum: 1, default: 4, description: 'key→value facts per example (the most)' },
+    needles: {
+      type: 'integer',
+      minimum: 1,
+      default: 4,
+      description: "key→value facts per example (the most; icl's demonstrations)",
+    },
     needlesMin: {
       type: 'integer',
       minimum: 0,
@@ -99,6 +116,24 @@ export const TASK_SCHEMA = {
       description:
         'random keys; prefix: one shared prefix, a distinct last letter each; lookalike: a base key with one ' +
         'letter changed each (hard distractors)',
+    },
+    classes: {
+      type: 'integer',
+      minimum: 2,
+      maximum: 10,
+      default: 4,
+      description: "icl: classes of each example's rule (chance: one over the classes shown)",
+    },
+    order: {
+      enum: ['random', 'grouped'],
+      default: 'random',
+      description: 'icl: the demonstrations in a random order, or grouped by class',
+    },
+    permutation: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description: 'icl: which seeded arrangement of the same demonstrations (order robustness)',
     },
     examples: {
       type: 'integer',
@@ -171,7 +206,36 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
       `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a ` +
         `different fact)`,
     );
+  checkKindKeys(task, where);
   return task;
+}
+
+/** Letters each class of an icl rule owns (disjoint sets; a class's inputs are words of its letters alone). */
+export function lettersPerClass(classes: number): number {
+  return Math.min(3, Math.floor(26 / classes));
+}
+
+/** The keys of one kind set off their default on another are refused: they would change nothing but the name. */
+function checkKindKeys(task: TaskSpec, where: string): void {
+  const iclKeys = { classes: 4, order: 'random', permutation: 0 } as const;
+  if (task.kind !== 'icl') {
+    for (const [key, value] of Object.entries(iclKeys))
+      if (task[key as keyof typeof iclKeys] !== value)
+        throw new UserError(`${where}: task.${key} applies to task.kind = icl only, not ${task.kind}`);
+    return;
+  }
+  if (task.keys !== 'random')
+    throw new UserError(`${where}: task.keys = ${task.keys} applies to needles and mqar; icl draws its inputs`);
+  // a query is a new input with a letter its class's demonstrations showed: with one letter shown, the
+  // inputs holding it number k^L − (k − 1)^L, and they must outnumber the demonstrations
+  const letters = lettersPerClass(task.classes);
+  const words = letters ** task.keyLength - (letters - 1) ** task.keyLength;
+  if (words <= task.needles)
+    throw new UserError(
+      `${where}: task.keyLength = ${task.keyLength} makes ${words} inputs per class that share a given letter ` +
+        `(${letters} letters each), too few for ${task.needles} demonstrations and a query that repeats none: ` +
+        'raise task.keyLength or lower task.classes or task.needles',
+    );
 }
 
 /** Whether examples draw their number of facts from a range. */
@@ -182,5 +246,10 @@ export function variesNeedles(spec: TaskSpec): boolean {
 /** A short label: needles-4x1 (four facts, one query); needles-1to8x2-lookalike (1 to 8 facts, look-alike keys). */
 export function taskLabel(spec: TaskSpec): string {
   const needles = variesNeedles(spec) ? `${spec.needlesMin}to${spec.needles}` : String(spec.needles);
+  if (spec.kind === 'icl')
+    return (
+      `icl-${spec.classes}c-${needles}x${spec.queries}${spec.order === 'grouped' ? '-grouped' : ''}` +
+      (spec.permutation ? `-p${spec.permutation}` : '')
+    );
   return `${spec.kind}-${needles}x${spec.queries}${spec.keys === 'random' ? '' : `-${spec.keys}`}`;
 }

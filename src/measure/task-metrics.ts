@@ -25,6 +25,27 @@ export interface DepthBin {
   exactMatch: number;
 }
 
+/**
+ * What a wrong greedy answer was (the paper's contextual hallucination, its Table 4): the value of
+ * another fact of the example (the model read the wrong one), a well-formed value that is no fact's
+ * value (made up: "absent from the context"; it may still occur in the filler text by chance), or
+ * not a value at all (malformed: not answerLength digits). As rates over all answers, so that
+ * exactMatch + otherFact + absent + malformed = 1.
+ */
+export type WrongAnswer = 'otherFact' | 'absent' | 'malformed';
+export const WRONG_ANSWERS: readonly WrongAnswer[] = ['otherFact', 'absent', 'malformed'];
+
+export function classifyAnswer(
+  answer: string,
+  truth: string,
+  factValues: string[],
+  answerLength: number,
+): WrongAnswer | undefined {
+  if (answer === truth) return undefined;
+  if (factValues.includes(answer)) return 'otherFact';
+  return new RegExp(`^[0-9]{${answerLength}}$`).test(answer) ? 'absent' : 'malformed';
+}
+
 export interface TaskScores {
   examples: number;
   answers: number;
@@ -33,6 +54,8 @@ export interface TaskScores {
   exactMatch: number;
   answerLoss: number;
   chance: { digits: number; randomFact: number };
+  /** The wrong greedy answers by kind, each as a share of all answers. */
+  wrong: Record<WrongAnswer, number>;
   byDepth: DepthBin[];
 }
 
@@ -44,8 +67,10 @@ export interface AnswerOutcome {
   logProb: number;
   /** Greedy decoding reproduced it. */
   exact: boolean;
+  /** Otherwise, what the greedy answer was. */
+  wrong?: WrongAnswer;
   depth: number;
-  /** Facts in its example (the needle that holds it and the look-alikes beside it). */
+  /** Facts in its example (the needle that holds it and the look-alikes beside it); icl: the labels shown. */
   facts: number;
 }
 
@@ -73,6 +98,9 @@ export function summarizeOutcomes(outcomes: AnswerOutcome[], examples: number, a
     exactMatch: mean(outcomes.map((o) => (o.exact ? 1 : 0))),
     answerLoss: -outcomes.reduce((sum, o) => sum + o.logProb, 0) / tokens,
     chance: { digits: 10 ** -answerLength, randomFact: mean(outcomes.map((o) => 1 / o.facts)) },
+    wrong: Object.fromEntries(
+      WRONG_ANSWERS.map((kind) => [kind, mean(outcomes.map((o) => (o.wrong === kind ? 1 : 0)))]),
+    ) as Record<WrongAnswer, number>,
     byDepth,
   };
 }
@@ -185,15 +213,21 @@ function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tok
     for (const example of examples) {
       for (const answer of example.answers) {
         const tokens = answer.end - answer.start;
+        const greedyText = tokenizer.decode(greedy.subarray(i, i + tokens));
+        const wrong = classifyAnswer(
+          greedyText,
+          tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
+          example.needles.map((needle) => needle.value),
+          probes.spec.answerLength,
+        );
         const outcome: AnswerOutcome = {
           tokens,
           correctTokens: 0,
           logProb: 0,
-          exact:
-            tokenizer.decode(greedy.subarray(i, i + tokens)) ===
-            tokenizer.decode(example.tokens.subarray(answer.start, answer.end)),
+          exact: wrong === undefined,
+          ...(wrong ? { wrong } : {}),
           depth: answer.depth,
-          facts: example.needles.length,
+          facts: example.labelsShown ?? example.needles.length,
         };
         for (let k = 0; k < tokens; k++, i++) {
           if (forced.predicted[i] === picks[i].target) outcome.correctTokens++;

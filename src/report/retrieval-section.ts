@@ -4,6 +4,7 @@ import { cellAt, retrievalGrids, type RetrievalGrid } from './retrieval-grid.js'
 import type { Spread } from './stats.js';
 import { comparedGroups, type GroupSummary } from './groups.js';
 import type { ComparisonSummary } from './summary.js';
+import { WRONG_ANSWERS } from '../measure/task-metrics.js';
 
 /**
  * The report's Retrieval section: per probe task, accuracy and where attention goes, per variant with
@@ -57,7 +58,16 @@ function scoresTable(groups: GroupSummary[], name: string): Block {
   const mass = (s: Spread) => (s.n ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : '-');
   return {
     kind: 'table',
-    header: [`${name}: variant`, 'accuracy', 'exact match', 'answer loss', 'answer mass', 'noise mass', 'map'],
+    header: [
+      `${name}: variant`,
+      'accuracy',
+      'exact match',
+      'answer loss',
+      'wrong: other fact / absent / malformed',
+      'answer mass',
+      'noise mass',
+      'map',
+    ],
     rows: groups.map((g) => {
       const t = g.tasks[name];
       return t
@@ -66,11 +76,12 @@ function scoresTable(groups: GroupSummary[], name: string): Block {
             pm(t.accuracy, 3),
             pm(t.exactMatch, 3),
             pm(t.answerLoss, 3),
+            wrongAnswers(g, name),
             mass(t.answerMass),
             mass(t.noiseMass),
             t.map,
           ]
-        : [g.variant, '-', '-', '-', '-', '-', '-'];
+        : [g.variant, '-', '-', '-', '-', '-', '-', '-'];
     }),
   };
 }
@@ -109,6 +120,13 @@ function allocationTable(groups: GroupSummary[], name: string): Block {
       }),
     ]),
   };
+}
+
+/** The kinds of wrong greedy answers as shares of all answers (mean over seeds): other fact / absent / malformed. */
+function wrongAnswers(group: GroupSummary, task: string): string {
+  const wrong = group.tasks[task]?.wrong;
+  if (!wrong || wrong.otherFact.n === 0) return '-';
+  return WRONG_ANSWERS.map((kind) => wrong[kind].mean.toFixed(3)).join(' / ');
 }
 
 const lengthLabel = (length: number) => (length ? `${length} tokens` : 'context + 1');
@@ -172,5 +190,13 @@ function gridBlocks(summary: ComparisonSummary, grid: RetrievalGrid): Block[] {
         "text, mean over layers, heads and seeds (the paper's attention-mass table).",
     },
     { kind: 'table', header: header(' answer / needles / filler'), rows: rows(masses) },
+    {
+      kind: 'paragraph',
+      text:
+        'Wrong greedy answers by kind, as shares of all answers (mean over seeds): the value of another fact of ' +
+        "the example / a well-formed value that is no fact's value (made up) / not a value at all " +
+        "(the paper's contextual hallucination).",
+    },
+    { kind: 'table', header: header(' other fact / absent / malformed'), rows: rows(wrongAnswers) },
   ];
 }

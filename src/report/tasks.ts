@@ -2,6 +2,7 @@ import { ROLES, type Allocation } from '../measure/analysis.js';
 import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import type { MetricsRecord } from '../train/metrics.js';
 import { spread, type Spread } from './stats.js';
+import { WRONG_ANSWERS, type WrongAnswer } from '../measure/task-metrics.js';
 
 /**
  * The retrieval side of a comparison: each run's task metrics and attention allocation from its
@@ -22,6 +23,8 @@ export interface RunTaskResult {
   answerMass: number;
   noiseMass: number;
   chance: { digits: number; randomFact: number };
+  /** The wrong greedy answers by kind, as shares of all answers (absent from runs written before they were). */
+  wrong?: Record<WrongAnswer, number>;
 }
 
 export interface TaskCurvePoint {
@@ -50,6 +53,7 @@ function taskResult(record: NonNullable<EvalRecord['tasks']>[string]): RunTaskRe
     answerMass: meanOf(allocation.map((a) => a.answer)),
     noiseMass: meanOf(allocation.map(noiseOf)),
     chance: record.chance,
+    ...(record.wrong ? { wrong: record.wrong } : {}),
   };
 }
 
@@ -83,6 +87,8 @@ export interface GroupTaskSummary {
   answerMass: Spread;
   noiseMass: Spread;
   map: string;
+  /** Kinds of wrong answers, mean ± std over the seeds that recorded them. */
+  wrong: Record<WrongAnswer, Spread>;
   /** Per layer and role: mean ± std over seeds. */
   allocation: Record<keyof Allocation, Spread>[];
 }
@@ -103,6 +109,9 @@ export function groupTasks(runs: { tasks: Record<string, RunTaskResult> }[]): Re
           answerMass: over((r) => r.answerMass),
           noiseMass: over((r) => r.noiseMass),
           map: results[0].map,
+          wrong: Object.fromEntries(
+            WRONG_ANSWERS.map((kind) => [kind, spread(results.flatMap((r) => (r.wrong ? [r.wrong[kind]] : [])))]),
+          ) as Record<WrongAnswer, Spread>,
           allocation: Array.from(
             { length: layers },
             (_, layer) =>

@@ -3,6 +3,8 @@ import { streamFor } from '../../random.js';
 import type { TokenSource } from '../shards.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { variesNeedles, type TaskSpec } from '../../config/task.js';
+import { drawDemonstrations } from './icl.js';
+import { pick, randomInt } from './random-draws.js';
 
 /**
  * Retrieval examples, built in token space so that every position is known exactly: each piece of
@@ -12,6 +14,8 @@ import { variesNeedles, type TaskSpec } from '../../config/task.js';
  *   needles:  distractor with the facts " The code XQV42." inserted at random depths,
  *             then per query " The code XQV" followed by the answer "42".
  *   mqar:     distractor, then all pairs " XQV42" together, then per query " XQV" and "42".
+ *   icl:      distractor, then demonstrations " QEW 7." of a rule of the example's own, then per query
+ *             a new input " WWQ " and its label "7" (src/data/tasks/icl.ts).
  *
  * Example i of a split is drawn from its own stream (seed, split, i): any example can be rebuilt
  * alone, and adding examples never changes the earlier ones.
@@ -43,6 +47,8 @@ export interface TaskExample {
   answers: Answer[];
   /** Where the first query begins: everything before it is the context the answers are read from. */
   queryStart: number;
+  /** icl: the distinct labels its demonstrations show (chance is one over it). */
+  labelsShown?: number;
 }
 
 export type Split = 'train' | 'val';
@@ -65,9 +71,12 @@ export const TASK_ALPHABET = `${LETTERS}${KEY_LETTERS}0123456789 .`;
  * induction head performs. Keys are upper case, rare in the distractor text.
  */
 function templates(spec: TaskSpec) {
-  return spec.kind === 'needles'
-    ? { fact: (key: string) => ` The code ${key}`, factEnd: '.', query: (key: string) => ` The code ${key}` }
-    : { fact: (key: string) => ` ${key}`, factEnd: '', query: (key: string) => ` ${key}` };
+  if (spec.kind === 'needles')
+    return { fact: (key: string) => ` The code ${key}`, factEnd: '.', query: (key: string) => ` The code ${key}` };
+  if (spec.kind === 'icl')
+    // icl's input is a word and its label another: " QEW 7." (src/data/tasks/icl.ts)
+    return { fact: (key: string) => ` ${key} `, factEnd: '.', query: (key: string) => ` ${key} ` };
+  return { fact: (key: string) => ` ${key}`, factEnd: '', query: (key: string) => ` ${key}` };
 }
 
 /**
@@ -85,10 +94,6 @@ export function needlesThatFit(spec: TaskSpec, length: number): number {
   while (needles < spec.needles && (needles + 1) * fact + Math.min(spec.queries, needles + 1) * query <= length)
     needles++;
   return needles;
-}
-
-export function randomInt(uniform: () => number, below: number): number {
-  return Math.floor(uniform() * below);
 }
 
 function randomKeys(count: number, letters: number, uniform: () => number): string[] {
@@ -145,16 +150,6 @@ const KEY_MAKERS = { random: randomKeys, prefix: prefixKeys, lookalike: lookalik
 
 function randomValue(digits: number, uniform: () => number): string {
   return Array.from({ length: digits }, () => String(randomInt(uniform, 10))).join('');
-}
-
-/** `wanted` distinct indices of 0..n−1 in random order (partial Fisher–Yates). */
-function pick(n: number, wanted: number, uniform: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < wanted; i++) {
-    const j = i + randomInt(uniform, n - i);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order.slice(0, wanted);
 }
 
 /** Random lowercase words of 2–7 letters, tokenised, cut to exactly `count` tokens. */
@@ -216,8 +211,14 @@ export function generateExample(
   const count = variesNeedles(spec)
     ? spec.needlesMin + randomInt(uniform, spec.needles - spec.needlesMin + 1)
     : spec.needles;
-  const keys = KEY_MAKERS[spec.keys](count, spec.keyLength, uniform);
-  const values = keys.map(() => randomValue(spec.answerLength, uniform));
+  const {
+    keys,
+    values,
+    queries: asked,
+    labelsShown,
+  } = spec.kind === 'icl'
+    ? drawDemonstrations(spec, count, uniform, `task:icl:${split}:${index}:${spec.order}:${spec.permutation}`)
+    : drawFacts(spec, count, uniform);
   const encode = (s: string) => Array.from(tokenizer.encode(s));
 
   const facts: Piece[] = keys.map((key, needle) => {
@@ -228,9 +229,8 @@ export function generateExample(
       role: { kind: 'fact', needle, valueFrom: head.length, valueTo: head.length + value.length },
     };
   });
-  const asked = pick(count, Math.min(spec.queries, count), uniform);
-  const queries: Piece[] = asked.flatMap((needle) => [
-    { ids: encode(text.query(keys[needle])), role: { kind: 'query' } } as Piece,
+  const queries: Piece[] = asked.flatMap(({ key, needle }) => [
+    { ids: encode(text.query(key)), role: { kind: 'query' } } as Piece,
     { ids: encode(values[needle]), role: { kind: 'answer', needle } } as Piece,
   ]);
   const fixed = [...facts, ...queries].reduce((sum, piece) => sum + piece.ids.length, 0);
@@ -256,7 +256,16 @@ export function generateExample(
   } else {
     context.push({ ids: distractor, role: { kind: 'text' } }, ...facts);
   }
-  return assemble([...context, ...queries], keys, values, length);
+  const example = assemble([...context, ...queries], keys, values, length);
+  return labelsShown === undefined ? example : { ...example, labelsShown };
+}
+
+/** Retrieval facts: keys of the spec's kind, a random value each, and the facts asked about. */
+function drawFacts(spec: TaskSpec, count: number, uniform: () => number) {
+  const keys = KEY_MAKERS[spec.keys](count, spec.keyLength, uniform);
+  const values = keys.map(() => randomValue(spec.answerLength, uniform));
+  const asked = pick(count, Math.min(spec.queries, count), uniform);
+  return { keys, values, queries: asked.map((needle) => ({ key: keys[needle], needle })), labelsShown: undefined };
 }
 
 function assemble(pieces: Piece[], keys: string[], values: string[], length: number): TaskExample {

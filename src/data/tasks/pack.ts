@@ -1,7 +1,8 @@
 import { streamFor } from '../../random.js';
 import type { TaskSpec } from '../../config/task.js';
 import type { Tokenizer } from '../tokenizer.js';
-import { generateExample, type Haystack, needlesThatFit, randomInt, type Span, type Split } from './generate.js';
+import { generateExample, type Haystack, needlesThatFit, type Span, type Split } from './generate.js';
+import { randomInt } from './random-draws.js';
 
 /**
  * Training windows packed with short examples (`task.lengthMin`). One long example per window gives

@@ -105,6 +105,13 @@ export function taskTokenizerSpec(name: string, text: string): TokenizerSpec {
   return spec;
 }
 
+/** The spec as the key hashes it: without icl's keys on other kinds, so their datasets keep the keys they had. */
+function keyedSpec(spec: TaskSpec): Partial<TaskSpec> {
+  if (spec.kind === 'icl') return spec;
+  const { classes: _c, order: _o, permutation: _p, ...rest } = spec;
+  return rest;
+}
+
 function datasetKey(options: TaskPrepareOptions): string {
   const hash = createHash('sha256');
   hash.update(
@@ -112,7 +119,7 @@ function datasetKey(options: TaskPrepareOptions): string {
       format: DATASET_VERSION,
       // task datasets store their answers' positions (weights.ts): one prepared without them is not reused
       answerSpans: true,
-      task: options.spec,
+      task: keyedSpec(options.spec),
       exampleLength: options.exampleLength,
       tokenizer: options.tokenizer,
       textField: options.textField ?? 'text',
