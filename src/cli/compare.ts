@@ -119,6 +119,7 @@ export function compareCommand(program: Command): void {
               say(`  ${name}, step ${step}: val loss ${valLoss.toFixed(4)}${tasks.join('')}`);
             },
             onWarning: (message) => say(`warning: ${message}`),
+            onEvaluate: ({ name, index, count }) => say(`evaluating ${index + 1}/${count}: ${name}'s final checkpoint`),
           },
         });
         bar?.stop();

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { useEngine, type EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
-import { taskScores } from '../inspect/analyze.js';
+import { type CheckpointTaskScores, taskScores } from '../inspect/analyze.js';
 import { evaluateCheckpoint, sharedEvalSeed, type EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
@@ -42,7 +42,7 @@ export function wrongShares(scores: TaskScores): string {
 }
 
 /** Task metrics per checkpoint, then accuracy by the depth of the needle holding the answer. */
-function taskTable(results: Awaited<ReturnType<typeof taskScores>>[]): string {
+function taskTable(results: CheckpointTaskScores[]): string {
   const depths = results[0].scores.byDepth.map((bin) => `depth ${bin.from.toFixed(1)}–${bin.to.toFixed(1)}`);
   return table(
     [
@@ -91,6 +91,20 @@ function bitsTable(results: EvalResult[]): string {
         (entry) =>
           `${entry.loss.toFixed(4)} (${entry.increase >= 0 ? '+' : '−'}${Math.abs(entry.increase).toFixed(4)})`,
       ),
+    ]),
+  );
+}
+
+/** Task accuracy (exact match) at each attention bit width, a row per checkpoint. */
+function taskBitsTable(results: CheckpointTaskScores[]): string {
+  const widths = results[0].attentionBits?.map((entry) => entry.bits) ?? [];
+  return table(
+    ['checkpoint', 'task', 'full precision', ...widths.map((bits) => `${bits}-bit`)],
+    results.map((r) => [
+      r.checkpoint,
+      r.task,
+      `${percent(r.scores.accuracy)} (${percent(r.scores.exactMatch)})`,
+      ...(r.attentionBits ?? []).map(({ scores }) => `${percent(scores.accuracy)} (${percent(scores.exactMatch)})`),
     ]),
   );
 }
@@ -169,7 +183,7 @@ export function evalCommand(program: Command): void {
         if (seqLen === 1) throw new UserError('--seq-len 1: a window needs at least 2 positions');
         const engine = await useEngine(flags.backend as EngineRequest);
         if (!flags.json) process.stderr.write(`${engine.summary}\n`);
-        const results: (EvalResult & { task?: Awaited<ReturnType<typeof taskScores>> })[] = [];
+        const results: (EvalResult & { task?: CheckpointTaskScores })[] = [];
         for (const path of paths) {
           let progress: ReturnType<typeof createProgress> | undefined;
           const result = await evaluateCheckpoint(path, {
@@ -188,7 +202,7 @@ export function evalCommand(program: Command): void {
           });
           progress?.stop();
           const scores = task
-            ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16)
+            ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16, attentionBits)
             : undefined;
           results.push({ ...result, ...(scores ? { task: scores } : {}) });
         }
@@ -222,6 +236,7 @@ export function evalCommand(program: Command): void {
         if (flags.byPosition) process.stdout.write(`\n${positionTable(results)}`);
         if (attentionBits) process.stdout.write(`\n${bitsTable(results)}`);
         if (task) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
+        if (task && attentionBits) process.stdout.write(`\n${taskBitsTable(results.map((r) => r.task!))}`);
       }),
     );
 }

@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import { stepCheckpoints } from '../formats/run.js';
+import { readDivergence } from '../train/divergence.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PlannedRun } from '../formats/comparison.js';
 import type { DirectoryLock } from '../lock.js';
@@ -17,6 +21,13 @@ export interface RunJob extends PlannedRun {
   config: RunConfig;
   dir: string;
   status: RunStatus;
+}
+
+/** Where a run's directory stands against the steps it should train. */
+export function runStatus(dir: string, steps: number): RunStatus {
+  if (readDivergence(dir)) return 'diverged'; // stays so (checkpoint or not): the report lists it apart
+  if (!existsSync(dir) || stepCheckpoints(dir).length === 0) return 'new';
+  return readCheckpoint(dir).state.step >= steps ? 'done' : 'resume';
 }
 
 /** Finished, or diverged: nothing more to train either way. */

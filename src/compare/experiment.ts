@@ -6,9 +6,16 @@ import { anchorPath, anchorPaths, configDir, locateConfig } from '../config/loca
 import type { RunConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { countParameters, ffnHiddenToMatch } from '../model/parameters.js';
-import { type ModelSize, type Plan, type PlannedRun, runName } from '../formats/comparison.js';
+import {
+  type CheckpointEvalRequest,
+  type ModelSize,
+  type Plan,
+  type PlannedRun,
+  runName,
+} from '../formats/comparison.js';
 import { configFingerprint } from '../config/fingerprint.js';
 import { modelOfRun } from '../data/run-model.js';
+import { LONGEST_EVAL_CONTEXT } from '../eval/evaluate.js';
 
 export { runName, type ModelSize, type PlannedRun };
 
@@ -34,6 +41,10 @@ export { runName, type ModelSize, type PlannedRun };
  *   sweep:                        # optional: every combination, for every variant
  *     train.lr: [1.0e-3, 3.0e-3]
  *   seeds: [1, 2, 3]
+ *   eval:                         # optional: measured on each run's final checkpoint (src/compare/evaluations.ts)
+ *     byPosition: true            #   loss per position bin
+ *     seqLen: [128, 256]          #   and by position at these contexts past the trained one
+ *     attentionBits: [8, 6, 4]    #   loss (a task run: probe accuracy too) with low-bit attention logits
  *
  * A run's config is the base, then `config`, then its size's keys, its variant's, its setting's.
  */
@@ -65,6 +76,15 @@ const EXPERIMENT_SCHEMA = {
       additionalProperties: { type: 'array', minItems: 1, items: { type: ['number', 'string', 'boolean'] } },
     },
     seeds: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
+    eval: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        byPosition: { type: 'boolean' },
+        seqLen: { type: 'array', items: { type: 'integer', minimum: 2, maximum: LONGEST_EVAL_CONTEXT } },
+        attentionBits: { type: 'array', items: { type: 'integer', minimum: 2, maximum: 24 } },
+      },
+    },
   },
 } as const;
 
@@ -146,6 +166,7 @@ interface ExperimentSpec {
   sizes?: ModelSize[];
   sweep?: Record<string, unknown[]>;
   seeds: number[];
+  eval?: Partial<CheckpointEvalRequest>;
 }
 
 function readSpec(file: string): ExperimentSpec {
@@ -244,6 +265,7 @@ export function loadExperiment(nameOrPath: string): Experiment {
     sweepSettings: settings,
     seeds: spec.seeds,
     runs,
+    ...(spec.eval ? { eval: evalRequest(spec.eval) } : {}),
   };
   // every run's config, resolved (and checked) now, not an hour into the experiment
   const configs = resolveRunConfigs(spec, experiment);
@@ -255,7 +277,29 @@ export function loadExperiment(nameOrPath: string): Experiment {
   const configFingerprints = Object.fromEntries(
     [...configs].map(([name, config]) => [name, configFingerprint(config)]),
   );
+  if (experiment.eval) checkEvalRequest(file, experiment.eval, [...configs.values()]);
   return { ...experiment, configFingerprints, runConfig };
+}
+
+function evalRequest(raw: Partial<CheckpointEvalRequest>): CheckpointEvalRequest {
+  return { byPosition: raw.byPosition ?? false, seqLen: raw.seqLen ?? [], attentionBits: raw.attentionBits ?? [] };
+}
+
+/** Contexts past the trained one, on runs whose windows are plain text (a task's examples are scored whole). */
+function checkEvalRequest(file: string, request: CheckpointEvalRequest, configs: RunConfig[]): void {
+  for (const config of configs) {
+    const shorter = request.seqLen.find((seqLen) => seqLen <= config.model.seqLen);
+    if (shorter !== undefined)
+      throw new UserError(
+        `${file}: eval.seqLen ${shorter} is not past run ${config.name}'s trained context (${config.model.seqLen}): ` +
+          'list longer contexts only (the trained one is always scored)',
+      );
+    if (request.seqLen.length > 0 && config.data.task && config.data.task.kind !== 'none')
+      throw new UserError(
+        `${file}: eval.seqLen applies to runs trained on text; run ${config.name} trains on a task, whose ` +
+          'examples are scored whole (probe longer ones with eval.tasks, e.g. needles:length=1025)',
+      );
+  }
 }
 
 /**

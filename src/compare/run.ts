@@ -13,7 +13,8 @@ import { availableMemory, estimateForRun } from '../train/memory.js';
 import { readDivergence } from '../train/divergence.js';
 import { storedRunConfig } from '../train/run-dir.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
-import { isSettled, type RunJob, type RunMessage, type RunStatus } from './executor.js';
+import { isSettled, type RunJob, type RunMessage, runStatus, type RunStatus } from './executor.js';
+import { evaluateRuns } from './evaluations.js';
 import { inProcessHost, type RunHost, workerHost } from './hosts.js';
 import { stepCheckpoints } from '../formats/run.js';
 
@@ -37,6 +38,8 @@ export interface CompareCallbacks {
   onStep?(info: { completedSteps: number; totalSteps: number; loss: number }): void;
   onEval?(info: { name: string; step: number; valLoss: number; accuracy?: Record<string, number> }): void;
   onWarning?(message: string): void;
+  /** A finished run's final checkpoint being evaluated (the experiment's `eval` key). */
+  onEvaluate?(info: { name: string; index: number; count: number }): void;
 }
 
 export interface CompareOptions {
@@ -59,12 +62,6 @@ export interface CompareResult {
   unfinished: string[];
   /** Written once every run of the experiment is finished. */
   report?: Report;
-}
-
-export function runStatus(dir: string, steps: number): RunStatus {
-  if (readDivergence(dir)) return 'diverged'; // stays so (checkpoint or not): the report lists it apart
-  if (!existsSync(dir) || stepCheckpoints(dir).length === 0) return 'new';
-  return readCheckpoint(dir).state.step >= steps ? 'done' : 'resume';
 }
 
 /**
@@ -100,6 +97,7 @@ export function planOf(experiment: Experiment): Plan {
     ...(experiment.sizes.length ? { sizes: experiment.sizes } : {}),
     seeds: experiment.seeds,
     runs: experiment.runs,
+    ...(experiment.eval ? { eval: experiment.eval } : {}),
   };
 }
 
@@ -133,7 +131,13 @@ export async function runExperiment(experiment: Experiment, options: CompareOpti
       jobs === 1
         ? inProcessHost(new Map(locks.map((lock) => [lock.dir, lock])), () => options.shouldStop?.() ?? false)
         : await workerHost(runs, jobs, options.callbacks?.onWarning);
-    const interrupted = await trainRuns(runs, jobs, host, progress, options);
+    let interrupted = await trainRuns(runs, jobs, host, progress, options);
+    if (!interrupted && experiment.eval)
+      interrupted = await evaluateRuns(runs, experiment.eval, {
+        onRun: options.callbacks?.onEvaluate,
+        onWarning: options.callbacks?.onWarning,
+        shouldStop: options.shouldStop,
+      });
     // other shards may still be training: the report waits for the last run of the whole experiment
     const left = jobsOf(experiment.runs)
       .filter((run) => !isSettled(run.status))

@@ -41,6 +41,19 @@ export interface ModelSize {
   set: Record<string, unknown>;
 }
 
+/**
+ * What a comparison measures on each run's final checkpoint once it has trained (the experiment's `eval` key; the
+ * results: src/eval/run-evaluation.ts).
+ */
+export interface CheckpointEvalRequest {
+  /** The mean loss per position bin, at the trained context and at each of `seqLen`. */
+  byPosition: boolean;
+  /** Contexts past the trained one, each scored by position. */
+  seqLen: number[];
+  /** Attention bit widths: the loss (and on a task run its probe accuracy) at each, at the trained context. */
+  attentionBits: number[];
+}
+
 export interface Plan {
   name: string;
   source: string;
@@ -58,6 +71,11 @@ export interface Plan {
   runs: PlannedRun[];
   /** Each run's configuration fingerprint (src/config/fingerprint.ts); absent in plans written before it. */
   configFingerprints?: Record<string, string>;
+  /**
+   * What is measured on each run's final checkpoint (the experiment's `eval` key: loss by position, past the
+   * trained context, low-bit attention); absent: nothing.
+   */
+  eval?: CheckpointEvalRequest;
   /** Fingerprints of an earlier scheme (every key, defaults included), which later keys invalidate: not checked. */
   fingerprints?: Record<string, string>;
 }
@@ -119,6 +137,15 @@ const PLAN_SCHEMA = {
     },
     configFingerprints: STRING_MAP,
     fingerprints: STRING_MAP,
+    eval: {
+      type: 'object',
+      required: ['byPosition', 'seqLen', 'attentionBits'],
+      properties: {
+        byPosition: { type: 'boolean' },
+        seqLen: { type: 'array', items: { type: 'integer' } },
+        attentionBits: { type: 'array', items: { type: 'integer' } },
+      },
+    },
   },
 } as const;
 
@@ -164,5 +191,6 @@ export function readPlan(dir: string): Plan {
     runs,
     configFingerprints: plan.configFingerprints,
     fingerprints: plan.fingerprints,
+    ...(plan.eval ? { eval: plan.eval } : {}),
   };
 }

@@ -3,12 +3,14 @@ import { filesIn } from './paths.js';
 
 /**
  * A run directory (written by src/train/): its config, its metrics, its TensorBoard event file, the
- * step checkpoints `step-000600`, `best/`, and `diverged.json` when a comparison's run diverged.
+ * step checkpoints `step-000600`, `best/`, `diverged.json` when a comparison's run diverged, and
+ * `evaluation.json` when a comparison evaluated its final checkpoint (the experiment's `eval` key).
  */
 export const RUN_FILES = {
   config: 'config.yaml',
   metrics: 'metrics.jsonl',
   diverged: 'diverged.json',
+  evaluation: 'evaluation.json',
   best: 'best',
 } as const;
 

@@ -99,16 +99,30 @@ export async function analyzeCheckpoint(path: string, options: AnalyzeOptions): 
 }
 
 /** Task metrics only (`difft eval --task`). */
+export interface CheckpointTaskScores {
+  checkpoint: string;
+  attention: string;
+  step: number;
+  task: string;
+  length: number;
+  scores: TaskScores;
+  /** With attention bit widths: the scores at each. */
+  attentionBits?: { bits: number; scores: TaskScores }[];
+}
+
 export async function taskScores(
   path: string,
   task: TaskSpec | undefined,
   examples: number,
   batchSize: number,
-): Promise<{ checkpoint: string; attention: string; step: number; task: string; length: number; scores: TaskScores }> {
+  /** Also the scores with the attention logits fake-quantized to each of these bit widths. */
+  attentionBits: number[] = [],
+): Promise<CheckpointTaskScores> {
   const checkpoint = readCheckpoint(path);
   const probes = await probeSetFor(checkpoint, task, examples);
   const model = loadModel(checkpoint);
   try {
+    const bits = attentionBits.map((width) => ({ bits: width, scores: scoreProbes(model, probes, batchSize, width) }));
     return {
       checkpoint: checkpoint.dir,
       attention: attentionLabel(checkpoint.config.model),
@@ -116,6 +130,7 @@ export async function taskScores(
       task: taskLabel(probes.spec),
       length: probes.length,
       scores: scoreProbes(model, probes, batchSize),
+      ...(bits.length ? { attentionBits: bits } : {}),
     };
   } finally {
     model.dispose();

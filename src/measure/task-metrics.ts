@@ -152,8 +152,9 @@ function answerPicks(examples: TaskExample[]): Pick[] {
   );
 }
 
-function logitsFor(model: Decoder, inputs: Int32Array, rows: number): tf.Tensor3D {
-  return model.forward(tf.tensor2d(inputs, [rows, inputs.length / rows], 'int32')).logits;
+/** `logitBits`: the attention logits fake-quantized to that many bits (low-bit attention). */
+function logitsFor(model: Decoder, inputs: Int32Array, rows: number, logitBits?: number): tf.Tensor3D {
+  return model.forward(tf.tensor2d(inputs, [rows, inputs.length / rows], 'int32'), { logitBits }).logits;
 }
 
 /**
@@ -162,7 +163,7 @@ function logitsFor(model: Decoder, inputs: Int32Array, rows: number): tf.Tensor3
  * positions after an answer cannot influence it, the model being causal). Every query is answered
  * on its own row, with the true text before it, so that one wrong answer does not decide the next.
  */
-function greedyAnswers(model: Decoder, examples: TaskExample[], length: number): Int32Array {
+function greedyAnswers(model: Decoder, examples: TaskExample[], length: number, logitBits?: number): Int32Array {
   const queries = examples.flatMap((example) => example.answers.map((answer) => ({ example, answer })));
   const inputs = probeInputs(
     queries.map((q) => q.example),
@@ -178,7 +179,7 @@ function greedyAnswers(model: Decoder, examples: TaskExample[], length: number):
   const longest = Math.max(...queries.map((q) => q.answer.end - q.answer.start));
   let predicted: Int32Array = new Int32Array(picks.length);
   for (let k = 0; k < longest; k++) {
-    predicted = tf.tidy(() => predictionsAt(logitsFor(model, inputs, queries.length), picks).predicted);
+    predicted = tf.tidy(() => predictionsAt(logitsFor(model, inputs, queries.length, logitBits), picks).predicted);
     let i = 0;
     queries.forEach(({ answer }, row) => {
       const at = answer.start + k; // the k-th answer token becomes input for the (k+1)-th
@@ -189,26 +190,32 @@ function greedyAnswers(model: Decoder, examples: TaskExample[], length: number):
   return predicted;
 }
 
-/** Task metrics of a model on a probe set, `batchSize` examples per forward. */
-export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number): TaskScores {
+/** Task metrics of a model on a probe set, `batchSize` examples per forward; `logitBits`: at low-bit attention. */
+export function scoreProbes(model: Decoder, probes: ProbeSet, batchSize: number, logitBits?: number): TaskScores {
   const tokenizer = createTokenizer(probes.tokenizer);
   try {
-    const outcomes = answerOutcomes(model, probes, batchSize, tokenizer);
+    const outcomes = answerOutcomes(model, probes, batchSize, tokenizer, logitBits);
     return summarizeOutcomes(outcomes, probes.examples.length, probes.spec.answerLength);
   } finally {
     tokenizer.free();
   }
 }
 
-function answerOutcomes(model: Decoder, probes: ProbeSet, batchSize: number, tokenizer: Tokenizer): AnswerOutcome[] {
+function answerOutcomes(
+  model: Decoder,
+  probes: ProbeSet,
+  batchSize: number,
+  tokenizer: Tokenizer,
+  logitBits?: number,
+): AnswerOutcome[] {
   const outcomes: AnswerOutcome[] = [];
   for (let from = 0; from < probes.examples.length; from += batchSize) {
     const examples = probes.examples.slice(from, from + batchSize);
     const picks = answerPicks(examples);
     const forced = tf.tidy(() =>
-      predictionsAt(logitsFor(model, probeInputs(examples, probes.length), examples.length), picks),
+      predictionsAt(logitsFor(model, probeInputs(examples, probes.length), examples.length, logitBits), picks),
     );
-    const greedy = greedyAnswers(model, examples, probes.length);
+    const greedy = greedyAnswers(model, examples, probes.length, logitBits);
     let i = 0;
     for (const example of examples) {
       for (const answer of example.answers) {

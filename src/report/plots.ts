@@ -67,6 +67,51 @@ function lossSpec(summary: ComparisonSummary, x: 'step' | 'tokens'): TopLevelSpe
   } as TopLevelSpec;
 }
 
+/**
+ * Loss per position bin on the final checkpoints (the experiment's `eval` key), one panel per context,
+ * x at each bin's first position on a log scale; the trained context marked in the panels past it.
+ */
+function positionSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
+  const values = comparedGroups(summary).flatMap((group) =>
+    group.runs.flatMap((run) =>
+      (run.evaluation?.contexts ?? []).flatMap((context) =>
+        (context.byPosition ?? []).map((bin) => ({
+          variant: groupLabel(summary, group),
+          context: `context ${context.seqLen}${context.seqLen > context.trainedSeqLen ? ' (past the trained)' : ''}`,
+          position: bin.from,
+          loss: bin.loss,
+        })),
+      ),
+    ),
+  );
+  if (values.length === 0) return undefined;
+  return {
+    ...common,
+    title: `Loss by position on the final checkpoints (mean over seeds, band: ±1 std${sizeNote(summary)})`,
+    data: { values },
+    facet: { column: { field: 'context', type: 'nominal', title: null } },
+    spec: {
+      width: 300,
+      height: 240,
+      encoding: {
+        x: { field: 'position', type: 'quantitative', title: 'position (first of its bin)', scale: { type: 'log' } },
+        color: { field: 'variant', type: 'nominal', title: 'variant' },
+      },
+      layer: [
+        {
+          mark: { type: 'errorband', extent: 'stdev', opacity: 0.25 },
+          encoding: { y: { field: 'loss', type: 'quantitative', title: 'loss (nats/token)', scale: { zero: false } } },
+        },
+        {
+          mark: { type: 'line', point: true },
+          encoding: { y: { aggregate: 'mean', field: 'loss', type: 'quantitative' } },
+        },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
 /** Δ = variant − baseline over training with its 95% paired band; below zero the variant is ahead. */
 function gapSpec(summary: ComparisonSummary): TopLevelSpec | undefined {
   const values = summary.comparisons.flatMap((comparison) =>
@@ -457,6 +502,7 @@ export async function comparisonPlots(summary: ComparisonSummary): Promise<Plot[
     },
     { name: 'retrieval', title: 'Retrieval over training', spec: taskSpec(summary) },
     { name: 'allocation', title: 'Attention allocation at the end of training', spec: allocationSpec(summary) },
+    { name: 'loss-by-position', title: 'Loss by position', spec: positionSpec(summary) },
   ];
   const plots: Plot[] = [];
   for (const { name, title, spec } of specs) if (spec) plots.push({ name, title, ...(await render(spec)) });

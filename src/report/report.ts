@@ -1,3 +1,4 @@
+import { evaluationBlocks } from './evaluation-section.js';
 import { join } from 'node:path';
 import { writeFileAtomically } from '../atomic.js';
 import { integer, pm, signed } from './numbers.js';
@@ -220,6 +221,7 @@ function reportContent(summary: ComparisonSummary, plots: Plot[]): Block[] {
     ...gapSection(summary),
     ...scalingBlocks(summary),
     ...taskBlocks(summary),
+    ...evaluationBlocks(summary),
     ...runsSection(summary),
     ...stabilityBlocks(summary),
     ...sweepSection(summary),

@@ -12,6 +12,7 @@ import type { Diff2LayerStats } from '../model/attention/diagnostics.js';
 import { countParameters, nonEmbeddingParameters } from '../model/parameters.js';
 import { type Divergence, readDivergence } from '../train/divergence.js';
 import { readMetrics } from '../train/metrics.js';
+import { answers, readRunEvaluation, type RunEvaluation } from '../eval/run-evaluation.js';
 import type { CurvePoint } from './gap.js';
 import { gradNormSpikes } from './stability.js';
 import { type RunTaskResult, runTasks, type TaskCurvePoint } from './tasks.js';
@@ -63,6 +64,8 @@ export interface RunSummary extends PlannedRun {
   tasks: Record<string, RunTaskResult>;
   taskCurve: TaskCurvePoint[];
   diff2: { step: number; layers: Diff2LayerStats[] }[];
+  /** Its final checkpoint's evaluation, when the plan asked for one and it answers it (src/compare/evaluations.ts). */
+  evaluation?: RunEvaluation;
 }
 
 /** A run that diverged (src/train/divergence.ts): listed, and left out of every statistic. */
@@ -91,6 +94,8 @@ export function readRuns(dir: string, plan: Plan): RunResults {
       if (summary.steps < summary.plannedSteps) throw new Error('unfinished');
       const planned = plan.configFingerprints?.[run.name];
       if (planned !== undefined && planned !== summary.fingerprint) mismatched.push(run.name);
+      const evaluation = readRunEvaluation(runDir);
+      if (plan.eval && answers(evaluation, plan.eval, summary.steps)) summary.evaluation = evaluation;
       results.finished.push(summary);
     } catch {
       results.missing.push(run.name); // not started, unfinished or damaged

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadExperiment } from '../src/compare/experiment.js';
+import { runExperiment } from '../src/compare/run.js';
+import type { RunEvaluation } from '../src/eval/run-evaluation.js';
+import { COMPARISON_FILES } from '../src/formats/comparison.js';
+import { RUN_FILES } from '../src/formats/run.js';
+import { REPO_ROOT, difft } from './helpers/cli.js';
+
+/**
+ * The experiment's `eval` key: every finished run's final checkpoint scored by position (at the
+ * trained context and past it) and with low-bit attention, on the same windows for every run; the
+ * numbers equal `difft eval`'s on the same checkpoint, the report's paired Δ equals the per-seed
+ * differences worked out here from the runs' files, and a re-run evaluates only what is missing.
+ */
+const scratch = () => mkdtempSync(join(tmpdir(), 'difft-compare-eval-'));
+
+function experimentFile(dataDir: string, evalKey: string): string {
+  const file = join(scratch(), 'experiment.yaml');
+  const text = readFileSync(join(REPO_ROOT, 'configs/compare-tiny.yaml'), 'utf8')
+    .replace('base: tiny.yaml', `base: ${join(REPO_ROOT, 'configs/tiny.yaml')}`)
+    .replace('config:\n', `config:\n  data.dir: ${dataDir}\n`);
+  writeFileSync(file, `${text}${evalKey}`);
+  return file;
+}
+
+const EVAL_KEY = 'eval:\n  byPosition: true\n  seqLen: [32]\n  attentionBits: [8, 4]\n';
+const evaluationOf = (runDir: string): RunEvaluation =>
+  JSON.parse(readFileSync(join(runDir, RUN_FILES.evaluation), 'utf8')) as RunEvaluation;
+
+describe('comparisons: the eval key', () => {
+  it('scores each final checkpoint by position, past the trained context and at low bit widths; the report pairs them', async () => {
+    const data = scratch();
+    const out = join(scratch(), 'results');
+    const evaluated: string[] = [];
+    const run = (file: string) =>
+      runExperiment(loadExperiment(file), {
+        out,
+        jobs: 1,
+        callbacks: { onEvaluate: ({ name }) => evaluated.push(name) },
+      });
+    await run(experimentFile(data, EVAL_KEY));
+    const names = ['standard-seed1', 'diff-seed1', 'standard-seed2', 'diff-seed2'];
+    assert.deepEqual(evaluated, names);
+    const evaluations = Object.fromEntries(names.map((name) => [name, evaluationOf(join(out, name))]));
+
+    for (const [name, evaluation] of Object.entries(evaluations)) {
+      assert.equal(evaluation.step, 6);
+      assert.deepEqual(
+        evaluation.contexts.map((c) => [c.seqLen, c.trainedSeqLen]),
+        [
+          [16, 16],
+          [32, 16],
+        ],
+      );
+      // the same windows for every run, at each context
+      for (const [i, context] of evaluation.contexts.entries())
+        assert.equal(context.fingerprint, evaluations['standard-seed1'].contexts[i].fingerprint, name);
+      assert.deepEqual(
+        evaluation.contexts[0].attentionBits?.map((b) => b.bits),
+        [8, 4],
+      );
+      assert.equal(evaluation.contexts[1].byPosition?.at(-1)?.to, 32);
+    }
+
+    // the same numbers as difft eval on that checkpoint, an independent road (a new process, the CLI's options)
+    const cli = difft(['eval', join(out, 'diff-seed1'), '--by-position', '--max-tokens', '512', '--json']);
+    assert.equal(cli.status, 0, cli.stderr);
+    const [fromCli] = JSON.parse(cli.stdout) as { loss: number; byPosition: { loss: number }[] }[];
+    const stored = evaluations['diff-seed1'].contexts[0];
+    assert.ok(Math.abs(fromCli.loss - stored.loss) < 1e-6, `${fromCli.loss} vs ${stored.loss}`);
+    assert.ok(Math.abs(fromCli.byPosition[0].loss - stored.byPosition![0].loss) < 1e-6);
+
+    // the report's paired Δ at the first bin past the trained context: the mean of the per-seed differences
+    const report = readFileSync(join(out, COMPARISON_FILES.reportMarkdown), 'utf8');
+    assert.match(report, /## Loss by position/);
+    assert.match(report, /## Low-bit attention/);
+    const bin = (name: string) => evaluations[name].contexts[1].byPosition!.at(-1)!.loss;
+    const delta = (bin('diff-seed1') - bin('standard-seed1') + bin('diff-seed2') - bin('standard-seed2')) / 2;
+    const row = report.split('\n').find((line) => line.startsWith('| 32 (untrained) |'))!;
+    const shown = `Δ ${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(4)}`;
+    assert.ok(row.includes(shown), `${row} lacks ${shown}`);
+    const increase = (name: string) => evaluations[name].contexts[0].attentionBits![1].increase;
+    const bitsDelta =
+      (increase('diff-seed1') - increase('standard-seed1') + increase('diff-seed2') - increase('standard-seed2')) / 2;
+    const lines = report.split('\n');
+    const header = lines.findIndex((line) => line.startsWith('| variant | full precision | increase at 8 bits'));
+    const bitsRow = lines.slice(header).find((line) => line.startsWith('| diff |'))!;
+    assert.ok(bitsRow.includes(`Δ ${bitsDelta >= 0 ? '+' : '−'}${Math.abs(bitsDelta).toFixed(4)}`), bitsRow);
+
+    // a re-run evaluates nothing; another request re-evaluates every run
+    evaluated.length = 0;
+    await run(experimentFile(data, EVAL_KEY));
+    assert.deepEqual(evaluated, []);
+    await run(experimentFile(data, 'eval:\n  attentionBits: [6]\n'));
+    assert.deepEqual(evaluated, names);
+    assert.deepEqual(evaluationOf(join(out, 'diff-seed1')).request, {
+      byPosition: false,
+      seqLen: [],
+      attentionBits: [6],
+    });
+  });
+
+  it('refuses contexts not past the trained one, and keys it does not know, in one line', () => {
+    const data = scratch();
+    assert.throws(
+      () => loadExperiment(experimentFile(data, 'eval:\n  seqLen: [16]\n')),
+      /eval.seqLen 16 is not past run standard-seed1's trained context \(16\)/,
+    );
+    assert.throws(() => loadExperiment(experimentFile(data, 'eval:\n  bits: [4]\n')), /experiment key eval/);
+  });
+});
