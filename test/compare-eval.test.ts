@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadExperiment } from '../src/compare/experiment.js';
 import { runExperiment } from '../src/compare/run.js';
+import { orderBlocks } from '../src/report/order-robustness.js';
+import type { ComparisonSummary } from '../src/report/summary.js';
 import type { RunEvaluation } from '../src/eval/run-evaluation.js';
 import { COMPARISON_FILES } from '../src/formats/comparison.js';
 import { RUN_FILES } from '../src/formats/run.js';
@@ -102,6 +104,91 @@ describe('comparisons: the eval key', () => {
       seqLen: [],
       attentionBits: [6],
     });
+  });
+
+  it('in-context classification: order robustness from permutations of the same demonstrations, accuracy per bit width', async () => {
+    const permutations = [0, 1, 2].map(
+      (p) => `icl:needles=4,queries=2,answerLength=1,distractor=random,permutation=${p}`,
+    );
+    const task =
+      '  model.seqLen: 47\n  data.task.kind: icl\n  data.task.needles: 4\n  data.task.queries: 2\n  data.task.answerLength: 1\n' +
+      '  data.task.distractor: random\n  data.task.examples: 64\n  data.task.valExamples: 16\n  eval.probes: 8\n' +
+      `  eval.tasks: [${permutations.map((p) => JSON.stringify(p)).join(', ')}]\n`;
+    const file = experimentFile(scratch(), 'eval:\n  attentionBits: [4]\n');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('config:\n', `config:\n${task}`));
+    const out = join(scratch(), 'results');
+    await runExperiment(loadExperiment(file), { out, jobs: 1 });
+
+    // per run: mean and best − worst of its accuracies over the three orders, from its metrics
+    const accuracies = (name: string): number[] => {
+      const records = readFileSync(join(out, name, RUN_FILES.metrics), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string; tasks?: Record<string, { accuracy: number }> });
+      const final = records.filter((r) => r.type === 'eval').at(-1)!;
+      return permutations.map((p) => final.tasks![p].accuracy);
+    };
+    const margin = (values: number[]) => Math.max(...values) - Math.min(...values);
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    const report = readFileSync(join(out, COMPARISON_FILES.reportMarkdown), 'utf8');
+    const row = report.split('\n').find((line) => line.startsWith('| diff | random, N = 4, 3 orders |'))!;
+    assert.ok(row, report);
+    const deltaOf = (measure: (values: number[]) => number) =>
+      (measure(accuracies('diff-seed1')) -
+        measure(accuracies('standard-seed1')) +
+        measure(accuracies('diff-seed2')) -
+        measure(accuracies('standard-seed2'))) /
+      2;
+    const text = (x: number) => `Δ ${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
+    assert.ok(row.includes(text(deltaOf(mean))), `${row}: ${text(deltaOf(mean))}`);
+    assert.ok(row.includes(text(deltaOf(margin))), `${row}: ${text(deltaOf(margin))}`);
+    // the permutations are read in that section, not each in a table of its own
+    assert.ok(!report.includes(`| ${permutations[1]}: variant |`));
+
+    const evaluation = evaluationOf(join(out, 'diff-seed1'));
+    assert.equal(evaluation.task?.name, 'icl-4c-4x2');
+    assert.deepEqual(
+      evaluation.task?.attentionBits.map((b) => b.bits),
+      [4],
+    );
+    assert.match(report, /Accuracy on the trained task \(icl-4c-4x2/);
+  });
+
+  it('order robustness: mean, best − worst and the worst order per run, paired by seed, worked by hand', () => {
+    const tasks = [0, 1, 2].map((p) => `icl:needles=8,permutation=${p}`);
+    const run = (seed: number, accuracies: number[]) => ({
+      seed,
+      tasks: Object.fromEntries(tasks.map((task, i) => [task, { accuracy: accuracies[i] }])),
+    });
+    const group = (variant: string, runs: ReturnType<typeof run>[]) => ({
+      variant,
+      setting: '',
+      size: '',
+      runs,
+      tasks: Object.fromEntries(tasks.map((task) => [task, {}])),
+    });
+    const summary = {
+      baseline: 'standard',
+      comparedSize: '',
+      bestSettings: { standard: '', diff: '' },
+      groups: [
+        group('standard', [run(1, [0.5, 0.7, 0.6]), run(2, [0.4, 0.4, 0.8])]),
+        group('diff', [run(1, [0.9, 0.8, 0.85]), run(2, [0.6, 0.7, 0.65])]),
+      ],
+    } as unknown as ComparisonSummary;
+    const table = orderBlocks(summary).find((block) => block.kind === 'table') as { rows: string[][] };
+    // standard: means 0.6 and 0.5333 (mean 0.5667, std 0.0667/√2 = 0.0471); margins 0.2 and 0.4; worst 0.5, 0.4
+    assert.deepEqual(table.rows[0], [
+      'standard',
+      'random, N = 8, 3 orders',
+      '0.567 ± 0.047',
+      '0.300 ± 0.141',
+      '0.450 ± 0.071',
+    ]);
+    // diff: means 0.85, 0.65 → Δ (0.25 + 0.1167) / 2 = +0.183; margins 0.1, 0.1 → Δ (−0.1 − 0.3) / 2 = −0.200
+    assert.match(table.rows[1][2], /^0\.750 ± 0\.141 \(Δ \+0\.183 \[/);
+    assert.match(table.rows[1][3], /^0\.100 ± 0\.000 \(Δ −0\.200 \[/);
+    assert.equal(table.rows[1][4], '0.700 ± 0.141');
   });
 
   it('refuses contexts not past the trained one, and keys it does not know, in one line', () => {

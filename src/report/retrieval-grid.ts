@@ -17,6 +17,8 @@ export interface GridCell {
 export interface RetrievalGrid {
   /** What every cell shares, e.g. `needles, 2 queries, lookalike keys, text`. */
   title: string;
+  /** What N counts: the facts of a retrieval task, the demonstrations (shots) of in-context classification. */
+  counts: 'facts' | 'demonstrations';
   needles: number[];
   lengths: number[];
   cells: GridCell[];
@@ -30,6 +32,15 @@ function sharedPart(spec: TaskSpec): string {
 
 function titleOf(spec: TaskSpec, queries: number[]): string {
   const asked = Math.max(...queries);
+  if (spec.kind === 'icl')
+    return [
+      `icl, ${spec.classes} classes`,
+      `up to ${asked} ${asked === 1 ? 'query' : 'queries'}`,
+      `inputs of ${spec.keyLength} letters`,
+      `${spec.answerLength}-digit labels`,
+      `demonstrations in ${spec.order} order${spec.permutation ? ` (permutation ${spec.permutation})` : ''}`,
+      `${spec.distractor} filler`,
+    ].join(', ');
   return [
     spec.kind,
     `up to ${asked} ${asked === 1 ? 'query' : 'queries'}`,
@@ -59,6 +70,7 @@ export function retrievalGrids(tasks: string[]): RetrievalGrid[] {
       const cells = members.map(({ spec, task }) => ({ task, needles: spec.needles, length: spec.length }));
       const sorted = (values: number[]) => [...new Set(values)].sort((a, b) => a - b);
       return {
+        counts: members[0].spec.kind === 'icl' ? 'demonstrations' : 'facts',
         title: titleOf(
           members[0].spec,
           members.map((m) => m.spec.queries),

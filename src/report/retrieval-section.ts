@@ -5,6 +5,7 @@ import type { Spread } from './stats.js';
 import { comparedGroups, type GroupSummary } from './groups.js';
 import type { ComparisonSummary } from './summary.js';
 import { WRONG_ANSWERS } from '../measure/task-metrics.js';
+import { orderBlocks, orderSets } from './order-robustness.js';
 
 /**
  * The report's Retrieval section: per probe task, accuracy and where attention goes, per variant with
@@ -18,6 +19,8 @@ export function taskBlocks(summary: ComparisonSummary): Block[] {
   if (names.length === 0) return [];
   const grids = retrievalGrids(names);
   const gridded = new Set(grids.flatMap((grid) => grid.cells.map((cell) => cell.task)));
+  // the orders of one set of demonstrations are read together, in the order-robustness section
+  const ordered = new Set(orderSets(names).flatMap((set) => set.tasks));
   return [
     { kind: 'heading', text: 'Retrieval' },
     {
@@ -34,7 +37,10 @@ export function taskBlocks(summary: ComparisonSummary): Block[] {
         'for the loss (accuracy and answer mass: higher is better).',
     },
     ...grids.flatMap((grid) => gridBlocks(summary, grid)),
-    ...names.filter((task) => !gridded.has(task)).flatMap((task) => oneTaskBlocks(summary, groups, task)),
+    ...names
+      .filter((task) => !gridded.has(task) && !ordered.has(task))
+      .flatMap((task) => oneTaskBlocks(summary, groups, task)),
+    ...orderBlocks(summary),
   ];
 }
 
@@ -178,8 +184,9 @@ function gridBlocks(summary: ComparisonSummary, grid: RetrievalGrid): Block[] {
     {
       kind: 'paragraph',
       text:
-        `Grid: ${grid.title}. Accuracy per number of facts N (mean ± std over seeds; for each variant its paired Δ ` +
-        `to ${summary.baseline} with the 95% t interval). Chance of copying a random fact's value: ` +
+        `Grid: ${grid.title}. Accuracy per number of ${grid.counts} N (mean ± std over seeds; for each variant its ` +
+        `paired Δ to ${summary.baseline} with the 95% t interval). Chance of ` +
+        `${grid.counts === 'facts' ? "copying a random fact's value" : 'guessing among the labels shown'}: ` +
         `${grid.needles.map((n) => `N = ${n}: ${chance(n)}`).join(', ')}.`,
     },
     { kind: 'table', header: header(' accuracy'), rows: rows(accuracy) },
