@@ -2,7 +2,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { useEngine } from '../backend/engines.js';
-import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { fingerprintChanges } from '../config/fingerprint.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { lockDirectory, type DirectoryLock } from '../lock.js';
@@ -10,13 +9,11 @@ import { UserError } from '../errors.js';
 import { COMPARISON_FILES, looksLikeComparison, readPlan, writePlan, type Plan } from '../formats/comparison.js';
 import { writeReport, type Report } from '../report/report.js';
 import { availableMemory, estimateForRun } from '../train/memory.js';
-import { readDivergence } from '../train/divergence.js';
 import { storedRunConfig } from '../train/run-dir.js';
 import { shardRuns, type Experiment, type PlannedRun } from './experiment.js';
 import { isSettled, type RunJob, type RunMessage, runStatus, type RunStatus } from './executor.js';
 import { evaluateRuns } from './evaluations.js';
 import { inProcessHost, type RunHost, workerHost } from './hosts.js';
-import { stepCheckpoints } from '../formats/run.js';
 
 /**
  * `difft compare`: trains every variant × seed into one results directory, then writes the report.

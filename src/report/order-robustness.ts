@@ -84,7 +84,8 @@ export function orderBlocks(summary: ComparisonSummary): Block[] {
         'In-context classification with the same demonstrations and queries in several orders (random, and grouped ' +
         "by class as in the paper's Figure 7), on the final evaluation's probe examples. Per run: the mean accuracy " +
         'over the orders and the margin between its best and its worst order; mean ± std over seeds, each ' +
-        `variant's paired Δ to ${summary.baseline} with its 95% t interval (a higher mean, a smaller margin is better).`,
+        `variant's paired Δ to ${summary.baseline} with its 95% t interval (a higher mean, a smaller margin is ` +
+        'better).',
     },
     { kind: 'table', header: ['variant', 'orders', 'mean accuracy', 'best − worst', 'worst order'], rows },
   ];
