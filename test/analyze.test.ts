@@ -116,6 +116,30 @@ describe('difft analyze and eval --task', () => {
     assert.equal(result.task.length, 33);
     assert.equal(result.task.scores.answers, 8);
     assert.equal(result.task.scores.chance.digits, 0.1);
+
+    // with attention bit widths: scored again through the quantized forward, 24 bits ≈ full precision, 2 bits not
+    const bits = difft([
+      ...['eval', runs.diff, '--task', '--examples', '8', '--max-tokens', '200'],
+      '--attention-bits',
+      '24,2',
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
+    assert.equal(bits.status, 0, bits.stderr);
+    const [scored] = JSON.parse(bits.stdout) as {
+      task: {
+        scores: { answerLoss: number; wrong: Record<string, number>; exactMatch: number };
+        attentionBits: { bits: number; scores: { answerLoss: number } }[];
+      };
+    }[];
+    const [at24, at2] = scored.task.attentionBits;
+    assert.deepEqual([at24.bits, at2.bits], [24, 2]);
+    assert.ok(Math.abs(at24.scores.answerLoss - scored.task.scores.answerLoss) < 1e-4);
+    // a 20-step model barely uses its attention (2 bits moves its answer loss by about 1e-4), but it moves it
+    assert.notEqual(at2.scores.answerLoss, scored.task.scores.answerLoss);
+    const { wrong, exactMatch } = scored.task.scores;
+    assert.ok(Math.abs(exactMatch + wrong.otherFact + wrong.absent + wrong.malformed - 1) < 1e-9);
   });
 
   it('refuses what it cannot do with one line: no task for a text-trained checkpoint, a task longer than the model reads, a bad spec', () => {
