@@ -76,6 +76,38 @@ describe('comparisons: the eval key', () => {
     assert.ok(Math.abs(fromCli.loss - stored.loss) < 1e-6, `${fromCli.loss} vs ${stored.loss}`);
     assert.ok(Math.abs(fromCli.byPosition[0].loss - stored.byPosition![0].loss) < 1e-6);
 
+    // two checkpoints of different attentions on the command line, past the trained length: one table, the same
+    // windows, and the numbers the comparison stored
+    const both = difft([
+      'eval',
+      join(out, 'standard-seed1'),
+      join(out, 'diff-seed1'),
+      '--by-position',
+      '--seq-len',
+      '32',
+      '--max-tokens',
+      '512',
+      '--json',
+    ]);
+    assert.equal(both.status, 0, both.stderr);
+    const pair = JSON.parse(both.stdout) as { fingerprint: string; byPosition: { loss: number }[] }[];
+    assert.equal(pair[0].fingerprint, pair[1].fingerprint);
+    for (const [i, name] of ['standard-seed1', 'diff-seed1'].entries())
+      assert.ok(
+        Math.abs(pair[i].byPosition.at(-1)!.loss - evaluations[name].contexts[1].byPosition!.at(-1)!.loss) < 1e-6,
+      );
+    const table = difft([
+      'eval',
+      join(out, 'standard-seed1'),
+      join(out, 'diff-seed1'),
+      '--by-position',
+      '--seq-len',
+      '32',
+      '--max-tokens',
+      '512',
+    ]);
+    assert.equal(table.stdout.split('\n').filter((line) => line.includes('trained on')).length, 1, 'one table');
+
     // the report's paired Δ at the first bin past the trained context: the mean of the per-seed differences
     const report = readFileSync(join(out, COMPARISON_FILES.reportMarkdown), 'utf8');
     assert.match(report, /## Loss by position/);
