@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkTaskSpec, lettersPerClass, parseTaskSpec, type TaskSpec } from '../src/config/task.js';
-import { generateExample, randomWordsHaystack, type TaskExample } from '../src/data/tasks/generate.js';
+import { generateExample, randomWordsHaystack, type TaskExample, weightedSpans } from '../src/data/tasks/generate.js';
 import { taskTokenizerSpec } from '../src/data/tasks/prepare.js';
 import { createTokenizer, type Tokenizer } from '../src/data/tokenizer.js';
 import { classifyAnswer, summarizeOutcomes } from '../src/measure/task-metrics.js';
@@ -81,6 +81,19 @@ describe('in-context classification examples', () => {
       }
     });
   }
+
+  it("training weighs every label: the demonstrations' and the queries' (retrieval tasks: the answers alone)", () => {
+    const tokenizer = tokenizerFor('byte');
+    const [example] = examples(spec('needles=5,queries=2,distractor=random'), tokenizer, 1);
+    const { demos, queries } = readBack(tokenizer.decode(example.tokens));
+    const spans = weightedSpans(example);
+    assert.deepEqual(
+      spans.map((span) => tokenizer.decode(example.tokens.subarray(span.start, span.end))),
+      [...demos, ...queries].map((d) => d.label),
+    );
+    const [needle] = examples(parseTaskSpec('needles:needles=3,queries=2,distractor=random'), tokenizer, 1);
+    assert.deepEqual(weightedSpans(needle), needle.answers);
+  });
 
   it('a fresh rule per example: labels and letter classes differ from example to example', () => {
     const tokenizer = tokenizerFor('byte');

@@ -260,6 +260,16 @@ export function generateExample(
   return labelsShown === undefined ? example : { ...example, labelsShown };
 }
 
+/**
+ * The spans an example's training loss weighs as answers (src/data/tasks/weights.ts): its answers, and for icl
+ * the labels of its demonstrations too — each one after the first of its class is itself an in-context
+ * prediction, and weighing them gives a step several times the signal of its two queries.
+ */
+export function weightedSpans(example: TaskExample): Span[] {
+  const labels = example.labelsShown === undefined ? [] : example.needles.map((needle) => needle.valueSpan);
+  return [...labels, ...example.answers].sort((a, b) => a.start - b.start);
+}
+
 /** Retrieval facts: keys of the spec's kind, a random value each, and the facts asked about. */
 function drawFacts(spec: TaskSpec, count: number, uniform: () => number) {
   const keys = KEY_MAKERS[spec.keys](count, spec.keyLength, uniform);

@@ -1,7 +1,7 @@
 import { streamFor } from '../../random.js';
 import type { TaskSpec } from '../../config/task.js';
 import type { Tokenizer } from '../tokenizer.js';
-import { generateExample, type Haystack, needlesThatFit, type Span, type Split } from './generate.js';
+import { generateExample, type Haystack, needlesThatFit, type Span, type Split, weightedSpans } from './generate.js';
 import { randomInt } from './random-draws.js';
 
 /**
@@ -17,7 +17,7 @@ import { randomInt } from './random-draws.js';
  */
 export interface PackedWindow {
   tokens: Int32Array;
-  /** Every answer of every example, as positions in the window. */
+  /** Every weighted span of every example (its answers; icl's labels too), as positions in the window. */
   answers: Span[];
   examples: number;
 }
@@ -49,7 +49,7 @@ export function packWindow(
       `${index}.${examples}`,
     );
     tokens.set(example.tokens, at);
-    for (const answer of example.answers) answers.push({ start: at + answer.start, end: at + answer.end });
+    for (const span of weightedSpans(example)) answers.push({ start: at + span.start, end: at + span.end });
     at += length;
     examples++;
   }

@@ -29,6 +29,7 @@ import {
   randomWordsHaystack,
   TASK_ALPHABET,
   textHaystack,
+  weightedSpans,
   type Haystack,
   type Span,
   type Split,
@@ -135,7 +136,7 @@ function datasetKey(options: TaskPrepareOptions): string {
 type StoredWindow = { tokens: Int32Array; answers: Span[]; where?: StoredExample };
 
 function wholeExample({ tokens, ...where }: TaskExample): StoredWindow {
-  return { tokens, answers: where.answers, where };
+  return { tokens, answers: weightedSpans({ tokens, ...where }), where };
 }
 
 /** Packed windows need their shortest example to fit in a window and to hold a fact and its query. */
