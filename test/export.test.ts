@@ -237,6 +237,48 @@ describe('difft export --format hf', () => {
     }
   });
 
+  it("writes a model card in the Hub's format: front matter, architecture, training, the evaluation at its step", () => {
+    const { dir, model } = scrambledCheckpoint('diff', 4, true);
+    model.dispose();
+    // the run's metrics beside the checkpoint: an evaluation at its step, another at an earlier one
+    const evalRecord = (step: number, valLoss: number) => ({
+      type: 'eval',
+      step,
+      tokens: 64 * step,
+      valLoss,
+      valPerplexity: Math.exp(valLoss),
+      valBitsPerByte: valLoss / Math.LN2,
+      evalTokens: 1000,
+      elapsedSeconds: 1,
+    });
+    const records = [evalRecord(0, 5.5), evalRecord(1, 2.5)];
+    writeFileSync(join(dir, '..', 'metrics.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const out = join(scratch(), 'hf');
+    exportHf(dir, out);
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    assert.match(card, /^---\nlibrary_name: transformers\npipeline_tag: text-generation\n/);
+    assert.match(card, /\| attention \| diff \|/);
+    assert.match(card, /\| 2\.5000 \| 12\.182 \| 3\.6067 \|/); // e^2.5 = 12.182, 2.5 / ln 2 = 3.6067
+    assert.match(card, /AutoModelForCausalLM\.from_pretrained\("path\/to\/this\/directory"\)/);
+    // the Hub's own reader, where Python has it (huggingface_hub comes with transformers)
+    const python = findPython(['huggingface_hub']);
+    if (!python) return;
+    const read = spawnSync(
+      python,
+      [
+        '-c',
+        'import json,sys; from huggingface_hub import ModelCard; print(json.dumps(ModelCard.load(sys.argv[1]).data.to_dict()))',
+        join(out, 'README.md'),
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(read.status, 0, read.stderr);
+    const data = JSON.parse(read.stdout) as { library_name: string; pipeline_tag: string; tags: string[] };
+    assert.equal(data.library_name, 'transformers');
+    assert.equal(data.pipeline_tag, 'text-generation');
+    assert.ok(data.tags.includes('diff'));
+  });
+
   it('refuses diff2 with one line naming why', () => {
     const { dir, model } = scrambledCheckpoint('diff2', 4, true);
     assert.throws(

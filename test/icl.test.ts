@@ -138,6 +138,17 @@ describe('in-context classification examples', () => {
     }
   });
 
+  it('more queries than demonstrations: each a new input of a class shown', () => {
+    const tokenizer = tokenizerFor('byte');
+    for (const example of examples(spec('needles=1,queries=3,distractor=random'), tokenizer, 5)) {
+      const { demos, queries } = readBack(tokenizer.decode(example.tokens));
+      assert.equal(demos.length, 1);
+      assert.equal(queries.length, 3);
+      for (const query of queries) assert.equal(query.label, demos[0].label);
+    }
+    assert.throws(() => parseTaskSpec('needles:needles=1,queries=2'), /task.queries = 2 exceeds task.needles = 1/);
+  });
+
   it('refuses icl keys on other tasks, look-alike keys on icl, and inputs too few for the demonstrations', () => {
     assert.throws(
       () => parseTaskSpec('needles:classes=3'),

@@ -15,6 +15,7 @@ import {
 } from '../formats/comparison.js';
 import { configFingerprint } from '../config/fingerprint.js';
 import { modelOfRun } from '../data/run-model.js';
+import { parseTaskSpec } from '../config/task.js';
 import { LONGEST_EVAL_CONTEXT } from '../eval/evaluate.js';
 
 export { runName, type ModelSize, type PlannedRun };
@@ -278,7 +279,20 @@ export function loadExperiment(nameOrPath: string): Experiment {
     [...configs].map(([name, config]) => [name, configFingerprint(config)]),
   );
   if (experiment.eval) checkEvalRequest(file, experiment.eval, [...configs.values()]);
+  checkProbeTasks(file, [...configs.values()]);
   return { ...experiment, configFingerprints, runConfig };
+}
+
+/** Every run's probe tasks parse now, not when its first evaluation comes. */
+function checkProbeTasks(file: string, configs: RunConfig[]): void {
+  for (const config of configs)
+    for (const task of config.eval.tasks) {
+      try {
+        parseTaskSpec(task);
+      } catch (error) {
+        throw new UserError(`${file}: run ${config.name}: eval.tasks: ${(error as Error).message}`);
+      }
+    }
 }
 
 function evalRequest(raw: Partial<CheckpointEvalRequest>): CheckpointEvalRequest {

@@ -201,7 +201,8 @@ export function checkTaskSpec(raw: Record<string, unknown>, where: string): Task
   const task = spec as unknown as TaskSpec;
   if (task.needlesMin > task.needles)
     throw new UserError(`${where}: task.needlesMin = ${task.needlesMin} exceeds task.needles = ${task.needles}`);
-  if (task.queries > task.needles)
+  // a retrieval query asks for a fact of its own; icl's queries are new inputs, as many as asked
+  if (task.kind !== 'icl' && task.queries > task.needles)
     throw new UserError(
       `${where}: task.queries = ${task.queries} exceeds task.needles = ${task.needles} (each query asks for a ` +
         `different fact)`,

@@ -1,4 +1,5 @@
 import { basename, dirname, join, resolve } from 'node:path';
+import { modelCard } from './model-card.js';
 import { recoverLeftovers, writeDirectoryAtomically, writeFileDurably } from '../atomic.js';
 import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { hfTokenizerFiles } from '../data/tokenizer-json.js';
@@ -269,6 +270,10 @@ export function exportHf(path: string, out: string): HfExport {
     [EXPORT_FILES.config]: `${JSON.stringify(config, null, 2)}\n`,
     [EXPORT_FILES.generation]: `${JSON.stringify(generation, null, 2)}\n`,
     ...hfTokenizerFiles(checkpoint.config.tokenizer, model.seqLen),
+    [EXPORT_FILES.card]: modelCard(checkpoint, {
+      architecture: (config.architectures as string[])[0],
+      remoteCode: false,
+    }),
   };
   writeDirectoryAtomically(dir, (temporary) => {
     writeSafetensors(exportFile(temporary, 'weights'), weights, { 'difft.source': checkpoint.dir });

@@ -4,7 +4,8 @@ import { filesIn } from './paths.js';
 /**
  * A Hugging Face transformers directory (src/export/ writes and imports it): `config.json` with a
  * `difft` section when difft exported it, `generation_config.json`, the weights in
- * `model.safetensors`, and the tokenizer's files as transformers' `AutoTokenizer` reads them.
+ * `model.safetensors`, the tokenizer's files as transformers' `AutoTokenizer` reads them, and the model card
+ * (`README.md`, the Hub's format).
  */
 export const EXPORT_FILES = {
   config: 'config.json',
@@ -13,6 +14,7 @@ export const EXPORT_FILES = {
   tokenizer: 'tokenizer.json',
   tokenizerConfig: 'tokenizer_config.json',
   specialTokens: 'special_tokens_map.json',
+  card: 'README.md',
 } as const;
 
 /** The path of one of an export's files. */

@@ -52,7 +52,7 @@ export function drawDemonstrations(
     return { c, key: word(c) };
   });
   const shown = [...new Set(demos.map((d) => d.c))];
-  const queried = Array.from({ length: Math.min(spec.queries, count) }, () => {
+  const queried = Array.from({ length: spec.queries }, () => {
     const c = shown[randomInt(uniform, shown.length)];
     const seen = demos.filter((d) => d.c === c).map((d) => d.key);
     const shownLetters = new Set(seen.join(''));
