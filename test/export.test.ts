@@ -14,16 +14,15 @@ import {
 } from '../src/checkpoint/checkpoint.js';
 import { readSafetensors } from '../src/checkpoint/safetensors.js';
 import { resolveConfig } from '../src/config/load.js';
-import { type Attention, type ModelConfig, switchesOff } from '../src/config/model.js';
+import type { Attention, ModelConfig } from '../src/config/model.js';
 import { findPython } from '../bench/pytorch.js';
-import { UserError } from '../src/errors.js';
 import { diffHeadOrder } from '../src/export/hf-attentions.js';
 import { exportHf, ropeOrder } from '../src/export/hf.js';
 import { importHf } from '../src/export/hf-import.js';
 import { Decoder } from '../src/model/decoder.js';
 import { createOptimizer } from '../src/train/step.js';
 import { ABLATIONS } from './helpers/ablations.js';
-import { difft, REPO_ROOT } from './helpers/cli.js';
+import { REPO_ROOT } from './helpers/cli.js';
 import { type HfConfig, hfForward } from './helpers/hf-reference.js';
 import { engine, scrambleParameters, tinyConfig } from './helpers/setup.js';
 
@@ -94,6 +93,19 @@ describe('difft export --format hf', () => {
     ['diff', 2, true, { headDim: 6 }],
   ];
   const named = (switches?: Partial<ModelConfig>) => (switches ? `, headDim ${switches.headDim}` : '');
+  // what Llama and DiffLlama cannot express: diff2, and every ablation switch but the head width
+  const REMOTE_CASES: [Attention, number, boolean, Partial<ModelConfig>?][] = [
+    ['diff2', 4, true],
+    ['diff2', 2, false],
+    ...ABLATIONS.filter(({ config }) => config.attention === 'diff2' || !config.headDim || config.headNorm).map(
+      ({ config }): [Attention, number, boolean, Partial<ModelConfig>] => [
+        config.attention!,
+        config.kvHeads ?? 4,
+        true,
+        config,
+      ],
+    ),
+  ];
   for (const [attention, kvHeads, tied, switches] of cases) {
     it(`${attention}, ${kvHeads === 4 ? 'multi-head' : 'grouped-query (kvHeads 2)'}, ${tied ? 'tied' : 'untied'}${named(switches)}: transformers' equations on the export give difft's logits (1e-5 relative)`, () => {
       const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
@@ -194,7 +206,7 @@ describe('difft export --format hf', () => {
     let results: Record<string, { class: string; logits: number[][] }> = {};
     before(() => {
       if (!python) return;
-      for (const [attention, kvHeads, tied, switches] of cases) {
+      for (const [attention, kvHeads, tied, switches] of [...cases, ...REMOTE_CASES]) {
         const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
         const out = join(scratch(), 'hf');
         exportHf(dir, out);
@@ -223,17 +235,38 @@ describe('difft export --format hf', () => {
         assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
       });
     });
+    REMOTE_CASES.forEach(([attention, kvHeads, tied, switches], index) => {
+      const label = switches ? ABLATIONS.find((a) => a.config === switches)?.label : undefined;
+      it(`${label ?? `${attention}, kvHeads ${kvHeads}, ${tied ? 'tied' : 'untied'}`}: the export's own modeling code (trust_remote_code) gives difft's logits (1e-5 relative)`, {
+        skip: python ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
+      }, () => {
+        const { out, expected } = exports[cases.length + index];
+        const result = results[out];
+        assert.equal(result.class, 'DifftForCausalLM');
+        const scale = Math.max(...expected.flat().map(Math.abs));
+        const error = Math.max(...result.logits.flat().map((value, i) => Math.abs(value - expected.flat()[i])));
+        assert.ok(error / scale < 1e-5, `relative error ${error / scale}`);
+      });
+    });
   });
 
-  it('refuses every other ablation switch with one line naming the key', () => {
-    for (const { config } of ABLATIONS.filter(({ config }) => config.attention !== 'diff2' && !config.headDim)) {
-      const { dir, model } = scrambledCheckpoint(config.attention!, config.kvHeads ?? 4, true, config);
-      const key = switchesOff(model.config)[0].split('=')[0];
-      assert.throws(
-        () => exportHf(dir, join(scratch(), 'hf')),
-        (e: Error) => e instanceof UserError && e.message.includes(`model.${key}=`) && /cannot express/.test(e.message),
-      );
+  it('every other switch, and diff2, export with their own modeling code: DifftForCausalLM, auto_map, the .py files', () => {
+    for (const [attention, kvHeads, tied, switches] of REMOTE_CASES) {
+      const { dir, model } = scrambledCheckpoint(attention, kvHeads, tied, switches);
       model.dispose();
+      const out = join(scratch(), 'hf');
+      const result = exportHf(dir, out);
+      assert.equal(result.architecture, 'DifftForCausalLM');
+      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+      assert.equal(config.model_type, 'difft');
+      assert.deepEqual(config.auto_map, {
+        AutoConfig: 'configuration_difft.DifftConfig',
+        AutoModelForCausalLM: 'modeling_difft.DifftForCausalLM',
+      });
+      assert.equal(config.attention, attention);
+      for (const file of ['configuration_difft.py', 'modeling_difft.py', 'README.md'])
+        assert.ok(readFileSync(join(out, file), 'utf8').length > 0, file);
+      assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /trust_remote_code=True/);
     }
   });
 
@@ -277,17 +310,5 @@ describe('difft export --format hf', () => {
     assert.equal(data.library_name, 'transformers');
     assert.equal(data.pipeline_tag, 'text-generation');
     assert.ok(data.tags.includes('diff'));
-  });
-
-  it('refuses diff2 with one line naming why', () => {
-    const { dir, model } = scrambledCheckpoint('diff2', 4, true);
-    assert.throws(
-      () => exportHf(dir, join(scratch(), 'hf')),
-      (e: Error) => e instanceof UserError && /diff2 model .* transformers has no class for it/.test(e.message),
-    );
-    model.dispose();
-    const cli = difft(['export', dir, '--format', 'hf', '--out', join(scratch(), 'hf')]);
-    assert.equal(cli.status, 2);
-    assert.equal(cli.stderr.trim().split('\n').length, 1);
   });
 });

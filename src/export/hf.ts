@@ -9,6 +9,7 @@ import { ffnHiddenWidth, headDim, switchesOff, type ModelConfig } from '../confi
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import { HF_ATTENTIONS, type HfAttention } from './hf-attentions.js';
+import { remoteCodeFiles, remoteConfig, remoteWeights } from './hf-remote.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 
 /**
@@ -241,25 +242,18 @@ function describeTokenizer(checkpoint: LoadedCheckpoint): Record<string, unknown
 export function exportHf(path: string, out: string): HfExport {
   const checkpoint = readCheckpoint(path);
   const { model } = checkpoint.config;
-  if (!HF_ATTENTIONS[model.attention]) {
-    throw new UserError(
-      `${checkpoint.dir} is a ${model.attention} model (Differential Transformer V2): transformers has no class ` +
-        `for it; export a standard (Llama) or diff (DiffLlama) checkpoint`,
-    );
-  }
-  // Llama and DiffLlama take a head width of their own (head_dim), but hard-code every other switch
-  const inexpressible = switchesOff(model).filter((setting) => !setting.startsWith('headDim='));
-  if (inexpressible.length > 0)
-    throw new UserError(
-      `${checkpoint.dir} has model.${inexpressible[0]}, which transformers' ` +
-        `${HF_ATTENTIONS[model.attention]!.architecture} cannot express; export a model with that key at its default`,
-    );
-  const weights = hfWeights(model, readWeights(checkpoint));
+  // Llama and DiffLlama take a head width of their own (head_dim), but hard-code every other switch: the rest
+  // (and diff2, which transformers has no class for) go with a modeling file of their own
+  const native =
+    HF_ATTENTIONS[model.attention] !== undefined && switchesOff(model).every((s) => s.startsWith('headDim='));
+  const stored = readWeights(checkpoint);
+  const weights = native ? hfWeights(model, stored) : remoteWeights(stored);
   const dir = resolve(out);
   // an earlier export is replaced whole; anything else (a run, a checkpoint, someone's folder) is left alone
   checkOutputDirectory(dir, 'export --out', ['export'], 'choose a new or empty directory, or an earlier export');
   recoverLeftovers(dirname(dir), basename(dir));
-  const config = hfConfig(checkpoint);
+  const config = native ? hfConfig(checkpoint) : remoteHfConfig(checkpoint);
+  const architecture = (config.architectures as string[])[0];
   const generation = {
     ...(config.eos_token_id !== undefined
       ? { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id }
@@ -270,15 +264,24 @@ export function exportHf(path: string, out: string): HfExport {
     [EXPORT_FILES.config]: `${JSON.stringify(config, null, 2)}\n`,
     [EXPORT_FILES.generation]: `${JSON.stringify(generation, null, 2)}\n`,
     ...hfTokenizerFiles(checkpoint.config.tokenizer, model.seqLen),
-    [EXPORT_FILES.card]: modelCard(checkpoint, {
-      architecture: (config.architectures as string[])[0],
-      remoteCode: false,
-    }),
+    ...(native ? {} : remoteCodeFiles()),
+    [EXPORT_FILES.card]: modelCard(checkpoint, { architecture, remoteCode: !native }),
   };
   writeDirectoryAtomically(dir, (temporary) => {
     writeSafetensors(exportFile(temporary, 'weights'), weights, { 'difft.source': checkpoint.dir });
     for (const [name, text] of Object.entries(texts)) writeFileDurably(join(temporary, name), text);
   });
   const files = [EXPORT_FILES.weights, ...Object.keys(texts)].map((name) => join(dir, name));
-  return { dir, architecture: (config.architectures as string[])[0], tensors: Object.keys(weights).length, files };
+  return { dir, architecture, tensors: Object.keys(weights).length, files };
+}
+
+/** config.json of an export with its own modeling code: DifftConfig's keys, and the difft section. */
+function remoteHfConfig(checkpoint: LoadedCheckpoint): Record<string, unknown> {
+  const { model, tokenizer } = checkpoint.config;
+  const endOfText = endOfTextId(tokenizer);
+  return {
+    ...remoteConfig(model),
+    ...(endOfText !== undefined ? { bos_token_id: endOfText, eos_token_id: endOfText } : {}),
+    difft: { attention: model.attention, ffnMultiple: model.ffnMultiple, tokenizer: describeTokenizer(checkpoint) },
+  };
 }
