@@ -84,40 +84,52 @@ describe('transformers tokenizer files in exports', () => {
   });
 
   const torch = findPython(['torch', 'transformers']);
-  it('pipeline("text-generation") runs on an exported byte model and continues the prompt as difft does', {
-    skip: torch ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
-  }, () => {
-    const dir = scratch();
-    const run = join(dir, 'run');
-    const trained = difft([
-      'train',
-      '--config',
-      join(REPO_ROOT, 'configs/tiny.yaml'),
-      '--out',
-      run,
-      '--set',
-      `data.dir=${join(dir, 'data')}`,
-      '--set',
-      'model.attention=standard',
-      '--set',
-      'train.steps=30',
-      '--set',
-      'eval.every=0',
-      '--backend',
-      'cpu',
-    ]);
-    assert.equal(trained.status, 0, trained.stderr);
-    const exported = join(dir, 'exported');
-    assert.equal(difft(['export', run, '--out', exported]).status, 0);
-    assert.ok(readdirSync(exported).includes('tokenizer.json'));
-    const generated = spawnSync(torch!, [join(REPO_ROOT, 'scripts/hf-generate.py'), exported, 'The jury', '12'], {
-      encoding: 'utf8',
+  for (const attention of ['standard', 'diff2'])
+    it(`pipeline("text-generation") runs on an exported byte ${attention} model and continues the prompt as difft does${attention === 'diff2' ? ' (its own modeling code)' : ''}`, {
+      skip: torch ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
+    }, () => {
+      const dir = scratch();
+      const run = join(dir, 'run');
+      const trained = difft([
+        'train',
+        '--config',
+        join(REPO_ROOT, 'configs/tiny.yaml'),
+        '--out',
+        run,
+        '--set',
+        `data.dir=${join(dir, 'data')}`,
+        '--set',
+        `model.attention=${attention}`,
+        '--set',
+        'train.steps=30',
+        '--set',
+        'eval.every=0',
+        '--backend',
+        'wasm',
+      ]);
+      assert.equal(trained.status, 0, trained.stderr);
+      const exported = join(dir, 'exported');
+      assert.equal(difft(['export', run, '--out', exported]).status, 0);
+      assert.ok(readdirSync(exported).includes('tokenizer.json'));
+      const generated = spawnSync(torch!, [join(REPO_ROOT, 'scripts/hf-generate.py'), exported, 'The jury', '12'], {
+        encoding: 'utf8',
+      });
+      assert.equal(generated.status, 0, generated.stderr);
+      const { text } = JSON.parse(generated.stdout.trim().split('\n').pop()!) as { text: string };
+      const ours = difft([
+        'generate',
+        run,
+        '--prompt',
+        'The jury',
+        '-n',
+        '12',
+        '--temperature',
+        '0',
+        '--backend',
+        'cpu',
+      ]);
+      assert.equal(ours.status, 0, ours.stderr);
+      assert.equal(text, ours.stdout.replace(/\n$/, ''));
+      JSON.parse(readFileSync(join(exported, 'tokenizer_config.json'), 'utf8'));
     });
-    assert.equal(generated.status, 0, generated.stderr);
-    const { text } = JSON.parse(generated.stdout.trim().split('\n').pop()!) as { text: string };
-    const ours = difft(['generate', run, '--prompt', 'The jury', '-n', '12', '--temperature', '0', '--backend', 'cpu']);
-    assert.equal(ours.status, 0, ours.stderr);
-    assert.equal(text, ours.stdout.replace(/\n$/, ''));
-    JSON.parse(readFileSync(join(exported, 'tokenizer_config.json'), 'utf8'));
-  });
 });

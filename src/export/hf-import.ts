@@ -8,9 +8,9 @@ import {
   saveCheckpoint,
   zeroMoments,
 } from '../checkpoint/checkpoint.js';
-import { readSafetensors } from '../checkpoint/safetensors.js';
+import { type NamedArray, readSafetensors } from '../checkpoint/safetensors.js';
 import { resolveConfig } from '../config/load.js';
-import { ffnHiddenWidth, resolveModelConfig, type ModelConfig } from '../config/model.js';
+import { type Attention, ffnHiddenWidth, headNormOn, resolveModelConfig, type ModelConfig } from '../config/model.js';
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
 import { checkTokenizerName, createTokenizer, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
@@ -22,6 +22,7 @@ import { tokenizerFromHfFile } from '../data/tokenizer-json.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 import { stepDirName } from '../formats/run.js';
 import { attentionOfArchitecture } from './hf-attentions.js';
+import { REMOTE_ARCHITECTURE } from './hf-remote.js';
 
 /**
  * `difft import DIR`: a transformers Llama or DiffLlama directory (config.json + model.safetensors,
@@ -59,6 +60,31 @@ interface HfConfigFile {
   tie_word_embeddings?: boolean;
   initializer_range?: number;
   difft?: { ffnMultiple?: number; tokenizer?: { kind: string; encoding?: string; symbols?: string[] } };
+  // an export with its own modeling code (src/export/hf-remote.ts): the attention and its switches
+  attention?: Attention;
+  head_norm?: boolean;
+  lambda_init?: ModelConfig['lambdaInit'];
+  lambda_mode?: ModelConfig['lambda'];
+  output_scale?: boolean;
+  gate?: ModelConfig['gate'];
+  pairing?: ModelConfig['pairing'];
+}
+
+/** The attention and switches of an export with its own modeling code, as difft's model keys. */
+function remoteSwitches(dir: string, hf: HfConfigFile): Partial<ModelConfig> {
+  const attention = hf.attention;
+  if (attention !== 'standard' && attention !== 'diff' && attention !== 'diff2')
+    refuse(dir, `attention ${JSON.stringify(attention)}: a ${REMOTE_ARCHITECTURE} is standard, diff or diff2`);
+  const ownNorm = headNormOn({ attention, headNorm: 'auto' });
+  return {
+    attention,
+    headNorm: hf.head_norm === undefined || hf.head_norm === ownNorm ? 'auto' : hf.head_norm ? 'on' : 'off',
+    ...(hf.lambda_init !== undefined ? { lambdaInit: hf.lambda_init } : {}),
+    ...(hf.lambda_mode !== undefined ? { lambda: hf.lambda_mode } : {}),
+    ...(hf.output_scale !== undefined ? { outputScale: hf.output_scale } : {}),
+    ...(hf.gate !== undefined ? { gate: hf.gate } : {}),
+    ...(hf.pairing !== undefined ? { pairing: hf.pairing } : {}),
+  };
 }
 
 const LARGEST_CONTEXT = 16384;
@@ -70,12 +96,13 @@ function refuse(dir: string, why: string): never {
 /** difft's model config for a transformers config, or a one-line refusal naming what does not fit. */
 export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number): ModelConfig {
   const architecture = hf.architectures?.[0];
-  const attention = attentionOfArchitecture(architecture);
+  const remote = architecture === REMOTE_ARCHITECTURE;
+  const attention = remote ? remoteSwitches(dir, hf).attention : attentionOfArchitecture(architecture);
   if (!attention)
     refuse(
       dir,
-      `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard) and ` +
-        `DiffLlamaForCausalLM (diff)`,
+      `architectures ${JSON.stringify(hf.architectures)}: difft imports LlamaForCausalLM (standard), ` +
+        `DiffLlamaForCausalLM (diff) and its own ${REMOTE_ARCHITECTURE}`,
     );
   if ((hf.hidden_act ?? 'silu') !== 'silu') refuse(dir, `hidden_act ${hf.hidden_act}: difft's FFN is SwiGLU (silu)`);
   if (hf.rope_scaling) refuse(dir, 'rope_scaling is set: difft has plain RoPE only');
@@ -105,6 +132,7 @@ export function modelConfigFromHf(dir: string, hf: HfConfigFile, seqLen?: number
     normEps: hf.rms_norm_eps,
     initStd: hf.initializer_range ?? 0.02,
     headDim,
+    ...(remote ? remoteSwitches(dir, hf) : {}),
   });
   // a SwiGLU width that 8/3·D rounded up to a multiple of ffnMultiple does not give is held as it is
   return ffnHiddenWidth(config) === hf.intermediate_size ? config : { ...config, ffnHidden: hf.intermediate_size };
@@ -179,7 +207,7 @@ export function importHf(
   checkOutputDirectory(runDir, 'import --out', [], 'an import goes into a new or empty directory');
   const lock = lockDirectory(runDir, 'importing');
   try {
-    return writeImport(runDir, model, tokenizer, weightsPath);
+    return writeImport(runDir, model, tokenizer, weightsPath, hf.architectures?.[0] === REMOTE_ARCHITECTURE);
   } finally {
     lock.release();
   }
@@ -206,13 +234,20 @@ function checkImportMemory(dir: string, model: ModelConfig, skip: boolean): void
     );
 }
 
+function unprefixed(tensors: Record<string, NamedArray>): Record<string, NamedArray> {
+  return Object.fromEntries(Object.entries(tensors).map(([name, array]) => [name.replace(/^model\./, ''), array]));
+}
+
 function writeImport(
   runDir: string,
   model: ModelConfig,
   tokenizer: TokenizerSpec,
   weightsPath: string,
+  remote: boolean,
 ): { checkpoint: string; attention: string } {
-  const stored = difftWeights(model, readSafetensors(weightsPath).tensors, weightsPath);
+  const tensors = readSafetensors(weightsPath).tensors;
+  // an export with its own modeling code keeps difft's names under `model.`; Llama's and DiffLlama's map back
+  const stored = remote ? unprefixed(tensors) : difftWeights(model, tensors, weightsPath);
   const decoder = modelFromStored(model, stored, weightsPath);
   const moments = zeroMoments(model); // optimizer state is not carried by an export
   const checkpoint = join(runDir, stepDirName(0));
@@ -232,6 +267,13 @@ function writeImport(
         ropeBase: model.ropeBase,
         normEps: model.normEps,
         initStd: model.initStd,
+        headDim: model.headDim,
+        headNorm: model.headNorm,
+        lambdaInit: model.lambdaInit,
+        lambda: model.lambda,
+        outputScale: model.outputScale,
+        gate: model.gate,
+        pairing: model.pairing,
       },
       data: { tokenizer: tokenizerName(tokenizer) },
     });
