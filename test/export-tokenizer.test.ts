@@ -84,12 +84,12 @@ describe('transformers tokenizer files in exports', () => {
   });
 
   const torch = findPython(['torch', 'transformers']);
-  for (const attention of ['standard', 'diff2'])
-    it(`pipeline("text-generation") runs on an exported byte ${attention} model and continues the prompt as difft does${attention === 'diff2' ? ' (its own modeling code)' : ''}`, {
-      skip: torch ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
-    }, () => {
-      const dir = scratch();
-      const run = join(dir, 'run');
+  it('pipeline("text-generation") continues a prompt as difft does: a standard export, and a diff2 one with its own modeling code', {
+    skip: torch ? false : 'no Python with torch and transformers here (set DIFFT_HF_PYTHON)',
+  }, () => {
+    const dir = scratch();
+    const runs = ['standard', 'diff2'].map((attention) => {
+      const run = join(dir, attention);
       const trained = difft([
         'train',
         '--config',
@@ -108,14 +108,20 @@ describe('transformers tokenizer files in exports', () => {
         'wasm',
       ]);
       assert.equal(trained.status, 0, trained.stderr);
-      const exported = join(dir, 'exported');
+      const exported = join(dir, `${attention}-exported`);
       assert.equal(difft(['export', run, '--out', exported]).status, 0);
       assert.ok(readdirSync(exported).includes('tokenizer.json'));
-      const generated = spawnSync(torch!, [join(REPO_ROOT, 'scripts/hf-generate.py'), exported, 'The jury', '12'], {
-        encoding: 'utf8',
-      });
-      assert.equal(generated.status, 0, generated.stderr);
-      const { text } = JSON.parse(generated.stdout.trim().split('\n').pop()!) as { text: string };
+      JSON.parse(readFileSync(join(exported, 'tokenizer_config.json'), 'utf8'));
+      return { run, exported };
+    });
+    const generated = spawnSync(
+      torch!,
+      [join(REPO_ROOT, 'scripts/hf-generate.py'), 'The jury', '12', ...runs.map((r) => r.exported)],
+      { encoding: 'utf8' },
+    );
+    assert.equal(generated.status, 0, generated.stderr);
+    const texts = JSON.parse(generated.stdout.trim().split('\n').pop()!) as Record<string, string>;
+    for (const { run, exported } of runs) {
       const ours = difft([
         'generate',
         run,
@@ -129,7 +135,7 @@ describe('transformers tokenizer files in exports', () => {
         'cpu',
       ]);
       assert.equal(ours.status, 0, ours.stderr);
-      assert.equal(text, ours.stdout.replace(/\n$/, ''));
-      JSON.parse(readFileSync(join(exported, 'tokenizer_config.json'), 'utf8'));
-    });
+      assert.equal(texts[exported], ours.stdout.replace(/\n$/, ''), run);
+    }
+  });
 });
