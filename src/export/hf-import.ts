@@ -10,7 +10,14 @@ import {
 } from '../checkpoint/checkpoint.js';
 import { type NamedArray, readSafetensors } from '../checkpoint/safetensors.js';
 import { resolveConfig } from '../config/load.js';
-import { type Attention, ffnHiddenWidth, headNormOn, resolveModelConfig, type ModelConfig } from '../config/model.js';
+import {
+  ATTENTIONS,
+  type Attention,
+  ffnHiddenWidth,
+  headNormOn,
+  resolveModelConfig,
+  type ModelConfig,
+} from '../config/model.js';
 import { TIKTOKEN_NAMES, type TiktokenName } from '../config/tokenizers.js';
 import { checkTokenizerName, createTokenizer, tokenizerName, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
@@ -73,7 +80,7 @@ interface HfConfigFile {
 /** The attention and switches of an export with its own modeling code, as difft's model keys. */
 function remoteSwitches(dir: string, hf: HfConfigFile): Partial<ModelConfig> {
   const attention = hf.attention;
-  if (attention !== 'standard' && attention !== 'diff' && attention !== 'diff2')
+  if (!(ATTENTIONS as readonly unknown[]).includes(attention) || attention === undefined)
     refuse(dir, `attention ${JSON.stringify(attention)}: a ${REMOTE_ARCHITECTURE} is standard, diff or diff2`);
   const ownNorm = headNormOn({ attention, headNorm: 'auto' });
   return {

@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { attentionLabel, ffnHiddenWidth, headDim, switchesOff } from '../config/model.js';
+import { type Attention, attentionLabel, ffnHiddenWidth, headDim, switchesOff } from '../config/model.js';
 import { taskLabel, taskOf } from '../config/task.js';
 import { runFile } from '../formats/run.js';
 import { countParameters } from '../model/parameters.js';
@@ -48,7 +48,7 @@ export function modelCard(checkpoint: LoadedCheckpoint, facts: CardFacts): strin
     '',
     `# ${run.name}: a ${attentionLabel(model)} decoder trained with difft`,
     '',
-    `A decoder-only language model with ${describeAttention(model.attention)}, trained from scratch by ` +
+    `A decoder-only language model with ${ATTENTION_TITLES[model.attention]}, trained from scratch by ` +
       `[difft](https://www.npmjs.com/package/difft) ${difftVersion} and exported as transformers' ` +
       `\`${facts.architecture}\`${facts.remoteCode ? ' (its modeling code ships with the weights)' : ''}.`,
     '',
@@ -114,11 +114,12 @@ export function modelCard(checkpoint: LoadedCheckpoint, facts: CardFacts): strin
   ].join('\n');
 }
 
-function describeAttention(attention: string): string {
-  if (attention === 'diff') return 'differential attention (Ye et al., 2024: Differential Transformer)';
-  if (attention === 'diff2') return 'differential attention V2 (the Differential Transformer V2)';
-  return 'standard softmax attention (the Llama architecture)';
-}
+/** What each attention is, in the card's first sentence. */
+const ATTENTION_TITLES: Record<Attention, string> = {
+  standard: 'standard softmax attention (the Llama architecture)',
+  diff: 'differential attention (Ye et al., 2024: Differential Transformer)',
+  diff2: 'differential attention V2 (the Differential Transformer V2)',
+};
 
 function describeTokenizer(kind: string): string {
   if (kind === 'byte') return 'UTF-8 bytes';
