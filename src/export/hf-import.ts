@@ -80,7 +80,7 @@ interface HfConfigFile {
 /** The attention and switches of an export with its own modeling code, as difft's model keys. */
 function remoteSwitches(dir: string, hf: HfConfigFile): Partial<ModelConfig> {
   const attention = hf.attention;
-  if (!(ATTENTIONS as readonly unknown[]).includes(attention) || attention === undefined)
+  if (!attention || !ATTENTIONS.includes(attention))
     refuse(dir, `attention ${JSON.stringify(attention)}: a ${REMOTE_ARCHITECTURE} is standard, diff or diff2`);
   const ownNorm = headNormOn({ attention, headNorm: 'auto' });
   return {
