@@ -32,6 +32,13 @@ describe('retrieval grids', () => {
     assert.deepEqual(grids[0].lengths, [65, 129]);
     assert.equal(grids[0].cells.length, 4);
     assert.match(grids[0].title, /up to 2 queries, lookalike keys of 3 letters/);
+    // the same settings written in another order are the same grid
+    const reordered = retrievalGrids([
+      'needles:needles=2,length=65,keys=prefix',
+      'needles:keys=prefix,length=65,needles=4',
+    ]);
+    assert.equal(reordered.length, 1);
+    assert.deepEqual(reordered[0].needles, [2, 4]);
   });
 
   it('accuracy with paired Δ and its interval, chance and masses per cell, worked by hand', async () => {

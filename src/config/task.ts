@@ -239,6 +239,11 @@ function checkKindKeys(task: TaskSpec, where: string): void {
     );
 }
 
+/** A spec (or part of one) as a string that two equal specs share, whatever order their keys were written in. */
+export function specKey(spec: Partial<TaskSpec>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(spec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+}
+
 /** Whether examples draw their number of facts from a range. */
 export function variesNeedles(spec: TaskSpec): boolean {
   return spec.needlesMin > 0 && spec.needlesMin < spec.needles;

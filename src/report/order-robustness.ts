@@ -1,4 +1,4 @@
-import { parseTaskSpec, type TaskSpec } from '../config/task.js';
+import { parseTaskSpec, specKey, type TaskSpec } from '../config/task.js';
 import { type Difference, difference } from './comparisons.js';
 import { comparedGroups, type GroupSummary } from './groups.js';
 import { pm, signed } from './numbers.js';
@@ -31,7 +31,7 @@ export function orderSets(tasks: string[]): OrderSet[] {
       continue; // a task dataset's own label, not a probe spec
     }
     if (spec.kind !== 'icl') continue;
-    const key = JSON.stringify({ ...spec, permutation: 0 });
+    const key = specKey({ ...spec, permutation: 0 });
     const set = sets.get(key) ?? { spec: { ...spec, permutation: 0 }, tasks: [] };
     if (!set.tasks.includes(task)) set.tasks.push(task);
     sets.set(key, set);

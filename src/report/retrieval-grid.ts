@@ -1,4 +1,4 @@
-import { parseTaskSpec, type TaskSpec } from '../config/task.js';
+import { parseTaskSpec, specKey, type TaskSpec } from '../config/task.js';
 
 /**
  * The paper's retrieval table (its Table 2): accuracy by number of needles N, one column per
@@ -27,7 +27,7 @@ export interface RetrievalGrid {
 /** What a cell's task shares with the rest of its grid: the spec without needles, queries and length. */
 function sharedPart(spec: TaskSpec): string {
   const { needles: _n, needlesMin: _m, queries: _q, length: _l, ...rest } = spec;
-  return JSON.stringify(rest);
+  return specKey(rest);
 }
 
 function titleOf(spec: TaskSpec, queries: number[]): string {
