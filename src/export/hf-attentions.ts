@@ -1,4 +1,4 @@
-import { type Attention, lambdaInit, type ModelConfig } from '../config/model.js';
+import { type Attention, ffnHiddenWidth, headDim, lambdaInit, type ModelConfig } from '../config/model.js';
 
 /**
  * How each attention goes to transformers, one row per attention (undefined: transformers has no
@@ -57,4 +57,21 @@ export function attentionOfArchitecture(architecture: string | undefined): Atten
   return (Object.keys(HF_ATTENTIONS) as Attention[]).find(
     (attention) => HF_ATTENTIONS[attention]?.architecture === architecture,
   );
+}
+
+/** The model's shape in transformers' config.json keys, the same for every class difft exports to. */
+export function hfShape(model: ModelConfig): Record<string, unknown> {
+  return {
+    vocab_size: model.vocabSize,
+    hidden_size: model.width,
+    intermediate_size: ffnHiddenWidth(model),
+    num_hidden_layers: model.layers,
+    num_attention_heads: model.heads,
+    num_key_value_heads: model.kvHeads,
+    head_dim: headDim(model),
+    max_position_embeddings: model.seqLen,
+    rms_norm_eps: model.normEps,
+    rope_theta: model.ropeBase,
+    tie_word_embeddings: model.tieEmbeddings,
+  };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { NamedArray } from '../checkpoint/safetensors.js';
-import { ffnHiddenWidth, headDim, headNormOn, type ModelConfig } from '../config/model.js';
+import { headNormOn, type ModelConfig } from '../config/model.js';
+import { hfShape } from './hf-attentions.js';
 
 /**
  * Exports that carry their own modeling code: every model transformers has no class for (diff2, and
@@ -29,17 +30,7 @@ export function remoteConfig(model: ModelConfig): Record<string, unknown> {
       AutoConfig: 'configuration_difft.DifftConfig',
       AutoModelForCausalLM: 'modeling_difft.DifftForCausalLM',
     },
-    vocab_size: model.vocabSize,
-    hidden_size: model.width,
-    intermediate_size: ffnHiddenWidth(model),
-    num_hidden_layers: model.layers,
-    num_attention_heads: model.heads,
-    num_key_value_heads: model.kvHeads,
-    head_dim: headDim(model),
-    max_position_embeddings: model.seqLen,
-    rms_norm_eps: model.normEps,
-    rope_theta: model.ropeBase,
-    tie_word_embeddings: model.tieEmbeddings,
+    ...hfShape(model),
     attention: model.attention,
     head_norm: headNormOn(model),
     lambda_init: model.lambdaInit,

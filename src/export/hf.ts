@@ -5,10 +5,10 @@ import { checkOutputDirectory } from '../formats/directory-kind.js';
 import { hfTokenizerFiles } from '../data/tokenizer-json.js';
 import { readCheckpoint, readWeights, type LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { writeSafetensors, type NamedArray } from '../checkpoint/safetensors.js';
-import { ffnHiddenWidth, headDim, switchesOff, type ModelConfig } from '../config/model.js';
+import { headDim, switchesOff, type ModelConfig } from '../config/model.js';
 import { createTokenizer, type TokenizerSpec } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { HF_ATTENTIONS, type HfAttention } from './hf-attentions.js';
+import { HF_ATTENTIONS, type HfAttention, hfShape } from './hf-attentions.js';
 import { remoteCodeFiles, remoteConfig, remoteWeights } from './hf-remote.js';
 import { EXPORT_FILES, exportFile } from '../formats/export.js';
 
@@ -174,22 +174,12 @@ export function hfConfig(checkpoint: LoadedCheckpoint): Record<string, unknown> 
   return {
     architectures: [attention.architecture],
     model_type: attention.modelType,
-    vocab_size: model.vocabSize,
-    hidden_size: model.width,
-    intermediate_size: ffnHiddenWidth(model),
-    num_hidden_layers: model.layers,
-    num_attention_heads: model.heads,
-    num_key_value_heads: model.kvHeads,
-    head_dim: headDim(model),
+    ...hfShape(model),
     hidden_act: 'silu',
-    max_position_embeddings: model.seqLen,
-    rms_norm_eps: model.normEps,
-    rope_theta: model.ropeBase,
     rope_scaling: null,
     attention_bias: false,
     attention_dropout: 0,
     mlp_bias: false,
-    tie_word_embeddings: model.tieEmbeddings,
     initializer_range: model.initStd,
     torch_dtype: 'float32',
     ...attention.config(model),
