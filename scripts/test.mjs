@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'dist', 'test');
-const ALONE = ['signals', 'crash', 'compare', 'misuse', 'training', 'ablations', 'memory'].map((n) => `${n}.test.js`);
+const ALONE = ['signals', 'crash', 'compare', 'training', 'ablations', 'memory'].map((n) => `${n}.test.js`);
 const files = readdirSync(dir)
   .filter((file) => file.endsWith('.test.js'))
   .sort();
