@@ -198,6 +198,20 @@ describe('eval, info and damaged checkpoints', () => {
     });
     // the first position, with one token of context, is the hardest
     assert.ok(result.byPosition![0].loss > result.byPosition!.at(-1)!.loss);
+
+    // every token: the split's short last window counts at the positions it reaches, and no more
+    const [whole, wholeByPosition] = [
+      await evaluateCheckpoint(runDir),
+      await evaluateCheckpoint(runDir, { byPosition: true }),
+    ];
+    assert.notEqual(whole.tokens % run.model.seqLen, 0, 'the split ends in a short window');
+    const bins = wholeByPosition.byPosition!;
+    assert.equal(
+      bins.reduce((total, bin) => total + bin.tokens, 0),
+      whole.tokens,
+    );
+    const mean = bins.reduce((total, bin) => total + bin.loss * bin.tokens, 0) / whole.tokens;
+    assert.ok(Math.abs(mean - whole.loss) < 1e-5, `${mean} vs ${whole.loss}`);
   });
 
   it('a checkpoint written before the ablation switches and dropout existed loads as the model it was', () => {

@@ -178,9 +178,9 @@ export async function evaluateCheckpoint(path: string, options: EvalOptions = {}
     try {
       if (options.byPosition) {
         // one pass gives both: the overall loss is the mean over every position
-        const { sums, rows } = evaluationLoss.byPosition(evalSet.batches(), progress);
-        byPosition = positionBins(sums, rows);
-        tokens = rows * sums.length;
+        const { sums, counts } = evaluationLoss.byPosition(evalSet.batches(), progress);
+        byPosition = positionBins(sums, counts);
+        tokens = counts.reduce((a, b) => a + b, 0);
         loss = sums.reduce((a, b) => a + b, 0) / tokens;
       } else ({ loss, tokens } = evaluationLoss.mean(evalSet.batches(), progress));
     } finally {

@@ -68,10 +68,14 @@ export class EvaluationLoss {
   }
 
   /**
-   * The loss at each position of the windows, summed over their rows: `sums[t]` over `rows` windows is
-   * the loss of predicting token t + 1 from the t + 1 tokens before it (a window's first target has one).
+   * The loss at each position of the windows, summed over the windows: `sums[t]` over `counts[t]` windows
+   * is the loss of predicting token t + 1 from the t + 1 tokens before it (a window's first target has
+   * one); a short last window counts at the positions it reaches.
    */
-  byPosition(batches: Iterable<TokenBatch>, onBatch?: (tokens: number) => void): { sums: Float64Array; rows: number } {
+  byPosition(
+    batches: Iterable<TokenBatch>,
+    onBatch?: (tokens: number) => void,
+  ): { sums: Float64Array; counts: Float64Array } {
     const model = this.model;
     this.positionProgram ??= compileProgram(
       'the loss by position',
@@ -81,28 +85,34 @@ export class EvaluationLoss {
       },
       model.params,
     );
-    let sums = new Float64Array(0);
-    let [rows, tokens] = [0, 0];
+    let [sums, counts]: Float64Array<ArrayBuffer>[] = [new Float64Array(0), new Float64Array(0)];
+    let tokens = 0;
     for (const batch of batches) {
       for (const ids of rowChunks(batch, this.rows ?? measureRows(model.config, batch.length))) {
         const values = tf.tidy(() => this.positionProgram!(batchTensors(ids)).sums.dataSync());
-        if (sums.length === 0) sums = new Float64Array(values.length);
-        if (values.length !== sums.length) throw new Error('windows of different lengths cannot be scored by position');
+        if (values.length > sums.length) [sums, counts] = [grown(sums, values.length), grown(counts, values.length)];
         values.forEach((value, t) => {
           sums[t] += value;
+          counts[t] += ids.batch;
         });
-        rows += ids.batch;
         tokens += ids.batch * ids.length;
       }
       onBatch?.(tokens);
     }
-    return { sums, rows };
+    return { sums, counts };
   }
 
   dispose(): void {
     this.program.dispose();
     this.positionProgram?.dispose();
   }
+}
+
+/** `values` followed by zeros up to `length`. */
+function grown(values: Float64Array, length: number): Float64Array<ArrayBuffer> {
+  const longer = new Float64Array(length);
+  longer.set(values);
+  return longer;
 }
 
 /** A batch as batches of at most `rows` rows (itself when it has no more). */

@@ -14,14 +14,19 @@ export interface PositionBin {
   loss: number;
 }
 
-/** `sums[t]`: the loss at position t + 1 summed over `rows` windows. */
-export function positionBins(sums: ArrayLike<number>, rows: number): PositionBin[] {
+/**
+ * `sums[t]`: the loss at position t + 1 summed over the `counts[t]` windows that reach it (a short last
+ * window reaches fewer positions than the others).
+ */
+export function positionBins(sums: ArrayLike<number>, counts: ArrayLike<number>): PositionBin[] {
   const bins: PositionBin[] = [];
   for (let from = 1; from <= sums.length; from *= 2) {
     const to = Math.min(2 * from - 1, sums.length);
-    let total = 0;
-    for (let position = from; position <= to; position++) total += sums[position - 1];
-    const tokens = (to - from + 1) * rows;
+    let [total, tokens] = [0, 0];
+    for (let position = from; position <= to; position++) {
+      total += sums[position - 1];
+      tokens += counts[position - 1];
+    }
     bins.push({ from, to, tokens, loss: total / tokens });
   }
   return bins;
