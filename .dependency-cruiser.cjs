@@ -16,6 +16,7 @@ const LAYERS = [
   ['export', 'generate', 'inspect'],
   ['report'],
   ['compare'],
+  ['api'],
   ['cli'],
 ];
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { loadExperiment, parseShard } from '../compare/experiment.js';
+import { parseShard } from '../compare/experiment.js';
 import { presetNames } from '../config/locate.js';
-import { runExperiment } from '../compare/run.js';
+import { compare, report } from '../api/compare.js';
 import { percent } from './table.js';
-import { writeReport, type Report } from '../report/report.js';
+import type { Report } from '../report/report.js';
 import { createProgress, type Progress } from './progress.js';
 import { UserError } from '../errors.js';
 import { listenForStop } from './stop.js';
@@ -86,18 +86,17 @@ export function compareCommand(program: Command): void {
         if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1))
           throw new UserError(`--jobs ${flags.jobs}: give a whole number ≥ 1`);
         const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
-        const experiment = loadExperiment(file);
         const stop = listenForStop(
           '\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n',
         );
         let bar: Progress | undefined;
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
-        const result = await runExperiment(experiment, {
+        const result = await compare(file, {
           out: flags.out,
           retrainChanged: flags.retrainChanged,
           jobs,
           shard,
-          shouldStop: stop.requested,
+          signal: stop.signal,
           callbacks: {
             onRun: ({ variant, setting, size, seed, status, index, count }) => {
               const at = [size && `size ${size}`, setting].filter(Boolean).join(', ');
@@ -157,7 +156,7 @@ export function reportCommand(program: Command): void {
     .addHelpText('after', ['', 'Example:', '  $ difft report checkpoints/compare-default'].join('\n'))
     .action(
       action(async (dir: string) => {
-        printReport(await writeReport(dir));
+        printReport(await report(dir));
       }),
     );
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { useEngine, type EngineRequest } from '../backend/engines.js';
-import { parseTaskSpec } from '../config/task.js';
-import { type CheckpointTaskScores, taskScores } from '../inspect/analyze.js';
-import { evaluateCheckpoint, sharedEvalSeed, type EvalResult } from '../eval/evaluate.js';
+import type { EngineRequest } from '../backend/engines.js';
+import { evaluate } from '../api/evaluate.js';
+import type { CheckpointTaskScores } from '../inspect/analyze.js';
+import type { EvalResult } from '../eval/evaluate.js';
 import { UserError } from '../errors.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
@@ -173,46 +173,34 @@ export function evalCommand(program: Command): void {
       action(async (paths: string[], flags: EvalFlags) => {
         const maxTokens = positiveInteger('--max-tokens', flags.maxTokens);
         const batchSize = positiveInteger('--batch-size', flags.batchSize);
-        // one seed for all: checkpoints of different runs are scored on the same tokens
-        const seed = flags.seed === undefined ? sharedEvalSeed(paths) : nonNegativeInteger('--seed', flags.seed);
-        const task =
-          flags.task === undefined ? undefined : typeof flags.task === 'string' ? parseTaskSpec(flags.task) : 'trained';
+        const seed = flags.seed === undefined ? undefined : nonNegativeInteger('--seed', flags.seed);
         const examples = positiveInteger('--examples', flags.examples)!;
         const seqLen = positiveInteger('--seq-len', flags.seqLen);
         const attentionBits = flags.attentionBits?.split(',').map((bits) => bitWidth(bits.trim()));
         if (seqLen === 1) throw new UserError('--seq-len 1: a window needs at least 2 positions');
-        const engine = await useEngine(flags.backend as EngineRequest);
-        if (!flags.json) process.stderr.write(`${engine.summary}\n`);
-        const results: (EvalResult & { task?: CheckpointTaskScores })[] = [];
-        for (const path of paths) {
-          let progress: ReturnType<typeof createProgress> | undefined;
-          const result = await evaluateCheckpoint(path, {
-            corpus: flags.corpus,
-            maxTokens,
-            seed,
-            batchSize,
-            byPosition: flags.byPosition,
-            seqLen,
-            attentionBits,
-            onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-            onProgress: (done, total) => {
-              progress ??= createProgress({ label: 'eval', total });
-              progress.update(done);
-            },
-          });
-          progress?.stop();
-          const scores = task
-            ? await taskScores(path, task === 'trained' ? undefined : task, examples, batchSize ?? 16, attentionBits)
-            : undefined;
-          results.push({ ...result, ...(scores ? { task: scores } : {}) });
-        }
-        const fingerprints = new Set(results.map((r) => r.fingerprint));
-        if (fingerprints.size > 1) {
-          process.stderr.write(
-            'warning: these checkpoints were scored on different tokens (different datasets or context lengths: ' +
-              'see the fingerprint column), so their losses are not directly comparable\n',
-          );
-        }
+        const progress: ReturnType<typeof createProgress>[] = [];
+        const results = await evaluate(paths, {
+          corpus: flags.corpus,
+          maxTokens,
+          seed,
+          batchSize,
+          byPosition: flags.byPosition,
+          seqLen,
+          attentionBits,
+          task: flags.task === undefined ? undefined : typeof flags.task === 'string' ? flags.task : true,
+          examples,
+          backend: flags.backend as EngineRequest,
+          onEngine: (engine) => {
+            if (!flags.json) process.stderr.write(`${engine.summary}\n`);
+          },
+          onProgress: ({ index, tokensDone, tokensTotal }) => {
+            progress[index - 1]?.stop();
+            progress[index] ??= createProgress({ label: 'eval', total: tokensTotal });
+            progress[index].update(tokensDone);
+          },
+          onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+        });
+        progress.at(-1)?.stop();
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
           return;
@@ -235,8 +223,9 @@ export function evalCommand(program: Command): void {
         );
         if (flags.byPosition) process.stdout.write(`\n${positionTable(results)}`);
         if (attentionBits) process.stdout.write(`\n${bitsTable(results)}`);
-        if (task) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
-        if (task && attentionBits) process.stdout.write(`\n${taskBitsTable(results.map((r) => r.task!))}`);
+        if (flags.task !== undefined) process.stdout.write(`\n${taskTable(results.map((r) => r.task!))}`);
+        if (flags.task !== undefined && attentionBits)
+          process.stdout.write(`\n${taskBitsTable(results.map((r) => r.task!))}`);
       }),
     );
 }

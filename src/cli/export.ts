@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { useEngine, type EngineRequest } from '../backend/engines.js';
-import { exportHf } from '../export/hf.js';
-import { importHf } from '../export/hf-import.js';
+import type { EngineRequest } from '../backend/engines.js';
+import { exportModel, importModel } from '../api/export.js';
 import { positiveInteger } from './eval.js';
 import { action } from './run.js';
 import { EXPORT_FILES } from '../formats/export.js';
@@ -44,7 +43,7 @@ export function exportCommand(program: Command): void {
       action((path: string, flags: ExportFlags) => {
         if (flags.format !== 'hf')
           throw new UserError(`--format ${flags.format}: unknown format; use hf (Hugging Face transformers)`);
-        const result = exportHf(path, flags.out);
+        const result = exportModel(path, { out: flags.out });
         process.stdout.write(`exported ${result.architecture} (${result.tensors} tensors) to ${result.dir}\n`);
       }),
     );
@@ -85,8 +84,9 @@ export function importCommand(program: Command): void {
     )
     .action(
       action(async (dir: string, flags: ImportFlags) => {
-        await useEngine(flags.backend as EngineRequest);
-        const result = importHf(dir, flags.out, {
+        const result = await importModel(dir, {
+          out: flags.out,
+          backend: flags.backend as EngineRequest,
           tokenizer: flags.tokenizer,
           seqLen: positiveInteger('--seq-len', flags.seqLen),
           skipMemoryCheck: flags.skipMemoryCheck,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { useEngine, type EngineRequest } from '../backend/engines.js';
-import { generateText } from '../generate/generate.js';
+import type { EngineRequest } from '../backend/engines.js';
+import { generate } from '../api/generate.js';
 import { UserError } from '../errors.js';
 import { positiveInteger } from './eval.js';
 import { writeStdout } from './output.js';
@@ -57,9 +57,14 @@ export function generateCommand(program: Command): void {
           topP: flags.topP === undefined ? undefined : numberIn('--top-p', flags.topP, 0, 1),
           seed: numberIn('--seed', flags.seed, 0, 2 ** 32 - 1),
         };
-        await useEngine(flags.backend as EngineRequest);
         // the prompt is echoed once it has passed the checks, so that an error starts a line of its own
-        generateText(path, flags.prompt, { ...options, onReady: () => writeStdout(flags.prompt), onText: writeStdout });
+        await generate(path, {
+          ...options,
+          prompt: flags.prompt,
+          backend: flags.backend as EngineRequest,
+          onReady: () => writeStdout(flags.prompt),
+          onText: writeStdout,
+        });
         writeStdout('\n');
       }),
     );

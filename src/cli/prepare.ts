@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { prepareDataset } from '../data/prepare.js';
+import { prepare } from '../api/prepare.js';
 import { TOKENIZER_CHOICES } from '../config/tokenizers.js';
 import { tokenizerName } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
@@ -56,7 +56,7 @@ export function prepareCommand(program: Command): void {
         if (!Number.isFinite(valFraction)) throw new UserError(`--val-fraction ${flags.valFraction}: not a number`);
         let progress: ReturnType<typeof createProgress> | undefined;
         const started = Date.now();
-        const result = await prepareDataset({
+        const result = await prepare({
           sources: flags.corpus,
           valSources: flags.valCorpus,
           tokenizer: flags.tokenizer,

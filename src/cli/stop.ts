@@ -1,8 +1,8 @@
 import { exitCodeOf, STOP_SIGNALS, type StopSignal } from '../signals.js';
 
 export interface StopRequest {
-  /** Whether a stop signal has arrived. */
-  requested(): boolean;
+  /** Aborted when a stop signal arrives: what the library's long jobs take to stop after their step. */
+  signal: AbortSignal;
   /** 128 + the number of the signal that arrived (130 when none did). */
   exitCode(): number;
   /** Stops listening (the command is done). */
@@ -15,9 +15,11 @@ export interface StopRequest {
  */
 export function listenForStop(notice: string): StopRequest {
   let received: StopSignal | undefined;
+  const controller = new AbortController();
   const handler = (signal: StopSignal) => {
     if (received) process.exit(exitCodeOf(signal));
     received = signal;
+    controller.abort();
     if (signal === 'SIGHUP') {
       // the terminal is gone: what would have been shown there is dropped, not an error that ends the save
       for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
@@ -28,7 +30,7 @@ export function listenForStop(notice: string): StopRequest {
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const signal of signals) process.on(signal, handler);
   return {
-    requested: () => received !== undefined,
+    signal: controller.signal,
     exitCode: () => exitCodeOf(received ?? 'SIGINT'),
     release: () => {
       for (const signal of signals) process.off(signal, handler);

@@ -3,7 +3,8 @@ import { relative } from 'node:path';
 import { configToYaml, loadConfig, resumeConfig } from '../config/load.js';
 import { presetNames } from '../config/locate.js';
 import { UserError } from '../errors.js';
-import { train } from '../train/loop.js';
+import type { EngineRequest } from '../backend/engines.js';
+import { train } from '../api/train.js';
 import { storedRunConfig } from '../train/run-dir.js';
 import { availableMemory, describeEstimate, estimateForRun, gibibytes } from '../train/memory.js';
 import { percent } from './table.js';
@@ -101,13 +102,15 @@ export function trainCommand(program: Command): void {
         let bar: Progress | undefined;
         const say = (line: string) => (bar ? bar.log(line) : process.stderr.write(`${line}\n`));
         const result = await train({
-          ...(flags.resume ? { overrides } : { config: loadConfig(flags.config ?? 'default', overrides) }),
+          config: flags.config,
+          set: flags.set,
+          backend: flags.backend as EngineRequest | undefined,
           out: flags.out,
           resume: flags.resume,
           overwrite: flags.overwrite,
           discardLater: flags.discardLater,
           skipMemoryCheck: flags.skipMemoryCheck,
-          shouldStop: stop.requested,
+          signal: stop.signal,
           callbacks: {
             onEngine: (choice) => say(choice.summary),
             onPrepare: ({ bytesDone, bytesTotal }) => {

@@ -1,0 +1,11 @@
+import { type EngineChoice, type EngineRequest, useEngine } from '../backend/engines.js';
+
+/** The engine a job that loads a checkpoint runs on; reported through `onEngine` once chosen. */
+export async function engineFor(
+  backend: EngineRequest | undefined,
+  onEngine?: (choice: EngineChoice) => void,
+): Promise<EngineChoice> {
+  const choice = await useEngine(backend ?? 'auto');
+  onEngine?.(choice);
+  return choice;
+}
