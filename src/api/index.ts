@@ -10,7 +10,7 @@
 export { prepare, type PrepareOptions } from './prepare.js';
 export { train, type TrainOptions } from './train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './evaluate.js';
-export { generate, type GenerateOptions } from './generate.js';
+export { generate, generateMany, type GenerateManyOptions, type GenerateOptions } from './generate.js';
 export { compare, report, type CompareOptions } from './compare.js';
 export { exportModel, importModel, type ExportOptions, type ImportOptions } from './export.js';
 export type { ConfigChanges, ConfigInput } from './config.js';

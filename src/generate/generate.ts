@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
 import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { createTokenizer, DOCUMENT_SEPARATOR, UNKNOWN_SYMBOL } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
-import { disposeCache, type Decoder } from '../model/decoder.js';
+import type { Decoder } from '../model/decoder.js';
+import { KvDecoding } from './decoding.js';
 import { uniformStream } from '../random.js';
-import { sampleToken, type SamplingOptions } from './sample.js';
+import type { SamplingOptions } from './sample.js';
 
 /**
  * `difft generate`: incremental decoding with a key/value cache. When the context reaches the
@@ -26,79 +26,127 @@ export function generateIds(
   options: SamplingOptions & { maxTokens: number; seed: number },
   onToken?: (id: number) => void,
 ): number[] {
+  return generateBatch(model, [context], options, onToken && ((ids) => onToken(ids[0])))[0];
+}
+
+/**
+ * Next-token ids for every context at once, one batch (src/generate/decoding.ts). Row r samples from
+ * the stream of `seedOf(r)` (default seed + r), so that a row is what a single generation with its seed
+ * gives. When a row
+ * reaches the trained length the window slides: every row restarts from the newest half of its context
+ * (rows of equal length, as with several samples of one prompt, slide together and stay exactly what a
+ * single generation gives).
+ */
+export function generateBatch(
+  model: Decoder,
+  contexts: number[][],
+  options: SamplingOptions & { maxTokens: number; seed: number },
+  onTokens?: (ids: number[]) => void,
+  seedOf: (row: number) => number = (row) => options.seed + row,
+): number[][] {
   const window = model.config.seqLen;
-  const uniform = uniformStream(options.seed);
-  const tokens = context.slice(-window);
-  const produced: number[] = [];
-  let cache = model.newCache();
-  let pending = tokens.slice(); // tokens not yet in the cache
+  const streams = contexts.map((_, row) => uniformStream(seedOf(row)));
+  // greedy draws nothing, as sampleToken does at temperature 0
+  const draws = () => streams.map((uniform) => (options.temperature > 0 ? uniform() : 0));
+  const tokens = contexts.map((context) => context.slice(-window));
+  const produced: number[][] = contexts.map(() => []);
+  const decoding = new KvDecoding(model, options);
   try {
+    let next: number[] = [];
     for (let i = 0; i < options.maxTokens; i++) {
-      const cached = cache[0].keys?.shape[1] ?? 0;
-      if (cached + pending.length > window) {
-        // slide: keep the newest half of the context, rebuild the cache from it
-        disposeCache(cache);
-        cache = model.newCache();
-        pending = tokens.slice(-Math.max(1, Math.floor(window / 2)));
-      }
-      const logits = tf.tidy(() => {
-        const input = tf.tensor2d([pending], [1, pending.length], 'int32');
-        const out = model.forward(input, { cache }).logits; // [1, n, V]
-        return out.slice([0, pending.length - 1, 0], [1, 1, -1]).dataSync();
+      if (i === 0) next = decoding.prefill(tokens, draws());
+      else if (Math.max(...decoding.rowPositions) < window) next = decoding.next(next, draws());
+      else
+        next = decoding.prefill(
+          tokens.map((row) => row.slice(-Math.max(1, Math.floor(window / 2)))),
+          draws(),
+        );
+      next.forEach((id, row) => {
+        produced[row].push(id);
+        tokens[row].push(id);
       });
-      const next = sampleToken(logits, options, uniform);
-      produced.push(next);
-      tokens.push(next);
-      pending = [next];
-      onToken?.(next);
+      onTokens?.(next);
     }
   } finally {
-    disposeCache(cache);
+    decoding.dispose();
   }
   return produced;
 }
 
 export function generateText(checkpointPath: string, prompt: string, options: GenerateOptions): string {
+  return generateTexts(checkpointPath, [prompt], {
+    ...options,
+    onText: options.onText && ((_, text) => options.onText!(text)),
+  })[0];
+}
+
+export interface BatchOptions extends Omit<GenerateOptions, 'onText'> {
+  /** Samples per prompt (default 1): rows prompt × sample, sample s seeded seed + s. */
+  samples?: number;
+  /** Receives each row's text as soon as it decodes to whole characters. */
+  onText?: (row: number, text: string) => void;
+}
+
+/**
+ * Continues every prompt `samples` times in one batch; returns the texts row by row (prompt 0's samples
+ * first). An empty prompt starts a document.
+ */
+export function generateTexts(checkpointPath: string, prompts: string[], options: BatchOptions): string[] {
   const checkpoint = readCheckpoint(checkpointPath);
   const tokenizer = createTokenizer(checkpoint.config.tokenizer);
   try {
-    if (checkpoint.config.tokenizer.kind === 'char') {
-      const known = new Set(checkpoint.config.tokenizer.symbols);
-      const unknown = [...new Set(Array.from(prompt).filter((ch) => !known.has(ch) || ch === UNKNOWN_SYMBOL))];
-      if (unknown.length) {
-        throw new UserError(
-          `the prompt has characters the checkpoint's char tokenizer never saw: ${unknown
-            .slice(0, 10)
-            .map((ch) => JSON.stringify(ch))
-            .join(', ')}`,
-        );
-      }
-    }
     const start =
       tokenizer.endOfText !== undefined ? [tokenizer.endOfText] : Array.from(tokenizer.encode(DOCUMENT_SEPARATOR));
-    const context = prompt ? Array.from(tokenizer.encode(prompt)) : start;
+    const contexts = prompts.map((prompt) => {
+      if (checkpoint.config.tokenizer.kind === 'char') checkSymbols(prompt, checkpoint.config.tokenizer.symbols);
+      return prompt ? Array.from(tokenizer.encode(prompt)) : start;
+    });
+    const samples = options.samples ?? 1;
+    const rows = contexts.flatMap((context) => Array.from({ length: samples }, () => context));
     const model = loadModel(checkpoint);
     try {
       options.onReady?.();
-      const ids: number[] = [];
-      let shown = 0;
-      generateIds(model, context, options, (id) => {
-        ids.push(id);
-        const text = tokenizer.decode(ids);
+      const ids: number[][] = rows.map(() => []);
+      const shown = rows.map(() => 0);
+      const show = (row: number, final: boolean) => {
+        const text = tokenizer.decode(ids[row]);
         // hold back a character still being assembled from several tokens
-        const complete = text.endsWith('\uFFFD') ? text.slice(0, text.lastIndexOf('\uFFFD')) : text;
-        if (complete.length > shown) {
-          options.onText?.(complete.slice(shown));
-          shown = complete.length;
-        }
-      });
-      const text = tokenizer.decode(ids);
-      if (text.length > shown) options.onText?.(text.slice(shown));
-      return text;
+        const complete = !final && text.endsWith('\uFFFD') ? text.slice(0, text.lastIndexOf('\uFFFD')) : text;
+        if (complete.length > shown[row]) options.onText?.(row, complete.slice(shown[row]));
+        shown[row] = Math.max(shown[row], complete.length);
+        return text;
+      };
+      // row r samples from seed + (r mod samples): the samples of every prompt are seeded alike
+      generateBatch(
+        model,
+        rows,
+        options,
+        (next) => {
+          next.forEach((id, row) => {
+            ids[row].push(id);
+            show(row, false);
+          });
+        },
+        (row) => options.seed + (row % samples),
+      );
+      return rows.map((_, row) => show(row, true));
     } finally {
       model.dispose();
     }
   } finally {
     tokenizer.free();
   }
+}
+
+/** A prompt for a char tokenizer holds only the symbols it knows. */
+function checkSymbols(prompt: string, symbols: string[]): void {
+  const known = new Set(symbols);
+  const unknown = [...new Set(Array.from(prompt).filter((ch) => !known.has(ch) || ch === UNKNOWN_SYMBOL))];
+  if (unknown.length)
+    throw new UserError(
+      `the prompt has characters the checkpoint's char tokenizer never saw: ${unknown
+        .slice(0, 10)
+        .map((ch) => JSON.stringify(ch))
+        .join(', ')}`,
+    );
 }

@@ -8,7 +8,7 @@ import type { Parameters } from './parameter-spec.js';
 import { createParameters } from './parameters.js';
 import { crossEntropy } from './loss.js';
 import { DROPOUT_SITES, type Dropout, dropout } from './dropout.js';
-import { createRopeTables, ropeWindow, type RopeTables } from './rope.js';
+import { createRopeTables, ropeAt, ropeWindow, type RopeTables } from './rope.js';
 
 /** Large enough that exp() of it underflows to 0, small enough to keep gradients finite. */
 const MASKED = -1e9;
@@ -69,14 +69,45 @@ export class Decoder {
 
   /** tokens [B, T] (int32) → logits [B, T, V]. */
   forward(tokens: tf.Tensor2D, options: ForwardOptions = {}): ForwardResult {
-    const { config, params } = this;
     const length = tokens.shape[1];
     const offset = options.cache?.[0]?.keys?.shape[1] ?? 0;
-    if (offset + length > config.seqLen) {
-      throw new Error(`sequence of ${offset + length} positions exceeds model.seqLen = ${config.seqLen}`);
+    if (offset + length > this.config.seqLen) {
+      throw new Error(`sequence of ${offset + length} positions exceeds model.seqLen = ${this.config.seqLen}`);
     }
     const rope = ropeWindow(this.rope, offset, length);
     const mask = this.causalMask.slice([offset, 0], [length, offset + length]);
+    return this.blocks(tokens, { rope, mask }, options);
+  }
+
+  /**
+   * Decoding on caches of a fixed capacity C (keys and values [B, C, nKv·d] per layer, `emptyCache`;
+   * compiled decoding, whose shapes must not grow): `tokens` [B, T] sit at `positions` [B, T] (int32, each row its
+   * own, below C), their keys and values are written into those slots, and each attends to the slots at
+   * or before its position. Returns the logits [B, T, V] and the written caches (new tensors).
+   */
+  decode(
+    tokens: tf.Tensor2D,
+    positions: tf.Tensor2D,
+    cache: LayerCache[],
+  ): { logits: tf.Tensor3D; cache: LayerCache[] } {
+    const capacity = (cache[0].keys as tf.Tensor3D).shape[1];
+    const slotIndex = tf.range(0, capacity, 1, 'int32').reshape([1, 1, capacity]);
+    const positionIndex = positions.expandDims(2); // [B, T, 1]
+    const mask = tf.where(tf.lessEqual(slotIndex, positionIndex), tf.scalar(0), tf.scalar(MASKED)); // [B, T, C]
+    const written = cache.map(({ keys, values }) => ({ keys, values, positions }));
+    const { logits } = this.blocks(tokens, { rope: ropeAt(this.rope, positions), mask }, { cache: written });
+    return { logits, cache: written.map(({ keys, values }) => ({ keys, values })) };
+  }
+
+  /** Embedding → the blocks → RMSNorm → LM head, at the positions `frame` gives (rotary rows and mask). */
+  private blocks(
+    tokens: tf.Tensor2D,
+    frame: { rope: { cos: tf.Tensor; sin: tf.Tensor }; mask: tf.Tensor },
+    options: ForwardOptions,
+  ): ForwardResult {
+    const { config, params } = this;
+    const length = tokens.shape[1];
+    const { rope, mask } = frame;
     const captures: LayerCapture[] = [];
 
     const drop = options.dropout;
@@ -138,6 +169,15 @@ export class Decoder {
       diagnostics = variant.diagnostics(this.params, this.config, this.forward(inputs, { capture: true }).captures);
     });
     return diagnostics;
+  }
+
+  /** Empty caches of a fixed capacity for `decode`: keys and values [batch, capacity, nKv·d] per layer, zeros. */
+  emptyCache(batch: number, capacity: number): LayerCache[] {
+    const width = this.config.kvHeads * headDim(this.config);
+    return Array.from({ length: this.config.layers }, () => ({
+      keys: tf.zeros([batch, capacity, width]),
+      values: tf.zeros([batch, capacity, width]),
+    }));
   }
 
   /** A fresh, empty key/value cache for incremental decoding. */

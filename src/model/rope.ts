@@ -58,6 +58,17 @@ export function ropeWindow(tables: RopeTables, offset: number, length: number): 
   };
 }
 
+/**
+ * The tables' rows at each row's own positions ([B, T] int32: batched decoding, rows at different
+ * positions), shaped [B, T, 1, d].
+ */
+export function ropeAt(tables: RopeTables, positions: tf.Tensor2D): { cos: tf.Tensor; sin: tf.Tensor } {
+  const [batch, length] = positions.shape;
+  const dim = tables.cos.shape[1];
+  const rows = (table: tf.Tensor2D) => tf.gather(table, positions.reshape([-1])).reshape([batch, length, 1, dim]);
+  return { cos: rows(tables.cos), sin: rows(tables.sin) };
+}
+
 /** Rotates x [B, T, n, d] (n heads) by the window's angles. */
 export function applyRope(x: tf.Tensor, window: { cos: tf.Tensor; sin: tf.Tensor }, rotation: tf.Tensor2D): tf.Tensor {
   const dim = rotation.shape[0];

@@ -113,6 +113,11 @@ function signature(inputs: Tensors): string {
     .join(' ');
 }
 
+/** Whether programs run as graphs on the engine in use (else each call runs its function op by op). */
+export function programsCompile(): boolean {
+  return graphMode() !== 'off' && nativeBackend() !== undefined;
+}
+
 /**
  * `label` names the function in the warning shown if it cannot be compiled. `variables` are the
  * tensors the function reads through its closure that change between calls (a model's parameters):

@@ -10,10 +10,16 @@ import { DROPOUT_SITES, type Dropout, dropout } from '../dropout.js';
  * grouped-query attention, the key/value cache, and the masked softmax.
  */
 
-/** Keys and values of one layer from earlier decoding steps, [B, Tpast, nKv, width] each. */
+/**
+ * Keys and values of one layer from earlier decoding steps, [B, Tpast, nKv, width] each. With
+ * `positions` the cache has a fixed capacity C instead (compiled decoding, whose shapes must not grow),
+ * flat as [B, C, nKv·width]: this call's keys and values are written into the slots `positions`
+ * ([B, Tq] int32) names, and the mask hides the slots not yet written.
+ */
 export interface LayerCache {
   keys?: tf.Tensor;
   values?: tf.Tensor;
+  positions?: tf.Tensor;
 }
 
 export interface AttentionContext {
@@ -23,7 +29,10 @@ export interface AttentionContext {
   /** Rotary tables for the query positions: [Tq, 1, d]. */
   rope: { cos: tf.Tensor; sin: tf.Tensor };
   rotation: tf.Tensor2D;
-  /** Additive causal mask [Tq, Tk]: 0 where the key is visible, a large negative number where not. */
+  /**
+   * Additive causal mask [Tq, Tk], or [B, Tq, Tk] when rows sit at different positions: 0 where the key is
+   * visible, a large negative number where not.
+   */
   mask: tf.Tensor;
   /** Return the attention maps (analyses only; off in training). */
   capture: boolean;
@@ -106,6 +115,13 @@ export function extendCache(
   values: tf.Tensor,
 ): { keys: tf.Tensor; values: tf.Tensor } {
   if (!cache) return { keys, values };
+  if (cache.positions) {
+    cache.keys = writeSlots(cache.keys!, keys, cache.positions);
+    cache.values = writeSlots(cache.values!, values, cache.positions);
+    const [batch, capacity] = cache.keys.shape;
+    const heads = (fresh: tf.Tensor) => [batch, capacity, ...fresh.shape.slice(2)];
+    return { keys: cache.keys.reshape(heads(keys)), values: cache.values.reshape(heads(values)) };
+  }
   const allKeys = cache.keys ? tf.concat([cache.keys, keys], 1) : keys;
   const allValues = cache.values ? tf.concat([cache.values, values], 1) : values;
   cache.keys?.dispose();
@@ -113,6 +129,18 @@ export function extendCache(
   cache.keys = tf.keep(allKeys);
   cache.values = tf.keep(allValues);
   return { keys: allKeys, values: allValues };
+}
+
+/**
+ * A fixed-capacity cache [B, C, n·w] with `fresh` [B, Tq, n, w] written into the slots `positions`
+ * ([B, Tq] int32) name: a copy, so the cache holds exactly what a growing one would.
+ */
+function writeSlots(stored: tf.Tensor, fresh: tf.Tensor, positions: tf.Tensor): tf.Tensor {
+  const [batch, , width] = (stored as tf.Tensor3D).shape;
+  const length = (fresh as tf.Tensor4D).shape[1];
+  const rows = tf.range(0, batch, 1, 'int32').reshape([batch, 1]).tile([1, length]);
+  const indices = tf.stack([rows.reshape([-1]), positions.reshape([-1])], 1); // [B·Tq, 2]: (row, slot)
+  return tf.tensorScatterUpdate(stored, indices, fresh.reshape([batch * length, width]));
 }
 
 /**
@@ -152,8 +180,19 @@ export function causalSoftmax(
 
 /** softmax(logits + mask), the logits fake-quantized first when the context asks for low-bit attention. */
 export function maskedSoftmax(logits: tf.Tensor, context: AttentionContext): tf.Tensor {
-  const quantized = context.logitBits ? quantizeLogits(logits, context.mask, context.logitBits) : logits;
-  return tf.softmax(tf.add(quantized, context.mask));
+  const mask = maskOver(logits, context.mask);
+  const quantized = context.logitBits ? quantizeLogits(logits, mask, context.logitBits) : logits;
+  return tf.softmax(tf.add(quantized, mask));
+}
+
+/**
+ * The mask shaped to broadcast over logits [B, …, Tq, Tk]: a shared [Tq, Tk] one as it is, a per-row
+ * [B, Tq, Tk] one with an axis of one for each axis between the batch and the queries.
+ */
+function maskOver(logits: tf.Tensor, mask: tf.Tensor): tf.Tensor {
+  if (mask.rank === 2) return mask;
+  const [batch, queries, keys] = mask.shape;
+  return mask.reshape([batch, ...new Array<number>(logits.rank - 3).fill(1), queries, keys]);
 }
 
 /**
