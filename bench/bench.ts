@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --engines wasm,cpu --sizes baby,small,ctx256,ctx512,ctx1024 --attentions standard,diff --steps 10 --threads 1]
+ * npm run bench -- --decode [--batches 1,8 …]: decoding instead (bench/decode.ts)
  * Times full training steps per engine, model size and attention, each case in a fresh process,
  * then the step-time ratio of each attention to the baseline per engine and size.
  * Default engines: every available one except the slow cpu reference (ask for it with --engines),
@@ -25,8 +26,21 @@ const { values } = parseArgs({
     attentions: { type: 'string', default: ATTENTIONS.join(',') },
     steps: { type: 'string', default: '8' },
     threads: { type: 'string', default: '0' },
+    // decoding instead of training steps (bench/decode.ts)
+    decode: { type: 'boolean', default: false },
+    batches: { type: 'string', default: '1,8' },
   },
 });
+
+if (values.decode) {
+  await (await import('./decode.js')).decodeBench({
+    engines: values.engines,
+    sizes: values.sizes!,
+    attentions: values.attentions!,
+    batches: values.batches!,
+  });
+  process.exit(0);
+}
 
 const worker = fileURLToPath(new URL('./bench-one.js', import.meta.url));
 const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);

@@ -2,7 +2,7 @@ import { loadModel, readCheckpoint } from '../checkpoint/checkpoint.js';
 import { createTokenizer, DOCUMENT_SEPARATOR, UNKNOWN_SYMBOL } from '../data/tokenizer.js';
 import { UserError } from '../errors.js';
 import type { Decoder } from '../model/decoder.js';
-import { KvDecoding } from './decoding.js';
+import { decodingFor } from './decoding.js';
 import { uniformStream } from '../random.js';
 import type { SamplingOptions } from './sample.js';
 
@@ -50,7 +50,7 @@ export function generateBatch(
   const draws = () => streams.map((uniform) => (options.temperature > 0 ? uniform() : 0));
   const tokens = contexts.map((context) => context.slice(-window));
   const produced: number[][] = contexts.map(() => []);
-  const decoding = new KvDecoding(model, options);
+  const decoding = decodingFor(model, options, tokens);
   try {
     let next: number[] = [];
     for (let i = 0; i < options.maxTokens; i++) {

@@ -94,7 +94,10 @@ export class Decoder {
     const slotIndex = tf.range(0, capacity, 1, 'int32').reshape([1, 1, capacity]);
     const positionIndex = positions.expandDims(2); // [B, T, 1]
     const mask = tf.where(tf.lessEqual(slotIndex, positionIndex), tf.scalar(0), tf.scalar(MASKED)); // [B, T, C]
-    const written = cache.map(({ keys, values }) => ({ keys, values, positions }));
+    const [batch, length] = positions.shape;
+    const rows = tf.range(0, batch, 1, 'int32').reshape([batch, 1]).tile([1, length]);
+    const slots = tf.stack([rows.reshape([-1]), positions.reshape([-1])], 1); // [B·T, 2]: row, slot
+    const written = cache.map(({ keys, values }) => ({ keys, values, slots }));
     const { logits } = this.blocks(tokens, { rope: ropeAt(this.rope, positions), mask }, { cache: written });
     return { logits, cache: written.map(({ keys, values }) => ({ keys, values })) };
   }

@@ -11,15 +11,15 @@ import { DROPOUT_SITES, type Dropout, dropout } from '../dropout.js';
  */
 
 /**
- * Keys and values of one layer from earlier decoding steps, [B, Tpast, nKv, width] each. With
- * `positions` the cache has a fixed capacity C instead (compiled decoding, whose shapes must not grow),
- * flat as [B, C, nKv·width]: this call's keys and values are written into the slots `positions`
- * ([B, Tq] int32) names, and the mask hides the slots not yet written.
+ * Keys and values of one layer from earlier decoding steps, [B, Tpast, nKv, width] each. With `slots`
+ * the cache has a fixed capacity C instead (compiled decoding, whose shapes must not grow), flat as
+ * [B, C, nKv·width]: this call's keys and values are written into the slots `slots` names ([B·Tq, 2]
+ * int32: row and slot of each query position, row by row), and the mask hides the slots not yet written.
  */
 export interface LayerCache {
   keys?: tf.Tensor;
   values?: tf.Tensor;
-  positions?: tf.Tensor;
+  slots?: tf.Tensor;
 }
 
 export interface AttentionContext {
@@ -115,9 +115,9 @@ export function extendCache(
   values: tf.Tensor,
 ): { keys: tf.Tensor; values: tf.Tensor } {
   if (!cache) return { keys, values };
-  if (cache.positions) {
-    cache.keys = writeSlots(cache.keys!, keys, cache.positions);
-    cache.values = writeSlots(cache.values!, values, cache.positions);
+  if (cache.slots) {
+    cache.keys = writeSlots(cache.keys!, keys, cache.slots);
+    cache.values = writeSlots(cache.values!, values, cache.slots);
     const [batch, capacity] = cache.keys.shape;
     const heads = (fresh: tf.Tensor) => [batch, capacity, ...fresh.shape.slice(2)];
     return { keys: cache.keys.reshape(heads(keys)), values: cache.values.reshape(heads(values)) };
@@ -132,15 +132,11 @@ export function extendCache(
 }
 
 /**
- * A fixed-capacity cache [B, C, n·w] with `fresh` [B, Tq, n, w] written into the slots `positions`
- * ([B, Tq] int32) name: a copy, so the cache holds exactly what a growing one would.
+ * A fixed-capacity cache [B, C, n·w] with `fresh` [B, Tq, n, w] written into `slots` ([B·Tq, 2]: row,
+ * slot): a copy, so the cache holds exactly what a growing one would.
  */
-function writeSlots(stored: tf.Tensor, fresh: tf.Tensor, positions: tf.Tensor): tf.Tensor {
-  const [batch, , width] = (stored as tf.Tensor3D).shape;
-  const length = (fresh as tf.Tensor4D).shape[1];
-  const rows = tf.range(0, batch, 1, 'int32').reshape([batch, 1]).tile([1, length]);
-  const indices = tf.stack([rows.reshape([-1]), positions.reshape([-1])], 1); // [B·Tq, 2]: (row, slot)
-  return tf.tensorScatterUpdate(stored, indices, fresh.reshape([batch * length, width]));
+function writeSlots(stored: tf.Tensor, fresh: tf.Tensor, slots: tf.Tensor): tf.Tensor {
+  return tf.tensorScatterUpdate(stored, slots, fresh.reshape([slots.shape[0], stored.shape[2]!]));
 }
 
 /**
