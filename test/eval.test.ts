@@ -199,12 +199,14 @@ describe('eval, info and damaged checkpoints', () => {
     // the first position, with one token of context, is the hardest
     assert.ok(result.byPosition![0].loss > result.byPosition!.at(-1)!.loss);
 
-    // every token: the split's short last window counts at the positions it reaches, and no more
+    // every token of a text whose last window is short: it counts at the positions it reaches, and no more
+    const file = join(scratch(), 'short-end.txt');
+    writeFileSync(file, 'The quick brown fox jumps over the lazy dog.\n'.repeat(7));
     const [whole, wholeByPosition] = [
-      await evaluateCheckpoint(runDir),
-      await evaluateCheckpoint(runDir, { byPosition: true }),
+      await evaluateCheckpoint(runDir, { corpus: [file] }),
+      await evaluateCheckpoint(runDir, { corpus: [file], byPosition: true }),
     ];
-    assert.notEqual(whole.tokens % run.model.seqLen, 0, 'the split ends in a short window');
+    assert.notEqual(whole.tokens % run.model.seqLen, 0, 'the text ends in a short window');
     const bins = wholeByPosition.byPosition!;
     assert.equal(
       bins.reduce((total, bin) => total + bin.tokens, 0),
