@@ -19,7 +19,7 @@ import { lossTrail } from './helpers/outcomes.js';
  * bit for bit).
  */
 const scratch = () => mkdtempSync(join(tmpdir(), 'difft-crash-'));
-const TRIALS_INSIDE_SAVES = 12;
+const TRIALS_INSIDE_SAVES = 10;
 const TRIALS_AT_RANDOM_TIMES = 4; // the signal matrix (test/signals.test.ts) stops runs at random moments too
 
 function trainArgs(dataDir: string, out: string): string[] {
