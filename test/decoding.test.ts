@@ -2,9 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ATTENTIONS } from '../src/config/model.js';
+import type { TaskExample } from '../src/data/tasks/generate.js';
 import { capacityFor, KvDecoding } from '../src/generate/decoding.js';
 import { generateBatch, generateIds } from '../src/generate/generate.js';
 import { deviceSampling, sampleOnDevice, sampleToken } from '../src/generate/sample.js';
+import { greedyAnswers } from '../src/measure/task-metrics.js';
 import { Decoder } from '../src/model/decoder.js';
 import { mulberry32 } from '../src/random.js';
 import { TEST_ENGINES } from './helpers/engines.js';
@@ -171,4 +173,56 @@ describe('decoding with fixed-capacity caches', () => {
     assert.equal(capacityFor(40, 24, false), 24);
     assert.ok(KvDecoding);
   });
+});
+
+describe('greedy answers of a task on the key/value caches', () => {
+  /** The answers by recomputing every probe window with the answer tokens so far replaced by predictions. */
+  function recomputedAnswers(model: Decoder, examples: TaskExample[], length: number): number[] {
+    return examples.flatMap((example) =>
+      example.answers.flatMap((answer) => {
+        const inputs = Array.from(example.tokens.subarray(0, length - 1));
+        const predicted: number[] = [];
+        for (let at = answer.start; at < answer.end; at++) {
+          const next = sampleToken(fullLogits(model, inputs)[at - 1], { temperature: 0 }, () => 0);
+          predicted.push(next);
+          if (at < length - 1) inputs[at] = next;
+        }
+        return predicted;
+      }),
+    );
+  }
+
+  for (const attention of ATTENTIONS) {
+    it(`${attention}: one read of the text before each answer, then a step per token, as recomputing gives`, async () => {
+      await engine('cpu');
+      const model = scrambled(attention);
+      const length = 20;
+      let state = 5;
+      const draw = (n: number) => {
+        const { value, next } = mulberry32(state);
+        state = next;
+        return Math.floor(value * n);
+      };
+      const example = (answers: { start: number; end: number }[]): TaskExample => ({
+        tokens: Int32Array.from({ length }, () => draw(13)),
+        needles: [{ start: 0, end: 1, key: 'k', value: 'v', valueSpan: { start: 0, end: 1 } }],
+        answers: answers.map((a) => ({ ...a, needle: 0, depth: 0 })),
+        queryStart: 1,
+      });
+      // answers of different lengths at different places, one at the very end of the window
+      const examples = [
+        example([{ start: 5, end: 8 }]),
+        example([
+          { start: 3, end: 4 },
+          { start: 12, end: 16 },
+        ]),
+        example([{ start: 17, end: 20 }]),
+      ];
+      const before = tf.memory().numTensors;
+      const answers = Array.from(greedyAnswers(model, examples, length));
+      assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+      assert.deepEqual(answers, recomputedAnswers(model, examples, length));
+      model.dispose();
+    });
+  }
 });

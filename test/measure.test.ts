@@ -75,11 +75,19 @@ describe('task metrics', () => {
   it('a model that predicts "previous token + 1": teacher-forced vs greedy answers worked out by hand', () => {
     const vocab = 12;
     // logits[p] = one-hot(input[p] + 1): the prediction for position p+1 is input[p] + 1
+    const successors = (tokens: tf.Tensor2D) =>
+      tf
+        .oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab)
+        .toFloat() as tf.Tensor3D;
     const fake = {
-      forward: (tokens: tf.Tensor2D) => ({
-        logits: tf
-          .oneHot(tf.add(tokens, tf.scalar(1, 'int32')).mod(tf.scalar(vocab, 'int32')) as tf.Tensor2D, vocab)
-          .toFloat() as tf.Tensor3D,
+      forward: (tokens: tf.Tensor2D) => ({ logits: successors(tokens) }),
+      // greedy answers decode with a cache (src/measure/task-metrics.ts); this model needs none
+      emptyCache: (batch: number, capacity: number) => [
+        { keys: tf.zeros([batch, capacity, 1]), values: tf.zeros([batch, capacity, 1]) },
+      ],
+      decode: (tokens: tf.Tensor2D, _positions: tf.Tensor2D, cache: { keys: tf.Tensor; values: tf.Tensor }[]) => ({
+        logits: successors(tokens),
+        cache: cache.map(({ keys, values }) => ({ keys: keys.clone(), values: values.clone() })),
       }),
     } as unknown as Decoder;
     const example = (tokens: number[], answers: { start: number; end: number }[]): TaskExample => ({

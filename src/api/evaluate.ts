@@ -2,6 +2,7 @@ import type { EngineChoice, EngineRequest } from '../backend/engines.js';
 import { parseTaskSpec } from '../config/task.js';
 import { evaluateCheckpoint, type EvalOptions, type EvalResult, sharedEvalSeed } from '../eval/evaluate.js';
 import { type CheckpointTaskScores, taskScores } from '../inspect/analyze.js';
+import { UserError } from '../errors.js';
 import { engineFor } from './engine.js';
 
 export interface EvaluateOptions extends Omit<EvalOptions, 'onProgress'> {
@@ -33,6 +34,7 @@ export async function evaluate(
   options: EvaluateOptions = {},
 ): Promise<EvaluateResult[]> {
   const paths = typeof checkpoints === 'string' ? [checkpoints] : checkpoints;
+  if (paths.length === 0) throw new UserError('checkpoints: give at least one checkpoint or run directory');
   const seed = options.seed ?? sharedEvalSeed(paths);
   const task = typeof options.task === 'string' ? parseTaskSpec(options.task) : undefined;
   await engineFor(options.backend, options.onEngine);

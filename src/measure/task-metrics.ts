@@ -158,36 +158,55 @@ function logitsFor(model: Decoder, inputs: Int32Array, rows: number, logitBits?:
 }
 
 /**
- * Greedy answers, in the order of `answerPicks`: each answer token in turn is replaced by the
- * model's top prediction and the next is predicted from it (one forward per answer token;
- * positions after an answer cannot influence it, the model being causal). Every query is answered
- * on its own row, with the true text before it, so that one wrong answer does not decide the next.
+ * Greedy answers, in the order of `answerPicks`. Every query is answered on its own row, with the true
+ * text before it, so that one wrong answer does not decide the next: that text is read once, writing
+ * the key/value caches (`Decoder.decode`; rows padded on the right, the padding in slots no query sees
+ * before they are written again), and each further answer token is one step fed the model's previous
+ * one — positions after an answer cannot influence it, the model being causal.
  */
-function greedyAnswers(model: Decoder, examples: TaskExample[], length: number, logitBits?: number): Int32Array {
+export function greedyAnswers(model: Decoder, examples: TaskExample[], length: number, logitBits?: number): Int32Array {
   const queries = examples.flatMap((example) => example.answers.map((answer) => ({ example, answer })));
-  const inputs = probeInputs(
-    queries.map((q) => q.example),
-    length,
-  );
-  const picks = queries.flatMap(({ example, answer }, row) =>
-    Array.from({ length: answer.end - answer.start }, (_, k) => ({
-      row,
-      position: answer.start + k - 1,
-      target: example.tokens[answer.start + k],
-    })),
-  );
-  const longest = Math.max(...queries.map((q) => q.answer.end - q.answer.start));
-  let predicted: Int32Array = new Int32Array(picks.length);
-  for (let k = 0; k < longest; k++) {
-    predicted = tf.tidy(() => predictionsAt(logitsFor(model, inputs, queries.length, logitBits), picks).predicted);
-    let i = 0;
-    queries.forEach(({ answer }, row) => {
-      const at = answer.start + k; // the k-th answer token becomes input for the (k+1)-th
-      if (at < answer.end && at < length - 1) inputs[row * (length - 1) + at] = predicted[i + k];
-      i += answer.end - answer.start;
+  const rows = queries.length;
+  const starts = queries.map(({ answer }) => answer.start);
+  const longest = Math.max(...queries.map(({ answer }) => answer.end - answer.start));
+  const width = Math.max(...starts);
+  const capacity = length - 1; // the inputs of a probe window: every answer token is predicted inside it
+  const answers = queries.map(() => [] as number[]);
+  let cache = model.emptyCache(rows, capacity);
+  try {
+    let tokens = queries.map(({ example, answer }) => {
+      const before = Array.from(example.tokens.subarray(0, answer.start));
+      return [...before, ...new Array<number>(width - before.length).fill(0)];
     });
+    let positions = queries.map(() => Array.from({ length: width }, (_, i) => i));
+    let last = starts.map((start) => start - 1);
+    for (let k = 0; k < longest; k++) {
+      const [next, ...written] = tf.tidy(() => {
+        const shape: [number, number] = [rows, tokens[0].length];
+        const decoded = model.decode(
+          tf.tensor2d(tokens.flat(), shape, 'int32'),
+          tf.tensor2d(positions.flat(), shape, 'int32'),
+          cache,
+          logitBits,
+        );
+        const picks = last.map((position, row) => ({ row, position, target: 0 }));
+        const predicted = tf.tensor1d(predictionsAt(decoded.logits, picks).predicted, 'int32');
+        return [predicted, ...decoded.cache.flatMap(({ keys, values }) => [keys!, values!])];
+      });
+      tf.dispose(cache.flatMap(({ keys, values }) => [keys!, values!]));
+      cache = cache.map((_, l) => ({ keys: written[2 * l], values: written[2 * l + 1] }));
+      const ids = Array.from(next.dataSync());
+      next.dispose();
+      for (const [row, id] of ids.entries()) answers[row].push(id);
+      // the next step: each row's prediction at the position after its last (a finished row's is ignored)
+      tokens = ids.map((id) => [id]);
+      positions = starts.map((start) => [Math.min(start + k, capacity - 1)]);
+      last = starts.map(() => 0);
+    }
+  } finally {
+    tf.dispose(cache.flatMap(({ keys, values }) => [keys!, values!]));
   }
-  return predicted;
+  return Int32Array.from(queries.flatMap(({ answer }, row) => answers[row].slice(0, answer.end - answer.start)));
 }
 
 /** Task metrics of a model on a probe set, `batchSize` examples per forward; `logitBits`: at low-bit attention. */

@@ -83,12 +83,14 @@ export class Decoder {
    * Decoding on caches of a fixed capacity C (keys and values [B, C, nKv·d] per layer, `emptyCache`;
    * compiled decoding, whose shapes must not grow): `tokens` [B, T] sit at `positions` [B, T] (int32, each row its
    * own, below C), their keys and values are written into those slots, and each attends to the slots at
-   * or before its position. Returns the logits [B, T, V] and the written caches (new tensors).
+   * or before its position (`logitBits`: low-bit attention, as in `forward`). Returns the logits [B, T, V] and
+   * the written caches (new tensors).
    */
   decode(
     tokens: tf.Tensor2D,
     positions: tf.Tensor2D,
     cache: LayerCache[],
+    logitBits?: number,
   ): { logits: tf.Tensor3D; cache: LayerCache[] } {
     const capacity = (cache[0].keys as tf.Tensor3D).shape[1];
     const slotIndex = tf.range(0, capacity, 1, 'int32').reshape([1, 1, capacity]);
@@ -98,7 +100,7 @@ export class Decoder {
     const rows = tf.range(0, batch, 1, 'int32').reshape([batch, 1]).tile([1, length]);
     const slots = tf.stack([rows.reshape([-1]), positions.reshape([-1])], 1); // [B·T, 2]: row, slot
     const written = cache.map(({ keys, values }) => ({ keys, values, slots }));
-    const { logits } = this.blocks(tokens, { rope: ropeAt(this.rope, positions), mask }, { cache: written });
+    const { logits } = this.blocks(tokens, { rope: ropeAt(this.rope, positions), mask }, { cache: written, logitBits });
     return { logits, cache: written.map(({ keys, values }) => ({ keys, values })) };
   }
 
