@@ -26,7 +26,7 @@ export interface AttentionContext {
   config: ModelConfig;
   params: Parameters;
   layer: number;
-  /** Rotary tables for the query positions: [Tq, 1, d]. */
+  /** Rotary tables for the query positions: [Tq, 1, d], or [B, Tq, 1, d] when rows sit at different positions. */
   rope: { cos: tf.Tensor; sin: tf.Tensor };
   rotation: tf.Tensor2D;
   /**
